@@ -56,7 +56,8 @@ class Portfolio(StrictModel):
     )
     minimum_payment_floor: Money = Field(default=10.0, description="Smallest minimum payment, currency units.")
     annual_interest_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
-        default=0.18, description="Interest on the balance, simple daily accrual at rate/365 until charge-off."
+        default=0.18,
+        description="Interest on the balance, simple daily accrual at rate/365 until charge-off.",
     )
     late_fee: Money = Field(default=25.0, description="Fee charged at each statement with an unpaid minimum.")
 
@@ -145,7 +146,8 @@ class CallCenter(StrictModel):
     shift_end_hour: Annotated[float, Field(ge=8.0, le=21.0)] = 17.0
     agent_cost_per_hour: Money = Field(default=25.0, description="Loaded agent cost (DESIGN weak prior: $25/h).")
     right_party_contact_probability: Probability = Field(
-        default=0.26, description="Share of call attempts that reach the debtor (UK industry survey 2024: 20-30%)."
+        default=0.26,
+        description="Share of call attempts that reach the debtor (UK industry survey 2024: 20-30%).",
     )
     minutes_right_party: PositiveMoney = Field(default=10.0, description="Handling time of a conversation.")
     minutes_no_contact: PositiveMoney = Field(default=1.5, description="Handling time of an attempt without RPC.")
@@ -188,7 +190,8 @@ class Response(StrictModel):
         }
     )
     repeat_decay: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
-        default=0.4, description="Effect multiplier per earlier reached contact in the last 7 days (Karlan et al. 2016)."
+        default=0.4,
+        description="Effect multiplier per earlier reached contact in the last 7 days (Karlan et al. 2016).",
     )
 
     @field_validator("by_type")
@@ -227,7 +230,8 @@ class Customer(StrictModel):
     )
     monthly_retention: Probability = Field(default=0.985, description="Chance a good customer stays another month.")
     attrition_on_cure: Probability = Field(
-        default=0.03, description="Chance a customer closes the account on cure (Experian 2018: ~3% at 30 DPD)."
+        default=0.03,
+        description="Chance a customer closes the account on cure (Experian 2018: ~3% at 30 DPD).",
     )
     attrition_per_contact: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.004,
@@ -261,13 +265,20 @@ class Scenario(StrictModel):
     currency: str = "USD"
     product: Literal["card"] = "card"
     charge_off_dpd: Annotated[int, Field(ge=30, le=720)] = Field(
-        default=180, description="Revolving credit is charged off at 180 DPD (FFIEC Uniform Retail Credit Classification)."
+        default=180,
+        description="Revolving credit is charged off at 180 DPD (FFIEC Uniform Retail Credit Classification).",
     )
     cycle_days: Literal[30] = 30
     portfolio: Portfolio = Portfolio()
     transitions: Transitions = Transitions()
     debtor_types: dict[str, Probability] = Field(
-        default={"forgetful": 0.3, "short_of_cash": 0.3, "hardship": 0.15, "unwilling": 0.15, "unreachable": 0.1},
+        default={
+            "forgetful": 0.3,
+            "short_of_cash": 0.3,
+            "hardship": 0.15,
+            "unwilling": 0.15,
+            "unreachable": 0.1,
+        },
         description="Latent mix of debtor types; sums to 1. An assumption: no public source gives the mix.",
     )
     channels: dict[str, Channel] = Field(default_factory=_default_channels)

@@ -1,0 +1,170 @@
+"""The ``arrears`` command line: run, validate, report, calibrate and list.
+
+Bad input (a config, a data file, an argument) prints one line naming the file, the key and what is allowed, and
+exits with code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sim.errors import ConfigError
+
+DEFAULT_CONFIG = Path("configs") / "baseline.yaml"
+EXIT_BAD_INPUT = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="arrears", description="Simulate and compare debt-collection strategies.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    run = commands.add_parser("run", help="run an experiment and write its run directory and report")
+    run.add_argument("config", nargs="?", type=Path, help=f"experiment YAML (default: {DEFAULT_CONFIG})")
+    run.add_argument("--out", type=Path, help="run directory (default: results/<experiment name>)")
+    run.add_argument("--seeds", type=positive_int, help="run seeds 0..N-1 instead of the config's seeds")
+    run.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    validate = commands.add_parser("validate", help="check an experiment config, a scenario or a waterfall YAML")
+    validate.add_argument("config", type=Path, help="experiment, scenario or waterfall YAML")
+
+    report = commands.add_parser("report", help="write report.html for an existing run directory")
+    report.add_argument("run_dir", type=Path, help="a directory written by 'arrears run'")
+
+    calibrate = commands.add_parser("calibrate", help="fit a scenario from account-level monthly histories")
+    calibrate.add_argument("--uci", type=Path, required=True, help="the UCI 'default of credit card clients' CSV")
+    calibrate.add_argument(
+        "--out", type=Path, default=Path("sim") / "scenarios" / "default.yaml", help="scenario YAML to write"
+    )
+
+    commands.add_parser("list", help="list the shipped scenarios and policies")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        if args.debug:
+            raise
+        print(f"arrears {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("arrears: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from experiments.config import load_config
+    from experiments.runner import RESULTS_DIR, run
+
+    config_path = args.config or DEFAULT_CONFIG
+    if args.config is None and not config_path.exists():
+        raise ConfigError(
+            str(config_path),
+            "",
+            "no CONFIG given and the default config was not found; run from the "
+            "repository root or pass an experiment YAML",
+        )
+    experiment = load_config(config_path).with_overrides(seeds=args.seeds)
+    out = args.out or RESULTS_DIR / experiment.config.name
+    result = run(experiment, out=out, workers=args.workers, progress=not args.no_progress)
+    print(f"wrote {result.path}/ ({len(result.metrics)} cells); report: {result.path / 'report.html'}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate by the file's top-level keys: an experiment has 'policies', a waterfall 'stages'."""
+    import policies
+    from experiments.config import load_config
+    from sim.scenario import Scenario, load_yaml_mapping
+
+    data = load_yaml_mapping(args.config)
+    if "policies" in data:
+        experiment = load_config(args.config)
+        cfg = experiment.config
+        print(
+            f"{args.config}: valid experiment '{cfg.name}': {len(experiment.policy_specs)} policies x "
+            f"{len(cfg.seed_list)} seeds, {cfg.n_accounts} accounts, {cfg.horizon_days} days"
+        )
+    elif "stages" in data:
+        policy = policies.Waterfall.from_yaml(args.config)
+        print(f"{args.config}: valid waterfall '{policy.name}' with {len(policy.spec.stages)} stages")
+    else:
+        scenario = Scenario.from_yaml(args.config)
+        print(f"{args.config}: valid scenario '{scenario.name}'")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from experiments.report import write_report
+
+    if not (args.run_dir / "metrics.parquet").exists():
+        raise ConfigError(str(args.run_dir), "", "not a run directory: metrics.parquet is missing")
+    path = write_report(args.run_dir)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from sim.calibration import calibrate_uci
+
+    scenario = calibrate_uci(args.uci, args.out)
+    print(f"wrote {args.out} (scenario '{scenario.name}', fitted from {args.uci})")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import policies
+    from sim.scenario import Scenario, shipped_scenarios
+
+    for name in shipped_scenarios():
+        print(f"scenario  {name:16s} {_first_sentence(Scenario.load(name).description)}")
+    for name in policies.shipped_policies():
+        print(f"policy    {name:16s} {_first_sentence(policies.load(name).spec.description)}")
+    return 0
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "report": cmd_report,
+    "calibrate": cmd_calibrate,
+    "list": cmd_list,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Experiment configs: which scenario, which policies, how many seeds, accounts and days; validated with pydantic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+import policies
+from sim.errors import ConfigError, config_error_from_validation
+from sim.scenario import Scenario, load_yaml_mapping
+
+
+class ExperimentConfig(BaseModel):
+    """One experiment: every policy runs on the same portfolios (one per seed), so differences are paired."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    description: str = ""
+    scenario: str = Field(default="default", description="A shipped scenario name or a scenario YAML path.")
+    policies: Annotated[list[str], Field(min_length=1)] = Field(
+        description="Shipped policy names or waterfall YAML paths; each runs on every seed."
+    )
+    champion: str | None = Field(default=None, description="The current strategy; the first policy if absent.")
+    seeds: Annotated[int, Field(ge=1, le=10_000)] | list[Annotated[int, Field(ge=0)]] = Field(
+        default=10, description="A count N (seeds 0..N-1) or an explicit list of non-negative seeds."
+    )
+    n_accounts: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    horizon_days: Annotated[int, Field(ge=1, le=3650)] = 180
+
+    @field_validator("policies")
+    @classmethod
+    def _unique_policies(cls, names: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise ValueError(f"policy {name!r} is listed twice")
+            seen.add(name)
+        return names
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: int | list[int]) -> int | list[int]:
+        if isinstance(seeds, list):
+            if not seeds:
+                raise ValueError("needs at least one seed")
+            if len(set(seeds)) != len(seeds):
+                raise ValueError("seeds must be unique")
+        return seeds
+
+    @model_validator(mode="after")
+    def _champion_is_a_policy(self) -> ExperimentConfig:
+        if self.champion is not None and self.champion not in self.policies:
+            raise ValueError(f"champion {self.champion!r} must be one of the policies: {', '.join(self.policies)}")
+        return self
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    @property
+    def champion_policy(self) -> str:
+        return self.champion or self.policies[0]
+
+
+class LoadedExperiment(BaseModel):
+    """An experiment config with its scenario and policies loaded and checked."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    config: ExperimentConfig
+    source: str
+    scenario: Scenario
+    policy_specs: dict[str, str]
+    """Policy name (as reported) → the spec that :func:`policies.load` resolves (a name or an absolute path)."""
+
+    def with_overrides(self, seeds: int | None = None) -> LoadedExperiment:
+        if seeds is None:
+            return self
+        config = self.config.model_copy(update={"seeds": seeds})
+        return self.model_copy(update={"config": config})
+
+    def resolved_dict(self) -> dict[str, Any]:
+        """The config as run: seeds expanded, champion named, scenario parameters in full."""
+        data = self.config.model_dump(mode="json")
+        data["seeds"] = self.config.seed_list
+        data["champion"] = self.config.champion_policy
+        data["policies"] = list(self.policy_specs)
+        data["policy_sources"] = dict(self.policy_specs)
+        data["scenario_parameters"] = self.scenario.model_dump(mode="json")
+        return data
+
+
+def _resolve_path(spec: str, base: Path) -> str:
+    """A spec that looks like a YAML path is taken relative to the config file's folder."""
+    if spec.endswith((".yaml", ".yml")):
+        path = Path(spec)
+        return str(path if path.is_absolute() else (base / path).resolve())
+    return spec
+
+
+def load_config(path: str | Path) -> LoadedExperiment:
+    """Load and validate an experiment config; raise :class:`ConfigError` naming the file and key on bad input."""
+    path = Path(path)
+    source = str(path)
+    data = load_yaml_mapping(path)
+    try:
+        config = ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise config_error_from_validation(source, exc) from None
+    return resolve(config, source=source, base=path.parent)
+
+
+def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | None = None) -> LoadedExperiment:
+    """Load the scenario and every policy of ``config``, so that a bad name fails before any simulation runs."""
+    base = base or Path.cwd()
+    try:
+        scenario = Scenario.load(_resolve_path(config.scenario, base))
+    except ConfigError as exc:
+        if exc.key_path == "scenario":
+            raise ConfigError(source, "scenario", f"{config.scenario!r}: {exc.message}") from None
+        raise
+
+    specs: dict[str, str] = {}
+    for i, spec in enumerate(config.policies):
+        resolved = _resolve_path(spec, base)
+        try:
+            policy = policies.load(resolved)
+        except ConfigError as exc:
+            if exc.key_path == "policy":
+                raise ConfigError(source, f"policies[{i}]", f"{spec!r}: {exc.message}") from None
+            raise
+        if policy.name in specs:
+            raise ConfigError(source, f"policies[{i}]", f"two policies are named {policy.name!r}; names must be unique")
+        specs[policy.name] = resolved
+
+    champion = config.champion_policy
+    if champion not in specs:
+        # The champion may be given by its file path; report it under its policy name.
+        by_spec = {spec: name for name, spec in specs.items()}
+        resolved_champion = _resolve_path(champion, base)
+        if resolved_champion not in by_spec:
+            raise ConfigError(source, "champion", f"{champion!r} is not one of the policies: {', '.join(specs)}")
+        config = config.model_copy(update={"champion": by_spec[resolved_champion]})
+    elif config.champion is None:
+        config = config.model_copy(update={"champion": champion})
+    return LoadedExperiment(config=config, source=source, scenario=scenario, policy_specs=specs)

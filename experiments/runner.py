@@ -1,0 +1,176 @@
+"""Run an experiment: every policy on every seed, in joblib worker processes, into a run directory.
+
+Each cell (policy, seed) is a pure function of its spec, so the results are the same whatever the worker count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+import policies
+from experiments.config import LoadedExperiment, load_config
+from sim.atomic import atomic_write, atomic_write_text
+from sim.scenario import Scenario
+from sim.simulate import simulate
+
+logger = logging.getLogger(__name__)
+
+RESULTS_DIR = Path("results")
+REPORTED_PACKAGES = ("numpy", "pandas", "pyarrow", "simpy", "scipy", "matplotlib", "pydantic", "joblib")
+
+
+@dataclass
+class ExperimentResult:
+    """Outcome of :func:`run`: metrics (one row per scenario × policy × seed), the daily series, the run directory."""
+
+    metrics: pd.DataFrame
+    daily: pd.DataFrame
+    path: Path | None
+
+
+def run_cell(scenario: Scenario, scenario_name: str, policy_spec: str, n_accounts: int, days: int, seed: int):
+    """Simulate one policy on one seed; return its metrics row and daily rows, labelled."""
+    started = time.perf_counter()
+    result = simulate(scenario, policies.load(policy_spec), n_accounts=n_accounts, days=days, seed=seed)
+    metrics = result.metrics.assign(scenario=scenario_name)
+    daily = result.daily.assign(scenario=scenario_name, policy=result.metrics.at[0, "policy"], seed=seed)
+    return metrics, daily, time.perf_counter() - started
+
+
+def run(
+    config: LoadedExperiment | str | Path,
+    out: str | Path | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> ExperimentResult:
+    """Run every policy of ``config`` on every seed; write the run directory to ``out`` when given.
+
+    :param config: a loaded experiment or the path of an experiment YAML
+    :param out: run directory to write (created if missing; files in it are replaced atomically), or None
+    :param workers: joblib worker processes; None uses every core, capped at the number of cells
+    :param progress: show a progress bar on standard error
+    """
+    experiment = config if isinstance(config, LoadedExperiment) else load_config(config)
+    cfg = experiment.config
+    seeds = cfg.seed_list
+    cells = [(name, spec, seed) for name, spec in experiment.policy_specs.items() for seed in seeds]
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(cells)))
+    scenario_name = experiment.scenario.name
+
+    started_at = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    logger.info(
+        "running %d cells (%d policies x %d seeds) on %d workers",
+        len(cells),
+        len(experiment.policy_specs),
+        len(seeds),
+        n_workers,
+    )
+    jobs = (
+        delayed(run_cell)(experiment.scenario, scenario_name, spec, cfg.n_accounts, cfg.horizon_days, seed)
+        for _, spec, seed in cells
+    )
+    outputs = Parallel(n_jobs=n_workers, return_as="generator")(jobs)
+    results = list(tqdm(outputs, total=len(cells), desc=cfg.name, unit="cell", disable=not progress))
+
+    metrics = pd.concat([m for m, _, _ in results], ignore_index=True)
+    daily = pd.concat([d for _, d, _ in results], ignore_index=True)
+    metrics = _order_columns(metrics, ["scenario", "policy", "seed"])
+    daily = _order_columns(daily, ["scenario", "policy", "seed", "day"])
+    cell_seconds = [s for _, _, s in results]
+
+    path = None
+    if out is not None:
+        path = Path(out)
+        manifest = _manifest(experiment, cells, cell_seconds, started_at, time.perf_counter() - clock, n_workers)
+        write_run_directory(path, experiment, metrics, daily, manifest)
+    return ExperimentResult(metrics=metrics, daily=daily, path=path)
+
+
+def _order_columns(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def write_run_directory(
+    path: Path, experiment: LoadedExperiment, metrics: pd.DataFrame, daily: pd.DataFrame, manifest: dict
+) -> None:
+    """Write config.yaml, metrics.parquet, daily.parquet, manifest.json and report.html, each atomically."""
+    from experiments.report import write_report
+
+    path.mkdir(parents=True, exist_ok=True)
+    resolved = experiment.resolved_dict()
+    atomic_write_text(path / "config.yaml", yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+    atomic_write(path / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
+    atomic_write(path / "daily.parquet", lambda tmp: daily.to_parquet(tmp, index=False))
+    atomic_write_text(path / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    write_report(path)
+
+
+def _manifest(
+    experiment: LoadedExperiment,
+    cells: list[tuple[str, str, int]],
+    cell_seconds: list[float],
+    started_at: dt.datetime,
+    elapsed: float,
+    n_workers: int,
+) -> dict:
+    resolved = experiment.resolved_dict()
+    config_sha = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+    return {
+        "arrears_version": _version("arrears"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {name: _version(name) for name in REPORTED_PACKAGES},
+        "git_commit": _git_commit(),
+        "config_source": experiment.source,
+        "config_sha256": config_sha,
+        "scenario_sha256": experiment.scenario.config_hash(),
+        "seeds": experiment.config.seed_list,
+        "workers": n_workers,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "elapsed_seconds": round(elapsed, 3),
+        "cells": [
+            {"policy": name, "seed": seed, "seconds": round(seconds, 3), "finished": True}
+            for (name, _, seed), seconds in zip(cells, cell_seconds, strict=True)
+        ],
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    """The commit of the arrears source tree, when it is a git checkout; None for an installed wheel."""
+    source_dir = Path(__file__).resolve().parent
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=source_dir,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return completed.stdout.strip() or None if completed.returncode == 0 else None

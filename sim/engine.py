@@ -1,0 +1,573 @@
+"""The portfolio model: delinquent accounts as arrays, one simulated day at a time, driven by SimPy.
+
+Order of events in one simulated day ``t`` (fractions of a day are hours / 24):
+
+1. 00:00 Statements: accounts whose cycle ends today move the unpaid bill into arrears, pay a late fee for a missed
+   minimum, get the next bill and draw this cycle's untreated payment decision (pay or not, which day, how much).
+2. 08:00 The policy sees the observable state and picks one action per account; the compliance guard blocks calls
+   beyond 7 attempts in 7 days or within 7 days of a conversation. Emails and SMS arrive at once, letters after
+   their postal delay (a SimPy timeout), agency placements take effect.
+3. Shift hours: the call centre (a SimPy resource) dials the queued calls; a call reaches the right party with a
+   probability.
+4. 10:00 Letters posted ``delay_days`` earlier arrive.
+5. 22:00 Debtors decide: scheduled payments fall due, and a debtor reached today who has not paid this cycle pays
+   with the probability of the response curve. Cures may end in attrition, which removes the customer's value.
+6. 23:00 Ledger: interest accrues, DPD advances, accounts at the charge-off DPD are written off; the day is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim.callcenter import HOURS_PER_DAY, CallCentre, ShiftLog
+from sim.catalogue import ACTIONS, AGENCY, N_ACTIONS
+from sim.rng import KeyedRandom, Purpose
+from sim.scenario import CHANNELS, DEBTOR_TYPES, FRAMINGS, MAX_CYCLES_PAST_DUE, Scenario
+
+ACTIVE, PAID_OFF, CHARGED_OFF = 0, 1, 2
+STATUS_NAMES = {ACTIVE: "active", PAID_OFF: "paid_off", CHARGED_OFF: "charged_off"}
+#: DPD bands of the daily record: (column, lowest DPD, highest DPD).
+BUCKETS = (
+    ("accounts_current", 0, 0),
+    ("accounts_1_29", 1, 29),
+    ("accounts_30_59", 30, 59),
+    ("accounts_60_89", 60, 89),
+    ("accounts_90_119", 90, 119),
+    ("accounts_120_149", 120, 149),
+    ("accounts_150_179", 150, 179),
+)
+CALL_CAP_PER_WEEK = 7  # Regulation F, 12 CFR 1006.14(b)(2): 7 call attempts in 7 days
+DAYS_AFTER_CONVERSATION = 7  # ... and none for 7 days after a telephone conversation
+WINDOW_DAYS = 30  # contact history kept per account, days
+CENTS = 100
+NO_PAYMENT = np.iinfo(np.int64).min  # pay_day of an account that will not pay this cycle unprompted
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Observable state of every account on one day: what a lender's systems hold, never the latent type.
+
+    Arrays are read-only views of length ``n_accounts``; money in currency units.
+    """
+
+    day: int
+    active: np.ndarray
+    dpd: np.ndarray
+    cycles_past_due: np.ndarray
+    balance: np.ndarray
+    past_due: np.ndarray
+    credit_limit: np.ndarray
+    placed_with_agency: np.ndarray
+    days_since_contact: np.ndarray  # (n_accounts, 4): days since the last contact sent on each channel
+    calls_last_7_days: np.ndarray
+    days_since_conversation: np.ndarray
+
+    @property
+    def n_accounts(self) -> int:
+        return len(self.dpd)
+
+
+class PortfolioModel:
+    """A portfolio of ``n_accounts`` delinquent card accounts under one policy, for ``days`` days.
+
+    Construct, then call :meth:`run`. State lives in numpy arrays (one entry per account); SimPy keeps time and runs
+    the intraday processes (the call centre's shift, letters in the post).
+    """
+
+    def __init__(self, scenario: Scenario, policy, n_accounts: int, days: int, seed: int) -> None:
+        if n_accounts < 1:
+            raise ValueError(f"n_accounts must be at least 1, got {n_accounts}")
+        if days < 1:
+            raise ValueError(f"days must be at least 1, got {days}")
+        self.scenario = scenario
+        self.policy = policy
+        self.n = n_accounts
+        self.days = days
+        self.seed = seed
+        self.rng = KeyedRandom(seed, np.arange(n_accounts))
+        self.env = simpy.Environment()
+        self.call_centre = CallCentre(self.env, scenario.call_center)
+        self._init_tables()
+        self._init_accounts()
+        self._daily_rows: list[dict[str, float]] = []
+        self.transition_counts = np.zeros((MAX_CYCLES_PAST_DUE + 1, MAX_CYCLES_PAST_DUE + 2), dtype=np.int64)
+        self.peak_agents_busy = 0
+
+    # -- set-up ---------------------------------------------------------------------------------------------------
+
+    def _init_tables(self) -> None:
+        sc = self.scenario
+        rows = sc.transitions.monthly
+        n_states = MAX_CYCLES_PAST_DUE + 1
+        self.transition_matrix = np.array([rows[s] for s in range(n_states)], dtype=np.float64)
+        # Minimum payments k paid in a cycle from state s: next state s + 1 - k, so k = s + 1 - next.
+        self.pay_probability = np.empty(n_states)
+        self.payments_given_pay = np.zeros((n_states, n_states + 1))
+        for s in range(n_states):
+            roll = self.transition_matrix[s, s + 1]
+            self.pay_probability[s] = 1.0 - roll
+            for k in range(1, s + 2):
+                self.payments_given_pay[s, k] = self.transition_matrix[s, s + 1 - k]
+            total = self.payments_given_pay[s].sum()
+            if total > 0:
+                self.payments_given_pay[s] /= total
+            else:
+                self.payments_given_pay[s, 1] = 1.0
+        self.full_payoff_share = np.array([sc.transitions.full_payoff_share.get(s, 0.0) for s in range(n_states)])
+
+        # Response probability by debtor type (rows) and channel (columns: email, sms, letter, call, agency).
+        self.response_table = np.zeros((len(DEBTOR_TYPES), len(CHANNELS) + 1))
+        for t, debtor_type in enumerate(DEBTOR_TYPES):
+            row = sc.response.by_type.get(debtor_type, {})
+            for c, channel in enumerate((*CHANNELS, "agency")):
+                self.response_table[t, c] = row.get(channel, 0.0)
+        self.framing_multiplier = np.array([sc.response.framing_multiplier.get(f, 1.0) for f in FRAMINGS])
+        self.reach_probability = np.array([sc.channels[c].reach_probability for c in CHANNELS])
+        self.channel_cost = np.array([sc.channels[c].cost for c in CHANNELS])
+        self.channel_delay = np.array([sc.channels[c].delay_days for c in CHANNELS], dtype=np.int64)
+
+        # Catalogue lookups: channel index (-1 for none and agency) and framing index per action.
+        self.action_channel = np.full(N_ACTIONS, -1, dtype=np.int64)
+        self.action_framing = np.zeros(N_ACTIONS, dtype=np.int64)
+        for action in ACTIONS:
+            if action.kind == "contact":
+                self.action_channel[action.index] = CHANNELS.index(action.channel)
+                self.action_framing[action.index] = FRAMINGS.index(action.framing)
+
+    def _init_accounts(self) -> None:
+        sc, n, rng = self.scenario, self.n, self.rng
+        portfolio = sc.portfolio
+        setup_day = -1
+
+        type_mix = np.array([sc.debtor_types.get(t, 0.0) for t in DEBTOR_TYPES])
+        self.debtor_type = rng.choice(setup_day, Purpose.DEBTOR_TYPE, type_mix).astype(np.int8)
+
+        state_mix = np.array([portfolio.initial_cycles_past_due.get(s, 0.0) for s in range(MAX_CYCLES_PAST_DUE + 1)])
+        state = rng.choice(setup_day, Purpose.INITIAL_STATE, state_mix).astype(np.int64)
+
+        balance = np.exp(portfolio.balance.mean_log + portfolio.balance.sd_log * rng.normal(setup_day, Purpose.BALANCE))
+        limit = np.exp(
+            portfolio.credit_limit.mean_log
+            + portfolio.credit_limit.sd_log * rng.normal(setup_day, Purpose.CREDIT_LIMIT)
+        )
+        self.credit_limit = np.round(limit, 2)
+        installment = np.maximum(portfolio.minimum_payment_rate * balance, portfolio.minimum_payment_floor)
+        self.installment = np.maximum(np.rint(installment * CENTS).astype(np.int64), 1)
+        # The balance covers at least the arrears plus the current bill, so the state is consistent.
+        balance_cents = np.rint(balance * CENTS).astype(np.int64)
+        self.balance = np.maximum(balance_cents, (state + 1) * self.installment)
+        self.past_due = state * self.installment
+        self.billed = np.minimum(self.installment, self.balance - self.past_due)
+
+        # Each account's last statement was 0..29 days before day 0; it is in the middle of that cycle.
+        days_into_cycle = np.floor(rng.uniform(setup_day, Purpose.CYCLE_OFFSET) * sc.cycle_days).astype(np.int64)
+        self.last_statement = -days_into_cycle
+        self.cycle_state = state  # cycles past due at the last statement
+        self.status = np.full(n, ACTIVE, dtype=np.int8)
+        self.placed = np.zeros(n, dtype=bool)
+
+        # Customer value: monthly margin discounted at the cost of capital with monthly retention, as an annuity.
+        customer = sc.customer
+        monthly_margin = customer.annual_margin_rate * self.credit_limit / 12.0
+        monthly_discount = (1.0 + sc.economics.cost_of_capital) ** (-1.0 / 12.0)
+        q = customer.monthly_retention * monthly_discount
+        self.clv = monthly_margin * q / (1.0 - q) if q < 1.0 else np.full(n, np.inf)
+        self.attrited = np.zeros(n, dtype=bool)
+        self.cured = np.zeros(n, dtype=bool)
+
+        # Contact history.
+        never = np.iinfo(np.int32).min // 2
+        self.last_contact = np.full((n, len(CHANNELS)), never, dtype=np.int64)
+        self.last_conversation = np.full(n, never, dtype=np.int64)
+        self.reached_ring = np.zeros((WINDOW_DAYS, n), dtype=np.int16)
+        self.calls_ring = np.zeros((7, n), dtype=np.int16)
+        self.contacts_sent = np.zeros(n, dtype=np.int64)
+        self.rpc_count = np.zeros(n, dtype=np.int64)
+        self.blocked_calls = 0
+        self.calls_unplaced = 0
+
+        # This cycle's payment decision, drawn as at the last statement. Payments whose day fell before day 0 are
+        # settled before the run starts (as instalments, never as a payoff), so day 0 shows the portfolio as its
+        # systems would, and the first statement in the run still follows the monthly transition row.
+        self.pay_day = np.full(n, NO_PAYMENT, dtype=np.int64)
+        self.pay_installments = np.zeros(n, dtype=np.int64)
+        self.paid_this_cycle = np.zeros(n, dtype=bool)
+        self._draw_cycle_decision(np.arange(n), key_day=setup_day)
+        before_run = np.flatnonzero((self.pay_day != NO_PAYMENT) & (self.pay_day < 0))
+        amount = self._installments_amount(before_run)
+        to_arrears = np.minimum(amount, self.past_due[before_run])
+        self.past_due[before_run] -= to_arrears
+        self.billed[before_run] -= np.minimum(amount - to_arrears, self.billed[before_run])
+        self.balance[before_run] -= amount
+        self.paid_this_cycle[before_run] = True
+
+        # Ledger (cents) from day 0. Per account: opening + interest + fees = paid + discounts + written_off + balance.
+        self.opening_balance = self.balance.copy()
+        self.interest = np.zeros(n, dtype=np.int64)
+        self.fees = np.zeros(n, dtype=np.int64)
+        self.paid = np.zeros(n, dtype=np.int64)
+        self.discounts = np.zeros(n, dtype=np.int64)
+        self.written_off = np.zeros(n, dtype=np.int64)
+        self.paid_via_agency = np.zeros(n, dtype=np.int64)
+        self.contact_cost = np.zeros(n, dtype=np.float64)
+        self.commission = np.zeros(n, dtype=np.float64)
+
+        # Contacts reached today (response applied at 22:00) and letters in the post.
+        self._reached_today = np.zeros(n, dtype=bool)
+        self._response_today = np.zeros(n, dtype=np.float64)
+
+    # -- the cycle --------------------------------------------------------------------------------------------------
+
+    def _draw_cycle_decision(self, idx: np.ndarray, key_day: int) -> None:
+        """Draw the untreated payment decision of a new cycle for the accounts at ``idx``."""
+        if len(idx) == 0:
+            return
+        rng, cycle = self.rng, self.scenario.cycle_days
+        state = self.cycle_state[idx]
+        will_pay = rng.uniform(key_day, Purpose.WILL_PAY, idx) < self.pay_probability[state]
+        agency_pay = self.placed[idx] & (
+            rng.uniform(key_day, Purpose.AGENCY, idx) < self.response_table[self.debtor_type[idx], len(CHANNELS)]
+        )
+        will_pay |= agency_pay
+
+        # Pay day: uniform over the cycle's days. A cycle that began at statement day S takes payments on days
+        # S..S+29 (the statement runs at 00:00, payments at 22:00).
+        offset = np.floor(rng.uniform(key_day, Purpose.PAY_DAY, idx) * cycle).astype(np.int64)
+        self.pay_day[idx] = np.where(will_pay, self.last_statement[idx] + offset, NO_PAYMENT)
+
+        k = rng.choice(key_day, Purpose.PAY_AMOUNT, self.payments_given_pay[state], idx)
+        self.pay_installments[idx] = k
+        self.paid_this_cycle[idx] = False
+
+    def _statements(self, day: int) -> None:
+        """Close the cycle of accounts whose statement falls on ``day``."""
+        cycle = self.scenario.cycle_days
+        due = np.flatnonzero((self.status == ACTIVE) & (day - self.last_statement == cycle))
+        if len(due) == 0:
+            return
+        unpaid_bill = self.billed[due]
+        missed = unpaid_bill > 0
+        self.past_due[due] += unpaid_bill
+        fee = np.where(missed, np.rint(self.scenario.portfolio.late_fee * CENTS).astype(np.int64), 0)
+        self.fees[due] += fee
+        self.balance[due] += fee
+
+        new_state = self._cycles_past_due(due)
+        np.add.at(self.transition_counts, (self.cycle_state[due], np.minimum(new_state, MAX_CYCLES_PAST_DUE)), 1)
+        self.cycle_state[due] = np.minimum(new_state, MAX_CYCLES_PAST_DUE)
+        self.last_statement[due] = day
+        self.billed[due] = np.minimum(self.installment[due], self.balance[due] - self.past_due[due])
+        self._draw_cycle_decision(due, key_day=day)
+
+    def _installments_amount(self, idx: np.ndarray) -> np.ndarray:
+        """Cents paid by accounts that pay this cycle's drawn number of minimum payments, capped at the balance.
+
+        A payment of ``cycles_past_due + 1`` minimum payments or more is a cure: it clears the arrears and the current
+        bill, whatever interest and fees added since the statement.
+        """
+        k = self.pay_installments[idx]
+        amount = k * self.installment[idx]
+        cures = k >= self.cycle_state[idx] + 1
+        amount = np.where(cures, np.maximum(amount, self.past_due[idx] + self.billed[idx]), amount)
+        return np.minimum(amount, self.balance[idx])
+
+    def _cycles_past_due(self, idx: np.ndarray) -> np.ndarray:
+        return -(-self.past_due[idx] // self.installment[idx])
+
+    def dpd(self, day: int) -> np.ndarray:
+        """Days past due: days since the oldest unpaid minimum payment fell due (contractual aging)."""
+        cycles = -(-self.past_due // self.installment)
+        dpd = np.where(cycles > 0, (cycles - 1) * self.scenario.cycle_days + (day - self.last_statement) + 1, 0)
+        return np.where(self.status == ACTIVE, dpd, 0)
+
+    # -- observation and policy -----------------------------------------------------------------------------------
+
+    def observe(self, day: int) -> Observation:
+        calls_7 = self.calls_ring.sum(axis=0)
+        return Observation(
+            day=day,
+            active=self.status == ACTIVE,
+            dpd=self.dpd(day),
+            cycles_past_due=-(-self.past_due // self.installment),
+            balance=self.balance / CENTS,
+            past_due=self.past_due / CENTS,
+            credit_limit=self.credit_limit,
+            placed_with_agency=self.placed.copy(),
+            days_since_contact=day - self.last_contact,
+            calls_last_7_days=calls_7,
+            days_since_conversation=day - self.last_conversation,
+        )
+
+    def _guard(self, day: int, actions: np.ndarray, obs: Observation) -> np.ndarray:
+        """Apply the compliance guard and business rules; return the actions that go ahead."""
+        actions = np.where(obs.active & ~self.placed, actions, 0)
+        is_call = self.action_channel[actions] == CHANNELS.index("call")
+        blocked = is_call & (
+            (obs.calls_last_7_days >= CALL_CAP_PER_WEEK) | (obs.days_since_conversation < DAYS_AFTER_CONVERSATION)
+        )
+        self.blocked_calls += int(blocked.sum())
+        return np.where(blocked, 0, actions)
+
+    # -- the day --------------------------------------------------------------------------------------------------
+
+    def run(self) -> PortfolioModel:
+        self.env.process(self._simulate())
+        self.env.run(until=self.days)
+        return self
+
+    def _simulate(self) -> Generator[simpy.Event, object, None]:
+        for day in range(self.days):
+            self._statements(day)
+            self._reached_today[:] = False
+            self._response_today[:] = 0.0
+            self._today = {
+                "collected": 0.0,
+                "cost": 0.0,
+                "contacts": 0,
+                "calls_attempted": 0,
+                "calls_handled": 0,
+                "agent_minutes": 0.0,
+            }
+            self.calls_ring[day % 7] = 0
+            self.reached_ring[day % WINDOW_DAYS] = 0
+
+            yield self.env.timeout(day + 8 / HOURS_PER_DAY - self.env.now)
+            obs = self.observe(day)
+            actions = np.asarray(self.policy.decide(obs), dtype=np.int64)
+            if actions.shape != (self.n,):
+                raise ValueError(f"policy returned actions of shape {actions.shape}, expected ({self.n},)")
+            if actions.min(initial=0) < 0 or actions.max(initial=0) >= N_ACTIONS:
+                raise ValueError(f"policy returned an action outside 0..{N_ACTIONS - 1}")
+            actions = self._guard(day, actions, obs)
+            self._send(day, actions, obs)
+            yield self.env.process(self._call_shift(day, actions, obs))
+
+            yield self.env.timeout(day + 22 / HOURS_PER_DAY - self.env.now)
+            self._debtors_decide(day)
+            self._close_day(day)
+            yield self.env.timeout(day + 1 - self.env.now)
+
+    def _send(self, day: int, actions: np.ndarray, obs: Observation) -> None:
+        """Send emails, SMS and letters; place accounts with the agency."""
+        place = np.flatnonzero(actions == AGENCY)
+        self.placed[place] = True
+
+        channel = self.action_channel[actions]
+        for c, name in enumerate(CHANNELS):
+            if name == "call":
+                continue
+            idx = np.flatnonzero(channel == c)
+            if len(idx) == 0:
+                continue
+            self.contact_cost[idx] += self.channel_cost[c]
+            self._today["cost"] += self.channel_cost[c] * len(idx)
+            self._today["contacts"] += len(idx)
+            self.contacts_sent[idx] += 1
+            self.last_contact[idx, c] = day
+            framing = self.action_framing[actions[idx]]
+            reached = self.rng.uniform(day, Purpose.REACH, idx, draw=c) < self.reach_probability[c]
+            reached &= self.debtor_type[idx] != DEBTOR_TYPES.index("unreachable")
+            if self.channel_delay[c] == 0:
+                self._receive(idx[reached], c, framing[reached])
+            else:
+                self.env.process(self._post(day, int(self.channel_delay[c]), idx[reached], c, framing[reached]))
+
+    def _post(self, day: int, delay: int, idx: np.ndarray, channel: int, framing: np.ndarray):
+        """A batch of letters in the post; they arrive at 10:00 ``delay`` days later, if the run lasts that long."""
+        yield self.env.timeout(day + delay + 10 / HOURS_PER_DAY - self.env.now)
+        self._receive(idx, channel, framing)
+
+    def _receive(self, idx: np.ndarray, channel: int, framing: np.ndarray) -> None:
+        """Record contacts that reached the debtor and their chance of prompting a payment today."""
+        if len(idx) == 0:
+            return
+        day = int(self.env.now)
+        reached_7 = self.reached_ring[[(day - i) % WINDOW_DAYS for i in range(0, 7)]].sum(axis=0)[idx]
+        base = self.response_table[self.debtor_type[idx], channel]
+        p = base * self.framing_multiplier[framing] * self.scenario.response.repeat_decay**reached_7
+        # Several contacts on one day combine as independent chances.
+        self._response_today[idx] = 1.0 - (1.0 - self._response_today[idx]) * (1.0 - np.clip(p, 0.0, 1.0))
+        self._reached_today[idx] = True
+        np.add.at(self.reached_ring[day % WINDOW_DAYS], idx, 1)
+
+    def _call_shift(self, day: int, actions: np.ndarray, obs: Observation):
+        """Queue today's calls (largest past-due amount first) and run the call centre's shift."""
+        call_channel = CHANNELS.index("call")
+        idx = np.flatnonzero(self.action_channel[actions] == call_channel)
+        if len(idx) == 0:
+            return
+        idx = idx[np.argsort(-obs.past_due[idx], kind="stable")]
+        cc = self.scenario.call_center
+        rpc = self.rng.uniform(day, Purpose.RIGHT_PARTY_CONTACT, idx) < cc.right_party_contact_probability
+        rpc &= self.debtor_type[idx] != DEBTOR_TYPES.index("unreachable")
+        minutes = np.where(rpc, cc.minutes_right_party, cc.minutes_no_contact)
+
+        log = ShiftLog(handled=np.zeros(len(idx), dtype=bool))
+        yield self.env.process(self.call_centre.shift(day, minutes, log))
+        self.peak_agents_busy = max(self.peak_agents_busy, log.peak_busy)
+
+        handled = idx[log.handled]
+        self.calls_unplaced += int((~log.handled).sum())
+        self._today["calls_attempted"] += len(idx)
+        self._today["calls_handled"] += len(handled)
+        self._today["agent_minutes"] = log.agent_minutes
+        cost = minutes[log.handled] * cc.agent_cost_per_hour / 60.0
+        self.contact_cost[handled] += cost
+        self._today["cost"] += float(cost.sum())
+        self._today["contacts"] += len(handled)
+        self.contacts_sent[handled] += 1
+        self.last_contact[handled, call_channel] = day
+        np.add.at(self.calls_ring[day % 7], handled, 1)
+
+        conversation = handled[rpc[log.handled]]
+        self.rpc_count[conversation] += 1
+        self.last_conversation[conversation] = day
+        framing = self.action_framing[actions[conversation]]
+        self._receive(conversation, call_channel, framing)
+
+    def _debtors_decide(self, day: int) -> None:
+        """Scheduled payments and responses to today's contacts; attrition on cure."""
+        active = self.status == ACTIVE
+        scheduled = active & (self.pay_day == day) & ~self.paid_this_cycle
+        candidates = np.flatnonzero(active & self._reached_today & ~self.paid_this_cycle)
+        respond_draw = self.rng.uniform(day, Purpose.RESPONSE, candidates)
+        responded = candidates[respond_draw < self._response_today[candidates]]
+        scheduled[responded] = True
+        payers = np.flatnonzero(scheduled)
+        if len(payers) == 0:
+            return
+
+        state = self.cycle_state[payers]
+        amount = self._installments_amount(payers)
+        cures = self.pay_installments[payers] >= state + 1
+        payoff = cures & (self.rng.uniform(day, Purpose.FULL_PAYOFF, payers) < self.full_payoff_share[state])
+        amount = np.where(payoff, self.balance[payers], amount)
+        self._apply_payment(payers, amount, day)
+        self.paid_this_cycle[payers] = True
+
+        was_delinquent = state > 0
+        newly_current = payers[(self.past_due[payers] == 0) & was_delinquent]
+        self.cured[newly_current] = True
+        self._attrition(day, newly_current)
+
+    def _apply_payment(self, idx: np.ndarray, amount: np.ndarray, day: int) -> None:
+        """Apply payments to arrears first, then the current bill, then the rest of the balance."""
+        to_arrears = np.minimum(amount, self.past_due[idx])
+        self.past_due[idx] -= to_arrears
+        to_bill = np.minimum(amount - to_arrears, self.billed[idx])
+        self.billed[idx] -= to_bill
+        self.balance[idx] -= amount
+        self.paid[idx] += amount
+        paid_off = idx[self.balance[idx] == 0]
+        # A payoff ends the account current: record it as the transition to state 0 it would show at a statement.
+        np.add.at(self.transition_counts, (self.cycle_state[paid_off], 0), 1)
+        self.status[paid_off] = PAID_OFF
+        self.past_due[paid_off] = 0
+        self.billed[paid_off] = 0
+
+        placed = self.placed[idx]
+        commission = np.where(placed, amount / CENTS * self.scenario.agency.commission_rate, 0.0)
+        self.paid_via_agency[idx] += np.where(placed, amount, 0)
+        self.commission[idx] += commission
+        self._today["collected"] += float(amount.sum()) / CENTS
+        self._today["cost"] += float(commission.sum())
+
+    def _attrition(self, day: int, idx: np.ndarray) -> None:
+        """Customers who cure may close the account; contact pressure in the last 30 days raises the chance."""
+        if len(idx) == 0:
+            return
+        customer = self.scenario.customer
+        pressure = self.reached_ring[:, idx].sum(axis=0)
+        p = np.clip(customer.attrition_on_cure + customer.attrition_per_contact * pressure, 0.0, 1.0)
+        leaves = idx[(self.rng.uniform(day, Purpose.ATTRITION, idx) < p) & ~self.attrited[idx]]
+        self.attrited[leaves] = True
+
+    def _close_day(self, day: int) -> None:
+        """Accrue interest, age the accounts, charge off at the charge-off DPD and record the day."""
+        active = np.flatnonzero(self.status == ACTIVE)
+        daily_rate = self.scenario.portfolio.annual_interest_rate / 365.0
+        accrued = np.rint(self.balance[active] * daily_rate).astype(np.int64)
+        self.interest[active] += accrued
+        self.balance[active] += accrued
+
+        dpd = self.dpd(day)
+        charge_off = np.flatnonzero((self.status == ACTIVE) & (dpd >= self.scenario.charge_off_dpd))
+        if len(charge_off):
+            np.add.at(self.transition_counts, (self.cycle_state[charge_off], MAX_CYCLES_PAST_DUE + 1), 1)
+            self.written_off[charge_off] += self.balance[charge_off]
+            self.balance[charge_off] = 0
+            self.past_due[charge_off] = 0
+            self.billed[charge_off] = 0
+            self.status[charge_off] = CHARGED_OFF
+            dpd[charge_off] = 0
+
+        row: dict[str, float] = {"day": day}
+        row.update(self._today)
+        active_mask = self.status == ACTIVE
+        for column, low, high in BUCKETS:
+            row[column] = int((active_mask & (dpd >= low) & (dpd <= high)).sum())
+        row["accounts_charged_off"] = int((self.status == CHARGED_OFF).sum())
+        row["accounts_paid_off"] = int((self.status == PAID_OFF).sum())
+        row["calls_unplaced"] = row["calls_attempted"] - row["calls_handled"]
+        self._daily_rows.append(row)
+
+    # -- results --------------------------------------------------------------------------------------------------
+
+    def daily_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self._daily_rows)
+
+    def ledger_frame(self) -> pd.DataFrame:
+        """Per-account ledger in currency units (exact: every column is a whole number of cents)."""
+        return pd.DataFrame(
+            {
+                "account": np.arange(self.n),
+                "opening_balance": self.opening_balance / CENTS,
+                "interest": self.interest / CENTS,
+                "fees": self.fees / CENTS,
+                "paid": self.paid / CENTS,
+                "discounts": self.discounts / CENTS,
+                "written_off": self.written_off / CENTS,
+                "outstanding": self.balance / CENTS,
+                "paid_via_agency": self.paid_via_agency / CENTS,
+            }
+        )
+
+    def ledger_cents(self) -> dict[str, np.ndarray]:
+        """Per-account ledger columns in integer cents, for exact checks of the ledger identity."""
+        return {
+            "opening_balance": self.opening_balance,
+            "interest": self.interest,
+            "fees": self.fees,
+            "paid": self.paid,
+            "discounts": self.discounts,
+            "written_off": self.written_off,
+            "outstanding": self.balance,
+        }
+
+    def accounts_frame(self) -> pd.DataFrame:
+        """Final state per account; ``debtor_type`` is latent and is here for analysis only."""
+        final_day = self.days - 1
+        return pd.DataFrame(
+            {
+                "account": np.arange(self.n),
+                "debtor_type": pd.Categorical.from_codes(self.debtor_type, categories=list(DEBTOR_TYPES)),
+                "status": pd.Categorical.from_codes(self.status, categories=list(STATUS_NAMES.values())),
+                "dpd": self.dpd(final_day),
+                "balance": self.balance / CENTS,
+                "past_due": self.past_due / CENTS,
+                "credit_limit": self.credit_limit,
+                "placed_with_agency": self.placed,
+                "cured": self.cured,
+                "attrited": self.attrited,
+                "clv": self.clv,
+                "contacts": self.contacts_sent,
+                "right_party_contacts": self.rpc_count,
+                "contact_cost": self.contact_cost,
+                "agency_commission": self.commission,
+            }
+        )
