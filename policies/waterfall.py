@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sim.catalogue import AGENCY, contact_action
 from sim.engine import Observation
@@ -78,15 +78,16 @@ class WaterfallSpec(BaseModel):
     description: str = ""
     stages: list[Stage]
 
-    @model_validator(mode="after")
-    def _stages_do_not_overlap(self) -> WaterfallSpec:
-        ranges = sorted((s.dpd[0], s.dpd[1], i) for i, s in enumerate(self.stages))
+    @field_validator("stages")
+    @classmethod
+    def _stages_do_not_overlap(cls, stages: list[Stage]) -> list[Stage]:
+        ranges = sorted((s.dpd[0], s.dpd[1], i) for i, s in enumerate(stages))
         for (_, high, i), (low, _, j) in zip(ranges, ranges[1:], strict=False):
             if low <= high:
                 raise ValueError(
                     f"stages[{i}] and stages[{j}] overlap at DPD {low}; a DPD may belong to one stage only"
                 )
-        return self
+        return stages
 
 
 class Waterfall:

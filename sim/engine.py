@@ -79,7 +79,7 @@ class PortfolioModel:
     the intraday processes (the call centre's shift, letters in the post).
     """
 
-    def __init__(self, scenario: Scenario, policy, n_accounts: int, days: int, seed: int) -> None:
+    def __init__(self, scenario: Scenario, policy, n_accounts: int, days: int, seed: int, trace: bool = False) -> None:
         if n_accounts < 1:
             raise ValueError(f"n_accounts must be at least 1, got {n_accounts}")
         if days < 1:
@@ -97,6 +97,8 @@ class PortfolioModel:
         self._daily_rows: list[dict[str, float]] = []
         self.transition_counts = np.zeros((MAX_CYCLES_PAST_DUE + 1, MAX_CYCLES_PAST_DUE + 2), dtype=np.int64)
         self.peak_agents_busy = 0
+        self.trace = trace
+        self._contact_log: list[pd.DataFrame] = []
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
@@ -151,6 +153,7 @@ class PortfolioModel:
         state = rng.choice(setup_day, Purpose.INITIAL_STATE, state_mix).astype(np.int64)
 
         balance = np.exp(portfolio.balance.mean_log + portfolio.balance.sd_log * rng.normal(setup_day, Purpose.BALANCE))
+        balance = np.clip(balance, portfolio.minimum_balance, portfolio.maximum_balance)
         limit = np.exp(
             portfolio.credit_limit.mean_log
             + portfolio.credit_limit.sd_log * rng.normal(setup_day, Purpose.CREDIT_LIMIT)
@@ -372,6 +375,7 @@ class PortfolioModel:
             framing = self.action_framing[actions[idx]]
             reached = self.rng.uniform(day, Purpose.REACH, idx, draw=c) < self.reach_probability[c]
             reached &= self.debtor_type[idx] != DEBTOR_TYPES.index("unreachable")
+            self._log_contacts(day, idx, actions[idx], sent=True, reached=reached)
             if self.channel_delay[c] == 0:
                 self._receive(idx[reached], c, framing[reached])
             else:
@@ -424,11 +428,40 @@ class PortfolioModel:
         self.last_contact[handled, call_channel] = day
         np.add.at(self.calls_ring[day % 7], handled, 1)
 
+        self._log_contacts(day, idx, actions[idx], sent=log.handled, reached=log.handled & rpc)
         conversation = handled[rpc[log.handled]]
         self.rpc_count[conversation] += 1
         self.last_conversation[conversation] = day
         framing = self.action_framing[actions[conversation]]
         self._receive(conversation, call_channel, framing)
+
+    def _log_contacts(self, day: int, idx: np.ndarray, actions: np.ndarray, sent, reached: np.ndarray) -> None:
+        """Keep an account-level record of contacts when tracing (tests and audits; off in production runs)."""
+        if not self.trace:
+            return
+        self._contact_log.append(
+            pd.DataFrame(
+                {
+                    "day": day,
+                    "account": idx,
+                    "action": [ACTIONS[a].name for a in actions],
+                    "sent": np.broadcast_to(sent, idx.shape),
+                    "reached": reached,
+                }
+            )
+        )
+
+    def contacts_frame(self) -> pd.DataFrame:
+        """Every contact requested while tracing: day, account, action, whether it was sent and reached the debtor.
+
+        A call counts as sent when an agent dialled it and as reached on a right-party contact.
+        """
+        if not self.trace:
+            raise RuntimeError("contacts are recorded only when the model is built with trace=True")
+        columns = ["day", "account", "action", "sent", "reached"]
+        if not self._contact_log:
+            return pd.DataFrame(columns=columns)
+        return pd.concat(self._contact_log, ignore_index=True)[columns]
 
     def _debtors_decide(self, day: int) -> None:
         """Scheduled payments and responses to today's contacts; attrition on cure."""

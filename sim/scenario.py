@@ -50,6 +50,8 @@ class Portfolio(StrictModel):
         description="Share of accounts by unpaid minimum payments (cycles past due, 0..6) on day 0; sums to 1.",
     )
     balance: LogNormal = LogNormal(mean_log=8.0, sd_log=1.0)
+    minimum_balance: Money = Field(default=50.0, description="Opening balances are clipped to at least this amount.")
+    maximum_balance: PositiveMoney = Field(default=100_000.0, description="... and to at most this amount.")
     credit_limit: LogNormal = LogNormal(mean_log=8.5, sd_log=0.8)
     minimum_payment_rate: Probability = Field(
         default=0.05, description="Minimum payment per cycle as a share of the opening balance."
@@ -60,6 +62,12 @@ class Portfolio(StrictModel):
         description="Interest on the balance, simple daily accrual at rate/365 until charge-off.",
     )
     late_fee: Money = Field(default=25.0, description="Fee charged at each statement with an unpaid minimum.")
+
+    @model_validator(mode="after")
+    def _balance_range_is_ordered(self) -> Portfolio:
+        if self.maximum_balance < self.minimum_balance:
+            raise ValueError("maximum_balance must not be below minimum_balance")
+        return self
 
     @field_validator("initial_cycles_past_due")
     @classmethod

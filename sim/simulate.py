@@ -20,6 +20,7 @@ class SimulationResult:
     :ivar accounts: final state per account
     :ivar ledger: per-account ledger; opening + interest + fees = paid + discounts + written_off + outstanding
     :ivar transitions: counts of cycles-past-due moves between consecutive statements (rows: from state)
+    :ivar contacts: one row per contact requested (day, account, action, sent, reached); only with ``trace=True``
     """
 
     metrics: pd.DataFrame
@@ -28,15 +29,22 @@ class SimulationResult:
     ledger: pd.DataFrame
     transitions: pd.DataFrame
     model: PortfolioModel
+    contacts: pd.DataFrame | None = None
 
 
 def simulate(
-    scenario: Scenario | str, policy, n_accounts: int = 10_000, days: int = 180, seed: int = 0
+    scenario: Scenario | str,
+    policy,
+    n_accounts: int = 10_000,
+    days: int = 180,
+    seed: int = 0,
+    trace: bool = False,
 ) -> SimulationResult:
     """Simulate ``policy`` on a fresh portfolio of ``n_accounts`` drawn from ``scenario`` for ``days`` days.
 
     ``scenario`` is a :class:`Scenario`, a shipped scenario name or a YAML path; ``policy`` is a policy object or
     anything :func:`policies.load` accepts. The same arguments give the same numbers to the last bit.
+    ``trace=True`` also records every contact per account in ``result.contacts`` (slower; for tests and audits).
     """
     if not isinstance(scenario, Scenario):
         scenario = Scenario.load(scenario)
@@ -44,7 +52,7 @@ def simulate(
         import policies
 
         policy = policies.load(policy)
-    model = PortfolioModel(scenario, policy, n_accounts=n_accounts, days=days, seed=seed).run()
+    model = PortfolioModel(scenario, policy, n_accounts=n_accounts, days=days, seed=seed, trace=trace).run()
 
     daily = model.daily_frame()
     summary = summarise(model, daily)
@@ -58,4 +66,5 @@ def simulate(
         ledger=model.ledger_frame(),
         transitions=transitions,
         model=model,
+        contacts=model.contacts_frame() if trace else None,
     )

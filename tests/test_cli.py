@@ -1,0 +1,164 @@
+"""The command line: bad input exits with code 2 and one line naming the file and key; good input runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments.cli import main
+
+EXPERIMENT = """\
+name: tiny
+scenario: {scenario}
+policies: [{policies}]
+seeds: 2
+n_accounts: 300
+horizon_days: 20
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got: {err!r}"
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} missing from {lines[0]!r}"
+
+
+def test_unknown_key_in_experiment(tmp_path, capsys):
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard") + "polices: []\n")
+    code, out, err = run_cli(["run", str(config), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert_one_line_error(err, "exp.yaml", "polices", "unknown key")
+    assert not (tmp_path / "run").exists()
+
+
+def test_probability_above_one(tmp_path, capsys):
+    scenario = write(tmp_path / "scen.yaml", "call_center:\n  right_party_contact_probability: 1.4\n")
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="scen.yaml", policies="standard"))
+    code, out, err = run_cli(["run", str(config), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert_one_line_error(err, "scen.yaml", "call_center.right_party_contact_probability", "less than or equal to 1")
+    assert not (tmp_path / "run").exists()
+
+
+def test_negative_balance(tmp_path, capsys):
+    scenario = write(tmp_path / "scen.yaml", "portfolio:\n  minimum_balance: -100\n")
+    code, out, err = run_cli(["validate", str(scenario)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "scen.yaml", "portfolio.minimum_balance", "greater than or equal to 0")
+
+
+def test_unknown_channel_in_waterfall(tmp_path, capsys):
+    write(
+        tmp_path / "fax.yaml",
+        """\
+        name: fax_first
+        stages:
+          - dpd: [1, 29]
+            treatments:
+              - {channel: fax, every: 7}
+        """,
+    )
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="fax.yaml"))
+    code, out, err = run_cli(["run", str(config), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert_one_line_error(err, "fax.yaml", "stages[0].treatments[0].channel", "'email', 'sms', 'letter' or 'call'")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "missing.yaml"], "missing.yaml: file not found"),
+        (["run", "--seeds", "0"], "--seeds"),
+        (["run", "--workers", "two"], "--workers"),
+        (["validate"], "config"),
+    ],
+)
+def test_bad_arguments(args, fragment, capsys):
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse exits on usage errors
+        code = exc.code
+    assert code == 2
+    assert_one_line_error(capsys.readouterr().err, fragment)
+
+
+def test_unknown_policy_names_the_list_entry(tmp_path, capsys):
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard, no_such_policy"))
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "exp.yaml", "policies[1]", "no_such_policy", "digital_first")
+
+
+def test_invalid_yaml(tmp_path, capsys):
+    config = write(tmp_path / "exp.yaml", "name: [unclosed\n")
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "exp.yaml", "invalid YAML at line")
+
+
+def test_console_script_runs_and_writes_run_directory(tmp_path):
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="do_nothing, standard"))
+    out = tmp_path / "run"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.cli",
+            "run",
+            str(config),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    for name in ("config.yaml", "metrics.parquet", "daily.parquet", "manifest.json", "report.html"):
+        assert (out / name).is_file(), name
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    assert sorted(metrics["policy"].unique()) == ["do_nothing", "standard"]
+    assert sorted(metrics["seed"].unique()) == [0, 1]
+    assert len(pd.read_parquet(out / "daily.parquet")) == 2 * 2 * 20
+    assert not list(out.glob(".*.tmp")), "a temporary file was left behind"
+
+
+def test_console_script_bad_input_has_no_traceback(tmp_path):
+    config = write(tmp_path / "exp.yaml", "name: x\npolicies: [standard]\nseeds: -3\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "run", str(config)], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 2
+    assert_one_line_error(completed.stderr, "exp.yaml", "seeds")
+
+
+def test_list_prints_shipped_names(capsys):
+    code, out, err = run_cli(["list"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert any(line.startswith("scenario  default") for line in lines)
+    for name in ("do_nothing", "letters_only", "standard", "digital_first"):
+        assert any(line.startswith(f"policy    {name} ") for line in lines), name

@@ -1,0 +1,70 @@
+"""Contact costs and call-centre capacity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from policies import Waterfall
+from sim import simulate
+
+CALL_EVERY_DAY = {
+    "name": "call_everyone",
+    "stages": [{"dpd": [1, 179], "treatments": [{"channel": "call", "every": 1}]}],
+}
+
+
+def test_do_nothing_costs_nothing(default_scenario):
+    result = simulate(default_scenario, "do_nothing", n_accounts=2_000, days=120, seed=1)
+    metrics = result.metrics.iloc[0]
+    assert metrics["contact_cost"] == 0.0
+    assert metrics["total_cost"] == 0.0
+    assert metrics["contacts_per_account"] == 0.0
+    assert result.daily["contacts"].sum() == 0
+    assert (result.accounts["contact_cost"] == 0.0).all()
+
+
+def test_contacts_cost_what_the_scenario_says(default_scenario):
+    letters = simulate(default_scenario, "letters_only", n_accounts=2_000, days=120, seed=1)
+    letter_cost = default_scenario.channels["letter"].cost
+    sent = letters.accounts["contacts"].sum()
+    assert sent > 0
+    assert letters.metrics.at[0, "contact_cost"] == np.float64(sent * letter_cost)
+
+
+def test_calls_never_exceed_agent_capacity(default_scenario):
+    centre = default_scenario.call_center.model_copy(update={"agents": 2})
+    scenario = default_scenario.model_copy(update={"call_center": centre})
+    result = simulate(scenario, Waterfall.from_dict(CALL_EVERY_DAY), n_accounts=3_000, days=30, seed=2)
+    daily = result.daily
+    shift_minutes = (centre.shift_end_hour - centre.shift_start_hour) * 60
+    assert result.model.peak_agents_busy == 2
+    assert (daily["agent_minutes"] <= 2 * shift_minutes + 1e-9).all()
+    # Demand far above capacity: the unplaced calls are counted, and handled + unplaced = attempted.
+    assert daily["calls_unplaced"].sum() > 0
+    assert (daily["calls_handled"] + daily["calls_unplaced"] == daily["calls_attempted"]).all()
+    assert result.metrics.at[0, "calls_unplaced"] == daily["calls_unplaced"].sum()
+    # With the queue always long, agents are busy nearly the whole shift.
+    assert daily["agent_minutes"].iloc[5:].min() > 0.95 * 2 * shift_minutes
+
+
+def test_regulation_f_call_cap(default_scenario):
+    """No account gets more than 7 calls in any 7 days, nor a call within 7 days after a conversation."""
+    result = simulate(
+        default_scenario, Waterfall.from_dict(CALL_EVERY_DAY), n_accounts=500, days=40, seed=3, trace=True
+    )
+    calls = result.contacts[result.contacts["action"].str.startswith("call") & result.contacts["sent"]]
+    assert result.metrics.at[0, "calls_blocked"] > 0
+    assert len(calls) > 0
+    for account, group in calls.groupby("account"):
+        days = np.sort(group["day"].to_numpy())
+        # Any 8 consecutive calls span at least 7 days, so no 7-day window holds more than 7.
+        if len(days) > 7:
+            assert (days[7:] - days[:-7]).min() >= 7, f"account {account} has 8 calls within 7 days"
+        conversations = group.loc[group["reached"], "day"].to_numpy()
+        for day in conversations:
+            too_soon = days[(days > day) & (days < day + 7)]
+            assert too_soon.size == 0, f"account {account} called on day {too_soon[0]} after a conversation on {day}"
+    # Daily calls and no other limit: accounts never reached are called every day, the rest far less often.
+    per_account = calls.groupby("account").size()
+    assert per_account.max() == 40
+    assert per_account.min() < 15

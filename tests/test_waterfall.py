@@ -1,0 +1,96 @@
+"""Waterfall cadences fire on the DPDs they declare, and bad waterfalls are rejected with the key named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import policies
+from policies import Waterfall
+from sim.catalogue import AGENCY, NO_ACTION, contact_action
+from sim.engine import Observation
+from sim.errors import ConfigError
+
+
+def observation(dpd: list[int]) -> Observation:
+    n = len(dpd)
+    zeros = np.zeros(n)
+    return Observation(
+        day=0,
+        active=np.ones(n, dtype=bool),
+        dpd=np.array(dpd),
+        cycles_past_due=np.zeros(n, dtype=int),
+        balance=zeros + 1_000,
+        past_due=zeros + 50,
+        credit_limit=zeros + 5_000,
+        placed_with_agency=np.zeros(n, dtype=bool),
+        days_since_contact=np.full((n, 4), 10**6),
+        calls_last_7_days=np.zeros(n, dtype=int),
+        days_since_conversation=np.full(n, 10**6),
+    )
+
+
+def test_cadence_fires_on_declared_dpds():
+    waterfall = Waterfall.from_dict(
+        {
+            "name": "t",
+            "stages": [
+                {
+                    "dpd": [1, 29],
+                    "treatments": [
+                        {"channel": "sms", "framing": "social_norm", "start": 3, "every": 7},
+                        {"channel": "email", "start": 3},
+                    ],
+                },
+                {"dpd": [120, 179], "treatments": [{"action": "agency"}]},
+            ],
+        }
+    )
+    dpd = list(range(0, 181))
+    actions = waterfall.decide(observation(dpd))
+    sms = contact_action("sms", "social_norm")
+    assert [d for d in dpd if actions[d] == sms] == [4, 11, 18, 25]
+    # The email shares DPD 4 with the SMS listed first, so it never fires.
+    assert contact_action("email") not in actions
+    assert [d for d in dpd if actions[d] == AGENCY] == [120]
+    assert actions[0] == NO_ACTION and actions[180] == NO_ACTION
+
+
+def test_inactive_accounts_get_no_action():
+    obs = observation([4, 4])
+    obs.active[1] = False
+    actions = policies.load("standard").decide(obs)
+    assert actions[1] == NO_ACTION
+
+
+@pytest.mark.parametrize("name", policies.shipped_policies())
+def test_shipped_waterfalls_load(name):
+    policy = policies.load(name)
+    assert policy.name == name
+    assert policy.spec.description
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "fragment"),
+    [
+        (
+            {"name": "x", "stages": [{"dpd": [1, 9], "treatments": [{"channel": "fax"}]}]},
+            "stages[0].treatments[0].channel",
+            "email",
+        ),
+        (
+            {"name": "x", "stages": [{"dpd": [1, 9], "treatments": [{"channel": "sms", "framing": "shouty"}]}]},
+            "stages[0].treatments[0].framing",
+            "social_norm",
+        ),
+        ({"name": "x", "stages": [{"dpd": [1, 30]}, {"dpd": [30, 60]}]}, "stages", "overlap"),
+        ({"name": "x", "stages": [{"dpd": [9, 1]}]}, "stages[0]", "empty"),
+        ({"name": "x", "stages": [{"dpd": [1, 9], "cadence": []}]}, "stages[0].cadence", "unknown key"),
+    ],
+)
+def test_bad_waterfall_names_the_key(data, key, fragment):
+    with pytest.raises(ConfigError) as caught:
+        Waterfall.from_dict(data, source="w.yaml")
+    assert caught.value.source == "w.yaml"
+    assert caught.value.key_path == key
+    assert fragment in caught.value.message
