@@ -1,0 +1,593 @@
+"""Calibrate the default scenario from the UCI "default of credit card clients" data (Taiwan, 2005).
+
+Fits monthly roll rates between cycles past due, cure payments, the delinquent portfolio mix, balances, credit
+limits and the minimum payment rate, and writes them as a scenario YAML with their provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from sim.atomic import atomic_write_text
+from sim.errors import ConfigError
+from sim.scenario import MAX_CYCLES_PAST_DUE, Calibration, LogNormal, Portfolio, Scenario, Transitions
+
+logger = logging.getLogger(__name__)
+
+#: UCI month index of each repayment-status, bill and payment column: 1 = September ... 6 = April 2005.
+MONTH_NAMES = {1: "Sep", 2: "Aug", 3: "Jul", 4: "Jun", 5: "May", 6: "Apr"}
+#: Fitted monthly transitions as (earlier, later) UCI month indices: Apr->May, May->Jun, Jun->Jul, Jul->Aug.
+FIT_MONTH_PAIRS = ((6, 5), (5, 4), (4, 3), (3, 2))
+#: UCI month index of the portfolio snapshot (April 2005).
+SNAPSHOT_MONTH = 6
+
+STATUS_COLUMNS = ["PAY_0", "PAY_2", "PAY_3", "PAY_4", "PAY_5", "PAY_6"]
+BILL_COLUMNS = [f"BILL_AMT{m}" for m in range(1, 7)]
+PAYMENT_COLUMNS = [f"PAY_AMT{m}" for m in range(1, 7)]
+REQUIRED_COLUMNS = ["LIMIT_BAL", *STATUS_COLUMNS, *BILL_COLUMNS, *PAYMENT_COLUMNS]
+#: Repayment status values that UCI documents (-1, 1..9) or that occur in the file (-2, 0).
+STATUS_RANGE = (-2, 9)
+
+#: Column index of charge-off in a transition row (after the states 0..6).
+CHARGE_OFF = MAX_CYCLES_PAST_DUE + 1
+STATES = list(range(MAX_CYCLES_PAST_DUE + 1))
+
+#: New Taiwan dollars per US dollar, an approximate 2005 average (not an official fixing).
+TWD_PER_USD = 32.2
+#: Width of the histogram bins in which the modal payment-to-bill ratio is looked for.
+PAYMENT_RATIO_BIN = 0.001
+#: Range that the fitted minimum payment rate is clipped to. It is an assumption about plausible card minimums.
+MINIMUM_PAYMENT_RATE_RANGE = (0.01, 0.10)
+
+UCI_CSV_NAME = "UCI_Credit_Card.csv"
+#: Command that regenerates the shipped default scenario, run from the repository root.
+REGENERATE_COMMAND = (
+    "arrears calibrate --uci ../shared/data/uci-credit-card-default/UCI_Credit_Card.csv"
+    " --out sim/scenarios/default.yaml"
+)
+FIT_WINDOW = "2005-04 to 2005-08: 4 pooled monthly transitions Apr->May, May->Jun, Jun->Jul, Jul->Aug"
+SIGNIFICANT_DIGITS = 6
+
+_LAYOUT_HINT = (
+    "expected the UCI 'default of credit card clients' layout with LIMIT_BAL, PAY_0, PAY_2..PAY_6, "
+    "BILL_AMT1..BILL_AMT6 and PAY_AMT1..PAY_AMT6 (the CSV published as UCI_Credit_Card.csv)"
+)
+
+
+# -- loading -------------------------------------------------------------------------------------------------
+
+
+def load_uci(path: str | Path) -> pd.DataFrame:
+    """Read the UCI CSV and check the columns the fit needs.
+
+    Returns the required columns only, all numeric, with the repayment statuses as integers. Raises
+    :class:`ConfigError` naming the file and the column when the file is missing or a column is missing or invalid.
+    """
+    path = Path(path)
+    try:
+        # Only an empty cell counts as missing, so that text such as "NA" is reported as non-numeric.
+        raw = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", f"file not found; {_LAYOUT_HINT}") from None
+    except pd.errors.EmptyDataError:
+        raise ConfigError(str(path), "", f"the file is empty; {_LAYOUT_HINT}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "", f"not a valid CSV file ({exc}); {_LAYOUT_HINT}") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot be read: {exc.strerror}") from None
+
+    for column in REQUIRED_COLUMNS:
+        if column not in raw.columns:
+            raise ConfigError(str(path), column, f"missing column; {_LAYOUT_HINT}")
+    if raw.empty:
+        raise ConfigError(str(path), "", "the file has a header but no data rows")
+
+    data = raw[REQUIRED_COLUMNS].copy()
+    for column in REQUIRED_COLUMNS:
+        data[column] = _numeric_column(path, data[column])
+
+    for column in STATUS_COLUMNS:
+        status = data[column]
+        bad = ~status.between(*STATUS_RANGE) | (status != status.round())
+        if bad.any():
+            row = int(bad.idxmax())
+            raise ConfigError(
+                str(path),
+                column,
+                f"repayment status {status[row]:g} in data row {row + 1} is invalid; "
+                f"expected a whole number from {STATUS_RANGE[0]} to {STATUS_RANGE[1]}",
+            )
+        data[column] = status.astype("int64")
+
+    limits = data["LIMIT_BAL"]
+    if (limits <= 0).any():
+        row = int((limits <= 0).idxmax())
+        raise ConfigError(
+            str(path),
+            "LIMIT_BAL",
+            f"credit limit {limits[row]:g} in data row {row + 1} is invalid; expected a positive amount",
+        )
+    return data
+
+
+def _numeric_column(path: Path, values: pd.Series) -> pd.Series:
+    """Convert one column to numbers. Raises :class:`ConfigError` on the first empty or non-finite cell."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    finite = np.isfinite(numbers)
+    if finite.all():
+        return numbers
+    row = int((~finite).idxmax())
+    if pd.isna(values[row]):
+        message = f"missing value in data row {row + 1}; expected a number"
+    elif pd.isna(numbers[row]):
+        message = f"non-numeric value {values[row]!r} in data row {row + 1}; expected a number"
+    else:
+        message = f"non-finite value {numbers[row]:g} in data row {row + 1}; expected a finite number"
+    raise ConfigError(str(path), str(values.name), message)
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# -- state mapping and transitions ---------------------------------------------------------------------------
+
+
+def cycles_past_due(status: pd.Series) -> pd.Series:
+    """Map UCI repayment statuses (April-August coding) to cycles past due, 0..6.
+
+    Statuses -2, -1 and 0 are current. A first missed payment is coded 2, so status ``s >= 2`` is ``s - 1``
+    cycles past due, capped at 6 (statuses 7, 8 and 9). The rare status 1 is read as 1 cycle past due.
+    """
+    state = (status - 1).clip(lower=0, upper=MAX_CYCLES_PAST_DUE)
+    return state.mask(status == 1, 1).astype("int64")
+
+
+def uci_transitions(data: pd.DataFrame) -> pd.DataFrame:
+    """Stack the April-August monthly transitions into one frame, one row per account and month pair.
+
+    Columns: ``months`` (for example ``Apr->May``), ``from_status`` and ``to_status`` (UCI codes), and
+    ``from_state`` and ``to_state`` (cycles past due). A ``to_state`` of 7 is charge-off, meaning state 6 again
+    at the next statement. ``bill`` is BILL_AMT of the earlier month and ``payment`` is PAY_AMT of the later
+    month, which UCI pays against the earlier month's bill, both in NT$.
+    """
+    frames = []
+    for earlier, later in FIT_MONTH_PAIRS:
+        from_status = data[_status_column(earlier)]
+        to_status = data[_status_column(later)]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "months": f"{MONTH_NAMES[earlier]}->{MONTH_NAMES[later]}",
+                    "from_status": from_status,
+                    "to_status": to_status,
+                    "from_state": cycles_past_due(from_status),
+                    "to_state": cycles_past_due(to_status),
+                    "bill": data[f"BILL_AMT{earlier}"],
+                    "payment": data[f"PAY_AMT{later}"],
+                }
+            )
+        )
+    transitions = pd.concat(frames, ignore_index=True)
+
+    # The statuses stop at 8 and accounts sit at status 7 for months, so a state-6 account that is state 6
+    # again at the next statement is read as the unpaid cycle that rolls it to charge-off.
+    rolled = (transitions["from_state"] == MAX_CYCLES_PAST_DUE) & (transitions["to_state"] == MAX_CYCLES_PAST_DUE)
+    transitions.loc[rolled, "to_state"] = CHARGE_OFF
+    return transitions
+
+
+def _status_column(month: int) -> str:
+    # The Kaggle copy names the September status PAY_0 and has no PAY_1.
+    return "PAY_0" if month == 1 else f"PAY_{month}"
+
+
+def count_jumps(transitions: pd.DataFrame) -> int:
+    """Count transitions that rise by more than one state, which one roll per month cannot produce."""
+    return int((transitions["to_state"] - transitions["from_state"] > 1).sum())
+
+
+def transition_counts(transitions: pd.DataFrame) -> pd.DataFrame:
+    """Count transitions by state (rows 0..6) and next state (columns 0..6, then 7 = charge-off)."""
+    counts = pd.crosstab(transitions["from_state"], transitions["to_state"])
+    return counts.reindex(index=STATES, columns=[*STATES, CHARGE_OFF], fill_value=0)
+
+
+# -- fits ----------------------------------------------------------------------------------------------------
+
+
+def fit_full_payoff_share(transitions: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Compute, by state, the share of cures (transitions to state 0) whose payment repays the earlier bill.
+
+    Only cures with a positive earlier bill count, because a zero or credit balance has nothing to repay. A
+    state with no such cure gets the pooled share of all delinquent states (1..6). Returns the shares and the
+    number of cures behind each.
+    """
+    cures = transitions[(transitions["to_state"] == 0) & (transitions["bill"] > 0)]
+    paid_in_full = cures["payment"] >= cures["bill"]
+    shares = paid_in_full.groupby(cures["from_state"]).mean().reindex(STATES)
+    cure_counts = cures.groupby("from_state").size().reindex(STATES, fill_value=0)
+
+    delinquent = cures["from_state"] > 0
+    pooled_delinquent_share = float(paid_in_full[delinquent].mean()) if delinquent.any() else 0.0
+    return shares.fillna(pooled_delinquent_share), cure_counts
+
+
+def fit_initial_mix(data: pd.DataFrame) -> pd.Series:
+    """Compute the mix of cycles past due 1..6 in April among accounts delinquent in April."""
+    states = cycles_past_due(data[_status_column(SNAPSHOT_MONTH)])
+    delinquent = states[states > 0]
+    return delinquent.value_counts(normalize=True).reindex(STATES[1:], fill_value=0.0)
+
+
+def fit_lognormal(amounts: pd.Series) -> LogNormal:
+    """Fit ``exp(N(mean_log, sd_log))`` to positive amounts by maximum likelihood (sd with divisor n)."""
+    logs = np.log(amounts.to_numpy(dtype=float))
+    return LogNormal(mean_log=float(logs.mean()), sd_log=float(logs.std(ddof=0)))
+
+
+def minimum_payment_ratios(transitions: pd.DataFrame) -> pd.Series:
+    """Return payment-to-bill ratios of revolvers: UCI status 0 in both months and a positive bill."""
+    revolving = (transitions["from_status"] == 0) & (transitions["to_status"] == 0) & (transitions["bill"] > 0)
+    selected = transitions[revolving]
+    return selected["payment"] / selected["bill"]
+
+
+def modal_ratio(ratios: pd.Series) -> float:
+    """Return the centre of the ``PAYMENT_RATIO_BIN``-wide bin with the most ratios in (0, 0.1].
+
+    Of bins with equal counts, the lowest wins.
+    """
+    in_range = ratios[(ratios > 0) & (ratios <= 0.1)]
+    # Rounding before the floor puts a ratio on a bin edge, such as 36/1000, in the bin that starts there.
+    bins = np.floor((in_range / PAYMENT_RATIO_BIN).round(9))
+    counts = bins.value_counts()
+    top_bin = counts[counts == counts.max()].index.min()
+    return float((top_bin + 0.5) * PAYMENT_RATIO_BIN)
+
+
+def fit_uci(path: str | Path, *, command: str = REGENERATE_COMMAND) -> Scenario:
+    """Fit the default scenario to the UCI CSV at ``path``. Parameters not fitted keep their defaults.
+
+    ``command`` is recorded in ``calibration.command`` as the command that regenerates the output file.
+    """
+    path = Path(path)
+    data = load_uci(path)
+
+    all_transitions = uci_transitions(data)
+    jumps = count_jumps(all_transitions)
+    if jumps:
+        logger.warning("%s: dropped %d transitions that rise by more than one state per month", path, jumps)
+    transitions = all_transitions[all_transitions["to_state"] - all_transitions["from_state"] <= 1]
+
+    fitted_transitions, counts, cure_counts = _fit_transitions(path, transitions)
+
+    snapshot_states = cycles_past_due(data[_status_column(SNAPSHOT_MONTH)])
+    delinquent = data[snapshot_states > 0]
+    with_bill = delinquent[delinquent[f"BILL_AMT{SNAPSHOT_MONTH}"] > 0]
+    if with_bill.empty:
+        raise ConfigError(str(path), f"BILL_AMT{SNAPSHOT_MONTH}", "no account delinquent in April has a positive bill")
+
+    ratios = minimum_payment_ratios(transitions)
+    if ratios.empty:
+        raise ConfigError(
+            str(path),
+            "",
+            "no revolving account (status 0 in two consecutive months with a positive bill), so the minimum "
+            "payment rate cannot be fitted",
+        )
+    modal_payment_ratio = modal_ratio(ratios)
+    minimum_payment_rate = float(np.clip(modal_payment_ratio, *MINIMUM_PAYMENT_RATE_RANGE))
+
+    portfolio = Portfolio(
+        initial_cycles_past_due={state: float(share) for state, share in fit_initial_mix(data).items()},
+        balance=fit_lognormal(with_bill[f"BILL_AMT{SNAPSHOT_MONTH}"] / TWD_PER_USD),
+        credit_limit=fit_lognormal(with_bill["LIMIT_BAL"] / TWD_PER_USD),
+        minimum_payment_rate=minimum_payment_rate,
+    )
+    notes = _fit_notes(
+        data=data,
+        transitions=transitions,
+        counts=counts,
+        jumps=jumps,
+        cure_counts=cure_counts,
+        n_delinquent=len(delinquent),
+        n_with_bill=len(with_bill),
+        ratios=ratios,
+        modal_payment_ratio=modal_payment_ratio,
+    )
+    calibration = Calibration(
+        source=f"UCI 'default of credit card clients' (Yeh & Lien 2009, DOI 10.24432/C55S3H), {UCI_CSV_NAME}",
+        sha256=file_sha256(path),
+        command=command,
+        window=FIT_WINDOW,
+        transitions_observed={state: int(total) for state, total in counts.sum(axis=1).items()},
+        notes=notes,
+    )
+    return Scenario(
+        name="default",
+        description=(
+            "Delinquent credit-card portfolio calibrated from the UCI 'default of credit card clients' data "
+            f"({len(data):,} clients of a Taiwanese card issuer, April-August 2005): monthly roll rates "
+            "between cycles past due, the share of cures that repay the whole bill, the April mix of "
+            f"delinquent accounts, their balances and credit limits (converted at {TWD_PER_USD} NT$ per USD) "
+            "and the minimum payment rate. Contact costs, treatment response, debtor types, customer value "
+            "and economics are the defaults of sim/scenario.py."
+        ),
+        portfolio=portfolio,
+        transitions=fitted_transitions,
+        calibration=calibration,
+    )
+
+
+def _fit_transitions(path: Path, transitions: pd.DataFrame) -> tuple[Transitions, pd.DataFrame, pd.Series]:
+    """Fit the monthly transition rows and full-payoff shares. Returns them with the counts behind them."""
+    counts = transition_counts(transitions)
+    observed = counts.sum(axis=1)
+    empty_states = [state for state in STATES if observed[state] == 0]
+    if empty_states:
+        raise ConfigError(
+            str(path),
+            "",
+            f"no transitions from {empty_states[0]} cycles past due in April-August, so row "
+            f"{empty_states[0]} of the transition matrix cannot be fitted",
+        )
+    probabilities = counts.div(observed, axis=0)
+    payoff_shares, cure_counts = fit_full_payoff_share(transitions)
+
+    fitted = Transitions(
+        monthly={state: [float(p) for p in probabilities.loc[state]] for state in STATES},
+        full_payoff_share={state: float(payoff_shares[state]) for state in STATES},
+    )
+    return fitted, counts, cure_counts
+
+
+def _fit_notes(
+    *,
+    data: pd.DataFrame,
+    transitions: pd.DataFrame,
+    counts: pd.DataFrame,
+    jumps: int,
+    cure_counts: pd.Series,
+    n_delinquent: int,
+    n_with_bill: int,
+    ratios: pd.Series,
+    modal_payment_ratio: float,
+) -> list[str]:
+    """Write the fit's choices and its doubtful points as sentences, with the counts behind them."""
+    return [
+        *_mapping_notes(data, jumps),
+        *_transition_notes(data, transitions, counts),
+        _payoff_note(cure_counts),
+        *_portfolio_notes(len(data), n_delinquent, n_with_bill),
+        _minimum_payment_note(transitions, ratios, modal_payment_ratio),
+    ]
+
+
+def _mapping_notes(data: pd.DataFrame, jumps: int) -> list[str]:
+    fit_status_columns = [_status_column(month) for month in MONTH_NAMES if month != 1]
+    status_one = int((data[fit_status_columns] == 1).to_numpy().sum())
+
+    september = data["PAY_0"]
+    august = data["PAY_2"]
+    september_status_one = int((september == 1).sum())
+    from_no_balance = int(((august == -2) & (september == 1)).sum())
+    from_status_two = int(((august == 2) & (september == 1)).sum())
+
+    return [
+        "State mapping: UCI repayment statuses -2, -1 and 0 are current (state 0). In April-August a first "
+        "missed payment is coded 2, so status s >= 2 is s - 1 cycles past due, capped at 6 (statuses 7 and "
+        "8). "
+        f"The rare status 1 is read as state 1 ({status_one} account-months in April-August).",
+        f"Mapping check: {jumps} transitions rise by more than one state after the mapping. Any such "
+        "transition would be dropped from the fit.",
+        "September (PAY_0) is left out because it codes delinquency differently: "
+        f"{september_status_one:,} accounts have status 1 in September, {from_no_balance:,} of them with no "
+        f"balance (status -2) in August and {from_status_two:,} with status 2 in August. Aug->Sep moves "
+        "would therefore not mean the same as the earlier months.",
+    ]
+
+
+def _transition_notes(data: pd.DataFrame, transitions: pd.DataFrame, counts: pd.DataFrame) -> list[str]:
+    observed = counts.sum(axis=1)
+    charge_offs = int(counts.loc[MAX_CYCLES_PAST_DUE, CHARGE_OFF])
+    thin_states = [str(state) for state in STATES if observed[state] < 200]
+
+    from_last_state = transitions[transitions["from_state"] == MAX_CYCLES_PAST_DUE]
+    late_cures = from_last_state[from_last_state["to_state"] == 1]
+    moved_down = int((from_last_state["to_state"] < MAX_CYCLES_PAST_DUE).sum())
+    late_cure_months = ", ".join(late_cures["months"].unique()) or "no month"
+
+    from_current = transitions[transitions["from_state"] == 0]
+    roll_forward = (from_current["to_state"] == 1).groupby(from_current["months"], sort=False).mean()
+    from_first_state = transitions[transitions["from_state"] == 1]
+    cure_rate = (from_first_state["to_state"] == 0).groupby(from_first_state["months"], sort=False).mean()
+    pooled_roll_forward = float((from_current["to_state"] == 1).mean())
+    relapse_share, relapsed, cured = _next_month_after_cure(data)
+
+    return [
+        "Charge-off: an account in state 6 that is in state 6 again at the next statement (status 7 or 8 in "
+        f"both months) is counted as rolling to charge-off at 180 DPD ({charge_offs} transitions). The data "
+        "cannot tell that apart from a debtor who paid exactly one minimum payment, so row 6 gives state 6 "
+        "probability 0.",
+        f"Doubtful: {len(late_cures)} transitions go from state 6 straight to state 1 (status 7 or 8 to "
+        f"status 2, in {late_cure_months}), six minimum payments in one month. They may be re-aged accounts "
+        f"or a coding change. They are kept and are {len(late_cures)} of the {moved_down} moves down from "
+        "state 6.",
+        "Transitions observed per state: "
+        + ", ".join(f"state {state}: {int(observed[state]):,}" for state in STATES)
+        + f". Rows {', '.join(thin_states) or 'none'} rest on fewer than 200 transitions each, so their "
+        "entries carry sampling errors of several percentage points.",
+        "Row 0 pools every current account, including inactive cards (status -2) and accounts paid in full. "
+        f"Roll from state 0 to 1 by month: {_percentages(roll_forward)}. Cure from state 1 to 0 by month: "
+        f"{_percentages(cure_rate)}. Accounts cured the month before rolled back to state 1 at "
+        f"{relapse_share:.1%} ({relapsed:,} of {cured:,}), against {pooled_roll_forward:.1%} for row 0 as a "
+        "whole.",
+    ]
+
+
+def _payoff_note(cure_counts: pd.Series) -> str:
+    payoff_counts = ", ".join(f"state {state}: {int(cure_counts[state]):,}" for state in STATES)
+    note = (
+        "full_payoff_share: among transitions that end in state 0 with a positive earlier bill (BILL_AMT of "
+        "the earlier month), the share whose payment (PAY_AMT of the later month, paid against that bill) is "
+        f"at least the bill. Cures behind each share: {payoff_counts}."
+    )
+    no_cure_states = [str(state) for state in STATES if cure_counts[state] == 0]
+    if len(no_cure_states) == 1:
+        note += f" State {no_cure_states[0]} has no cure and takes the pooled share of states 1-6."
+    elif no_cure_states:
+        note += f" States {', '.join(no_cure_states)} have no cure and take the pooled share of states 1-6."
+    return note
+
+
+def _portfolio_notes(n_accounts: int, n_delinquent: int, n_with_bill: int) -> list[str]:
+    return [
+        f"initial_cycles_past_due: April (PAY_6) mix of the {n_delinquent:,} accounts delinquent in April, "
+        f"out of {n_accounts:,}.",
+        "balance and credit_limit: maximum-likelihood log-normal fits (sd with divisor n) of BILL_AMT6 and "
+        f"LIMIT_BAL of the {n_with_bill:,} accounts delinquent in April with a positive April bill "
+        f"({n_delinquent - n_with_bill} with a zero or credit bill are left out). NT$ are converted at "
+        f"{TWD_PER_USD} NT$ per USD, an approximate 2005 average, not an official rate.",
+    ]
+
+
+def _minimum_payment_note(transitions: pd.DataFrame, ratios: pd.Series, modal_payment_ratio: float) -> str:
+    monthly_modes = ratios.groupby(transitions.loc[ratios.index, "months"], sort=False).apply(modal_ratio)
+    low, high = MINIMUM_PAYMENT_RATE_RANGE
+    return (
+        f"minimum_payment_rate: the modal payment-to-bill ratio ({PAYMENT_RATIO_BIN}-wide bins, ratios in "
+        f"(0, 0.1]) of {len(ratios):,} revolving transitions with status 0 in both months and a positive "
+        f"bill is {modal_payment_ratio:.4f}. The modal ratio of each month alone is "
+        f"{monthly_modes.min():.4f}-{monthly_modes.max():.4f}. Payments pile up at the minimum because "
+        "status 0 means at least the minimum was paid. The median ratio, "
+        f"{ratios.median():.4f}, also counts those who paid more. The estimate is clipped to "
+        f"[{low}, {high}], a range assumed plausible for card minimums."
+    )
+
+
+def _next_month_after_cure(data: pd.DataFrame) -> tuple[float, int, int]:
+    """Return the share of cured accounts in state 1 a month after the cure, and its two counts."""
+    states = [cycles_past_due(data[_status_column(month)]) for month in (6, 5, 4, 3, 2)]
+    rolled_back = 0
+    cured = 0
+    for before, cure_month, after in zip(states, states[1:], states[2:], strict=False):
+        was_cured = (before > 0) & (cure_month == 0)
+        cured += int(was_cured.sum())
+        rolled_back += int((was_cured & (after == 1)).sum())
+    return (rolled_back / cured if cured else math.nan), rolled_back, cured
+
+
+def _percentages(by_month: pd.Series) -> str:
+    return ", ".join(f"{months} {share:.1%}" for months, share in by_month.items())
+
+
+# -- writing -------------------------------------------------------------------------------------------------
+
+
+class _ScenarioDumper(yaml.SafeDumper):
+    """Safe YAML dumper that writes a list of numbers on one line, so a transition row reads as a row."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, values: list[Any]) -> yaml.Node:
+    numeric = bool(values) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", values, flow_style=numeric)
+
+
+_ScenarioDumper.add_representer(list, _represent_list)
+
+
+def round_significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
+    return float(f"{value:.{digits}g}")
+
+
+def round_distribution(shares: Sequence[float], digits: int = SIGNIFICANT_DIGITS) -> list[float]:
+    """Round shares to ``digits`` significant digits so that they still sum to 1 within 1e-6.
+
+    The largest share absorbs the rounding residual, so zeros stay zero. Rounding that share again leaves a
+    residual of at most half a unit in its last digit, which is 5e-7 at 6 digits for a share from 0.1 to 1.
+    """
+    rounded = [round_significant(share, digits) for share in shares]
+    largest = max(range(len(rounded)), key=lambda i: rounded[i])
+    rest = math.fsum(rounded[:largest] + rounded[largest + 1 :])
+    rounded[largest] = round_significant(1.0 - rest, digits)
+    return rounded
+
+
+def _round_floats(value: Any) -> Any:
+    if isinstance(value, float):
+        return round_significant(value)
+    if isinstance(value, dict):
+        return {key: _round_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_round_floats(item) for item in value]
+    return value
+
+
+def scenario_to_yaml_data(scenario: Scenario) -> dict[str, Any]:
+    """Convert the fields set on ``scenario`` to plain data in schema order, with floats rounded.
+
+    Distributions are rounded so that they still sum to 1. Fields left at their defaults are not included, so
+    a scenario file lists only what was fitted or set, and the rest follows the defaults in
+    :mod:`sim.scenario`.
+    """
+    data = _round_floats(scenario.model_dump(mode="python", exclude_unset=True))
+
+    monthly = data.get("transitions", {}).get("monthly")
+    if monthly is not None:
+        data["transitions"]["monthly"] = {state: round_distribution(row) for state, row in monthly.items()}
+    for section, key in (("portfolio", "initial_cycles_past_due"), (None, "debtor_types")):
+        container = data.get(section, {}) if section else data
+        mix = container.get(key)
+        if mix is not None:
+            container[key] = dict(zip(mix, round_distribution(list(mix.values())), strict=True))
+    return data
+
+
+def render_scenario_yaml(scenario: Scenario, header_lines: Sequence[str]) -> str:
+    """Render ``scenario`` as YAML under a ``#`` comment header.
+
+    Raises :class:`ConfigError` if the rounded data no longer loads as a scenario.
+    """
+    data = scenario_to_yaml_data(scenario)
+    Scenario.from_dict(data, source=f"scenario {scenario.name!r} after rounding")
+
+    header = "".join(f"# {line}".rstrip() + "\n" for line in header_lines)
+    body = yaml.dump(data, Dumper=_ScenarioDumper, sort_keys=False, allow_unicode=True, width=110)
+    return header + body
+
+
+def write_scenario(scenario: Scenario, path: str | Path, header_lines: Sequence[str]) -> Path:
+    """Write ``scenario`` as YAML to ``path`` atomically, as rendered by :func:`render_scenario_yaml`."""
+    return atomic_write_text(path, render_scenario_yaml(scenario, header_lines))
+
+
+def calibration_header(scenario: Scenario) -> list[str]:
+    """Return the comment lines that state where a fitted scenario's numbers come from and how to regenerate them."""
+    calibration = scenario.calibration
+    return [
+        f"Scenario {scenario.name!r}, fitted by sim/calibration.py to:",
+        f"  {calibration.source}",
+        f"Data file sha256: {calibration.sha256}",
+        f"Fit window: {calibration.window}.",
+        "Generated file: do not edit by hand. Regenerate from the repository root with:",
+        f"  {calibration.command}",
+        "Keys that are not listed take their defaults from sim/scenario.py. The fit's choices and doubtful",
+        "points are listed under calibration.notes.",
+    ]
+
+
+def calibrate_uci(csv_path: str | Path, out_path: str | Path, *, command: str = REGENERATE_COMMAND) -> Scenario:
+    """Fit the scenario to the UCI CSV, write it to ``out_path`` and return the scenario read back from it."""
+    scenario = fit_uci(csv_path, command=command)
+    write_scenario(scenario, out_path, calibration_header(scenario))
+    return Scenario.from_yaml(out_path)
