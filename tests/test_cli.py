@@ -51,7 +51,7 @@ def test_unknown_key_in_experiment(tmp_path, capsys):
 
 
 def test_probability_above_one(tmp_path, capsys):
-    scenario = write(tmp_path / "scen.yaml", "call_center:\n  right_party_contact_probability: 1.4\n")
+    write(tmp_path / "scen.yaml", "call_center:\n  right_party_contact_probability: 1.4\n")
     config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="scen.yaml", policies="standard"))
     code, out, err = run_cli(["run", str(config), "--out", str(tmp_path / "run")], capsys)
     assert code == 2
