@@ -48,6 +48,16 @@ CENTS = 100
 NO_PAYMENT = np.iinfo(np.int64).min  # pay_day of an account that will not pay this cycle unprompted
 
 
+@dataclass(eq=False)
+class _Letters:
+    """A batch of letters in the post (compared by identity, so each batch is removed once on delivery)."""
+
+    arrival: float
+    accounts: np.ndarray
+    channel: int
+    framing: np.ndarray
+
+
 @dataclass(frozen=True)
 class Observation:
     """Observable state of every account on one day: what a lender's systems hold, never the latent type.
@@ -98,6 +108,8 @@ class PortfolioModel:
         self.transition_counts = np.zeros((MAX_CYCLES_PAST_DUE + 1, MAX_CYCLES_PAST_DUE + 2), dtype=np.int64)
         self.peak_agents_busy = 0
         self.trace = trace
+        self.day = 0  # the next day to simulate
+        self._in_post: list[_Letters] = []
         self._contact_log: list[pd.DataFrame] = []
 
     # -- set-up ---------------------------------------------------------------------------------------------------
@@ -319,41 +331,62 @@ class PortfolioModel:
     # -- the day --------------------------------------------------------------------------------------------------
 
     def run(self) -> PortfolioModel:
-        self.env.process(self._simulate())
-        self.env.run(until=self.days)
+        """Simulate every remaining day."""
+        while self.day < self.days:
+            self.step()
         return self
 
-    def _simulate(self) -> Generator[simpy.Event, object, None]:
-        for day in range(self.days):
-            self._statements(day)
-            self._reached_today[:] = False
-            self._response_today[:] = 0.0
-            self._today = {
-                "collected": 0.0,
-                "cost": 0.0,
-                "contacts": 0,
-                "calls_attempted": 0,
-                "calls_handled": 0,
-                "agent_minutes": 0.0,
-            }
-            self.calls_ring[day % 7] = 0
-            self.reached_ring[day % WINDOW_DAYS] = 0
+    def step(self) -> None:
+        """Simulate one day. Between steps no SimPy process is mid-day, so the model can be pickled or copied."""
+        if self.day >= self.days:
+            raise RuntimeError(f"the run has ended: all {self.days} days are simulated")
+        self.env.process(self._simulate_day(self.day))
+        self.env.run(until=self.day + 1)
+        self.day += 1
 
-            yield self.env.timeout(day + 8 / HOURS_PER_DAY - self.env.now)
-            obs = self.observe(day)
-            actions = np.asarray(self.policy.decide(obs), dtype=np.int64)
-            if actions.shape != (self.n,):
-                raise ValueError(f"policy returned actions of shape {actions.shape}, expected ({self.n},)")
-            if actions.min(initial=0) < 0 or actions.max(initial=0) >= N_ACTIONS:
-                raise ValueError(f"policy returned an action outside 0..{N_ACTIONS - 1}")
-            actions = self._guard(day, actions, obs)
-            self._send(day, actions, obs)
-            yield self.env.process(self._call_shift(day, actions, obs))
+    def __getstate__(self) -> dict:
+        # SimPy's environment holds generators, which cannot be pickled. Letters in the post are kept as data in
+        # _in_post and re-posted on restore; nothing else is pending at a day boundary.
+        state = self.__dict__.copy()
+        del state["env"], state["call_centre"]
+        return state
 
-            yield self.env.timeout(day + 22 / HOURS_PER_DAY - self.env.now)
-            self._debtors_decide(day)
-            self._close_day(day)
-            yield self.env.timeout(day + 1 - self.env.now)
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.env = simpy.Environment(initial_time=self.day)
+        self.call_centre = CallCentre(self.env, self.scenario.call_center)
+        for letter in list(self._in_post):
+            self.env.process(self._deliver(letter))
+
+    def _simulate_day(self, day: int) -> Generator[simpy.Event, object, None]:
+        self._statements(day)
+        self._reached_today[:] = False
+        self._response_today[:] = 0.0
+        self._today = {
+            "collected": 0.0,
+            "cost": 0.0,
+            "contacts": 0,
+            "calls_attempted": 0,
+            "calls_handled": 0,
+            "agent_minutes": 0.0,
+        }
+        self.calls_ring[day % 7] = 0
+        self.reached_ring[day % WINDOW_DAYS] = 0
+
+        yield self.env.timeout(day + 8 / HOURS_PER_DAY - self.env.now)
+        obs = self.observe(day)
+        actions = np.asarray(self.policy.decide(obs), dtype=np.int64)
+        if actions.shape != (self.n,):
+            raise ValueError(f"policy returned actions of shape {actions.shape}, expected ({self.n},)")
+        if actions.min(initial=0) < 0 or actions.max(initial=0) >= N_ACTIONS:
+            raise ValueError(f"policy returned an action outside 0..{N_ACTIONS - 1}")
+        actions = self._guard(day, actions, obs)
+        self._send(day, actions, obs)
+        yield self.env.process(self._call_shift(day, actions, obs))
+
+        yield self.env.timeout(day + 22 / HOURS_PER_DAY - self.env.now)
+        self._debtors_decide(day)
+        self._close_day(day)
 
     def _send(self, day: int, actions: np.ndarray, obs: Observation) -> None:
         """Send emails, SMS and letters; place accounts with the agency."""
@@ -379,12 +412,18 @@ class PortfolioModel:
             if self.channel_delay[c] == 0:
                 self._receive(idx[reached], c, framing[reached])
             else:
-                self.env.process(self._post(day, int(self.channel_delay[c]), idx[reached], c, framing[reached]))
+                self._post(day, int(self.channel_delay[c]), idx[reached], c, framing[reached])
 
-    def _post(self, day: int, delay: int, idx: np.ndarray, channel: int, framing: np.ndarray):
-        """A batch of letters in the post; they arrive at 10:00 ``delay`` days later, if the run lasts that long."""
-        yield self.env.timeout(day + delay + 10 / HOURS_PER_DAY - self.env.now)
-        self._receive(idx, channel, framing)
+    def _post(self, day: int, delay: int, idx: np.ndarray, channel: int, framing: np.ndarray) -> None:
+        """Put a batch of letters in the post; they arrive at 10:00 ``delay`` days later, if the run lasts that long."""
+        letter = _Letters(arrival=day + delay + 10 / HOURS_PER_DAY, accounts=idx, channel=channel, framing=framing)
+        self._in_post.append(letter)
+        self.env.process(self._deliver(letter))
+
+    def _deliver(self, letter: _Letters) -> Generator[simpy.Event, object, None]:
+        yield self.env.timeout(letter.arrival - self.env.now)
+        self._in_post.remove(letter)
+        self._receive(letter.accounts, letter.channel, letter.framing)
 
     def _receive(self, idx: np.ndarray, channel: int, framing: np.ndarray) -> None:
         """Record contacts that reached the debtor and their chance of prompting a payment today."""
