@@ -111,6 +111,7 @@ class PortfolioModel:
         self.day = 0  # the next day to simulate
         self._in_post: list[_Letters] = []
         self._contact_log: list[pd.DataFrame] = []
+        self._payment_log: list[pd.DataFrame] = []
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
@@ -184,6 +185,7 @@ class PortfolioModel:
         self.last_statement = -days_into_cycle
         self.cycle_state = state  # cycles past due at the last statement
         self.status = np.full(n, ACTIVE, dtype=np.int8)
+        self.resolved_day = np.full(n, -1, dtype=np.int64)  # day paid off or charged off; -1 while active
         self.placed = np.zeros(n, dtype=bool)
 
         # Customer value: monthly margin discounted at the cost of capital with monthly retention, as an annuity.
@@ -502,6 +504,14 @@ class PortfolioModel:
             return pd.DataFrame(columns=columns)
         return pd.concat(self._contact_log, ignore_index=True)[columns]
 
+    def payments_frame(self) -> pd.DataFrame:
+        """Every payment made while tracing: day, account and amount in currency units."""
+        if not self.trace:
+            raise RuntimeError("payments are recorded only when the model is built with trace=True")
+        if not self._payment_log:
+            return pd.DataFrame(columns=["day", "account", "amount"])
+        return pd.concat(self._payment_log, ignore_index=True)
+
     def _debtors_decide(self, day: int) -> None:
         """Scheduled payments and responses to today's contacts; attrition on cure."""
         active = self.status == ACTIVE
@@ -539,8 +549,11 @@ class PortfolioModel:
         # A payoff ends the account current: record it as the transition to state 0 it would show at a statement.
         np.add.at(self.transition_counts, (self.cycle_state[paid_off], 0), 1)
         self.status[paid_off] = PAID_OFF
+        self.resolved_day[paid_off] = day
         self.past_due[paid_off] = 0
         self.billed[paid_off] = 0
+        if self.trace:
+            self._payment_log.append(pd.DataFrame({"day": day, "account": idx, "amount": amount / CENTS}))
 
         placed = self.placed[idx]
         commission = np.where(placed, amount / CENTS * self.scenario.agency.commission_rate, 0.0)
@@ -576,6 +589,7 @@ class PortfolioModel:
             self.past_due[charge_off] = 0
             self.billed[charge_off] = 0
             self.status[charge_off] = CHARGED_OFF
+            self.resolved_day[charge_off] = day
             dpd[charge_off] = 0
 
         row: dict[str, float] = {"day": day}
@@ -634,6 +648,7 @@ class PortfolioModel:
                 "past_due": self.past_due / CENTS,
                 "credit_limit": self.credit_limit,
                 "placed_with_agency": self.placed,
+                "resolved_day": self.resolved_day,
                 "cured": self.cured,
                 "attrited": self.attrited,
                 "clv": self.clv,

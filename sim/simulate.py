@@ -21,6 +21,7 @@ class SimulationResult:
     :ivar ledger: per-account ledger; opening + interest + fees = paid + discounts + written_off + outstanding
     :ivar transitions: counts of cycles-past-due moves between consecutive statements (rows: from state)
     :ivar contacts: one row per contact requested (day, account, action, sent, reached); only with ``trace=True``
+    :ivar payments: one row per payment (day, account, amount); only with ``trace=True``
     """
 
     metrics: pd.DataFrame
@@ -30,6 +31,7 @@ class SimulationResult:
     transitions: pd.DataFrame
     model: PortfolioModel
     contacts: pd.DataFrame | None = None
+    payments: pd.DataFrame | None = None
 
 
 def simulate(
@@ -67,4 +69,5 @@ def simulate(
         transitions=transitions,
         model=model,
         contacts=model.contacts_frame() if trace else None,
+        payments=model.payments_frame() if trace else None,
     )
