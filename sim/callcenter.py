@@ -1,7 +1,8 @@
 """The call centre: agents on one daily shift, modelled as a SimPy resource.
 
-Calls are dialled in the order the policy ranks them. A call starts only when an agent is free and only if it ends
-before the shift does; the rest are counted as unplaced, never dropped silently.
+Calls are dialled in queue order (the engine puts the largest past-due amount first). An agent dials only while a
+full conversation would still end within the shift, because nobody knows before dialling whether the right party
+answers; the calls left in the queue are counted as unplaced, never dropped silently.
 """
 
 from __future__ import annotations
@@ -45,17 +46,15 @@ class CallCentre:
             return
 
         durations = minutes / (HOURS_PER_DAY * 60.0)
+        longest_call = self.config.minutes_right_party / (HOURS_PER_DAY * 60.0)
         finished: list[simpy.Process] = []
-        shortest_call = float(durations.min())
         for position, duration in enumerate(durations):
-            # Stop dialling once not even the shortest call could end within the shift.
-            if self.env.now + shortest_call > end + 1e-12:
-                break
             request = self.agents.request()
             yield request
-            if self.env.now + duration > end + 1e-12:
+            if self.env.now + longest_call > end + 1e-12:
+                # Too late in the shift to start a call that may become a conversation: the queue stops here.
                 self.agents.release(request)
-                continue
+                break
             log.handled[position] = True
             log.agent_minutes += float(minutes[position])
             finished.append(self.env.process(self._talk(request, float(duration), log)))

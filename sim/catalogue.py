@@ -10,15 +10,21 @@ from sim.scenario import CHANNELS, FRAMINGS
 @dataclass(frozen=True)
 class Action:
     index: int
-    kind: str  # "none", "contact" or "agency"
+    kind: str  # "none", "contact", "agency", "settlement", "hardship_hold", "sell" or "write_off"
     channel: str | None = None
     framing: str | None = None
+    discount: float = 0.0  # share of the balance forgiven, for settlement offers
 
     @property
     def name(self) -> str:
         if self.kind == "contact":
             return f"{self.channel}:{self.framing}"
+        if self.kind == "settlement":
+            return f"settlement:{round(self.discount * 100)}"
         return self.kind
+
+
+SETTLEMENT_DISCOUNTS = (0.1, 0.25, 0.4, 0.5)
 
 
 def _build_catalogue() -> tuple[Action, ...]:
@@ -27,13 +33,21 @@ def _build_catalogue() -> tuple[Action, ...]:
         for framing in FRAMINGS:
             actions.append(Action(len(actions), "contact", channel, framing))
     actions.append(Action(len(actions), "agency"))
+    for discount in SETTLEMENT_DISCOUNTS:
+        actions.append(Action(len(actions), "settlement", discount=discount))
+    for kind in ("hardship_hold", "sell", "write_off"):
+        actions.append(Action(len(actions), kind))
     return tuple(actions)
 
 
 ACTIONS: tuple[Action, ...] = _build_catalogue()
 NO_ACTION = 0
-AGENCY = ACTIONS[-1].index
 N_ACTIONS = len(ACTIONS)
+ACTION_BY_NAME = {action.name: action.index for action in ACTIONS}
+AGENCY = ACTION_BY_NAME["agency"]
+HARDSHIP_HOLD = ACTION_BY_NAME["hardship_hold"]
+SELL = ACTION_BY_NAME["sell"]
+WRITE_OFF = ACTION_BY_NAME["write_off"]
 
 
 def contact_action(channel: str, framing: str = "neutral") -> int:
@@ -43,3 +57,12 @@ def contact_action(channel: str, framing: str = "neutral") -> int:
     if framing not in FRAMINGS:
         raise ValueError(f"unknown framing {framing!r}; allowed: {', '.join(FRAMINGS)}")
     return 1 + CHANNELS.index(channel) * len(FRAMINGS) + FRAMINGS.index(framing)
+
+
+def settlement_action(discount: float) -> int:
+    """Catalogue index of a settlement offer forgiving ``discount`` of the balance (one of SETTLEMENT_DISCOUNTS)."""
+    name = f"settlement:{round(discount * 100)}"
+    if name not in ACTION_BY_NAME:
+        allowed = ", ".join(str(d) for d in SETTLEMENT_DISCOUNTS)
+        raise ValueError(f"no settlement offer with discount {discount}; allowed: {allowed}")
+    return ACTION_BY_NAME[name]

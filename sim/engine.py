@@ -12,7 +12,7 @@ Order of events in one simulated day ``t`` (fractions of a day are hours / 24):
 4. 10:00 Letters posted ``delay_days`` earlier arrive.
 5. 22:00 Debtors decide: scheduled payments fall due, and a debtor reached today who has not paid this cycle pays
    with the probability of the response curve. Cures may end in attrition, which removes the customer's value.
-6. 23:00 Ledger: interest accrues, DPD advances, accounts at the charge-off DPD are written off; the day is recorded.
+6. Then the ledger: interest accrues, DPD advances, accounts at the charge-off DPD are written off; the day is recorded.
 """
 
 from __future__ import annotations
@@ -24,13 +24,26 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from sim.behaviour import Behaviour
 from sim.callcenter import HOURS_PER_DAY, CallCentre, ShiftLog
-from sim.catalogue import ACTIONS, AGENCY, N_ACTIONS
+from sim.catalogue import ACTIONS, AGENCY, HARDSHIP_HOLD, N_ACTIONS, NO_ACTION, SELL, WRITE_OFF
 from sim.rng import KeyedRandom, Purpose
 from sim.scenario import CHANNELS, DEBTOR_TYPES, FRAMINGS, MAX_CYCLES_PAST_DUE, Scenario
 
-ACTIVE, PAID_OFF, CHARGED_OFF = 0, 1, 2
-STATUS_NAMES = {ACTIVE: "active", PAID_OFF: "paid_off", CHARGED_OFF: "charged_off"}
+ACTIVE, PAID_OFF, CHARGED_OFF, SETTLED, SOLD = 0, 1, 2, 3, 4
+STATUS_NAMES = {ACTIVE: "active", PAID_OFF: "paid_off", CHARGED_OFF: "charged_off", SETTLED: "settled", SOLD: "sold"}
+#: Compliance rules the guard enforces; blocked actions are counted under these names.
+BLOCK_RULES = ("breathing_space", "stop_contact", "call_cap_7_days", "call_after_conversation", "settlement_cap")
+KIND_NONE, KIND_CONTACT, KIND_AGENCY, KIND_SETTLEMENT, KIND_HOLD, KIND_SELL, KIND_WRITE_OFF = range(7)
+_KIND_CODES = {
+    "none": KIND_NONE,
+    "contact": KIND_CONTACT,
+    "agency": KIND_AGENCY,
+    "settlement": KIND_SETTLEMENT,
+    "hardship_hold": KIND_HOLD,
+    "sell": KIND_SELL,
+    "write_off": KIND_WRITE_OFF,
+}
 #: DPD bands of the daily record: (column, lowest DPD, highest DPD).
 BUCKETS = (
     ("accounts_current", 0, 0),
@@ -40,6 +53,7 @@ BUCKETS = (
     ("accounts_90_119", 90, 119),
     ("accounts_120_149", 120, 149),
     ("accounts_150_179", 150, 179),
+    ("accounts_180_plus", 180, np.iinfo(np.int64).max),  # only when charge_off_dpd is above 180
 )
 CALL_CAP_PER_WEEK = 7  # Regulation F, 12 CFR 1006.14(b)(2): 7 call attempts in 7 days
 DAYS_AFTER_CONVERSATION = 7  # ... and none for 7 days after a telephone conversation
@@ -62,7 +76,7 @@ class _Letters:
 class Observation:
     """Observable state of every account on one day: what a lender's systems hold, never the latent type.
 
-    Arrays are read-only views of length ``n_accounts``; money in currency units.
+    Arrays are read-only, of length ``n_accounts``; money in currency units.
     """
 
     day: int
@@ -76,6 +90,11 @@ class Observation:
     days_since_contact: np.ndarray  # (n_accounts, 4): days since the last contact sent on each channel
     calls_last_7_days: np.ndarray
     days_since_conversation: np.ndarray
+    on_hold: np.ndarray  # hardship hold or breathing space: no contact
+    stop_contact: np.ndarray  # the debtor asked to stop contact
+    hardship_disclosed: np.ndarray
+    promise_pending: np.ndarray  # a promise to pay falls due today or later
+    complaints: np.ndarray
 
     @property
     def n_accounts(self) -> int:
@@ -89,7 +108,16 @@ class PortfolioModel:
     the intraday processes (the call centre's shift, letters in the post).
     """
 
-    def __init__(self, scenario: Scenario, policy, n_accounts: int, days: int, seed: int, trace: bool = False) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        policy,
+        n_accounts: int,
+        days: int,
+        seed: int,
+        trace: bool = False,
+        behaviour: Behaviour | None = None,
+    ) -> None:
         if n_accounts < 1:
             raise ValueError(f"n_accounts must be at least 1, got {n_accounts}")
         if days < 1:
@@ -100,6 +128,7 @@ class PortfolioModel:
         self.days = days
         self.seed = seed
         self.rng = KeyedRandom(seed, np.arange(n_accounts))
+        self.behaviour = behaviour or Behaviour.from_scenario(scenario)
         self.env = simpy.Environment()
         self.call_centre = CallCentre(self.env, scenario.call_center)
         self._init_tables()
@@ -135,18 +164,15 @@ class PortfolioModel:
                 self.payments_given_pay[s, 1] = 1.0
         self.full_payoff_share = np.array([sc.transitions.full_payoff_share.get(s, 0.0) for s in range(n_states)])
 
-        # Response probability by debtor type (rows) and channel (columns: email, sms, letter, call, agency).
-        self.response_table = np.zeros((len(DEBTOR_TYPES), len(CHANNELS) + 1))
-        for t, debtor_type in enumerate(DEBTOR_TYPES):
-            row = sc.response.by_type.get(debtor_type, {})
-            for c, channel in enumerate((*CHANNELS, "agency")):
-                self.response_table[t, c] = row.get(channel, 0.0)
-        self.framing_multiplier = np.array([sc.response.framing_multiplier.get(f, 1.0) for f in FRAMINGS])
-        self.reach_probability = np.array([sc.channels[c].reach_probability for c in CHANNELS])
-        self.channel_cost = np.array([sc.channels[c].cost for c in CHANNELS])
-        self.channel_delay = np.array([sc.channels[c].delay_days for c in CHANNELS], dtype=np.int64)
+        # Per channel in CHANNELS order; calls take their cost and reach from the call centre instead.
+        messages = [sc.channels.get(c) for c in CHANNELS]
+        self.reach_probability = np.array([m.reach_probability if m else 1.0 for m in messages])
+        self.channel_cost = np.array([m.cost if m else 0.0 for m in messages])
+        self.channel_delay = np.array([m.delay_days if m else 0 for m in messages], dtype=np.int64)
 
-        # Catalogue lookups: channel index (-1 for none and agency) and framing index per action.
+        # Catalogue lookups: kind, channel index (-1 when not a contact), framing index and discount per action.
+        self.action_kind = np.array([_KIND_CODES[a.kind] for a in ACTIONS], dtype=np.int64)
+        self.action_discount = np.array([a.discount for a in ACTIONS])
         self.action_channel = np.full(N_ACTIONS, -1, dtype=np.int64)
         self.action_framing = np.zeros(N_ACTIONS, dtype=np.int64)
         for action in ACTIONS:
@@ -185,8 +211,28 @@ class PortfolioModel:
         self.last_statement = -days_into_cycle
         self.cycle_state = state  # cycles past due at the last statement
         self.status = np.full(n, ACTIVE, dtype=np.int8)
-        self.resolved_day = np.full(n, -1, dtype=np.int64)  # day paid off or charged off; -1 while active
+        self.resolved_day = np.full(n, -1, dtype=np.int64)  # day the account left the book; -1 while active
         self.placed = np.zeros(n, dtype=bool)
+
+        # Latent willingness and income timing.
+        low, high = sc.present_bias
+        self.present_bias = low + (high - low) * rng.uniform(setup_day, Purpose.PRESENT_BIAS)
+        periods = np.array(list(sc.income.pay_period_mix), dtype=np.int64)
+        shares = np.array(list(sc.income.pay_period_mix.values()))
+        self.pay_period = periods[rng.choice(setup_day, Purpose.PAY_PERIOD, shares)]
+        self.payday_phase = np.floor(rng.uniform(setup_day, Purpose.PAYDAY_PHASE) * self.pay_period).astype(np.int64)
+        self.payday_bound = self.behaviour.payday.affected[self.debtor_type]
+
+        # Conduct: holds, complaints, requests to stop contact, promises.
+        self.hold_until = np.full(n, -1, dtype=np.int64)  # no contact, interest or fees before this day
+        self.hardship_disclosed = np.zeros(n, dtype=bool)
+        self.complaints = np.zeros(n, dtype=np.int64)
+        self.stop_contact = np.zeros(n, dtype=bool)
+        self.promise_day = np.full(n, NO_PAYMENT, dtype=np.int64)
+        self.promise_will_keep = np.zeros(n, dtype=bool)
+        self.promises_made = np.zeros(n, dtype=np.int64)
+        self.promises_kept = np.zeros(n, dtype=np.int64)
+        self.blocked = dict.fromkeys(BLOCK_RULES, 0)
 
         # Customer value: monthly margin discounted at the cost of capital with monthly retention, as an annuity.
         customer = sc.customer
@@ -205,8 +251,9 @@ class PortfolioModel:
         self.calls_ring = np.zeros((7, n), dtype=np.int16)
         self.contacts_sent = np.zeros(n, dtype=np.int64)
         self.rpc_count = np.zeros(n, dtype=np.int64)
-        self.blocked_calls = 0
         self.calls_unplaced = 0
+        self.settlement_offers = 0
+        self.settlements = 0
 
         # This cycle's payment decision, drawn as at the last statement. Payments whose day fell before day 0 are
         # settled before the run starts (as instalments, never as a payoff), so day 0 shows the portfolio as its
@@ -223,13 +270,16 @@ class PortfolioModel:
         self.balance[before_run] -= amount
         self.paid_this_cycle[before_run] = True
 
-        # Ledger (cents) from day 0. Per account: opening + interest + fees = paid + discounts + written_off + balance.
+        # Ledger (cents) from day 0. Per account:
+        # opening + interest + fees = paid + discounts + written_off + sold + balance.
         self.opening_balance = self.balance.copy()
         self.interest = np.zeros(n, dtype=np.int64)
         self.fees = np.zeros(n, dtype=np.int64)
         self.paid = np.zeros(n, dtype=np.int64)
         self.discounts = np.zeros(n, dtype=np.int64)
         self.written_off = np.zeros(n, dtype=np.int64)
+        self.sold = np.zeros(n, dtype=np.int64)
+        self.sale_proceeds = np.zeros(n, dtype=np.float64)
         self.paid_via_agency = np.zeros(n, dtype=np.int64)
         self.contact_cost = np.zeros(n, dtype=np.float64)
         self.commission = np.zeros(n, dtype=np.float64)
@@ -237,6 +287,7 @@ class PortfolioModel:
         # Contacts reached today (response applied at 22:00) and letters in the post.
         self._reached_today = np.zeros(n, dtype=bool)
         self._response_today = np.zeros(n, dtype=np.float64)
+        self._offer_today = np.zeros(n, dtype=np.float64)  # settlement discount offered and received today
 
     # -- the cycle --------------------------------------------------------------------------------------------------
 
@@ -246,20 +297,43 @@ class PortfolioModel:
             return
         rng, cycle = self.rng, self.scenario.cycle_days
         state = self.cycle_state[idx]
-        will_pay = rng.uniform(key_day, Purpose.WILL_PAY, idx) < self.pay_probability[state]
+        pay_probability = self.pay_probability[state] * self._recession_multiplier(key_day)
+        will_pay = rng.uniform(key_day, Purpose.WILL_PAY, idx) < pay_probability
         agency_pay = self.placed[idx] & (
-            rng.uniform(key_day, Purpose.AGENCY, idx) < self.response_table[self.debtor_type[idx], len(CHANNELS)]
+            rng.uniform(key_day, Purpose.AGENCY, idx) < self.behaviour.nudge.agency_probability(self.debtor_type[idx])
         )
         will_pay |= agency_pay
 
         # Pay day: uniform over the cycle's days. A cycle that began at statement day S takes payments on days
         # S..S+29 (the statement runs at 00:00, payments at 22:00).
         offset = np.floor(rng.uniform(key_day, Purpose.PAY_DAY, idx) * cycle).astype(np.int64)
-        self.pay_day[idx] = np.where(will_pay, self.last_statement[idx] + offset, NO_PAYMENT)
+        start = self.last_statement[idx]
+        pay_day = start + offset
+        bound = self.payday_bound[idx]
+        aligned = self.behaviour.payday.align_to_payday(
+            pay_day, start, cycle, self.payday_phase[idx], self.pay_period[idx]
+        )
+        pay_day = np.where(bound, aligned, pay_day)
+        self.pay_day[idx] = np.where(will_pay, pay_day, NO_PAYMENT)
 
         k = rng.choice(key_day, Purpose.PAY_AMOUNT, self.payments_given_pay[state], idx)
         self.pay_installments[idx] = k
         self.paid_this_cycle[idx] = False
+
+    def _recession_multiplier(self, day: int) -> float:
+        recession = self.scenario.recession
+        if recession is None or not recession.start_day <= day <= recession.end_day:
+            return 1.0
+        return recession.payment_probability_multiplier
+
+    def _job_losses(self, idx: np.ndarray, day: int) -> None:
+        """During a recession, debtors lose their jobs at the monthly rate and fall into hardship."""
+        recession = self.scenario.recession
+        if recession is None or not recession.start_day <= day <= recession.end_day or len(idx) == 0:
+            return
+        lost = idx[self.rng.uniform(day, Purpose.JOB_LOSS, idx) < recession.job_loss_per_month]
+        self.debtor_type[lost] = DEBTOR_TYPES.index("hardship")
+        self.payday_bound[lost] = self.behaviour.payday.affected[DEBTOR_TYPES.index("hardship")]
 
     def _statements(self, day: int) -> None:
         """Close the cycle of accounts whose statement falls on ``day``."""
@@ -270,7 +344,8 @@ class PortfolioModel:
         unpaid_bill = self.billed[due]
         missed = unpaid_bill > 0
         self.past_due[due] += unpaid_bill
-        fee = np.where(missed, np.rint(self.scenario.portfolio.late_fee * CENTS).astype(np.int64), 0)
+        on_hold = self.hold_until[due] > day
+        fee = np.where(missed & ~on_hold, np.rint(self.scenario.portfolio.late_fee * CENTS).astype(np.int64), 0)
         self.fees[due] += fee
         self.balance[due] += fee
 
@@ -279,6 +354,7 @@ class PortfolioModel:
         self.cycle_state[due] = np.minimum(new_state, MAX_CYCLES_PAST_DUE)
         self.last_statement[due] = day
         self.billed[due] = np.minimum(self.installment[due], self.balance[due] - self.past_due[due])
+        self._job_losses(due, day)
         self._draw_cycle_decision(due, key_day=day)
 
     def _installments_amount(self, idx: np.ndarray) -> np.ndarray:
@@ -305,30 +381,60 @@ class PortfolioModel:
     # -- observation and policy -----------------------------------------------------------------------------------
 
     def observe(self, day: int) -> Observation:
-        calls_7 = self.calls_ring.sum(axis=0)
-        return Observation(
-            day=day,
-            active=self.status == ACTIVE,
-            dpd=self.dpd(day),
-            cycles_past_due=-(-self.past_due // self.installment),
-            balance=self.balance / CENTS,
-            past_due=self.past_due / CENTS,
-            credit_limit=self.credit_limit,
-            placed_with_agency=self.placed.copy(),
-            days_since_contact=day - self.last_contact,
-            calls_last_7_days=calls_7,
-            days_since_conversation=day - self.last_conversation,
-        )
+        """The observable state on ``day``, as fresh read-only arrays."""
+        fields = {
+            "active": self.status == ACTIVE,
+            "dpd": self.dpd(day),
+            "cycles_past_due": -(-self.past_due // self.installment),
+            "balance": self.balance / CENTS,
+            "past_due": self.past_due / CENTS,
+            "credit_limit": self.credit_limit.copy(),
+            "placed_with_agency": self.placed.copy(),
+            "days_since_contact": day - self.last_contact,
+            "calls_last_7_days": self.calls_ring.sum(axis=0),
+            "days_since_conversation": day - self.last_conversation,
+            "on_hold": self.hold_until > day,
+            "stop_contact": self.stop_contact.copy(),
+            "hardship_disclosed": self.hardship_disclosed.copy(),
+            "promise_pending": self.promise_day >= day,
+            "complaints": self.complaints.copy(),
+        }
+        for values in fields.values():
+            values.setflags(write=False)
+        return Observation(day=day, **fields)
 
     def _guard(self, day: int, actions: np.ndarray, obs: Observation) -> np.ndarray:
-        """Apply the compliance guard and business rules; return the actions that go ahead."""
-        actions = np.where(obs.active & ~self.placed, actions, 0)
-        is_call = self.action_channel[actions] == CHANNELS.index("call")
-        blocked = is_call & (
-            (obs.calls_last_7_days >= CALL_CAP_PER_WEEK) | (obs.days_since_conversation < DAYS_AFTER_CONVERSATION)
-        )
-        self.blocked_calls += int(blocked.sum())
-        return np.where(blocked, 0, actions)
+        """Apply the compliance guard; return the actions that go ahead and count the blocked ones per rule.
+
+        Rules, in order: nothing on resolved or agency-placed accounts; no contact, offer, placement or sale during
+        a hardship hold or breathing space; no contact or offer after a request to stop contact; calls at most 7
+        attempts in 7 days and none within 7 days after a conversation (Regulation F, 12 CFR 1006.14); no settlement
+        discount above the cap of the account's DPD band. Calls happen only within the shift, which the scenario
+        keeps inside 08:00-21:00.
+        """
+        actions = np.where(obs.active & ~self.placed, actions, NO_ACTION)
+        kind = self.action_kind[actions]
+        acting = actions != NO_ACTION
+        reaches_debtor = (kind == KIND_CONTACT) | (kind == KIND_SETTLEMENT)
+
+        on_hold = acting & (self.hold_until > day) & (kind != KIND_HOLD)
+        stopped = reaches_debtor & self.stop_contact & ~on_hold
+        is_call = (self.action_channel[actions] == CHANNELS.index("call")) & ~on_hold & ~stopped
+        call_cap = is_call & (obs.calls_last_7_days >= CALL_CAP_PER_WEEK)
+        after_conversation = is_call & ~call_cap & (obs.days_since_conversation < DAYS_AFTER_CONVERSATION)
+        is_offer = (kind == KIND_SETTLEMENT) & ~on_hold & ~stopped
+        over_cap = is_offer & (self.action_discount[actions] > self.behaviour.settlement.cap(obs.dpd) + 1e-12)
+
+        for rule, mask in (
+            ("breathing_space", on_hold),
+            ("stop_contact", stopped),
+            ("call_cap_7_days", call_cap),
+            ("call_after_conversation", after_conversation),
+            ("settlement_cap", over_cap),
+        ):
+            self.blocked[rule] += int(mask.sum())
+        blocked = on_hold | stopped | call_cap | after_conversation | over_cap
+        return np.where(blocked, NO_ACTION, actions)
 
     # -- the day --------------------------------------------------------------------------------------------------
 
@@ -368,9 +474,11 @@ class PortfolioModel:
             "collected": 0.0,
             "cost": 0.0,
             "contacts": 0,
-            "calls_attempted": 0,
+            "calls_requested": 0,
             "calls_handled": 0,
             "agent_minutes": 0.0,
+            "sale_proceeds": 0.0,
+            "complaints": 0,
         }
         self.calls_ring[day % 7] = 0
         self.reached_ring[day % WINDOW_DAYS] = 0
@@ -391,9 +499,15 @@ class PortfolioModel:
         self._close_day(day)
 
     def _send(self, day: int, actions: np.ndarray, obs: Observation) -> None:
-        """Send emails, SMS and letters; place accounts with the agency."""
+        """Send emails, SMS, letters and settlement offers; place, hold, sell or write off accounts."""
         place = np.flatnonzero(actions == AGENCY)
         self.placed[place] = True
+        self._log_contacts(day, place, actions[place], sent=True, reached=np.zeros(len(place), dtype=bool))
+        hold = np.flatnonzero(actions == HARDSHIP_HOLD)
+        self.hold_until[hold] = day + self.scenario.hardship.breathing_space_days
+        self._sell(day, np.flatnonzero(actions == SELL))
+        self._write_off(day, np.flatnonzero(actions == WRITE_OFF))
+        self._send_offers(day, actions)
 
         channel = self.action_channel[actions]
         for c, name in enumerate(CHANNELS):
@@ -416,6 +530,43 @@ class PortfolioModel:
             else:
                 self._post(day, int(self.channel_delay[c]), idx[reached], c, framing[reached])
 
+    def _send_offers(self, day: int, actions: np.ndarray) -> None:
+        """Send settlement offers; a debtor who receives one decides at 22:00."""
+        idx = np.flatnonzero(self.action_kind[actions] == KIND_SETTLEMENT)
+        if len(idx) == 0:
+            return
+        config = self.scenario.settlements
+        self.contact_cost[idx] += config.offer_cost
+        self._today["cost"] += config.offer_cost * len(idx)
+        self._today["contacts"] += len(idx)
+        self.contacts_sent[idx] += 1
+        self.settlement_offers += len(idx)
+        reached = self.rng.uniform(day, Purpose.REACH, idx, draw=len(CHANNELS)) < config.offer_reach_probability
+        reached &= self.debtor_type[idx] != DEBTOR_TYPES.index("unreachable")
+        self._log_contacts(day, idx, actions[idx], sent=True, reached=reached)
+        self._offer_today[idx[reached]] = self.action_discount[actions[idx[reached]]]
+
+    def _sell(self, day: int, idx: np.ndarray) -> None:
+        """Sell accounts to a debt buyer at the scenario's price per unit of balance."""
+        if len(idx) == 0:
+            return
+        proceeds = self.balance[idx] / CENTS * self.scenario.sale.price_per_dollar
+        self.sale_proceeds[idx] += proceeds
+        self._today["sale_proceeds"] += float(proceeds.sum())
+        self.sold[idx] += self.balance[idx]
+        self._close_accounts(idx, SOLD, day)
+
+    def _write_off(self, day: int, idx: np.ndarray) -> None:
+        self.written_off[idx] += self.balance[idx]
+        self._close_accounts(idx, CHARGED_OFF, day)
+
+    def _close_accounts(self, idx: np.ndarray, status: int, day: int) -> None:
+        self.balance[idx] = 0
+        self.past_due[idx] = 0
+        self.billed[idx] = 0
+        self.status[idx] = status
+        self.resolved_day[idx] = day
+
     def _post(self, day: int, delay: int, idx: np.ndarray, channel: int, framing: np.ndarray) -> None:
         """Put a batch of letters in the post; they arrive at 10:00 ``delay`` days later, if the run lasts that long."""
         letter = _Letters(arrival=day + delay + 10 / HOURS_PER_DAY, accounts=idx, channel=channel, framing=framing)
@@ -433,10 +584,12 @@ class PortfolioModel:
             return
         day = int(self.env.now)
         reached_7 = self.reached_ring[[(day - i) % WINDOW_DAYS for i in range(0, 7)]].sum(axis=0)[idx]
-        base = self.response_table[self.debtor_type[idx], channel]
-        p = base * self.framing_multiplier[framing] * self.scenario.response.repeat_decay**reached_7
+        p = self.behaviour.nudge.probability(self.debtor_type[idx], channel, framing, reached_7)
+        # A debtor who is paid by payday responds only while there is money after a payday.
+        has_money = self.behaviour.payday.has_money(day, self.payday_phase[idx], self.pay_period[idx])
+        p = np.where(self.payday_bound[idx] & ~has_money, 0.0, p)
         # Several contacts on one day combine as independent chances.
-        self._response_today[idx] = 1.0 - (1.0 - self._response_today[idx]) * (1.0 - np.clip(p, 0.0, 1.0))
+        self._response_today[idx] = 1.0 - (1.0 - self._response_today[idx]) * (1.0 - p)
         self._reached_today[idx] = True
         np.add.at(self.reached_ring[day % WINDOW_DAYS], idx, 1)
 
@@ -458,7 +611,7 @@ class PortfolioModel:
 
         handled = idx[log.handled]
         self.calls_unplaced += int((~log.handled).sum())
-        self._today["calls_attempted"] += len(idx)
+        self._today["calls_requested"] += len(idx)
         self._today["calls_handled"] += len(handled)
         self._today["agent_minutes"] = log.agent_minutes
         cost = minutes[log.handled] * cc.agent_cost_per_hour / 60.0
@@ -475,6 +628,35 @@ class PortfolioModel:
         self.last_conversation[conversation] = day
         framing = self.action_framing[actions[conversation]]
         self._receive(conversation, call_channel, framing)
+        self._conversation(day, conversation, framing)
+
+    def _conversation(self, day: int, idx: np.ndarray, framing: np.ndarray) -> None:
+        """What a right-party conversation brings out: a hardship disclosure (then breathing space) or a promise."""
+        if len(idx) == 0:
+            return
+        rng, config = self.rng, self.scenario
+        hardship = self.debtor_type[idx] == DEBTOR_TYPES.index("hardship")
+        discloses = hardship & (rng.uniform(day, Purpose.DISCLOSURE, idx) < config.hardship.disclosure_probability)
+        disclosed = idx[discloses & ~self.hardship_disclosed[idx]]
+        self.hardship_disclosed[disclosed] = True
+        self.hold_until[disclosed] = day + config.hardship.breathing_space_days
+
+        may_promise = ~discloses & ~self.paid_this_cycle[idx] & (self.promise_day[idx] < day)
+        idx, framing = idx[may_promise], framing[may_promise]
+        promise_p = self.behaviour.promises.promise_probability(self.debtor_type[idx])
+        promising = rng.uniform(day, Purpose.PROMISE, idx) < promise_p
+        idx, framing = idx[promising], framing[promising]
+        days_ahead = 1 + np.floor(rng.uniform(day, Purpose.PROMISE_DAY, idx) * config.promises.max_days_ahead)
+        promised = day + days_ahead.astype(np.int64)
+        # A debtor paid by payday promises the first payday within reach, if there is one.
+        next_payday = day + 1 + (self.payday_phase[idx] - day - 1) % self.pay_period[idx]
+        within_reach = self.payday_bound[idx] & (next_payday <= day + config.promises.max_days_ahead)
+        self.promise_day[idx] = np.where(within_reach, next_payday, promised)
+        keep_p = self.behaviour.promises.keep_probability(
+            self.debtor_type[idx], self.present_bias[idx], framing == FRAMINGS.index("pledge")
+        )
+        self.promise_will_keep[idx] = rng.uniform(day, Purpose.PROMISE_KEEP, idx) < keep_p
+        self.promises_made[idx] += 1
 
     def _log_contacts(self, day: int, idx: np.ndarray, actions: np.ndarray, sent, reached: np.ndarray) -> None:
         """Keep an account-level record of contacts when tracing (tests and audits; off in production runs)."""
@@ -513,14 +695,24 @@ class PortfolioModel:
         return pd.concat(self._payment_log, ignore_index=True)
 
     def _debtors_decide(self, day: int) -> None:
-        """Scheduled payments and responses to today's contacts; attrition on cure."""
+        """Settlements, scheduled payments, kept promises and responses to today's contacts, then complaints and
+        attrition on cure."""
+        self._settle(day)
         active = self.status == ACTIVE
         scheduled = active & (self.pay_day == day) & ~self.paid_this_cycle
         candidates = np.flatnonzero(active & self._reached_today & ~self.paid_this_cycle)
         respond_draw = self.rng.uniform(day, Purpose.RESPONSE, candidates)
         responded = candidates[respond_draw < self._response_today[candidates]]
         scheduled[responded] = True
-        payers = np.flatnonzero(scheduled)
+
+        promised_today = active & (self.promise_day == day)
+        self.promises_kept[promised_today & self.promise_will_keep] += 1
+        keeps = promised_today & self.promise_will_keep & ~self.paid_this_cycle & ~scheduled
+        self.promise_day[promised_today] = NO_PAYMENT
+        # A kept promise pays the arrears and the current bill: it cures the account.
+        self.pay_installments[keeps] = np.maximum(self.pay_installments[keeps], self.cycle_state[keeps] + 1)
+        payers = np.flatnonzero(scheduled | keeps)
+        self._complaints(day)
         if len(payers) == 0:
             return
 
@@ -533,9 +725,44 @@ class PortfolioModel:
         self.paid_this_cycle[payers] = True
 
         was_delinquent = state > 0
-        newly_current = payers[(self.past_due[payers] == 0) & was_delinquent]
+        newly_current = payers[(self.past_due[payers] == 0) & (self.billed[payers] == 0) & was_delinquent]
         self.cured[newly_current] = True
         self._attrition(day, newly_current)
+
+    def _settle(self, day: int) -> None:
+        """Debtors who received a settlement offer today accept it or not; acceptance resolves the account."""
+        idx = np.flatnonzero((self._offer_today > 0) & (self.status == ACTIVE))
+        discount_share = self._offer_today[idx]
+        self._offer_today[:] = 0.0
+        if len(idx) == 0:
+            return
+        dpd = self.dpd(day)[idx]
+        p = self.behaviour.settlement.probability(discount_share, dpd, self.debtor_type[idx], self.present_bias[idx])
+        accepts = self.rng.uniform(day, Purpose.SETTLEMENT, idx) < p
+        idx, discount_share = idx[accepts], discount_share[accepts]
+        if len(idx) == 0:
+            return
+        forgiven = np.rint(self.balance[idx] * discount_share).astype(np.int64)
+        self.discounts[idx] += forgiven
+        self.balance[idx] -= forgiven
+        self.settlements += len(idx)
+        self._apply_payment(idx, self.balance[idx].copy(), day)
+        self.status[idx] = SETTLED
+
+    def _complaints(self, day: int) -> None:
+        """Debtors reached today may complain, more so after many contacts; some complaints ask to stop contact."""
+        reached = np.flatnonzero(self._reached_today)
+        if len(reached) == 0:
+            return
+        today = self.reached_ring[day % WINDOW_DAYS, reached]
+        before = self.reached_ring[[(day - i) % WINDOW_DAYS for i in range(1, 8)]][:, reached].sum(axis=0)
+        p = self.behaviour.fatigue.complaint_probability(today, before)
+        complains = reached[self.rng.uniform(day, Purpose.COMPLAINT, reached) < p]
+        self.complaints[complains] += 1
+        self._today["complaints"] += len(complains)
+        stop_share = self.scenario.customer.stop_request_share
+        stops = complains[self.rng.uniform(day, Purpose.STOP_REQUEST, complains) < stop_share]
+        self.stop_contact[stops] = True
 
     def _apply_payment(self, idx: np.ndarray, amount: np.ndarray, day: int) -> None:
         """Apply payments to arrears first, then the current bill, then the rest of the balance."""
@@ -566,15 +793,15 @@ class PortfolioModel:
         """Customers who cure may close the account; contact pressure in the last 30 days raises the chance."""
         if len(idx) == 0:
             return
-        customer = self.scenario.customer
         pressure = self.reached_ring[:, idx].sum(axis=0)
-        p = np.clip(customer.attrition_on_cure + customer.attrition_per_contact * pressure, 0.0, 1.0)
+        p = self.behaviour.fatigue.attrition_probability(pressure)
         leaves = idx[(self.rng.uniform(day, Purpose.ATTRITION, idx) < p) & ~self.attrited[idx]]
         self.attrited[leaves] = True
 
     def _close_day(self, day: int) -> None:
         """Accrue interest, age the accounts, charge off at the charge-off DPD and record the day."""
-        active = np.flatnonzero(self.status == ACTIVE)
+        # Interest and fees are frozen during a hardship hold or breathing space.
+        active = np.flatnonzero((self.status == ACTIVE) & (self.hold_until <= day))
         daily_rate = self.scenario.portfolio.annual_interest_rate / 365.0
         accrued = np.rint(self.balance[active] * daily_rate).astype(np.int64)
         self.interest[active] += accrued
@@ -599,7 +826,9 @@ class PortfolioModel:
             row[column] = int((active_mask & (dpd >= low) & (dpd <= high)).sum())
         row["accounts_charged_off"] = int((self.status == CHARGED_OFF).sum())
         row["accounts_paid_off"] = int((self.status == PAID_OFF).sum())
-        row["calls_unplaced"] = row["calls_attempted"] - row["calls_handled"]
+        row["accounts_settled"] = int((self.status == SETTLED).sum())
+        row["accounts_sold"] = int((self.status == SOLD).sum())
+        row["calls_unplaced"] = row["calls_requested"] - row["calls_handled"]
         self._daily_rows.append(row)
 
     # -- results --------------------------------------------------------------------------------------------------
@@ -618,6 +847,7 @@ class PortfolioModel:
                 "paid": self.paid / CENTS,
                 "discounts": self.discounts / CENTS,
                 "written_off": self.written_off / CENTS,
+                "sold": self.sold / CENTS,
                 "outstanding": self.balance / CENTS,
                 "paid_via_agency": self.paid_via_agency / CENTS,
             }
@@ -632,6 +862,7 @@ class PortfolioModel:
             "paid": self.paid,
             "discounts": self.discounts,
             "written_off": self.written_off,
+            "sold": self.sold,
             "outstanding": self.balance,
         }
 
@@ -650,6 +881,12 @@ class PortfolioModel:
                 "placed_with_agency": self.placed,
                 "resolved_day": self.resolved_day,
                 "cured": self.cured,
+                "complaints": self.complaints,
+                "stop_contact": self.stop_contact,
+                "hardship_disclosed": self.hardship_disclosed,
+                "promises_made": self.promises_made,
+                "promises_kept": self.promises_kept,
+                "sale_proceeds": self.sale_proceeds,
                 "attrited": self.attrited,
                 "clv": self.clv,
                 "contacts": self.contacts_sent,

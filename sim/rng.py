@@ -34,6 +34,17 @@ class Purpose(IntEnum):
     ATTRITION = 13
     AGENCY = 14
     POLICY = 15
+    PRESENT_BIAS = 16
+    PAY_PERIOD = 17
+    PAYDAY_PHASE = 18
+    JOB_LOSS = 19
+    DISCLOSURE = 20
+    PROMISE = 21
+    PROMISE_DAY = 22
+    PROMISE_KEEP = 23
+    SETTLEMENT = 24
+    COMPLAINT = 25
+    STOP_REQUEST = 26
 
 
 def _mix_int(z: int) -> int:

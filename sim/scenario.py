@@ -25,6 +25,8 @@ MAX_CYCLES_PAST_DUE = 6
 TRANSITION_COLUMNS = [str(i) for i in range(MAX_CYCLES_PAST_DUE + 1)] + ["charge_off"]
 
 CHANNELS = ("email", "sms", "letter", "call")
+#: Channels configured under ``channels``; calls are configured under ``call_center``.
+MESSAGE_CHANNELS = ("email", "sms", "letter")
 FRAMINGS = ("neutral", "social_norm", "loss_aversion", "active_choice", "personalised", "pledge")
 DEBTOR_TYPES = ("forgetful", "short_of_cash", "hardship", "unwilling", "unreachable")
 
@@ -59,7 +61,8 @@ class Portfolio(StrictModel):
     minimum_payment_floor: Money = Field(default=10.0, description="Smallest minimum payment, currency units.")
     annual_interest_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.18,
-        description="Interest on the balance, simple daily accrual at rate/365 until charge-off.",
+        description="Yearly interest rate; interest accrues daily at rate/365 on the whole balance (so it compounds) "
+        "until the account leaves the book, except during a hardship hold.",
     )
     late_fee: Money = Field(default=25.0, description="Fee charged at each statement with an unpaid minimum.")
 
@@ -141,8 +144,6 @@ def _default_channels() -> dict[str, Channel]:
         "email": Channel(cost=0.05, reach_probability=0.25),
         "sms": Channel(cost=0.08, reach_probability=0.6),
         "letter": Channel(cost=1.5, reach_probability=0.7, delay_days=3),
-        # A call's cost is agent time; see CallCenter.
-        "call": Channel(cost=0.0, reach_probability=1.0),
     }
 
 
@@ -241,6 +242,15 @@ class Customer(StrictModel):
         default=0.03,
         description="Chance a customer closes the account on cure (Experian 2018: ~3% at 30 DPD).",
     )
+    complaint_per_contact: Probability = Field(
+        default=0.002, description="Chance of a complaint per contact that reached the debtor, before fatigue."
+    )
+    fatigue_slope: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default=0.5, description="Relative rise of the complaint chance per contact in the previous 7 days."
+    )
+    stop_request_share: Probability = Field(
+        default=0.4, description="Share of complaints that ask to stop contact (CFPB 2017: 42% asked to stop)."
+    )
     attrition_per_contact: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.004,
         description="Added attrition on cure per contact reached in the previous 30 days (CFPB 2017 survey: "
@@ -248,7 +258,104 @@ class Customer(StrictModel):
     )
 
 
+class Promises(StrictModel):
+    """Promises to pay made in a right-party conversation (see :class:`sim.behaviour.PromiseToPay`)."""
+
+    promise_probability: dict[str, Probability] = Field(
+        default={"forgetful": 0.5, "short_of_cash": 0.5, "hardship": 0.2, "unwilling": 0.3, "unreachable": 0.0},
+        description="Chance that a debtor who has not paid this cycle promises to pay; an assumption.",
+    )
+    keep_probability: dict[str, Probability] = Field(
+        default={"forgetful": 0.8, "short_of_cash": 0.6, "hardship": 0.1, "unwilling": 0.3, "unreachable": 0.0},
+        description="Chance a promise is kept before present bias; no authoritative public figure, a weak prior.",
+    )
+    max_days_ahead: Annotated[int, Field(ge=1, le=30)] = Field(default=7, description="Latest promised date, days.")
+    pledge_keep_multiplier: Annotated[float, Field(ge=1.0, le=2.0)] = Field(
+        default=1.1, description="Keeping multiplier when the debtor picked the date (pledge framing)."
+    )
+
+
+class DiscountCap(StrictModel):
+    dpd: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
+    max_discount: Probability
+
+
+class Settlements(StrictModel):
+    """Settlement offers: pay part of the balance now, the rest forgiven (``sim.behaviour.SettlementAcceptance``)."""
+
+    acceptance_ceiling: dict[str, Probability] = Field(
+        default={"forgetful": 0.6, "short_of_cash": 0.4, "hardship": 0.05, "unwilling": 0.3, "unreachable": 0.0}
+    )
+    intercept: float = -3.0
+    per_discount: float = Field(default=8.0, description="Logit change per unit of discount (0.25 = 25%).")
+    per_30_dpd: float = Field(default=0.2, description="Logit change per 30 DPD.")
+    discount_caps: list[DiscountCap] = Field(
+        default=[
+            DiscountCap(dpd=(91, 120), max_discount=0.25),
+            DiscountCap(dpd=(121, 150), max_discount=0.40),
+            DiscountCap(dpd=(151, 180), max_discount=0.50),
+        ],
+        description="Largest discount by DPD band (AEA RCT #13871); no settlement outside the bands.",
+    )
+    offer_cost: Money = Field(default=0.5, description="Cost of sending one offer, currency units.")
+    offer_reach_probability: Probability = 0.6
+
+
+class Income(StrictModel):
+    """Paydays: each account is paid weekly, fortnightly or monthly, on a phase drawn per account."""
+
+    pay_period_mix: dict[Literal[7, 14, 30], Probability] = Field(
+        default={7: 0.25, 14: 0.35, 30: 0.40}, description="Share of debtors by days between paydays; an assumption."
+    )
+    payday_bound_types: list[str] = Field(default=["short_of_cash"])
+    window_days: Annotated[int, Field(ge=1, le=30)] = Field(
+        default=3, description="Days after a payday in which a payday-bound debtor can respond to a reminder."
+    )
+
+    @field_validator("pay_period_mix")
+    @classmethod
+    def _mix_sums_to_one(cls, mix: dict[int, float]) -> dict[int, float]:
+        if abs(sum(mix.values()) - 1.0) > 1e-6:
+            raise ValueError(f"shares must sum to 1, got {sum(mix.values()):.6f}")
+        return mix
+
+
+class Recession(StrictModel):
+    """A portfolio-wide downturn between two days: income falls and job losses rise."""
+
+    start_day: Annotated[int, Field(ge=0)]
+    end_day: Annotated[int, Field(ge=0)]
+    payment_probability_multiplier: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.8, description="Multiplier on the untreated chance of paying in a cycle while the recession lasts."
+    )
+    job_loss_per_month: Probability = Field(
+        default=0.02, description="Monthly chance that a debtor loses their job and falls into hardship."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Recession:
+        if self.end_day < self.start_day:
+            raise ValueError("end_day must not be before start_day")
+        return self
+
+
+class Hardship(StrictModel):
+    """Hardship disclosure and breathing space (UK Debt Respite Scheme: 60 days without contact, interest or fees)."""
+
+    disclosure_probability: Probability = Field(
+        default=0.5, description="Chance a debtor in hardship discloses it in a conversation; an assumption."
+    )
+    breathing_space_days: Annotated[int, Field(ge=0, le=365)] = 60
+
+
+class Sale(StrictModel):
+    price_per_dollar: Probability = Field(default=0.16, description="Debt sale price of fresh debt (CFPB 2014: ~16¢).")
+
+
 class Economics(StrictModel):
+    clv_weight: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default=1.0, description="Weight of CLV lost in the objective: NPV of net collections − weight × CLV lost."
+    )
     cost_of_capital: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.08, description="Yearly discount rate for NPV and CLV."
     )
@@ -295,6 +402,15 @@ class Scenario(StrictModel):
     agency: Agency = Agency()
     customer: Customer = Customer()
     economics: Economics = Economics()
+    promises: Promises = Promises()
+    settlements: Settlements = Settlements()
+    income: Income = Income()
+    recession: Recession | None = None
+    hardship: Hardship = Hardship()
+    sale: Sale = Sale()
+    present_bias: tuple[Probability, Probability] = Field(
+        default=(0.7, 1.0), description="Range of the quasi-hyperbolic β drawn per debtor (Shui & Ausubel 2005)."
+    )
     calibration: Calibration = Calibration()
 
     @field_validator("debtor_types")
@@ -310,12 +426,16 @@ class Scenario(StrictModel):
     @field_validator("channels")
     @classmethod
     def _known_channels(cls, channels: dict[str, Channel]) -> dict[str, Channel]:
-        unknown = sorted(set(channels) - set(CHANNELS))
+        if "call" in channels:
+            raise ValueError("calls are configured under call_center, not channels")
+        unknown = sorted(set(channels) - set(MESSAGE_CHANNELS))
         if unknown:
-            raise ValueError(f"unknown channel {unknown[0]!r}; allowed: {', '.join(CHANNELS)}")
-        missing = sorted(set(CHANNELS) - set(channels))
+            raise ValueError(f"unknown channel {unknown[0]!r}; allowed: {', '.join(MESSAGE_CHANNELS)}")
+        missing = sorted(set(MESSAGE_CHANNELS) - set(channels))
         if missing:
-            raise ValueError(f"missing channel {missing[0]!r}; every one of {', '.join(CHANNELS)} needs an entry")
+            raise ValueError(
+                f"missing channel {missing[0]!r}; every one of {', '.join(MESSAGE_CHANNELS)} needs an entry"
+            )
         return channels
 
     # -- loading ---------------------------------------------------------------------------------------------

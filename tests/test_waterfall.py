@@ -27,6 +27,11 @@ def observation(dpd: list[int]) -> Observation:
         days_since_contact=np.full((n, 4), 10**6),
         calls_last_7_days=np.zeros(n, dtype=int),
         days_since_conversation=np.full(n, 10**6),
+        on_hold=np.zeros(n, dtype=bool),
+        stop_contact=np.zeros(n, dtype=bool),
+        hardship_disclosed=np.zeros(n, dtype=bool),
+        promise_pending=np.zeros(n, dtype=bool),
+        complaints=np.zeros(n, dtype=int),
     )
 
 
@@ -58,7 +63,7 @@ def test_cadence_fires_on_declared_dpds():
 
 def test_inactive_accounts_get_no_action():
     obs = observation([4, 4])
-    obs.active[1] = False
+    obs.active[1] = False  # the test helper's arrays are writable
     actions = policies.load("standard").decide(obs)
     assert actions[1] == NO_ACTION
 
