@@ -1,0 +1,123 @@
+"""Open a written report.html in headless Chromium and check that it renders offline without errors.
+
+Needs Debian's chromium at /usr/bin/chromium and the playwright package; the test is skipped without them.
+It saves a full-page screenshot to test-artifacts/report.png for a person to look at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_report import CHAMPION, POLICIES, write_run_dir
+
+from experiments.report import write_report
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SCREENSHOT = Path(__file__).resolve().parents[1] / "test-artifacts" / "report.png"
+
+pytestmark = pytest.mark.browser
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found; install Debian's chromium package to run browser tests")
+    return CHROMIUM
+
+
+def record_dialog(dialog: sync_api.Dialog, dialogs: list[str]) -> None:
+    """Store the message of an alert, confirm or prompt and dismiss it, so the page does not hang."""
+    dialogs.append(dialog.message)
+    dialog.dismiss()
+
+
+def test_report_renders_in_chromium(tmp_path: Path, chromium_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path / "run")
+    report = write_report(run_dir)
+    console_errors: list[str] = []
+    dialogs: list[str] = []
+    outside_requests: list[str] = []
+
+    def record_console(message: sync_api.ConsoleMessage) -> None:
+        if message.type == "error":
+            console_errors.append(message.text)
+
+    def record_request(request: sync_api.Request) -> None:
+        if not request.url.startswith(("file:", "data:")):
+            outside_requests.append(request.url)
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", record_console)
+            page.on("pageerror", lambda error: console_errors.append(str(error)))
+            page.on("dialog", lambda dialog: record_dialog(dialog, dialogs))
+            page.on("request", record_request)
+
+            page.goto(report.as_uri(), wait_until="load")
+            image_widths = page.eval_on_selector_all("img", "images => images.map(image => image.naturalWidth)")
+            leaderboard_rows = page.locator("#leaderboard tbody tr").count()
+            champion_rows = page.locator("#leaderboard tbody tr.champion").all_inner_texts()
+            title = page.title()
+
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            browser.close()
+
+    assert len(image_widths) == 2
+    assert all(width > 0 for width in image_widths), image_widths
+    assert leaderboard_rows == len(POLICIES)
+    assert len(champion_rows) == 1
+    assert CHAMPION in champion_rows[0]
+    assert title.startswith("Q3 waterfall review")
+    assert console_errors == []
+    assert dialogs == []
+    assert outside_requests == []
+    assert SCREENSHOT.stat().st_size > 0
+
+
+def test_script_policy_fires_no_dialog(tmp_path: Path, chromium_path: Path) -> None:
+    script_policy = "<script>alert(1)</script>"
+    run_dir = write_run_dir(
+        tmp_path / "run",
+        name="<b>Q3</b> review <img src=x onerror=alert(2)>",
+        policies=(CHAMPION, script_policy, "agency_early"),
+        levels={CHAMPION: CHAMPION, script_policy: "sms_first", "agency_early": "agency_early"},
+    )
+    report = write_report(run_dir)
+    dialogs: list[str] = []
+    console_errors: list[str] = []
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda dialog: record_dialog(dialog, dialogs))
+            # An unescaped <script> would not run, because the page's Content-Security-Policy blocks inline
+            # scripts, but Chromium logs the blocked script as a console error.
+            page.on("console", lambda message: console_errors.append(message.text))
+            page.goto(report.as_uri(), wait_until="load")
+            heading = page.locator("h1").inner_text()
+            policies = page.locator("#leaderboard tbody tr .policy").all_inner_texts()
+            bold_elements = page.locator("h1 b").count()
+        finally:
+            browser.close()
+
+    assert dialogs == []
+    assert console_errors == []
+    assert heading == "<b>Q3</b> review <img src=x onerror=alert(2)>"
+    assert bold_elements == 0
+    assert script_policy in policies
