@@ -13,6 +13,8 @@ A waterfall is a list of stages, each covering a DPD range, with treatments on a
         treatments:
           - {action: agency}
 
+Besides contacts (``channel`` and ``framing``), a treatment may be an ``action``: ``agency`` (placement),
+``settlement`` (with a ``discount`` of 0.1, 0.25, 0.4 or 0.5), ``hardship_hold``, ``sell`` or ``write_off``.
 A treatment fires on the DPD ``low + start + j * every`` (j = 0, 1, ...; once if ``every`` is absent) while the
 account is in the stage. When two treatments fire on the same day, the first listed wins.
 """
@@ -25,7 +27,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sim.catalogue import AGENCY, contact_action
+from sim.catalogue import ACTION_BY_NAME, contact_action, settlement_action
 from sim.engine import Observation
 from sim.errors import config_error_from_validation
 from sim.scenario import CHANNELS, FRAMINGS, load_yaml_mapping
@@ -38,7 +40,10 @@ class Treatment(BaseModel):
 
     channel: Literal["email", "sms", "letter", "call"] | None = None
     framing: Literal["neutral", "social_norm", "loss_aversion", "active_choice", "personalised", "pledge"] = "neutral"
-    action: Literal["contact", "agency"] = "contact"
+    action: Literal["contact", "agency", "settlement", "hardship_hold", "sell", "write_off"] = "contact"
+    discount: Literal[0.1, 0.25, 0.4, 0.5] | None = Field(
+        default=None, description="Share of the balance forgiven by a settlement offer."
+    )
     start: Annotated[int, Field(ge=0)] = Field(default=0, description="Days after the stage's lowest DPD.")
     every: Annotated[int, Field(ge=1)] | None = Field(default=None, description="Repeat every N days; once if absent.")
 
@@ -46,13 +51,19 @@ class Treatment(BaseModel):
     def _channel_for_contacts(self) -> Treatment:
         if self.action == "contact" and self.channel is None:
             raise ValueError(f"a contact needs a channel; allowed: {', '.join(CHANNELS)}")
-        if self.action == "agency" and self.channel is not None:
-            raise ValueError("an agency placement takes no channel")
+        if self.action != "contact" and self.channel is not None:
+            raise ValueError(f"a {self.action} action takes no channel")
+        if (self.action == "settlement") != (self.discount is not None):
+            raise ValueError("a settlement needs a discount, and only a settlement takes one")
         return self
 
     @property
     def action_index(self) -> int:
-        return AGENCY if self.action == "agency" else contact_action(self.channel, self.framing)
+        if self.action == "contact":
+            return contact_action(self.channel, self.framing)
+        if self.action == "settlement":
+            return settlement_action(self.discount)
+        return ACTION_BY_NAME[self.action]
 
 
 class Stage(BaseModel):

@@ -34,7 +34,13 @@ class CallCentre:
     def __init__(self, env: simpy.Environment, config: CallCenter) -> None:
         self.env = env
         self.config = config
-        self.agents = simpy.Resource(env, capacity=max(config.agents, 1)) if config.agents > 0 else None
+        self.agents: simpy.Resource | None = None
+
+    def agents_on(self, day: int) -> int:
+        """Agents on shift on ``day``; day 0 is a Monday."""
+        if self.config.agents_by_weekday is not None:
+            return self.config.agents_by_weekday[day % 7]
+        return self.config.agents
 
     def shift(self, day: int, minutes: np.ndarray, log: ShiftLog) -> Generator[simpy.Event, object, None]:
         """Dial calls of the given handling times (in queue order) from shift start until no more fit."""
@@ -42,8 +48,11 @@ class CallCentre:
         end = day + self.config.shift_end_hour / HOURS_PER_DAY
         if self.env.now < start:
             yield self.env.timeout(start - self.env.now)
-        if self.agents is None or len(minutes) == 0:
+        staff = self.agents_on(day)
+        if staff == 0 or len(minutes) == 0:
             return
+        # A fresh resource per shift: the day's staffing is its capacity.
+        self.agents = simpy.Resource(self.env, capacity=staff)
 
         durations = minutes / (HOURS_PER_DAY * 60.0)
         longest_call = self.config.minutes_right_party / (HOURS_PER_DAY * 60.0)

@@ -243,6 +243,14 @@ class PortfolioModel:
         self.attrited = np.zeros(n, dtype=bool)
         self.cured = np.zeros(n, dtype=bool)
 
+        # Whether each message channel (and settlement offers, last column) reaches the debtor: a trait of the
+        # account, drawn once, so a debtor who ignores one SMS ignores the next one too.
+        reach = np.append(self.reach_probability, sc.settlements.offer_reach_probability)
+        self.reachable = np.column_stack(
+            [rng.uniform(setup_day, Purpose.REACH, draw=c) < reach[c] for c in range(len(reach))]
+        )
+        self.reachable &= (self.debtor_type != DEBTOR_TYPES.index("unreachable"))[:, None]
+
         # Contact history.
         never = np.iinfo(np.int32).min // 2
         self.last_contact = np.full((n, len(CHANNELS)), never, dtype=np.int64)
@@ -522,8 +530,7 @@ class PortfolioModel:
             self.contacts_sent[idx] += 1
             self.last_contact[idx, c] = day
             framing = self.action_framing[actions[idx]]
-            reached = self.rng.uniform(day, Purpose.REACH, idx, draw=c) < self.reach_probability[c]
-            reached &= self.debtor_type[idx] != DEBTOR_TYPES.index("unreachable")
+            reached = self.reachable[idx, c]
             self._log_contacts(day, idx, actions[idx], sent=True, reached=reached)
             if self.channel_delay[c] == 0:
                 self._receive(idx[reached], c, framing[reached])
@@ -541,8 +548,7 @@ class PortfolioModel:
         self._today["contacts"] += len(idx)
         self.contacts_sent[idx] += 1
         self.settlement_offers += len(idx)
-        reached = self.rng.uniform(day, Purpose.REACH, idx, draw=len(CHANNELS)) < config.offer_reach_probability
-        reached &= self.debtor_type[idx] != DEBTOR_TYPES.index("unreachable")
+        reached = self.reachable[idx, len(CHANNELS)]
         self._log_contacts(day, idx, actions[idx], sent=True, reached=reached)
         self._offer_today[idx[reached]] = self.action_discount[actions[idx[reached]]]
 
