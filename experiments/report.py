@@ -408,7 +408,7 @@ def plot_recovery_vs_cost(summary: pd.DataFrame, champion: str, colours: Mapping
 def plot_cumulative_cash(
     daily: pd.DataFrame, policies: Sequence[str], champion: str, colours: Mapping[str, Any]
 ) -> str:
-    """Draw the mean cumulative net cash (collected minus costs) by day, one line per policy.
+    """Draw the mean cumulative net cash (collected plus sale proceeds, minus costs) by day, one line per policy.
 
     A second panel below draws each challenger's paired difference from the champion, seed by seed, which
     separates policies whose curves overlap in the first panel. Shaded bands are bootstrap intervals of the
@@ -454,11 +454,13 @@ def plot_cumulative_cash(
 
 
 def _cumulative_net_cash(daily: pd.DataFrame, policy: str) -> pd.DataFrame:
-    """Return one policy's cumulative net cash (collected minus cost) as a seed x day table."""
+    """Return one policy's cumulative net cash (collected plus sale proceeds, minus cost) as a seed x day table."""
     rows = daily[daily["policy"] == policy]
     if rows.empty:
         return pd.DataFrame()
-    net_cash = rows.assign(net=rows["collected"] - rows["cost"]).pivot_table(
+    # Runs written before debt sales existed have no sale_proceeds column.
+    proceeds = rows["sale_proceeds"] if "sale_proceeds" in rows else 0.0
+    net_cash = rows.assign(net=rows["collected"] + proceeds - rows["cost"]).pivot_table(
         index="seed", columns="day", values="net", aggfunc="sum"
     )
     if net_cash.isna().any().any():
