@@ -14,7 +14,8 @@ A waterfall is a list of stages, each covering a DPD range, with treatments on a
           - {action: agency}
 
 Besides contacts (``channel`` and ``framing``), a treatment may be an ``action``: ``agency`` (placement),
-``settlement`` (with a ``discount`` of 0.1, 0.25, 0.4 or 0.5), ``hardship_hold``, ``sell`` or ``write_off``.
+``settlement`` (with a ``discount`` of 0.1, 0.25, 0.4 or 0.5), ``plan`` (with 3, 6 or 12 ``instalments``),
+``hardship_hold``, ``sell`` or ``write_off``.
 A treatment fires on the DPD ``low + start + j * every`` (j = 0, 1, ...; once if ``every`` is absent) while the
 account is in the stage. When two treatments fire on the same day, the first listed wins.
 """
@@ -27,7 +28,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sim.catalogue import ACTION_BY_NAME, contact_action, settlement_action
+from sim.catalogue import ACTION_BY_NAME, contact_action, plan_action, settlement_action
 from sim.engine import Observation
 from sim.errors import config_error_from_validation
 from sim.scenario import CHANNELS, FRAMINGS, load_yaml_mapping
@@ -40,10 +41,11 @@ class Treatment(BaseModel):
 
     channel: Literal["email", "sms", "letter", "call"] | None = None
     framing: Literal["neutral", "social_norm", "loss_aversion", "active_choice", "personalised", "pledge"] = "neutral"
-    action: Literal["contact", "agency", "settlement", "hardship_hold", "sell", "write_off"] = "contact"
+    action: Literal["contact", "agency", "settlement", "plan", "hardship_hold", "sell", "write_off"] = "contact"
     discount: Literal[0.1, 0.25, 0.4, 0.5] | None = Field(
         default=None, description="Share of the balance forgiven by a settlement offer."
     )
+    instalments: Literal[3, 6, 12] | None = Field(default=None, description="Monthly instalments of a payment plan.")
     start: Annotated[int, Field(ge=0)] = Field(default=0, description="Days after the stage's lowest DPD.")
     every: Annotated[int, Field(ge=1)] | None = Field(default=None, description="Repeat every N days; once if absent.")
 
@@ -55,6 +57,8 @@ class Treatment(BaseModel):
             raise ValueError(f"a {self.action} action takes no channel")
         if (self.action == "settlement") != (self.discount is not None):
             raise ValueError("a settlement needs a discount, and only a settlement takes one")
+        if (self.action == "plan") != (self.instalments is not None):
+            raise ValueError("a plan needs a number of instalments, and only a plan takes one")
         return self
 
     @property
@@ -63,6 +67,8 @@ class Treatment(BaseModel):
             return contact_action(self.channel, self.framing)
         if self.action == "settlement":
             return settlement_action(self.discount)
+        if self.action == "plan":
+            return plan_action(self.instalments)
         return ACTION_BY_NAME[self.action]
 
 

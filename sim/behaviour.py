@@ -119,6 +119,29 @@ class SettlementAcceptance:
         return caps
 
 
+class PlanAcceptance:
+    """Chance that a debtor accepts a payment plan of ``n`` monthly instalments, and keeps each instalment.
+
+    Acceptance: ``ceiling[type] × n / (n + half) × (1 + pull × (1 − β))``, rising with the number of instalments
+    (smaller payments) and with present bias (deferring appeals to the present-biased). Keeping an instalment:
+    ``keep[type] × β``. All parameters are assumptions; no public source gives them.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.config = scenario.plans
+        self.ceiling = np.array([self.config.acceptance_ceiling.get(t, 0.0) for t in DEBTOR_TYPES])
+        self.keep = np.array([self.config.keep_probability.get(t, 0.0) for t in DEBTOR_TYPES])
+
+    def acceptance(self, instalments: np.ndarray, debtor_type: np.ndarray, present_bias: np.ndarray) -> np.ndarray:
+        c = self.config
+        share = instalments / (instalments + c.half_acceptance_instalments)
+        pull = 1.0 + c.present_bias_pull * (1.0 - present_bias)
+        return np.clip(self.ceiling[debtor_type] * share * pull, 0.0, 1.0)
+
+    def keep_probability(self, debtor_type: np.ndarray, present_bias: np.ndarray) -> np.ndarray:
+        return np.clip(self.keep[debtor_type] * present_bias, 0.0, 1.0)
+
+
 class PaydayAbility:
     """Income timing: debtors short of cash pay on or just after a payday.
 
@@ -154,6 +177,7 @@ class Behaviour:
     fatigue: ContactFatigue
     promises: PromiseToPay
     settlement: SettlementAcceptance
+    plans: PlanAcceptance
     payday: PaydayAbility
 
     @classmethod
@@ -163,5 +187,6 @@ class Behaviour:
             fatigue=ContactFatigue(scenario),
             promises=PromiseToPay(scenario),
             settlement=SettlementAcceptance(scenario),
+            plans=PlanAcceptance(scenario),
             payday=PaydayAbility(scenario),
         )

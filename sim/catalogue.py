@@ -10,10 +10,11 @@ from sim.scenario import CHANNELS, FRAMINGS
 @dataclass(frozen=True)
 class Action:
     index: int
-    kind: str  # "none", "contact", "agency", "settlement", "hardship_hold", "sell" or "write_off"
+    kind: str  # "none", "contact", "agency", "settlement", "plan", "hardship_hold", "sell" or "write_off"
     channel: str | None = None
     framing: str | None = None
     discount: float = 0.0  # share of the balance forgiven, for settlement offers
+    instalments: int = 0  # monthly instalments, for payment-plan offers
 
     @property
     def name(self) -> str:
@@ -21,10 +22,13 @@ class Action:
             return f"{self.channel}:{self.framing}"
         if self.kind == "settlement":
             return f"settlement:{round(self.discount * 100)}"
+        if self.kind == "plan":
+            return f"plan:{self.instalments}"
         return self.kind
 
 
 SETTLEMENT_DISCOUNTS = (0.1, 0.25, 0.4, 0.5)
+PLAN_INSTALMENTS = (3, 6, 12)
 
 
 def _build_catalogue() -> tuple[Action, ...]:
@@ -35,6 +39,8 @@ def _build_catalogue() -> tuple[Action, ...]:
     actions.append(Action(len(actions), "agency"))
     for discount in SETTLEMENT_DISCOUNTS:
         actions.append(Action(len(actions), "settlement", discount=discount))
+    for instalments in PLAN_INSTALMENTS:
+        actions.append(Action(len(actions), "plan", instalments=instalments))
     for kind in ("hardship_hold", "sell", "write_off"):
         actions.append(Action(len(actions), kind))
     return tuple(actions)
@@ -65,4 +71,13 @@ def settlement_action(discount: float) -> int:
     if name not in ACTION_BY_NAME:
         allowed = ", ".join(str(d) for d in SETTLEMENT_DISCOUNTS)
         raise ValueError(f"no settlement offer with discount {discount}; allowed: {allowed}")
+    return ACTION_BY_NAME[name]
+
+
+def plan_action(instalments: int) -> int:
+    """Catalogue index of a payment-plan offer over ``instalments`` months (one of PLAN_INSTALMENTS)."""
+    name = f"plan:{instalments}"
+    if name not in ACTION_BY_NAME:
+        allowed = ", ".join(str(n) for n in PLAN_INSTALMENTS)
+        raise ValueError(f"no payment plan with {instalments} instalments; allowed: {allowed}")
     return ACTION_BY_NAME[name]

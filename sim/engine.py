@@ -33,8 +33,15 @@ from sim.scenario import CHANNELS, DEBTOR_TYPES, FRAMINGS, MAX_CYCLES_PAST_DUE, 
 ACTIVE, PAID_OFF, CHARGED_OFF, SETTLED, SOLD = 0, 1, 2, 3, 4
 STATUS_NAMES = {ACTIVE: "active", PAID_OFF: "paid_off", CHARGED_OFF: "charged_off", SETTLED: "settled", SOLD: "sold"}
 #: Compliance rules the guard enforces; blocked actions are counted under these names.
-BLOCK_RULES = ("breathing_space", "stop_contact", "call_cap_7_days", "call_after_conversation", "settlement_cap")
-KIND_NONE, KIND_CONTACT, KIND_AGENCY, KIND_SETTLEMENT, KIND_HOLD, KIND_SELL, KIND_WRITE_OFF = range(7)
+BLOCK_RULES = (
+    "breathing_space",
+    "dispute",
+    "stop_contact",
+    "call_cap_7_days",
+    "call_after_conversation",
+    "settlement_cap",
+)
+KIND_NONE, KIND_CONTACT, KIND_AGENCY, KIND_SETTLEMENT, KIND_HOLD, KIND_SELL, KIND_WRITE_OFF, KIND_PLAN = range(8)
 _KIND_CODES = {
     "none": KIND_NONE,
     "contact": KIND_CONTACT,
@@ -43,6 +50,7 @@ _KIND_CODES = {
     "hardship_hold": KIND_HOLD,
     "sell": KIND_SELL,
     "write_off": KIND_WRITE_OFF,
+    "plan": KIND_PLAN,
 }
 #: DPD bands of the daily record: (column, lowest DPD, highest DPD).
 BUCKETS = (
@@ -94,6 +102,8 @@ class Observation:
     stop_contact: np.ndarray  # the debtor asked to stop contact
     hardship_disclosed: np.ndarray
     promise_pending: np.ndarray  # a promise to pay falls due today or later
+    on_plan: np.ndarray  # repaying arrears on a payment plan
+    disputed: np.ndarray  # collection paused while a dispute is validated
     complaints: np.ndarray
 
     @property
@@ -173,6 +183,7 @@ class PortfolioModel:
         # Catalogue lookups: kind, channel index (-1 when not a contact), framing index and discount per action.
         self.action_kind = np.array([_KIND_CODES[a.kind] for a in ACTIONS], dtype=np.int64)
         self.action_discount = np.array([a.discount for a in ACTIONS])
+        self.action_instalments = np.array([a.instalments for a in ACTIONS], dtype=np.int64)
         self.action_channel = np.full(N_ACTIONS, -1, dtype=np.int64)
         self.action_framing = np.zeros(N_ACTIONS, dtype=np.int64)
         for action in ACTIONS:
@@ -232,6 +243,14 @@ class PortfolioModel:
         self.promise_will_keep = np.zeros(n, dtype=bool)
         self.promises_made = np.zeros(n, dtype=np.int64)
         self.promises_kept = np.zeros(n, dtype=np.int64)
+        self.dispute_until = np.full(n, -1, dtype=np.int64)  # collection paused while a dispute is validated
+        self.disputes = np.zeros(n, dtype=np.int64)
+
+        # Payment plans: the arrears at acceptance, repaid in equal instalments that fall due at statements.
+        self.on_plan = np.zeros(n, dtype=bool)
+        self.plan_instalment = np.zeros(n, dtype=np.int64)
+        self.plan_remaining = np.zeros(n, dtype=np.int64)
+        self.plan_counts = dict.fromkeys(("offered", "accepted", "completed", "broken"), 0)
         self.blocked = dict.fromkeys(BLOCK_RULES, 0)
 
         # Customer value: monthly margin discounted at the cost of capital with monthly retention, as an annuity.
@@ -296,6 +315,7 @@ class PortfolioModel:
         self._reached_today = np.zeros(n, dtype=bool)
         self._response_today = np.zeros(n, dtype=np.float64)
         self._offer_today = np.zeros(n, dtype=np.float64)  # settlement discount offered and received today
+        self._plan_offer_today = np.zeros(n, dtype=np.int64)  # instalments of a plan offered and received today
 
     # -- the cycle --------------------------------------------------------------------------------------------------
 
@@ -306,6 +326,10 @@ class PortfolioModel:
         rng, cycle = self.rng, self.scenario.cycle_days
         state = self.cycle_state[idx]
         pay_probability = self.pay_probability[state] * self._recession_multiplier(key_day)
+        on_plan = self.on_plan[idx]
+        if on_plan.any():
+            keep = self.behaviour.plans.keep_probability(self.debtor_type[idx], self.present_bias[idx])
+            pay_probability = np.where(on_plan, keep, pay_probability)
         will_pay = rng.uniform(key_day, Purpose.WILL_PAY, idx) < pay_probability
         agency_pay = self.placed[idx] & (
             rng.uniform(key_day, Purpose.AGENCY, idx) < self.behaviour.nudge.agency_probability(self.debtor_type[idx])
@@ -349,6 +373,7 @@ class PortfolioModel:
         due = np.flatnonzero((self.status == ACTIVE) & (day - self.last_statement == cycle))
         if len(due) == 0:
             return
+        self._plan_statements(due)
         unpaid_bill = self.billed[due]
         missed = unpaid_bill > 0
         self.past_due[due] += unpaid_bill
@@ -361,9 +386,23 @@ class PortfolioModel:
         np.add.at(self.transition_counts, (self.cycle_state[due], np.minimum(new_state, MAX_CYCLES_PAST_DUE)), 1)
         self.cycle_state[due] = np.minimum(new_state, MAX_CYCLES_PAST_DUE)
         self.last_statement[due] = day
-        self.billed[due] = np.minimum(self.installment[due], self.balance[due] - self.past_due[due])
+        self.billed[due] = np.where(
+            self.on_plan[due], 0, np.minimum(self.installment[due], self.balance[due] - self.past_due[due])
+        )
         self._job_losses(due, day)
         self._draw_cycle_decision(due, key_day=day)
+
+    def _plan_statements(self, due: np.ndarray) -> None:
+        """At a statement, a plan whose instalment of the closing cycle went unpaid is broken.
+
+        The plan's unpaid remainder returns to arrears, so the account is as delinquent as that remainder makes it.
+        """
+        on_plan = due[self.on_plan[due]]
+        broken = on_plan[~self.paid_this_cycle[on_plan]]
+        self.on_plan[broken] = False
+        self.past_due[broken] += np.minimum(self.plan_remaining[broken], self.balance[broken])
+        self.plan_remaining[broken] = 0
+        self.plan_counts["broken"] += len(broken)
 
     def _installments_amount(self, idx: np.ndarray) -> np.ndarray:
         """Cents paid by accounts that pay this cycle's drawn number of minimum payments, capped at the balance.
@@ -375,6 +414,7 @@ class PortfolioModel:
         amount = k * self.installment[idx]
         cures = k >= self.cycle_state[idx] + 1
         amount = np.where(cures, np.maximum(amount, self.past_due[idx] + self.billed[idx]), amount)
+        amount = np.where(self.on_plan[idx], self.plan_instalment[idx], amount)
         return np.minimum(amount, self.balance[idx])
 
     def _cycles_past_due(self, idx: np.ndarray) -> np.ndarray:
@@ -405,6 +445,8 @@ class PortfolioModel:
             "stop_contact": self.stop_contact.copy(),
             "hardship_disclosed": self.hardship_disclosed.copy(),
             "promise_pending": self.promise_day >= day,
+            "on_plan": self.on_plan.copy(),
+            "disputed": self.dispute_until > day,
             "complaints": self.complaints.copy(),
         }
         for values in fields.values():
@@ -415,7 +457,8 @@ class PortfolioModel:
         """Apply the compliance guard; return the actions that go ahead and count the blocked ones per rule.
 
         Rules, in order: nothing on resolved or agency-placed accounts; no contact, offer, placement or sale during
-        a hardship hold or breathing space; no contact or offer after a request to stop contact; calls at most 7
+        a hardship hold or breathing space; no contact or offer while a dispute is validated, nor after a request to
+        stop contact; calls at most 7
         attempts in 7 days and none within 7 days after a conversation (Regulation F, 12 CFR 1006.14); no settlement
         discount above the cap of the account's DPD band. Calls happen only within the shift, which the scenario
         keeps inside 08:00-21:00.
@@ -423,25 +466,27 @@ class PortfolioModel:
         actions = np.where(obs.active & ~self.placed, actions, NO_ACTION)
         kind = self.action_kind[actions]
         acting = actions != NO_ACTION
-        reaches_debtor = (kind == KIND_CONTACT) | (kind == KIND_SETTLEMENT)
+        reaches_debtor = (kind == KIND_CONTACT) | (kind == KIND_SETTLEMENT) | (kind == KIND_PLAN)
 
         on_hold = acting & (self.hold_until > day) & (kind != KIND_HOLD)
-        stopped = reaches_debtor & self.stop_contact & ~on_hold
-        is_call = (self.action_channel[actions] == CHANNELS.index("call")) & ~on_hold & ~stopped
+        disputed = reaches_debtor & (self.dispute_until > day) & ~on_hold
+        stopped = reaches_debtor & self.stop_contact & ~on_hold & ~disputed
+        is_call = (self.action_channel[actions] == CHANNELS.index("call")) & ~on_hold & ~disputed & ~stopped
         call_cap = is_call & (obs.calls_last_7_days >= CALL_CAP_PER_WEEK)
         after_conversation = is_call & ~call_cap & (obs.days_since_conversation < DAYS_AFTER_CONVERSATION)
-        is_offer = (kind == KIND_SETTLEMENT) & ~on_hold & ~stopped
+        is_offer = (kind == KIND_SETTLEMENT) & ~on_hold & ~disputed & ~stopped
         over_cap = is_offer & (self.action_discount[actions] > self.behaviour.settlement.cap(obs.dpd) + 1e-12)
 
         for rule, mask in (
             ("breathing_space", on_hold),
+            ("dispute", disputed),
             ("stop_contact", stopped),
             ("call_cap_7_days", call_cap),
             ("call_after_conversation", after_conversation),
             ("settlement_cap", over_cap),
         ):
             self.blocked[rule] += int(mask.sum())
-        blocked = on_hold | stopped | call_cap | after_conversation | over_cap
+        blocked = on_hold | disputed | stopped | call_cap | after_conversation | over_cap
         return np.where(blocked, NO_ACTION, actions)
 
     # -- the day --------------------------------------------------------------------------------------------------
@@ -538,8 +583,9 @@ class PortfolioModel:
                 self._post(day, int(self.channel_delay[c]), idx[reached], c, framing[reached])
 
     def _send_offers(self, day: int, actions: np.ndarray) -> None:
-        """Send settlement offers; a debtor who receives one decides at 22:00."""
-        idx = np.flatnonzero(self.action_kind[actions] == KIND_SETTLEMENT)
+        """Send settlement and payment-plan offers; a debtor who receives one decides at 22:00."""
+        kind = self.action_kind[actions]
+        idx = np.flatnonzero((kind == KIND_SETTLEMENT) | (kind == KIND_PLAN))
         if len(idx) == 0:
             return
         config = self.scenario.settlements
@@ -547,10 +593,14 @@ class PortfolioModel:
         self._today["cost"] += config.offer_cost * len(idx)
         self._today["contacts"] += len(idx)
         self.contacts_sent[idx] += 1
-        self.settlement_offers += len(idx)
+        is_plan = kind[idx] == KIND_PLAN
+        self.settlement_offers += int((~is_plan).sum())
+        self.plan_counts["offered"] += int(is_plan.sum())
         reached = self.reachable[idx, len(CHANNELS)]
         self._log_contacts(day, idx, actions[idx], sent=True, reached=reached)
-        self._offer_today[idx[reached]] = self.action_discount[actions[idx[reached]]]
+        received = idx[reached]
+        self._offer_today[received] = self.action_discount[actions[received]]
+        self._plan_offer_today[received] = self.action_instalments[actions[received]]
 
     def _sell(self, day: int, idx: np.ndarray) -> None:
         """Sell accounts to a debt buyer at the scenario's price per unit of balance."""
@@ -704,6 +754,7 @@ class PortfolioModel:
         """Settlements, scheduled payments, kept promises and responses to today's contacts, then complaints and
         attrition on cure."""
         self._settle(day)
+        self._accept_plans(day)
         active = self.status == ACTIVE
         scheduled = active & (self.pay_day == day) & ~self.paid_this_cycle
         candidates = np.flatnonzero(active & self._reached_today & ~self.paid_this_cycle)
@@ -724,16 +775,55 @@ class PortfolioModel:
 
         state = self.cycle_state[payers]
         amount = self._installments_amount(payers)
-        cures = self.pay_installments[payers] >= state + 1
+        on_plan = self.on_plan[payers]
+        cures = (self.pay_installments[payers] >= state + 1) & ~on_plan
         payoff = cures & (self.rng.uniform(day, Purpose.FULL_PAYOFF, payers) < self.full_payoff_share[state])
         amount = np.where(payoff, self.balance[payers], amount)
         self._apply_payment(payers, amount, day)
         self.paid_this_cycle[payers] = True
+        completed = self._plan_progress(payers[on_plan], amount[on_plan])
 
         was_delinquent = state > 0
-        newly_current = payers[(self.past_due[payers] == 0) & (self.billed[payers] == 0) & was_delinquent]
+        newly_current = payers[(self.past_due[payers] == 0) & (self.billed[payers] == 0) & was_delinquent & ~on_plan]
+        newly_current = np.union1d(newly_current, completed)
         self.cured[newly_current] = True
         self._attrition(day, newly_current)
+
+    def _accept_plans(self, day: int) -> None:
+        """Debtors in arrears who received a plan offer today accept it or not.
+
+        Acceptance turns the arrears and the current bill into equal monthly instalments, due at the statements
+        from the next one on. The account is current (DPD 0) while it keeps the plan.
+        """
+        offered = np.flatnonzero(self._plan_offer_today > 0)
+        instalments = self._plan_offer_today[offered]
+        self._plan_offer_today[:] = 0
+        eligible = (self.status[offered] == ACTIVE) & (self.past_due[offered] > 0) & ~self.on_plan[offered]
+        offered, instalments = offered[eligible], instalments[eligible]
+        if len(offered) == 0:
+            return
+        p = self.behaviour.plans.acceptance(instalments, self.debtor_type[offered], self.present_bias[offered])
+        accepts = self.rng.uniform(day, Purpose.PLAN, offered) < p
+        idx, instalments = offered[accepts], instalments[accepts]
+        total = self.past_due[idx] + self.billed[idx]
+        self.plan_remaining[idx] = total
+        self.plan_instalment[idx] = -(-total // instalments)
+        self.past_due[idx] = 0
+        self.billed[idx] = 0
+        self.on_plan[idx] = True
+        self.cycle_state[idx] = 0
+        # No instalment falls due in the cycle of acceptance.
+        self.pay_day[idx] = NO_PAYMENT
+        self.paid_this_cycle[idx] = True
+        self.plan_counts["accepted"] += len(idx)
+
+    def _plan_progress(self, idx: np.ndarray, amount: np.ndarray) -> np.ndarray:
+        """Count plan instalments paid; return the accounts whose plan is now complete."""
+        self.plan_remaining[idx] -= np.minimum(amount, self.plan_remaining[idx])
+        completed = idx[(self.plan_remaining[idx] == 0) | (self.status[idx] != ACTIVE)]
+        self.on_plan[completed] = False
+        self.plan_counts["completed"] += len(completed)
+        return completed[self.status[completed] == ACTIVE]
 
     def _settle(self, day: int) -> None:
         """Debtors who received a settlement offer today accept it or not; acceptance resolves the account."""
@@ -769,6 +859,12 @@ class PortfolioModel:
         stop_share = self.scenario.customer.stop_request_share
         stops = complains[self.rng.uniform(day, Purpose.STOP_REQUEST, complains) < stop_share]
         self.stop_contact[stops] = True
+
+        config = self.scenario.disputes
+        dispute_p = np.array([config.probability_per_contact.get(t, 0.0) for t in DEBTOR_TYPES])
+        disputing = reached[self.rng.uniform(day, Purpose.DISPUTE, reached) < dispute_p[self.debtor_type[reached]]]
+        self.dispute_until[disputing] = day + config.pause_days
+        self.disputes[disputing] += 1
 
     def _apply_payment(self, idx: np.ndarray, amount: np.ndarray, day: int) -> None:
         """Apply payments to arrears first, then the current bill, then the rest of the balance."""
@@ -892,6 +988,8 @@ class PortfolioModel:
                 "hardship_disclosed": self.hardship_disclosed,
                 "promises_made": self.promises_made,
                 "promises_kept": self.promises_kept,
+                "disputes": self.disputes,
+                "on_plan": self.on_plan,
                 "sale_proceeds": self.sale_proceeds,
                 "attrited": self.attrited,
                 "clv": self.clv,

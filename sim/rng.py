@@ -45,6 +45,8 @@ class Purpose(IntEnum):
     SETTLEMENT = 24
     COMPLAINT = 25
     STOP_REQUEST = 26
+    PLAN = 27
+    DISPUTE = 28
 
 
 def _mix_int(z: int) -> int:

@@ -289,6 +289,39 @@ class DiscountCap(StrictModel):
     max_discount: Probability
 
 
+class Plans(StrictModel):
+    """Payment plans: the arrears are spread over n monthly instalments (see ``sim.behaviour.PlanAcceptance``).
+
+    No public source gives acceptance or keeping rates; every number here is an assumption to calibrate.
+    """
+
+    acceptance_ceiling: dict[str, Probability] = Field(
+        default={"forgetful": 0.3, "short_of_cash": 0.6, "hardship": 0.3, "unwilling": 0.15, "unreachable": 0.0},
+        description="Largest chance of accepting, approached as the number of instalments grows.",
+    )
+    half_acceptance_instalments: Annotated[float, Field(gt=0.0)] = Field(
+        default=3.0, description="Number of instalments at which acceptance is half the ceiling."
+    )
+    present_bias_pull: Annotated[float, Field(ge=0.0, le=5.0)] = Field(
+        default=1.0, description="Present-biased debtors like deferring: acceptance × (1 + pull × (1 − β))."
+    )
+    keep_probability: dict[str, Probability] = Field(
+        default={"forgetful": 0.9, "short_of_cash": 0.75, "hardship": 0.4, "unwilling": 0.5, "unreachable": 0.0},
+        description="Chance of paying each instalment before present bias (× β).",
+    )
+
+
+class Disputes(StrictModel):
+    """Disputes: a debtor contests the debt, and collection pauses while the lender validates it."""
+
+    probability_per_contact: dict[str, Probability] = Field(
+        default={"unwilling": 0.02}, description="Chance per contact that reached the debtor; an assumption."
+    )
+    pause_days: Annotated[int, Field(ge=0, le=365)] = Field(
+        default=30, description="Days without contact while the debt is validated (FDCPA validation period)."
+    )
+
+
 class Settlements(StrictModel):
     """Settlement offers: pay part of the balance now, the rest forgiven (``sim.behaviour.SettlementAcceptance``)."""
 
@@ -424,6 +457,8 @@ class Scenario(StrictModel):
     economics: Economics = Economics()
     promises: Promises = Promises()
     settlements: Settlements = Settlements()
+    plans: Plans = Plans()
+    disputes: Disputes = Disputes()
     income: Income = Income()
     recession: Recession | None = None
     hardship: Hardship = Hardship()

@@ -31,6 +31,8 @@ def observation(dpd: list[int]) -> Observation:
         stop_contact=np.zeros(n, dtype=bool),
         hardship_disclosed=np.zeros(n, dtype=bool),
         promise_pending=np.zeros(n, dtype=bool),
+        on_plan=np.zeros(n, dtype=bool),
+        disputed=np.zeros(n, dtype=bool),
         complaints=np.zeros(n, dtype=int),
     )
 
