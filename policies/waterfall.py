@@ -15,7 +15,7 @@ A waterfall is a list of stages, each covering a DPD range, with treatments on a
 
 Besides contacts (``channel`` and ``framing``), a treatment may be an ``action``: ``agency`` (placement),
 ``settlement`` (with a ``discount`` of 0.1, 0.25, 0.4 or 0.5), ``plan`` (with 3, 6 or 12 ``instalments``),
-``hardship_hold``, ``sell`` or ``write_off``.
+``hardship_hold``, ``sell``, ``write_off`` or ``portal`` (an SMS with a link to the self-service payment portal).
 A treatment fires on the DPD ``low + start + j * every`` (j = 0, 1, ...; once if ``every`` is absent) while the
 account is in the stage. When two treatments fire on the same day, the first listed wins.
 """
@@ -41,7 +41,9 @@ class Treatment(BaseModel):
 
     channel: Literal["email", "sms", "letter", "call"] | None = None
     framing: Literal["neutral", "social_norm", "loss_aversion", "active_choice", "personalised", "pledge"] = "neutral"
-    action: Literal["contact", "agency", "settlement", "plan", "hardship_hold", "sell", "write_off"] = "contact"
+    action: Literal["contact", "portal", "agency", "settlement", "plan", "hardship_hold", "sell", "write_off"] = (
+        "contact"
+    )
     discount: Literal[0.1, 0.25, 0.4, 0.5] | None = Field(
         default=None, description="Share of the balance forgiven by a settlement offer."
     )

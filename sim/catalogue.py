@@ -10,7 +10,7 @@ from sim.scenario import CHANNELS, FRAMINGS
 @dataclass(frozen=True)
 class Action:
     index: int
-    kind: str  # "none", "contact", "agency", "settlement", "plan", "hardship_hold", "sell" or "write_off"
+    kind: str  # "none", "contact", "agency", "settlement", "plan", "hardship_hold", "sell", "write_off", "portal"
     channel: str | None = None
     framing: str | None = None
     discount: float = 0.0  # share of the balance forgiven, for settlement offers
@@ -43,6 +43,8 @@ def _build_catalogue() -> tuple[Action, ...]:
         actions.append(Action(len(actions), "plan", instalments=instalments))
     for kind in ("hardship_hold", "sell", "write_off"):
         actions.append(Action(len(actions), kind))
+    # A link to the self-service payment portal, sent by SMS.
+    actions.append(Action(len(actions), "portal", channel="sms", framing="neutral"))
     return tuple(actions)
 
 

@@ -41,7 +41,9 @@ BLOCK_RULES = (
     "call_after_conversation",
     "settlement_cap",
 )
-KIND_NONE, KIND_CONTACT, KIND_AGENCY, KIND_SETTLEMENT, KIND_HOLD, KIND_SELL, KIND_WRITE_OFF, KIND_PLAN = range(8)
+KIND_NONE, KIND_CONTACT, KIND_AGENCY, KIND_SETTLEMENT, KIND_HOLD, KIND_SELL, KIND_WRITE_OFF, KIND_PLAN, KIND_PORTAL = (
+    range(9)
+)
 _KIND_CODES = {
     "none": KIND_NONE,
     "contact": KIND_CONTACT,
@@ -51,6 +53,7 @@ _KIND_CODES = {
     "sell": KIND_SELL,
     "write_off": KIND_WRITE_OFF,
     "plan": KIND_PLAN,
+    "portal": KIND_PORTAL,
 }
 #: DPD bands of the daily record: (column, lowest DPD, highest DPD).
 BUCKETS = (
@@ -186,8 +189,10 @@ class PortfolioModel:
         self.action_instalments = np.array([a.instalments for a in ACTIONS], dtype=np.int64)
         self.action_channel = np.full(N_ACTIONS, -1, dtype=np.int64)
         self.action_framing = np.zeros(N_ACTIONS, dtype=np.int64)
+        # A portal link is an SMS whose response is multiplied by the portal multiplier.
+        self.action_boost = np.array([sc.response.portal_multiplier if a.kind == "portal" else 1.0 for a in ACTIONS])
         for action in ACTIONS:
-            if action.kind == "contact":
+            if action.channel is not None:
                 self.action_channel[action.index] = CHANNELS.index(action.channel)
                 self.action_framing[action.index] = FRAMINGS.index(action.framing)
 
@@ -316,6 +321,8 @@ class PortfolioModel:
         self._response_today = np.zeros(n, dtype=np.float64)
         self._offer_today = np.zeros(n, dtype=np.float64)  # settlement discount offered and received today
         self._plan_offer_today = np.zeros(n, dtype=np.int64)  # instalments of a plan offered and received today
+        self._portal_today = np.zeros(n, dtype=bool)  # a portal link reached the debtor today
+        self.paid_self_service = np.zeros(n, dtype=np.int64)  # cents paid through the portal the day a link arrived
 
     # -- the cycle --------------------------------------------------------------------------------------------------
 
@@ -358,14 +365,26 @@ class PortfolioModel:
             return 1.0
         return recession.payment_probability_multiplier
 
-    def _job_losses(self, idx: np.ndarray, day: int) -> None:
-        """During a recession, debtors lose their jobs at the monthly rate and fall into hardship."""
-        recession = self.scenario.recession
-        if recession is None or not recession.start_day <= day <= recession.end_day or len(idx) == 0:
+    def _income_shocks(self, idx: np.ndarray, day: int) -> None:
+        """At a statement, debtors may lose their income (hardship) or regain it (short of cash).
+
+        Job losses run at the idiosyncratic monthly rate, plus the recession's rate while a recession lasts.
+        """
+        if len(idx) == 0:
             return
-        lost = idx[self.rng.uniform(day, Purpose.JOB_LOSS, idx) < recession.job_loss_per_month]
-        self.debtor_type[lost] = DEBTOR_TYPES.index("hardship")
-        self.payday_bound[lost] = self.behaviour.payday.affected[DEBTOR_TYPES.index("hardship")]
+        income, recession = self.scenario.income, self.scenario.recession
+        job_loss = income.job_loss_per_month
+        if recession is not None and recession.start_day <= day <= recession.end_day:
+            job_loss = 1.0 - (1.0 - job_loss) * (1.0 - recession.job_loss_per_month)
+        hardship, short = DEBTOR_TYPES.index("hardship"), DEBTOR_TYPES.index("short_of_cash")
+        draw = self.rng.uniform(day, Purpose.JOB_LOSS, idx)
+        in_hardship = self.debtor_type[idx] == hardship
+        recovers = idx[in_hardship & (draw < income.recovery_per_month)]
+        loses = idx[~in_hardship & (self.debtor_type[idx] != DEBTOR_TYPES.index("unreachable")) & (draw < job_loss)]
+        self.debtor_type[recovers] = short
+        self.debtor_type[loses] = hardship
+        changed = np.concatenate([recovers, loses])
+        self.payday_bound[changed] = self.behaviour.payday.affected[self.debtor_type[changed]]
 
     def _statements(self, day: int) -> None:
         """Close the cycle of accounts whose statement falls on ``day``."""
@@ -389,7 +408,7 @@ class PortfolioModel:
         self.billed[due] = np.where(
             self.on_plan[due], 0, np.minimum(self.installment[due], self.balance[due] - self.past_due[due])
         )
-        self._job_losses(due, day)
+        self._income_shocks(due, day)
         self._draw_cycle_decision(due, key_day=day)
 
     def _plan_statements(self, due: np.ndarray) -> None:
@@ -466,7 +485,7 @@ class PortfolioModel:
         actions = np.where(obs.active & ~self.placed, actions, NO_ACTION)
         kind = self.action_kind[actions]
         acting = actions != NO_ACTION
-        reaches_debtor = (kind == KIND_CONTACT) | (kind == KIND_SETTLEMENT) | (kind == KIND_PLAN)
+        reaches_debtor = np.isin(kind, (KIND_CONTACT, KIND_PORTAL, KIND_SETTLEMENT, KIND_PLAN))
 
         on_hold = acting & (self.hold_until > day) & (kind != KIND_HOLD)
         disputed = reaches_debtor & (self.dispute_until > day) & ~on_hold
@@ -578,7 +597,10 @@ class PortfolioModel:
             reached = self.reachable[idx, c]
             self._log_contacts(day, idx, actions[idx], sent=True, reached=reached)
             if self.channel_delay[c] == 0:
-                self._receive(idx[reached], c, framing[reached])
+                boost = self.action_boost[actions[idx[reached]]]
+                self._receive(idx[reached], c, framing[reached], boost)
+                portal = idx[reached][self.action_kind[actions[idx[reached]]] == KIND_PORTAL]
+                self._portal_today[portal] = True
             else:
                 self._post(day, int(self.channel_delay[c]), idx[reached], c, framing[reached])
 
@@ -634,13 +656,15 @@ class PortfolioModel:
         self._in_post.remove(letter)
         self._receive(letter.accounts, letter.channel, letter.framing)
 
-    def _receive(self, idx: np.ndarray, channel: int, framing: np.ndarray) -> None:
+    def _receive(self, idx: np.ndarray, channel: int, framing: np.ndarray, boost: np.ndarray | None = None) -> None:
         """Record contacts that reached the debtor and their chance of prompting a payment today."""
         if len(idx) == 0:
             return
         day = int(self.env.now)
         reached_7 = self.reached_ring[[(day - i) % WINDOW_DAYS for i in range(0, 7)]].sum(axis=0)[idx]
         p = self.behaviour.nudge.probability(self.debtor_type[idx], channel, framing, reached_7)
+        if boost is not None:
+            p = np.clip(p * boost, 0.0, 1.0)
         # A debtor who is paid by payday responds only while there is money after a payday.
         has_money = self.behaviour.payday.has_money(day, self.payday_phase[idx], self.pay_period[idx])
         p = np.where(self.payday_bound[idx] & ~has_money, 0.0, p)
@@ -770,6 +794,8 @@ class PortfolioModel:
         self.pay_installments[keeps] = np.maximum(self.pay_installments[keeps], self.cycle_state[keeps] + 1)
         payers = np.flatnonzero(scheduled | keeps)
         self._complaints(day)
+        portal = self._portal_today.copy()
+        self._portal_today[:] = False
         if len(payers) == 0:
             return
 
@@ -780,6 +806,7 @@ class PortfolioModel:
         payoff = cures & (self.rng.uniform(day, Purpose.FULL_PAYOFF, payers) < self.full_payoff_share[state])
         amount = np.where(payoff, self.balance[payers], amount)
         self._apply_payment(payers, amount, day)
+        self.paid_self_service[payers] += np.where(portal[payers], amount, 0)
         self.paid_this_cycle[payers] = True
         completed = self._plan_progress(payers[on_plan], amount[on_plan])
 

@@ -207,6 +207,11 @@ class Response(StrictModel):
             "pledge": 1.2,  # Mazar, Mochon & Ariely: +2.3 to +2.5 pp
         }
     )
+    portal_multiplier: Annotated[float, Field(ge=0.0, le=3.0)] = Field(
+        default=1.25,
+        description="Response multiplier of an SMS with a link to the self-service payment portal over a plain SMS; "
+        "an assumption (a direct link removes steps).",
+    )
     repeat_decay: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.4,
         description="Effect multiplier per earlier reached contact in the last 7 days (Karlan et al. 2016).",
@@ -344,12 +349,22 @@ class Settlements(StrictModel):
 
 
 class Income(StrictModel):
-    """Paydays: each account is paid weekly, fortnightly or monthly, on a phase drawn per account."""
+    """Income: paydays (weekly, fortnightly or monthly, on a phase drawn per account) and income shocks.
+
+    Shock rates are assumptions. Shocks change only how a debtor responds to treatment, not the untreated
+    payment behaviour, which stays as fitted.
+    """
 
     pay_period_mix: dict[Literal[7, 14, 30], Probability] = Field(
         default={7: 0.25, 14: 0.35, 30: 0.40}, description="Share of debtors by days between paydays; an assumption."
     )
     payday_bound_types: list[str] = Field(default=["short_of_cash"])
+    job_loss_per_month: Probability = Field(
+        default=0.003, description="Monthly chance of an idiosyncratic income shock that puts a debtor in hardship."
+    )
+    recovery_per_month: Probability = Field(
+        default=0.08, description="Monthly chance that a debtor in hardship regains income (becomes short of cash)."
+    )
     window_days: Annotated[int, Field(ge=1, le=30)] = Field(
         default=3, description="Days after a payday in which a payday-bound debtor can respond to a reminder."
     )

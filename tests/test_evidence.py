@@ -105,3 +105,16 @@ def test_recession_lowers_recovery(policy_name):
     recession = simulate("recession", policy_name, **kwargs).metrics.iloc[0]
     assert recession["recovery_rate"] < normal["recovery_rate"] - 0.01
     assert recession["charge_off_rate"] >= normal["charge_off_rate"]
+
+
+def test_portal_link_beats_plain_sms(default_scenario):
+    from sim.catalogue import ACTION_BY_NAME
+
+    scenario = early_portfolio(default_scenario)
+    kwargs = dict(n_accounts=20_000, days=14, seed=10, trace=True)
+    plain = simulate(scenario, OnDays("sms", contact_action("sms"), (0,)), **kwargs)
+    portal = simulate(scenario, OnDays("portal", ACTION_BY_NAME["portal"], (0,)), **kwargs)
+    assert portal.payments["account"].nunique() > plain.payments["account"].nunique()
+    assert portal.metrics.at[0, "contact_cost"] == plain.metrics.at[0, "contact_cost"]
+    assert portal.metrics.at[0, "self_service_share"] > 0
+    assert plain.metrics.at[0, "self_service_share"] == 0
