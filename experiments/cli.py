@@ -146,9 +146,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     from sim.scenario import Scenario, shipped_scenarios
 
     for name in shipped_scenarios():
-        print(f"scenario  {name:16s} {_first_sentence(Scenario.load(name).description)}")
+        print(f"scenario  {name:20s} {_first_sentence(Scenario.load(name).description)}")
     for name in policies.shipped_policies():
-        print(f"policy    {name:16s} {_first_sentence(policies.load(name).spec.description)}")
+        print(f"policy    {name:20s} {_first_sentence(policies.load(name).description)}")
     return 0
 
 

@@ -1,26 +1,32 @@
-"""Collection policies: waterfalls declared in YAML, including the do-nothing baseline."""
+"""Collection policies: waterfalls declared in YAML (including do-nothing), a random baseline and an oracle."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from policies.base import Policy
+from policies.baselines import OracleUpperBound, RandomPolicy
 from policies.waterfall import SHIPPED_WATERFALL_DIR, Waterfall, WaterfallSpec, shipped_waterfalls
 from sim.errors import ConfigError
 
-__all__ = ["Policy", "Waterfall", "WaterfallSpec", "load", "shipped_policies"]
+__all__ = ["OracleUpperBound", "Policy", "RandomPolicy", "Waterfall", "WaterfallSpec", "load", "shipped_policies"]
+
+#: Shipped policies written in Python rather than YAML.
+BUILT_IN = {RandomPolicy.name: RandomPolicy, OracleUpperBound.name: OracleUpperBound}
 
 
 def shipped_policies() -> list[str]:
     """Names that :func:`load` accepts without a path."""
-    return shipped_waterfalls()
+    return sorted([*shipped_waterfalls(), *BUILT_IN])
 
 
 def load(spec: str | Path) -> Policy:
-    """Load a policy by shipped name (``standard``) or from a waterfall YAML path."""
+    """Load a policy by shipped name (``standard``, ``random``) or from a waterfall YAML path."""
     text = str(spec)
     if text.endswith((".yaml", ".yml")) or Path(text).is_file():
         return Waterfall.from_yaml(text)
+    if text in BUILT_IN:
+        return BUILT_IN[text]()
     shipped = SHIPPED_WATERFALL_DIR / f"{text}.yaml"
     if shipped.exists():
         return Waterfall.from_yaml(shipped)

@@ -115,6 +115,7 @@ class Waterfall:
     def __init__(self, spec: WaterfallSpec) -> None:
         self.spec = spec
         self.name = spec.name
+        self.description = spec.description
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Waterfall:

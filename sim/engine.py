@@ -27,20 +27,15 @@ import simpy
 from sim.behaviour import Behaviour
 from sim.callcenter import HOURS_PER_DAY, CallCentre, ShiftLog
 from sim.catalogue import ACTIONS, AGENCY, HARDSHIP_HOLD, N_ACTIONS, NO_ACTION, SELL, WRITE_OFF
+from sim.compliance import RULES, allowed_actions, blocked_by_rule
+from sim.observation import Observation
 from sim.rng import KeyedRandom, Purpose
 from sim.scenario import CHANNELS, DEBTOR_TYPES, FRAMINGS, MAX_CYCLES_PAST_DUE, Scenario
 
 ACTIVE, PAID_OFF, CHARGED_OFF, SETTLED, SOLD = 0, 1, 2, 3, 4
 STATUS_NAMES = {ACTIVE: "active", PAID_OFF: "paid_off", CHARGED_OFF: "charged_off", SETTLED: "settled", SOLD: "sold"}
 #: Compliance rules the guard enforces; blocked actions are counted under these names.
-BLOCK_RULES = (
-    "breathing_space",
-    "dispute",
-    "stop_contact",
-    "call_cap_7_days",
-    "call_after_conversation",
-    "settlement_cap",
-)
+BLOCK_RULES = RULES
 KIND_NONE, KIND_CONTACT, KIND_AGENCY, KIND_SETTLEMENT, KIND_HOLD, KIND_SELL, KIND_WRITE_OFF, KIND_PLAN, KIND_PORTAL = (
     range(9)
 )
@@ -66,8 +61,6 @@ BUCKETS = (
     ("accounts_150_179", 150, 179),
     ("accounts_180_plus", 180, np.iinfo(np.int64).max),  # only when charge_off_dpd is above 180
 )
-CALL_CAP_PER_WEEK = 7  # Regulation F, 12 CFR 1006.14(b)(2): 7 call attempts in 7 days
-DAYS_AFTER_CONVERSATION = 7  # ... and none for 7 days after a telephone conversation
 WINDOW_DAYS = 30  # contact history kept per account, days
 CENTS = 100
 NO_PAYMENT = np.iinfo(np.int64).min  # pay_day of an account that will not pay this cycle unprompted
@@ -81,37 +74,6 @@ class _Letters:
     accounts: np.ndarray
     channel: int
     framing: np.ndarray
-
-
-@dataclass(frozen=True)
-class Observation:
-    """Observable state of every account on one day: what a lender's systems hold, never the latent type.
-
-    Arrays are read-only, of length ``n_accounts``; money in currency units.
-    """
-
-    day: int
-    active: np.ndarray
-    dpd: np.ndarray
-    cycles_past_due: np.ndarray
-    balance: np.ndarray
-    past_due: np.ndarray
-    credit_limit: np.ndarray
-    placed_with_agency: np.ndarray
-    days_since_contact: np.ndarray  # (n_accounts, 4): days since the last contact sent on each channel
-    calls_last_7_days: np.ndarray
-    days_since_conversation: np.ndarray
-    on_hold: np.ndarray  # hardship hold or breathing space: no contact
-    stop_contact: np.ndarray  # the debtor asked to stop contact
-    hardship_disclosed: np.ndarray
-    promise_pending: np.ndarray  # a promise to pay falls due today or later
-    on_plan: np.ndarray  # repaying arrears on a payment plan
-    disputed: np.ndarray  # collection paused while a dispute is validated
-    complaints: np.ndarray
-
-    @property
-    def n_accounts(self) -> int:
-        return len(self.dpd)
 
 
 class PortfolioModel:
@@ -153,6 +115,10 @@ class PortfolioModel:
         self.day = 0  # the next day to simulate
         self._in_post: list[_Letters] = []
         self._contact_log: list[pd.DataFrame] = []
+        # A policy that needs the model itself (the random baseline's action mask, the oracle's latent state)
+        # receives it once here.
+        if hasattr(policy, "bind"):
+            policy.bind(self)
         self._payment_log: list[pd.DataFrame] = []
 
     # -- set-up ---------------------------------------------------------------------------------------------------
@@ -472,40 +438,21 @@ class PortfolioModel:
             values.setflags(write=False)
         return Observation(day=day, **fields)
 
-    def _guard(self, day: int, actions: np.ndarray, obs: Observation) -> np.ndarray:
-        """Apply the compliance guard; return the actions that go ahead and count the blocked ones per rule.
+    def action_mask(self, obs: Observation) -> np.ndarray:
+        """Actions the compliance guard would let through for each account today, shape (n_accounts, N_ACTIONS)."""
+        return allowed_actions(obs, self.behaviour.settlement.cap)
 
-        Rules, in order: nothing on resolved or agency-placed accounts; no contact, offer, placement or sale during
-        a hardship hold or breathing space; no contact or offer while a dispute is validated, nor after a request to
-        stop contact; calls at most 7
-        attempts in 7 days and none within 7 days after a conversation (Regulation F, 12 CFR 1006.14); no settlement
-        discount above the cap of the account's DPD band. Calls happen only within the shift, which the scenario
-        keeps inside 08:00-21:00.
+    def _guard(self, day: int, actions: np.ndarray, obs: Observation) -> np.ndarray:
+        """Apply the compliance guard (:mod:`sim.compliance`); return the actions that go ahead.
+
+        Nothing happens on resolved or agency-placed accounts. Blocked actions are counted per rule. Calls happen
+        only within the shift, which the scenario keeps inside 08:00-21:00.
         """
         actions = np.where(obs.active & ~self.placed, actions, NO_ACTION)
-        kind = self.action_kind[actions]
-        acting = actions != NO_ACTION
-        reaches_debtor = np.isin(kind, (KIND_CONTACT, KIND_PORTAL, KIND_SETTLEMENT, KIND_PLAN))
-
-        on_hold = acting & (self.hold_until > day) & (kind != KIND_HOLD)
-        disputed = reaches_debtor & (self.dispute_until > day) & ~on_hold
-        stopped = reaches_debtor & self.stop_contact & ~on_hold & ~disputed
-        is_call = (self.action_channel[actions] == CHANNELS.index("call")) & ~on_hold & ~disputed & ~stopped
-        call_cap = is_call & (obs.calls_last_7_days >= CALL_CAP_PER_WEEK)
-        after_conversation = is_call & ~call_cap & (obs.days_since_conversation < DAYS_AFTER_CONVERSATION)
-        is_offer = (kind == KIND_SETTLEMENT) & ~on_hold & ~disputed & ~stopped
-        over_cap = is_offer & (self.action_discount[actions] > self.behaviour.settlement.cap(obs.dpd) + 1e-12)
-
-        for rule, mask in (
-            ("breathing_space", on_hold),
-            ("dispute", disputed),
-            ("stop_contact", stopped),
-            ("call_cap_7_days", call_cap),
-            ("call_after_conversation", after_conversation),
-            ("settlement_cap", over_cap),
-        ):
+        rules = blocked_by_rule(actions, obs, self.behaviour.settlement.cap)
+        for rule, mask in rules.items():
             self.blocked[rule] += int(mask.sum())
-        blocked = on_hold | disputed | stopped | call_cap | after_conversation | over_cap
+        blocked = np.logical_or.reduce(list(rules.values()))
         return np.where(blocked, NO_ACTION, actions)
 
     # -- the day --------------------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import policies
 from policies import Waterfall
+from policies.waterfall import shipped_waterfalls
 from sim import simulate
 from sim.catalogue import contact_action
 from sim.engine import Observation
@@ -98,7 +98,7 @@ def test_untreated_portfolio_self_cures_early_buckets(default_scenario):
     assert 0.3 < cured < 0.9
 
 
-@pytest.mark.parametrize("policy_name", policies.shipped_policies())
+@pytest.mark.parametrize("policy_name", shipped_waterfalls())
 def test_recession_lowers_recovery(policy_name):
     kwargs = dict(n_accounts=5_000, days=150, seed=9)
     normal = simulate("default", policy_name, **kwargs).metrics.iloc[0]

@@ -7,6 +7,7 @@ import pytest
 
 import policies
 from policies import Waterfall
+from policies.waterfall import shipped_waterfalls
 from sim.catalogue import AGENCY, NO_ACTION, contact_action
 from sim.engine import Observation
 from sim.errors import ConfigError
@@ -70,7 +71,7 @@ def test_inactive_accounts_get_no_action():
     assert actions[1] == NO_ACTION
 
 
-@pytest.mark.parametrize("name", policies.shipped_policies())
+@pytest.mark.parametrize("name", shipped_waterfalls())
 def test_shipped_waterfalls_load(name):
     policy = policies.load(name)
     assert policy.name == name

@@ -1,0 +1,71 @@
+"""The compliance guard's rules, as pure functions of the observable state, and the action mask they imply.
+
+The simulator applies :func:`blocked_by_rule` to every policy's actions; :func:`allowed_actions` evaluates the same
+rules for every catalogue action, for policies that choose only among allowed actions (random, learned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sim.catalogue import ACTIONS, N_ACTIONS, NO_ACTION
+from sim.observation import Observation
+
+CALL_CAP_PER_WEEK = 7  # Regulation F, 12 CFR 1006.14(b)(2): 7 call attempts in 7 days
+DAYS_AFTER_CONVERSATION = 7  # ... and none for 7 days after a telephone conversation
+#: Rules in the order they are checked; an action blocked by one rule is counted under that rule only.
+RULES = ("breathing_space", "dispute", "stop_contact", "call_cap_7_days", "call_after_conversation", "settlement_cap")
+
+_KIND = np.array([a.kind for a in ACTIONS])
+_REACHES_DEBTOR = np.isin(_KIND, ("contact", "portal", "settlement", "plan"))
+_IS_CALL = np.array([a.channel == "call" for a in ACTIONS])
+_IS_SETTLEMENT = _KIND == "settlement"
+_IS_HOLD = _KIND == "hardship_hold"
+_DISCOUNT = np.array([a.discount for a in ACTIONS])
+
+
+def blocked_by_rule(
+    actions: np.ndarray, obs: Observation, settlement_cap: Callable[[np.ndarray], np.ndarray]
+) -> dict[str, np.ndarray]:
+    """For one action per account, which rule (if any) blocks it: one boolean array per rule in :data:`RULES`.
+
+    No contact, offer, placement or sale during a hardship hold or breathing space (a new hold is allowed); no
+    contact or offer while a dispute is validated, nor after a request to stop contact; calls at most 7 attempts in
+    7 days and none within 7 days after a conversation (Regulation F, 12 CFR 1006.14); no settlement discount above
+    the cap of the account's DPD band.
+    """
+    acting = actions != NO_ACTION
+    reaches_debtor = _REACHES_DEBTOR[actions]
+    on_hold = acting & obs.on_hold & ~_IS_HOLD[actions]
+    disputed = reaches_debtor & obs.disputed & ~on_hold
+    stopped = reaches_debtor & obs.stop_contact & ~on_hold & ~disputed
+    is_call = _IS_CALL[actions] & ~on_hold & ~disputed & ~stopped
+    call_cap = is_call & (obs.calls_last_7_days >= CALL_CAP_PER_WEEK)
+    after_conversation = is_call & ~call_cap & (obs.days_since_conversation < DAYS_AFTER_CONVERSATION)
+    is_offer = _IS_SETTLEMENT[actions] & ~on_hold & ~disputed & ~stopped
+    over_cap = is_offer & (_DISCOUNT[actions] > settlement_cap(obs.dpd) + 1e-12)
+    return {
+        "breathing_space": on_hold,
+        "dispute": disputed,
+        "stop_contact": stopped,
+        "call_cap_7_days": call_cap,
+        "call_after_conversation": after_conversation,
+        "settlement_cap": over_cap,
+    }
+
+
+def allowed_actions(obs: Observation, settlement_cap: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Boolean mask (n_accounts, N_ACTIONS): the actions the guard would let through today.
+
+    Resolved and agency-placed accounts allow only the no-action; the no-action is always allowed.
+    """
+    open_accounts = obs.active & ~obs.placed_with_agency
+    mask = np.zeros((obs.n_accounts, N_ACTIONS), dtype=bool)
+    for action in range(N_ACTIONS):
+        chosen = np.full(obs.n_accounts, action, dtype=np.int64)
+        blocked = np.logical_or.reduce(list(blocked_by_rule(chosen, obs, settlement_cap).values()))
+        mask[:, action] = open_accounts & ~blocked
+    mask[:, NO_ACTION] = True
+    return mask

@@ -1,0 +1,38 @@
+"""The observation a policy receives each day: the observable state of every account, never the latent one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Observable state of every account on one day: what a lender's systems hold, never the latent type.
+
+    Arrays are read-only, of length ``n_accounts``; money in currency units.
+    """
+
+    day: int
+    active: np.ndarray
+    dpd: np.ndarray
+    cycles_past_due: np.ndarray
+    balance: np.ndarray
+    past_due: np.ndarray
+    credit_limit: np.ndarray
+    placed_with_agency: np.ndarray
+    days_since_contact: np.ndarray  # (n_accounts, 4): days since the last contact sent on each channel
+    calls_last_7_days: np.ndarray
+    days_since_conversation: np.ndarray
+    on_hold: np.ndarray  # hardship hold or breathing space: no contact
+    stop_contact: np.ndarray  # the debtor asked to stop contact
+    hardship_disclosed: np.ndarray
+    promise_pending: np.ndarray  # a promise to pay falls due today or later
+    on_plan: np.ndarray  # repaying arrears on a payment plan
+    disputed: np.ndarray  # collection paused while a dispute is validated
+    complaints: np.ndarray
+
+    @property
+    def n_accounts(self) -> int:
+        return len(self.dpd)
