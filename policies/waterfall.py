@@ -18,10 +18,16 @@ Besides contacts (``channel`` and ``framing``), a treatment may be an ``action``
 ``hardship_hold``, ``sell``, ``write_off`` or ``portal`` (an SMS with a link to the self-service payment portal).
 A treatment fires on the DPD ``low + start + j * every`` (j = 0, 1, ...; once if ``every`` is absent) while the
 account is in the stage. When two treatments fire on the same day, the first listed wins.
+
+A stage may apply to a ``segment`` only (bands of ``balance``, ``past_due``, ``credit_limit``, ``cycles_past_due``),
+and ``exit`` lists conditions (``promise_pending``, ``on_plan``, ``hardship_disclosed``, ``disputed``,
+``stop_contact``) under which an account gets no action. Stages may not overlap (same DPD and overlapping segments)
+nor leave a DPD gap within one segment.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sim.catalogue import ACTION_BY_NAME, contact_action, plan_action, settlement_action
 from sim.engine import Observation
 from sim.errors import config_error_from_validation
-from sim.scenario import CHANNELS, FRAMINGS, load_yaml_mapping
+from sim.scenario import CHANNELS, load_yaml_mapping
 
 SHIPPED_WATERFALL_DIR = Path(__file__).parent / "waterfalls"
 
@@ -74,11 +80,53 @@ class Treatment(BaseModel):
         return ACTION_BY_NAME[self.action]
 
 
+Band = tuple[Annotated[float, Field(ge=0)] | None, Annotated[float, Field(ge=0)] | None]
+
+
+class Segment(BaseModel):
+    """Accounts a stage applies to: each band is ``[low, high]`` inclusive, ``null`` for no bound."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    balance: Band | None = Field(default=None, description="Outstanding balance, currency units.")
+    past_due: Band | None = Field(default=None, description="Amount past due, currency units.")
+    credit_limit: Band | None = Field(default=None, description="Credit limit, currency units.")
+    cycles_past_due: Band | None = Field(default=None, description="Unpaid minimum payments.")
+
+    def bands(self) -> dict[str, tuple[float, float]]:
+        bands = {}
+        for key in type(self).model_fields:
+            band = getattr(self, key)
+            if band is not None:
+                bands[key] = (-np.inf if band[0] is None else band[0], np.inf if band[1] is None else band[1])
+        return bands
+
+    def matches(self, obs: Observation) -> np.ndarray:
+        mask = np.ones(obs.n_accounts, dtype=bool)
+        for key, (low, high) in self.bands().items():
+            values = getattr(obs, key)
+            mask &= (values >= low) & (values <= high)
+        return mask
+
+    def overlaps(self, other: Segment) -> bool:
+        """Whether some account could fall in both segments (no band of one is disjoint from the other's)."""
+        mine, theirs = self.bands(), other.bands()
+        for key in mine.keys() & theirs.keys():
+            (low, high), (other_low, other_high) = mine[key], theirs[key]
+            if high < other_low or other_high < low:
+                return False
+        return True
+
+
+EXIT_CONDITIONS = ("promise_pending", "on_plan", "hardship_disclosed", "disputed", "stop_contact")
+
+
 class Stage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = ""
     dpd: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
+    segment: Segment = Field(default_factory=Segment)
     treatments: list[Treatment] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -95,17 +143,41 @@ class WaterfallSpec(BaseModel):
 
     name: str
     description: str = ""
+    exit: list[Literal["promise_pending", "on_plan", "hardship_disclosed", "disputed", "stop_contact"]] = Field(
+        default_factory=list,
+        description="Conditions under which an account leaves the waterfall and gets no action while they hold.",
+    )
     stages: list[Stage]
 
     @field_validator("stages")
     @classmethod
     def _stages_do_not_overlap(cls, stages: list[Stage]) -> list[Stage]:
-        ranges = sorted((s.dpd[0], s.dpd[1], i) for i, s in enumerate(stages))
-        for (_, high, i), (low, _, j) in zip(ranges, ranges[1:], strict=False):
-            if low <= high:
-                raise ValueError(
-                    f"stages[{i}] and stages[{j}] overlap at DPD {low}; a DPD may belong to one stage only"
-                )
+        for i, first in enumerate(stages):
+            for j in range(i + 1, len(stages)):
+                second = stages[j]
+                low, high = max(first.dpd[0], second.dpd[0]), min(first.dpd[1], second.dpd[1])
+                if low <= high and first.segment.overlaps(second.segment):
+                    raise ValueError(
+                        f"stages[{i}] and stages[{j}] overlap at DPD {low}; an account may belong to one stage only "
+                        "(give them disjoint DPD ranges or disjoint segments)"
+                    )
+        return stages
+
+    @field_validator("stages")
+    @classmethod
+    def _stages_leave_no_gap(cls, stages: list[Stage]) -> list[Stage]:
+        """Stages of one segment cover a contiguous DPD range: a gap is almost always a typo."""
+        by_segment: dict[Segment, list[tuple[int, int, int]]] = {}
+        for i, stage in enumerate(stages):
+            by_segment.setdefault(stage.segment, []).append((stage.dpd[0], stage.dpd[1], i))
+        for ranges in by_segment.values():
+            ranges.sort()
+            for (_, high, i), (low, _, j) in zip(ranges, ranges[1:], strict=False):
+                if low > high + 1:
+                    raise ValueError(
+                        f"DPD {high + 1} to {low - 1} is uncovered between stages[{i}] and stages[{j}]; extend a "
+                        "stage or add one with no treatments"
+                    )
         return stages
 
 
@@ -118,23 +190,30 @@ class Waterfall:
         self.description = spec.description
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> Waterfall:
+    def from_yaml(cls, path: str | Path, warn: bool = True) -> Waterfall:
         path = Path(path)
-        return cls.from_dict(load_yaml_mapping(path), source=str(path))
+        return cls.from_dict(load_yaml_mapping(path), source=str(path), warn=warn)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<waterfall>") -> Waterfall:
+    def from_dict(cls, data: dict[str, Any], source: str = "<waterfall>", warn: bool = True) -> Waterfall:
+        """Validate a waterfall; with ``warn``, warn (``UserWarning``) about cadences the guard will block."""
         try:
-            return cls(WaterfallSpec.model_validate(data))
+            spec = WaterfallSpec.model_validate(data)
         except ValidationError as exc:
             raise config_error_from_validation(source, exc) from None
+        if warn:
+            for message in compliance_warnings(spec):
+                warnings.warn(f"{source}: {message}", UserWarning, stacklevel=2)
+        return cls(spec)
 
     def decide(self, obs: Observation) -> np.ndarray:
         actions = np.zeros(obs.n_accounts, dtype=np.int64)
         undecided = obs.active.copy()
+        for condition in self.spec.exit:
+            undecided &= ~getattr(obs, condition)
         for stage in self.spec.stages:
             low, high = stage.dpd
-            in_stage = undecided & (obs.dpd >= low) & (obs.dpd <= high)
+            in_stage = undecided & (obs.dpd >= low) & (obs.dpd <= high) & stage.segment.matches(obs)
             if not in_stage.any():
                 continue
             for treatment in stage.treatments:
@@ -153,5 +232,30 @@ def shipped_waterfalls() -> list[str]:
     return sorted(p.stem for p in SHIPPED_WATERFALL_DIR.glob("*.yaml"))
 
 
-def framings_and_channels() -> str:
-    return f"channels: {', '.join(CHANNELS)}; framings: {', '.join(FRAMINGS)}"
+def compliance_warnings(spec: WaterfallSpec) -> list[str]:
+    """Cadences that the compliance guard will partly block, as sentences for the user."""
+    warnings = []
+    for i, stage in enumerate(spec.stages):
+        for j, treatment in enumerate(stage.treatments):
+            where = f"stages[{i}].treatments[{j}]"
+            if treatment.channel == "call" and treatment.every is not None and treatment.every < 7:
+                warnings.append(
+                    f"{where}: calls every {treatment.every} days; the guard blocks calls within 7 days after a "
+                    "conversation (Regulation F), so some will not be placed"
+                )
+            if treatment.action == "settlement":
+                first_allowed = _first_settlement_dpd(treatment.discount)
+                if stage.dpd[1] < first_allowed:
+                    warnings.append(
+                        f"{where}: a {treatment.discount:.0%} settlement before DPD {first_allowed} is always "
+                        "blocked by the discount caps"
+                    )
+    return warnings
+
+
+def _first_settlement_dpd(discount: float) -> int:
+    """Lowest DPD at which the default discount caps allow ``discount``."""
+    from sim.scenario import Settlements
+
+    allowed = [cap.dpd[0] for cap in Settlements().discount_caps if cap.max_discount >= discount - 1e-12]
+    return min(allowed) if allowed else 10**9

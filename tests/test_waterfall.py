@@ -50,6 +50,7 @@ def test_cadence_fires_on_declared_dpds():
                         {"channel": "email", "start": 3},
                     ],
                 },
+                {"dpd": [30, 119]},
                 {"dpd": [120, 179], "treatments": [{"action": "agency"}]},
             ],
         }
@@ -94,6 +95,13 @@ def test_shipped_waterfalls_load(name):
         ({"name": "x", "stages": [{"dpd": [1, 30]}, {"dpd": [30, 60]}]}, "stages", "overlap"),
         ({"name": "x", "stages": [{"dpd": [9, 1]}]}, "stages[0]", "empty"),
         ({"name": "x", "stages": [{"dpd": [1, 9], "cadence": []}]}, "stages[0].cadence", "unknown key"),
+        ({"name": "x", "stages": [{"dpd": [1, 29]}, {"dpd": [40, 60]}]}, "stages", "DPD 30 to 39 is uncovered"),
+        ({"name": "x", "exit": ["paid"], "stages": []}, "exit[0]", "promise_pending"),
+        (
+            {"name": "x", "stages": [{"dpd": [1, 9], "segment": {"balance": [-5, 10]}}]},
+            "stages[0].segment.balance[0]",
+            "greater than or equal to 0",
+        ),
     ],
 )
 def test_bad_waterfall_names_the_key(data, key, fragment):
@@ -102,3 +110,57 @@ def test_bad_waterfall_names_the_key(data, key, fragment):
     assert caught.value.source == "w.yaml"
     assert caught.value.key_path == key
     assert fragment in caught.value.message
+
+
+SEGMENTED = {
+    "name": "by_balance",
+    "exit": ["promise_pending"],
+    "stages": [
+        {"dpd": [1, 29], "segment": {"balance": [None, 999.99]}, "treatments": [{"channel": "sms", "every": 1}]},
+        {"dpd": [1, 29], "segment": {"balance": [1000, None]}, "treatments": [{"channel": "call", "every": 7}]},
+    ],
+}
+
+
+def test_segments_route_accounts_by_balance():
+    obs = observation([1, 1, 1, 1])
+    obs.balance[:] = [10.0, 999.99, 1000.0, 50_000.0]
+    actions = Waterfall.from_dict(SEGMENTED).decide(obs)
+    assert list(actions) == [contact_action("sms")] * 2 + [contact_action("call")] * 2
+
+
+def test_exit_conditions_skip_accounts():
+    obs = observation([5, 5])
+    obs.balance[:] = 100.0
+    obs.promise_pending[1] = True
+    actions = Waterfall.from_dict(SEGMENTED).decide(obs)
+    assert actions[0] == contact_action("sms")
+    assert actions[1] == NO_ACTION
+
+
+def test_overlapping_segments_rejected():
+    data = {
+        "name": "x",
+        "stages": [
+            {"dpd": [1, 29], "segment": {"balance": [0, 1000]}},
+            {"dpd": [20, 40], "segment": {"balance": [500, None]}},
+        ],
+    }
+    with pytest.raises(ConfigError) as caught:
+        Waterfall.from_dict(data)
+    assert "overlap at DPD 20" in caught.value.message
+
+
+def test_guard_conflicts_warn():
+    data = {
+        "name": "x",
+        "stages": [
+            {"dpd": [1, 60], "treatments": [{"channel": "call", "every": 2}]},
+            {"dpd": [61, 90], "treatments": [{"action": "settlement", "discount": 0.4}]},
+        ],
+    }
+    with pytest.warns(UserWarning) as record:
+        Waterfall.from_dict(data, source="w.yaml")
+    messages = [str(w.message) for w in record]
+    assert any("stages[0].treatments[0]: calls every 2 days" in m for m in messages)
+    assert any("stages[1].treatments[0]: a 40% settlement before DPD 121" in m for m in messages)
