@@ -34,7 +34,7 @@ def test_contacts_cost_what_the_scenario_says(default_scenario):
 def test_calls_never_exceed_agent_capacity(default_scenario):
     centre = default_scenario.call_center.model_copy(update={"agents": 2})
     scenario = default_scenario.model_copy(update={"call_center": centre})
-    result = simulate(scenario, Waterfall.from_dict(CALL_EVERY_DAY), n_accounts=3_000, days=30, seed=2)
+    result = simulate(scenario, Waterfall.from_dict(CALL_EVERY_DAY, warn=False), n_accounts=3_000, days=30, seed=2)
     daily = result.daily
     shift_minutes = (centre.shift_end_hour - centre.shift_start_hour) * 60
     assert result.model.peak_agents_busy == 2
@@ -50,7 +50,7 @@ def test_calls_never_exceed_agent_capacity(default_scenario):
 def test_regulation_f_call_cap(default_scenario):
     """No account gets more than 7 calls in any 7 days, nor a call within 7 days after a conversation."""
     result = simulate(
-        default_scenario, Waterfall.from_dict(CALL_EVERY_DAY), n_accounts=500, days=40, seed=3, trace=True
+        default_scenario, Waterfall.from_dict(CALL_EVERY_DAY, warn=False), n_accounts=500, days=40, seed=3, trace=True
     )
     calls = result.contacts[result.contacts["action"].str.startswith("call") & result.contacts["sent"]]
     metrics = result.metrics.iloc[0]

@@ -76,7 +76,7 @@ def test_daily_calls_raise_complaints_and_attrition(default_scenario):
 
     def calls_every(days: int) -> Waterfall:
         stages = [{"dpd": [1, 179], "treatments": [{"channel": "call", "every": days}]}]
-        return Waterfall.from_dict({"name": f"call_every_{days}", "stages": stages})
+        return Waterfall.from_dict({"name": f"call_every_{days}", "stages": stages}, warn=False)
 
     kwargs = dict(n_accounts=10_000, days=120, seed=7)
     daily = simulate(scenario, calls_every(1), **kwargs).metrics.iloc[0]
