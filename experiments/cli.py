@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check an experiment config, a scenario or a waterfall YAML")
     validate.add_argument("config", type=Path, help="experiment, scenario or waterfall YAML")
+    validate.add_argument(
+        "--kind",
+        choices=("experiment", "scenario", "waterfall"),
+        help="what the file is (default: an experiment if it has 'policies', a waterfall if it has 'stages', "
+        "else a scenario)",
+    )
 
     report = commands.add_parser("report", help="write report.html for an existing run directory")
     report.add_argument("run_dir", type=Path, help="a directory written by 'arrears run'")
@@ -113,19 +119,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sim.scenario import Scenario, load_yaml_mapping
 
     data = load_yaml_mapping(args.config)
-    if "policies" in data:
+    kind = args.kind or ("experiment" if "policies" in data else "waterfall" if "stages" in data else "scenario")
+    if kind == "experiment":
         experiment = load_config(args.config)
         cfg = experiment.config
         print(
             f"{args.config}: valid experiment '{cfg.name}': {len(experiment.policy_specs)} policies x "
             f"{len(cfg.seed_list)} seeds, {cfg.n_accounts} accounts, {cfg.horizon_days} days"
         )
-    elif "stages" in data:
+    elif kind == "waterfall":
         policy = policies.Waterfall.from_yaml(args.config)
         print(f"{args.config}: valid waterfall '{policy.name}' with {len(policy.spec.stages)} stages")
     else:
         scenario = Scenario.from_yaml(args.config)
-        print(f"{args.config}: valid scenario '{scenario.name}'")
+        detected = "" if args.kind else " (no 'policies' or 'stages' key; pass --kind to check it as another kind)"
+        print(f"{args.config}: valid scenario '{scenario.name}'{detected}")
     return 0
 
 

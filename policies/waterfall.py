@@ -62,7 +62,7 @@ class Treatment(BaseModel):
         if self.action == "contact" and self.channel is None:
             raise ValueError(f"a contact needs a channel; allowed: {', '.join(CHANNELS)}")
         if self.action != "contact" and self.channel is not None:
-            raise ValueError(f"a {self.action} action takes no channel")
+            raise ValueError(f"the action {self.action!r} takes no channel")
         if (self.action == "settlement") != (self.discount is not None):
             raise ValueError("a settlement needs a discount, and only a settlement takes one")
         if (self.action == "plan") != (self.instalments is not None):
@@ -92,6 +92,13 @@ class Segment(BaseModel):
     past_due: Band | None = Field(default=None, description="Amount past due, currency units.")
     credit_limit: Band | None = Field(default=None, description="Credit limit, currency units.")
     cycles_past_due: Band | None = Field(default=None, description="Unpaid minimum payments.")
+
+    @model_validator(mode="after")
+    def _bands_are_ordered(self) -> Segment:
+        for key, (low, high) in self.bands().items():
+            if high < low:
+                raise ValueError(f"{key} band [{low}, {high}] is empty: the first value must not exceed the second")
+        return self
 
     def bands(self) -> dict[str, tuple[float, float]]:
         bands = {}
@@ -254,7 +261,10 @@ def compliance_warnings(spec: WaterfallSpec) -> list[str]:
 
 
 def _first_settlement_dpd(discount: float) -> int:
-    """Lowest DPD at which the default discount caps allow ``discount``."""
+    """Lowest DPD at which the default discount caps allow ``discount``.
+
+    NOTE: a scenario may set other caps; the warning uses the defaults because a waterfall is loaded without one.
+    """
     from sim.scenario import Settlements
 
     allowed = [cap.dpd[0] for cap in Settlements().discount_caps if cap.max_discount >= discount - 1e-12]

@@ -31,10 +31,10 @@ def blocked_by_rule(
 ) -> dict[str, np.ndarray]:
     """For one action per account, which rule (if any) blocks it: one boolean array per rule in :data:`RULES`.
 
-    No contact, offer, placement or sale during a hardship hold or breathing space (a new hold is allowed); no
-    contact or offer while a dispute is validated, nor after a request to stop contact; calls at most 7 attempts in
-    7 days and none within 7 days after a conversation (Regulation F, 12 CFR 1006.14); no settlement discount above
-    the cap of the account's DPD band.
+    No contact, offer, placement, sale or write-off during a hardship hold or breathing space (a new hold is
+    allowed). No contact or offer while a dispute is validated, nor after a request to stop contact. Calls at most 7
+    attempts in 7 days and none within 7 days after a conversation (Regulation F, 12 CFR 1006.14). No settlement
+    discount above the cap of the account's DPD band.
     """
     acting = actions != NO_ACTION
     reaches_debtor = _REACHES_DEBTOR[actions]

@@ -2,17 +2,22 @@
 
 Order of events in one simulated day ``t`` (fractions of a day are hours / 24):
 
-1. 00:00 Statements: accounts whose cycle ends today move the unpaid bill into arrears, pay a late fee for a missed
-   minimum, get the next bill and draw this cycle's untreated payment decision (pay or not, which day, how much).
-2. 08:00 The policy sees the observable state and picks one action per account; the compliance guard blocks calls
-   beyond 7 attempts in 7 days or within 7 days of a conversation. Emails and SMS arrive at once, letters after
-   their postal delay (a SimPy timeout), agency placements take effect.
+1. 00:00 Statements: accounts whose cycle ends today move the unpaid bill into arrears (a plan whose instalment went
+   unpaid breaks), pay a late fee for a missed minimum unless on hold, get the next bill, may suffer an income shock,
+   and draw this cycle's untreated payment decision (pay or not, which day, how much).
+2. 08:00 The policy sees the observable state and picks one action per account; the compliance guard
+   (:mod:`sim.compliance`) blocks what the rules forbid and counts it per rule. Emails, SMS, portal links and offers
+   arrive at once, letters after their postal delay (a SimPy timeout); placements, holds, sales and write-offs take
+   effect.
 3. Shift hours: the call centre (a SimPy resource) dials the queued calls; a call reaches the right party with a
-   probability.
+   probability, and a conversation may bring a promise to pay or a hardship disclosure (then breathing space).
 4. 10:00 Letters posted ``delay_days`` earlier arrive.
-5. 22:00 Debtors decide: scheduled payments fall due, and a debtor reached today who has not paid this cycle pays
-   with the probability of the response curve. Cures may end in attrition, which removes the customer's value.
-6. Then the ledger: interest accrues, DPD advances, accounts at the charge-off DPD are written off; the day is recorded.
+5. 22:00 Debtors decide: settlement and plan offers are accepted or not; scheduled payments, kept promises and plan
+   instalments fall due; a debtor reached today who has not paid this cycle pays with the probability of the
+   response curve. Reached debtors may complain (and ask to stop contact) or dispute. Cures may end in attrition,
+   which removes the customer's value.
+6. Still at 22:00, the ledger: interest accrues (not on hold), DPD advances, accounts at the charge-off DPD are
+   written off, and the day is recorded.
 """
 
 from __future__ import annotations
@@ -182,9 +187,10 @@ class PortfolioModel:
         self.credit_limit = np.round(limit, 2)
         installment = np.maximum(portfolio.minimum_payment_rate * balance, portfolio.minimum_payment_floor)
         self.installment = np.maximum(np.rint(installment * CENTS).astype(np.int64), 1)
-        # The balance covers at least the arrears plus the current bill, so the state is consistent.
+        # The balance exceeds the arrears plus the current bill, so the state is consistent and a cure settled before
+        # day 0 never repays the whole balance.
         balance_cents = np.rint(balance * CENTS).astype(np.int64)
-        self.balance = np.maximum(balance_cents, (state + 1) * self.installment)
+        self.balance = np.maximum(balance_cents, (state + 2) * self.installment)
         self.past_due = state * self.installment
         self.billed = np.minimum(self.installment, self.balance - self.past_due)
 
@@ -586,6 +592,7 @@ class PortfolioModel:
         self._close_accounts(idx, CHARGED_OFF, day)
 
     def _close_accounts(self, idx: np.ndarray, status: int, day: int) -> None:
+        self.on_plan[idx] = False
         self.balance[idx] = 0
         self.past_due[idx] = 0
         self.billed[idx] = 0
@@ -605,6 +612,11 @@ class PortfolioModel:
 
     def _receive(self, idx: np.ndarray, channel: int, framing: np.ndarray, boost: np.ndarray | None = None) -> None:
         """Record contacts that reached the debtor and their chance of prompting a payment today."""
+        # A letter may arrive after its account left the book; nobody responds to it.
+        open_accounts = self.status[idx] == ACTIVE
+        idx, framing = idx[open_accounts], framing[open_accounts]
+        if boost is not None:
+            boost = boost[open_accounts]
         if len(idx) == 0:
             return
         day = int(self.env.now)
@@ -687,7 +699,7 @@ class PortfolioModel:
 
     def _log_contacts(self, day: int, idx: np.ndarray, actions: np.ndarray, sent, reached: np.ndarray) -> None:
         """Keep an account-level record of contacts when tracing (tests and audits; off in production runs)."""
-        if not self.trace:
+        if not self.trace or len(idx) == 0:
             return
         self._contact_log.append(
             pd.DataFrame(
@@ -710,7 +722,15 @@ class PortfolioModel:
             raise RuntimeError("contacts are recorded only when the model is built with trace=True")
         columns = ["day", "account", "action", "sent", "reached"]
         if not self._contact_log:
-            return pd.DataFrame(columns=columns)
+            return pd.DataFrame(
+                {
+                    "day": pd.Series(dtype=np.int64),
+                    "account": pd.Series(dtype=np.int64),
+                    "action": pd.Series(dtype=object),
+                    "sent": pd.Series(dtype=bool),
+                    "reached": pd.Series(dtype=bool),
+                }
+            )
         return pd.concat(self._contact_log, ignore_index=True)[columns]
 
     def payments_frame(self) -> pd.DataFrame:

@@ -40,7 +40,7 @@ def config_error_from_validation(source: str, exc: ValidationError, prefix: str 
         message = "unknown key; check the spelling against the documented keys"
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
-    elif "input" in error and error["type"] not in ("missing",):
+    elif "input" in error and error["type"] != "missing" and ", got " not in message:
         message = f"{message}, got {error['input']!r}"
     count = exc.error_count()
     if count > 1:

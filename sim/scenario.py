@@ -29,6 +29,7 @@ CHANNELS = ("email", "sms", "letter", "call")
 MESSAGE_CHANNELS = ("email", "sms", "letter")
 FRAMINGS = ("neutral", "social_norm", "loss_aversion", "active_choice", "personalised", "pledge")
 DEBTOR_TYPES = ("forgetful", "short_of_cash", "hardship", "unwilling", "unreachable")
+DebtorType = Literal["forgetful", "short_of_cash", "hardship", "unwilling", "unreachable"]
 
 SHIPPED_SCENARIO_DIR = Path(__file__).parent / "scenarios"
 
@@ -172,6 +173,10 @@ class CallCenter(StrictModel):
     def _shift_is_ordered(self) -> CallCenter:
         if self.shift_end_hour <= self.shift_start_hour:
             raise ValueError("shift_end_hour must be later than shift_start_hour")
+        if self.minutes_no_contact > self.minutes_right_party:
+            raise ValueError(
+                "minutes_no_contact must not exceed minutes_right_party: a conversation is the longest call"
+            )
         return self
 
 
@@ -275,11 +280,11 @@ class Customer(StrictModel):
 class Promises(StrictModel):
     """Promises to pay made in a right-party conversation (see :class:`sim.behaviour.PromiseToPay`)."""
 
-    promise_probability: dict[str, Probability] = Field(
+    promise_probability: dict[DebtorType, Probability] = Field(
         default={"forgetful": 0.5, "short_of_cash": 0.5, "hardship": 0.2, "unwilling": 0.3, "unreachable": 0.0},
         description="Chance that a debtor who has not paid this cycle promises to pay; an assumption.",
     )
-    keep_probability: dict[str, Probability] = Field(
+    keep_probability: dict[DebtorType, Probability] = Field(
         default={"forgetful": 0.8, "short_of_cash": 0.6, "hardship": 0.1, "unwilling": 0.3, "unreachable": 0.0},
         description="Chance a promise is kept before present bias; no authoritative public figure, a weak prior.",
     )
@@ -293,6 +298,14 @@ class DiscountCap(StrictModel):
     dpd: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
     max_discount: Probability
 
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> DiscountCap:
+        if self.dpd[1] < self.dpd[0]:
+            raise ValueError(
+                f"dpd range [{self.dpd[0]}, {self.dpd[1]}] is empty: the first value must not exceed the second"
+            )
+        return self
+
 
 class Plans(StrictModel):
     """Payment plans: the arrears are spread over n monthly instalments (see ``sim.behaviour.PlanAcceptance``).
@@ -300,7 +313,7 @@ class Plans(StrictModel):
     No public source gives acceptance or keeping rates; every number here is an assumption to calibrate.
     """
 
-    acceptance_ceiling: dict[str, Probability] = Field(
+    acceptance_ceiling: dict[DebtorType, Probability] = Field(
         default={"forgetful": 0.3, "short_of_cash": 0.6, "hardship": 0.3, "unwilling": 0.15, "unreachable": 0.0},
         description="Largest chance of accepting, approached as the number of instalments grows.",
     )
@@ -310,7 +323,7 @@ class Plans(StrictModel):
     present_bias_pull: Annotated[float, Field(ge=0.0, le=5.0)] = Field(
         default=1.0, description="Present-biased debtors like deferring: acceptance × (1 + pull × (1 − β))."
     )
-    keep_probability: dict[str, Probability] = Field(
+    keep_probability: dict[DebtorType, Probability] = Field(
         default={"forgetful": 0.9, "short_of_cash": 0.75, "hardship": 0.4, "unwilling": 0.5, "unreachable": 0.0},
         description="Chance of paying each instalment before present bias (× β).",
     )
@@ -319,8 +332,9 @@ class Plans(StrictModel):
 class Disputes(StrictModel):
     """Disputes: a debtor contests the debt, and collection pauses while the lender validates it."""
 
-    probability_per_contact: dict[str, Probability] = Field(
-        default={"unwilling": 0.02}, description="Chance per contact that reached the debtor; an assumption."
+    probability_per_contact: dict[DebtorType, Probability] = Field(
+        default={"unwilling": 0.02},
+        description="Chance of a dispute on a day with at least one contact that reached the debtor; an assumption.",
     )
     pause_days: Annotated[int, Field(ge=0, le=365)] = Field(
         default=30, description="Days without contact while the debt is validated (FDCPA validation period)."
@@ -330,7 +344,7 @@ class Disputes(StrictModel):
 class Settlements(StrictModel):
     """Settlement offers: pay part of the balance now, the rest forgiven (``sim.behaviour.SettlementAcceptance``)."""
 
-    acceptance_ceiling: dict[str, Probability] = Field(
+    acceptance_ceiling: dict[DebtorType, Probability] = Field(
         default={"forgetful": 0.6, "short_of_cash": 0.4, "hardship": 0.05, "unwilling": 0.3, "unreachable": 0.0}
     )
     intercept: float = -3.0
@@ -358,7 +372,7 @@ class Income(StrictModel):
     pay_period_mix: dict[Literal[7, 14, 30], Probability] = Field(
         default={7: 0.25, 14: 0.35, 30: 0.40}, description="Share of debtors by days between paydays; an assumption."
     )
-    payday_bound_types: list[str] = Field(default=["short_of_cash"])
+    payday_bound_types: list[DebtorType] = Field(default=["short_of_cash"])
     job_loss_per_month: Probability = Field(
         default=0.003, description="Monthly chance of an idiosyncratic income shock that puts a debtor in hardship."
     )

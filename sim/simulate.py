@@ -18,7 +18,7 @@ class SimulationResult:
     :ivar metrics: one-row summary (columns of :data:`sim.metrics.METRIC_COLUMNS` plus policy and seed)
     :ivar daily: one row per day: cash, costs, accounts per DPD bucket, contacts and calls
     :ivar accounts: final state per account
-    :ivar ledger: per-account ledger; opening + interest + fees = paid + discounts + written_off + outstanding
+    :ivar ledger: per-account ledger; opening + interest + fees = paid + discounts + written_off + sold + outstanding
     :ivar transitions: counts of cycles-past-due moves between consecutive statements (rows: from state)
     :ivar contacts: one row per contact requested (day, account, action, sent, reached); only with ``trace=True``
     :ivar payments: one row per payment (day, account, amount); only with ``trace=True``

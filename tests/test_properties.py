@@ -324,20 +324,9 @@ def test_call_capacity_never_exceeded(case):
     assert unbalanced.empty, f"days where handled + unplaced != requested:\n{unbalanced.head()}"
 
 
-# -- known failures, kept as the smallest examples found ------------------------------------------------------------
-
-CALL_EVERY_DAY = {
-    "name": "call_every_day",
-    "stages": [{"dpd": [1, 179], "treatments": [{"channel": "call", "every": 1}]}],
-}
+# -- regressions: the smallest examples of defects the properties found ----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the run settles payments due before day 0 as instalments, but a cure that covers the whole balance "
-    "leaves an active account with a zero balance, which later pays 0.00",
-)
 @pytest.mark.parametrize(
     ("portfolio_changes", "n_accounts", "days", "seed"),
     [
@@ -369,36 +358,12 @@ LONG_NO_CONTACT_CALL_CENTER = {
 }
 
 
-def long_no_contact_calls_accepted() -> bool:
-    """Check whether the scenario schema accepts no-contact attempts longer than a conversation."""
-    try:
+def test_call_center_rejects_long_no_contact_calls():
+    """Calls are dialled while a conversation still fits the shift, so no attempt may be longer than one."""
+    with pytest.raises(ValidationError):
         Case({"call_center": LONG_NO_CONTACT_CALL_CENTER}, "do_nothing", seed=0, n_accounts=1, days=1).scenario()
-    except ValidationError:
-        return False
-    return True
 
 
-@pytest.mark.xfail(
-    long_no_contact_calls_accepted(),
-    strict=True,
-    raises=AssertionError,
-    reason="the call centre starts a call while a conversation still fits the shift, but a no-contact attempt "
-    "longer than a conversation then runs past the shift end",
-)
-def test_long_no_contact_call_stays_in_shift():
-    if not long_no_contact_calls_accepted():
-        return  # the scenario rejects such a call centre, so no shift can overrun this way
-    case = Case({"call_center": LONG_NO_CONTACT_CALL_CENTER}, CALL_EVERY_DAY, seed=2, n_accounts=6, days=1)
-    result = run_case(case)
-    assert result.daily["agent_minutes"].max() <= 60.0
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the engine logs an empty frame for the agency placements of every day, so a run without contacts "
-    "gives result.contacts an action column of floats, on which the .str accessor raises",
-)
 def test_contacts_action_is_text_when_empty():
     case = Case({}, "do_nothing", seed=0, n_accounts=50, days=1)
     contacts = run_case(case, trace=True).contacts
