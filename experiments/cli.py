@@ -13,9 +13,11 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from experiments.config import MAX_SEEDS
 from sim.errors import ConfigError
 
 DEFAULT_CONFIG = Path("configs") / "baseline.yaml"
+SHIPPED_DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "sim" / "scenarios" / "default.yaml"
 EXIT_BAD_INPUT = 2
 
 
@@ -26,26 +28,40 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value}")
-    return value
+def bounded_int(maximum: int):
+    """An argparse type for a whole number from 1 to ``maximum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {maximum}, got {text!r}") from None
+        if not 1 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {maximum}, got {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="arrears", description="Simulate and compare debt-collection strategies.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logging")
+    # --debug is accepted after the command too; SUPPRESS keeps the top-level value when it is absent there.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    add_parser = commands.add_parser
+
+    def add_command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return add_parser(name, parents=[common], **kwargs)
+
+    commands.add_parser = add_command  # type: ignore[method-assign]
 
     run = commands.add_parser("run", help="run an experiment and write its run directory and report")
     run.add_argument("config", nargs="?", type=Path, help=f"experiment YAML (default: {DEFAULT_CONFIG})")
     run.add_argument("--out", type=Path, help="run directory (default: results/<experiment name>)")
-    run.add_argument("--seeds", type=positive_int, help="run seeds 0..N-1 instead of the config's seeds")
-    run.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
+    run.add_argument("--seeds", type=bounded_int(MAX_SEEDS), help="run seeds 0..N-1 instead of the config's seeds")
+    run.add_argument("--workers", type=bounded_int(256), help="worker processes (default: one per core)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     validate = commands.add_parser("validate", help="check an experiment config, a scenario or a waterfall YAML")
@@ -63,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = commands.add_parser("calibrate", help="fit a scenario from account-level monthly histories")
     calibrate.add_argument("--uci", type=Path, required=True, help="the UCI 'default of credit card clients' CSV")
     calibrate.add_argument(
-        "--out", type=Path, default=Path("sim") / "scenarios" / "default.yaml", help="scenario YAML to write"
+        "--out",
+        type=Path,
+        default=SHIPPED_DEFAULT_SCENARIO,
+        help="scenario YAML to write (default: the shipped default scenario, %(default)s)",
     )
 
     commands.add_parser("list", help="list the shipped scenarios and policies")
@@ -87,6 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("arrears: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        if args.debug:
+            raise
+        print(f"arrears {args.command}: error: out of memory; use fewer accounts or --workers 1", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"arrears {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -95,9 +125,12 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from experiments.config import load_config
-    from experiments.runner import RESULTS_DIR, run
+    from experiments.runner import RESULTS_DIR, check_run_directory, run
 
     config_path = args.config or DEFAULT_CONFIG
+    out = args.out
+    if out is not None:
+        check_run_directory(out)
     if args.config is None and not config_path.exists():
         raise ConfigError(
             str(config_path),
@@ -106,9 +139,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             "repository root or pass an experiment YAML",
         )
     experiment = load_config(config_path).with_overrides(seeds=args.seeds)
-    out = args.out or RESULTS_DIR / experiment.config.name
+    out = out or RESULTS_DIR / experiment.config.name
     result = run(experiment, out=out, workers=args.workers, progress=not args.no_progress)
-    print(f"wrote {result.path}/ ({len(result.metrics)} cells); report: {result.path / 'report.html'}")
+    print(f"wrote {result.path}/ ({_count(len(result.metrics), 'cell')}); report: {result.path / 'report.html'}")
     return 0
 
 
@@ -123,13 +156,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if kind == "experiment":
         experiment = load_config(args.config)
         cfg = experiment.config
-        print(
-            f"{args.config}: valid experiment '{cfg.name}': {len(experiment.policy_specs)} policies x "
-            f"{len(cfg.seed_list)} seeds, {cfg.n_accounts} accounts, {cfg.horizon_days} days"
+        counts = ", ".join(
+            (
+                _count(len(experiment.policy_specs), "policy", "policies"),
+                _count(len(cfg.seed_list), "seed"),
+                _count(cfg.n_accounts, "account"),
+                _count(cfg.horizon_days, "day"),
+            )
         )
+        print(f"{args.config}: valid experiment '{cfg.name}': {counts}")
     elif kind == "waterfall":
         policy = policies.Waterfall.from_yaml(args.config)
-        print(f"{args.config}: valid waterfall '{policy.name}' with {len(policy.spec.stages)} stages")
+        print(f"{args.config}: valid waterfall '{policy.name}' with {_count(len(policy.spec.stages), 'stage')}")
     else:
         scenario = Scenario.from_yaml(args.config)
         detected = "" if args.kind else " (no 'policies' or 'stages' key; pass --kind to check it as another kind)"
@@ -140,6 +178,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from experiments.report import write_report
 
+    if not args.run_dir.is_dir():
+        raise ConfigError(str(args.run_dir), "", "directory not found")
     if not (args.run_dir / "metrics.parquet").exists():
         raise ConfigError(str(args.run_dir), "", "not a run directory: metrics.parquet is missing")
     path = write_report(args.run_dir)
@@ -164,6 +204,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in policies.shipped_policies():
         print(f"policy    {name:20s} {_first_sentence(policies.load(name).description)}")
     return 0
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
 
 
 def _first_sentence(text: str) -> str:

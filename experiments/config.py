@@ -11,24 +11,36 @@ import policies
 from sim.errors import ConfigError, config_error_from_validation
 from sim.scenario import Scenario, load_yaml_mapping
 
+MAX_SEEDS = 10_000
+
 
 class ExperimentConfig(BaseModel):
     """One experiment: every policy runs on the same portfolios (one per seed), so differences are paired."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = Field(
+        description="Letters, digits, '_', '.' and '-', starting with a letter or digit; names the run directory."
+    )
     description: str = ""
     scenario: str = Field(default="default", description="A shipped scenario name or a scenario YAML path.")
     policies: Annotated[list[str], Field(min_length=1)] = Field(
         description="Shipped policy names or waterfall YAML paths; each runs on every seed."
     )
     champion: str | None = Field(default=None, description="The current strategy; the first policy if absent.")
-    seeds: Annotated[int, Field(ge=1, le=10_000)] | list[Annotated[int, Field(ge=0)]] = Field(
+    seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS)] | list[Annotated[int, Field(ge=0, lt=2**31)]] = Field(
         default=10, description="A count N (seeds 0..N-1) or an explicit list of non-negative seeds."
     )
-    n_accounts: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    # NOTE: memory grows by roughly 1 kB per account and worker; 2 million accounts need about 2 GB per worker.
+    n_accounts: Annotated[int, Field(ge=1, le=2_000_000)] = 10_000
     horizon_days: Annotated[int, Field(ge=1, le=3650)] = 180
+    # Written by the runner into a run directory's config.yaml, so that the run can be validated and replayed.
+    policy_sources: dict[str, str] | None = Field(
+        default=None, description="Policy name to the shipped name or file it was loaded from."
+    )
+    scenario_parameters: dict[str, Any] | None = Field(
+        default=None, description="Every scenario parameter as run; when present it is used instead of 'scenario'."
+    )
 
     @field_validator("policies")
     @classmethod
@@ -109,28 +121,33 @@ def load_config(path: str | Path) -> LoadedExperiment:
     try:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        raise config_error_from_validation(source, exc) from None
+        raise config_error_from_validation(source, exc, model=ExperimentConfig) from None
     return resolve(config, source=source, base=path.parent)
 
 
 def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | None = None) -> LoadedExperiment:
     """Load the scenario and every policy of ``config``, so that a bad name fails before any simulation runs."""
     base = base or Path.cwd()
-    try:
-        scenario = Scenario.load(_resolve_path(config.scenario, base))
-    except ConfigError as exc:
-        if exc.key_path == "scenario":
-            raise ConfigError(source, "scenario", f"{config.scenario!r}: {exc.message}") from None
-        raise
+    if config.scenario_parameters is not None:
+        scenario = Scenario.from_dict(config.scenario_parameters, source=f"{source}: scenario_parameters")
+    else:
+        try:
+            scenario = Scenario.load(_resolve_path(config.scenario, base))
+        except ConfigError as exc:
+            if exc.key_path == "scenario":
+                raise ConfigError(source, "scenario", f"{config.scenario!r}: {exc.message}") from None
+            raise
 
     specs: dict[str, str] = {}
     for i, spec in enumerate(config.policies):
-        resolved = _resolve_path(spec, base)
+        resolved = _resolve_path((config.policy_sources or {}).get(spec, spec), base)
         try:
             policy = policies.load(resolved)
         except ConfigError as exc:
             if exc.key_path == "policy":
                 raise ConfigError(source, f"policies[{i}]", f"{spec!r}: {exc.message}") from None
+            if exc.message == "file not found":
+                raise ConfigError(source, f"policies[{i}]", f"{spec!r}: waterfall file not found") from None
             raise
         if policy.name in specs:
             raise ConfigError(source, f"policies[{i}]", f"two policies are named {policy.name!r}; names must be unique")

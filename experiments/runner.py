@@ -11,7 +11,9 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -24,7 +26,8 @@ from tqdm.auto import tqdm
 
 import policies
 from experiments.config import LoadedExperiment, load_config
-from sim.atomic import atomic_write, atomic_write_text
+from sim.atomic import UMASK, atomic_write, atomic_write_text
+from sim.errors import ConfigError
 from sim.scenario import Scenario
 from sim.simulate import simulate
 
@@ -66,6 +69,9 @@ def run(
     :param progress: show a progress bar on standard error
     """
     experiment = config if isinstance(config, LoadedExperiment) else load_config(config)
+    path = Path(out) if out is not None else None
+    if path is not None:
+        check_run_directory(path)
     cfg = experiment.config
     seeds = cfg.seed_list
     cells = [(name, spec, seed) for name, spec in experiment.policy_specs.items() for seed in seeds]
@@ -94,9 +100,7 @@ def run(
     daily = _order_columns(daily, ["scenario", "policy", "seed", "day"])
     cell_seconds = [s for _, _, s in results]
 
-    path = None
     if out is not None:
-        path = Path(out)
         manifest = _manifest(experiment, cells, cell_seconds, started_at, time.perf_counter() - clock, n_workers)
         write_run_directory(path, experiment, metrics, daily, manifest)
     return ExperimentResult(metrics=metrics, daily=daily, path=path)
@@ -106,19 +110,67 @@ def _order_columns(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
     return frame[first + [c for c in frame.columns if c not in first]]
 
 
+RUN_FILES = ("config.yaml", "metrics.parquet", "daily.parquet", "manifest.json", "report.html")
+
+
+def check_run_directory(path: Path) -> None:
+    """Raise :class:`ConfigError` unless ``path`` can become a run directory: absent, empty or an earlier run.
+
+    Checked before any simulation, so that a bad ``--out`` fails at once and never overwrites a user's files.
+    """
+    if path.exists() and not path.is_dir():
+        raise ConfigError(str(path), "--out", "exists and is not a directory; name a new or run directory")
+    if path.is_dir():
+        entries = {entry.name for entry in path.iterdir()}
+        if entries and not (path / "manifest.json").is_file():
+            raise ConfigError(
+                str(path), "--out", "is a non-empty directory that is not an arrears run; name a new directory"
+            )
+    parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(str(path), "--out", f"cannot be created: {parent} is not a writable directory")
+
+
 def write_run_directory(
     path: Path, experiment: LoadedExperiment, metrics: pd.DataFrame, daily: pd.DataFrame, manifest: dict
 ) -> None:
-    """Write config.yaml, metrics.parquet, daily.parquet, manifest.json and report.html, each atomically."""
+    """Write config.yaml, metrics.parquet, daily.parquet, manifest.json and report.html as one unit.
+
+    The files are written into a temporary directory beside ``path``, which then replaces ``path`` by renames, so
+    an interrupted or failed write leaves the earlier run (or nothing), never a mix of two runs.
+    """
     from experiments.report import write_report
 
-    path.mkdir(parents=True, exist_ok=True)
-    resolved = experiment.resolved_dict()
-    atomic_write_text(path / "config.yaml", yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
-    atomic_write(path / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
-    atomic_write(path / "daily.parquet", lambda tmp: daily.to_parquet(tmp, index=False))
-    atomic_write_text(path / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-    write_report(path)
+    check_run_directory(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        resolved = experiment.resolved_dict()
+        atomic_write_text(staging / "config.yaml", yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+        atomic_write(staging / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
+        atomic_write(staging / "daily.parquet", lambda tmp: daily.to_parquet(tmp, index=False))
+        atomic_write_text(staging / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        write_report(staging)
+        os.chmod(staging, 0o777 & ~UMASK)
+        _replace_directory(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _replace_directory(new: Path, target: Path) -> None:
+    """Put ``new`` at ``target``; an earlier run there is moved aside first and deleted after."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.replace(target, old / target.name)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old / target.name, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _manifest(

@@ -61,8 +61,10 @@ class Treatment(BaseModel):
     def _channel_for_contacts(self) -> Treatment:
         if self.action == "contact" and self.channel is None:
             raise ValueError(f"a contact needs a channel; allowed: {', '.join(CHANNELS)}")
-        if self.action != "contact" and self.channel is not None:
+        if self.action not in ("contact", "portal") and self.channel is not None:
             raise ValueError(f"the action {self.action!r} takes no channel")
+        if self.action not in ("contact", "portal") and self.framing != "neutral":
+            raise ValueError(f"the action {self.action!r} takes no framing; framings apply to contacts")
         if (self.action == "settlement") != (self.discount is not None):
             raise ValueError("a settlement needs a discount, and only a settlement takes one")
         if (self.action == "plan") != (self.instalments is not None):
@@ -207,7 +209,7 @@ class Waterfall:
         try:
             spec = WaterfallSpec.model_validate(data)
         except ValidationError as exc:
-            raise config_error_from_validation(source, exc) from None
+            raise config_error_from_validation(source, exc, model=WaterfallSpec) from None
         if warn:
             for message in compliance_warnings(spec):
                 warnings.warn(f"{source}: {message}", UserWarning, stacklevel=2)
@@ -245,6 +247,11 @@ def compliance_warnings(spec: WaterfallSpec) -> list[str]:
     for i, stage in enumerate(spec.stages):
         for j, treatment in enumerate(stage.treatments):
             where = f"stages[{i}].treatments[{j}]"
+            if stage.dpd[0] + treatment.start > stage.dpd[1]:
+                warnings.append(
+                    f"{where}: start {treatment.start} lies beyond the stage's DPD range {list(stage.dpd)}, so the "
+                    "treatment never fires"
+                )
             if treatment.channel == "call" and treatment.every is not None and treatment.every < 7:
                 warnings.append(
                     f"{where}: calls every {treatment.every} days; the guard blocks calls within 7 days after a "

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 # mkstemp creates files readable by the owner only; give the final file the permissions open() would.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK
+UMASK = os.umask(0)
+os.umask(UMASK)
+FILE_MODE = 0o666 & ~UMASK
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:

@@ -27,8 +27,33 @@ def format_key_path(location: tuple[str | int, ...]) -> str:
     return ".".join(parts)
 
 
-def config_error_from_validation(source: str, exc: ValidationError, prefix: str = "") -> ConfigError:
-    """Turn the first pydantic validation error into a :class:`ConfigError`."""
+def _allowed_keys(model: type | None, location: tuple) -> list[str]:
+    """The keys a pydantic model accepts at ``location`` (its parent's path), or [] when it cannot tell."""
+    from typing import get_args, get_origin
+
+    from pydantic import BaseModel
+
+    current = model
+    for part in location:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+            return []
+        annotation = current.model_fields[part].annotation
+        # Unwrap Optional[...], list[...] and dict[..., X] down to a model class.
+        while get_origin(annotation) is not None:
+            candidates = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+            annotation = candidates[0] if candidates else get_args(annotation)[-1]
+        current = annotation
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def config_error_from_validation(
+    source: str, exc: ValidationError, prefix: str = "", model: type | None = None
+) -> ConfigError:
+    """Turn the first pydantic validation error into a :class:`ConfigError`; ``model`` lets it list allowed keys."""
     error = exc.errors()[0]
     # Drop pydantic's internal tags such as 'function-after[...]' from the location.
     location = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
@@ -37,7 +62,8 @@ def config_error_from_validation(source: str, exc: ValidationError, prefix: str 
         key_path = f"{prefix}.{key_path}" if key_path else prefix
     message = error["msg"]
     if error["type"] == "extra_forbidden":
-        message = "unknown key; check the spelling against the documented keys"
+        allowed = _allowed_keys(model, location[:-1])
+        message = f"unknown key; allowed: {', '.join(allowed)}" if allowed else "unknown key"
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
     elif "input" in error and error["type"] != "missing" and ", got " not in message:

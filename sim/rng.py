@@ -69,8 +69,8 @@ class KeyedRandom:
     """Uniform draws in [0, 1) for a fixed seed and a fixed set of account ids."""
 
     def __init__(self, seed: int, account_ids: np.ndarray) -> None:
-        if seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed}")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
+            raise ValueError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
         self.seed = int(seed)
         self.account_ids = np.asarray(account_ids, dtype=np.uint64)
         self._account_keys = _mix_array(self.account_ids ^ np.uint64(_mix_int(self.seed)))

@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sim.errors import ConfigError, config_error_from_validation
 
+MAX_MONEY = 1e9  # currency units; larger amounts are typos, and they overflow integer cents
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-Money = Annotated[float, Field(ge=0.0)]
-PositiveMoney = Annotated[float, Field(gt=0.0)]
+Money = Annotated[float, Field(ge=0.0, le=MAX_MONEY)]
+PositiveMoney = Annotated[float, Field(gt=0.0, le=MAX_MONEY)]
 
 #: Cycles past due that a state index means; the last state rolls to charge-off.
 MAX_CYCLES_PAST_DUE = 6
@@ -35,7 +36,7 @@ SHIPPED_SCENARIO_DIR = Path(__file__).parent / "scenarios"
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LogNormal(StrictModel):
@@ -369,7 +370,7 @@ class Income(StrictModel):
     payment behaviour, which stays as fitted.
     """
 
-    pay_period_mix: dict[Literal[7, 14, 30], Probability] = Field(
+    pay_period_mix: dict[int, Probability] = Field(
         default={7: 0.25, 14: 0.35, 30: 0.40}, description="Share of debtors by days between paydays; an assumption."
     )
     payday_bound_types: list[DebtorType] = Field(default=["short_of_cash"])
@@ -386,6 +387,9 @@ class Income(StrictModel):
     @field_validator("pay_period_mix")
     @classmethod
     def _mix_sums_to_one(cls, mix: dict[int, float]) -> dict[int, float]:
+        unknown = sorted(set(mix) - {7, 14, 30})
+        if unknown:
+            raise ValueError(f"pay periods must be 7, 14 or 30 days, got {unknown[0]}")
         if abs(sum(mix.values()) - 1.0) > 1e-6:
             raise ValueError(f"shares must sum to 1, got {sum(mix.values()):.6f}")
         return mix
@@ -497,6 +501,15 @@ class Scenario(StrictModel):
     )
     calibration: Calibration = Calibration()
 
+    @model_validator(mode="after")
+    def _customer_value_is_finite(self) -> Scenario:
+        if self.customer.monthly_retention >= 1.0 and self.economics.cost_of_capital == 0.0:
+            raise ValueError(
+                "customer.monthly_retention 1 with economics.cost_of_capital 0 makes customer value infinite; "
+                "lower one or raise the other"
+            )
+        return self
+
     @field_validator("debtor_types")
     @classmethod
     def _type_mix(cls, mix: dict[str, float]) -> dict[str, float]:
@@ -535,7 +548,7 @@ class Scenario(StrictModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise config_error_from_validation(source, exc) from None
+            raise config_error_from_validation(source, exc, model=cls) from None
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> Scenario:
@@ -594,20 +607,38 @@ def shipped_scenarios() -> list[str]:
     return sorted(p.stem for p in SHIPPED_SCENARIO_DIR.glob("*.yaml"))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that rejects a key repeated in one mapping, which plain YAML silently resolves to the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml_mapping(path: Path) -> dict[str, Any]:
     """Read a YAML file whose top level is a mapping; raise :class:`ConfigError` when it is missing or malformed."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), "", "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "", "is a directory; expected a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "", "is not UTF-8 text; expected a YAML file") from None
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot be read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: builds plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(str(path), "", f"invalid YAML{where}") from None
+        problem = getattr(exc, "problem", None) or "malformed"
+        raise ConfigError(str(path), "", f"invalid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), "", "the top level must be a mapping of keys to values")
     return data

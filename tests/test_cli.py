@@ -162,3 +162,61 @@ def test_list_prints_shipped_names(capsys):
     assert any(line.startswith("scenario  default") for line in lines)
     for name in ("do_nothing", "letters_only", "standard", "digital_first"):
         assert any(line.startswith(f"policy    {name} ") for line in lines), name
+
+
+def test_out_that_is_a_file_fails_before_running(tmp_path, capsys):
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
+    target = write(tmp_path / "afile", "hi")
+    code, out, err = run_cli(["run", str(config), "--out", str(target)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "afile", "--out", "not a directory")
+    assert target.read_text() == "hi"
+
+
+def test_out_never_overwrites_user_files(tmp_path, capsys):
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    write(folder / "config.yaml", "my own file")
+    code, out, err = run_cli(["run", str(config), "--out", str(folder)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "mine", "not an arrears run")
+    assert (folder / "config.yaml").read_text() == "my own file"
+
+
+def test_run_directory_replays_identically(tmp_path, capsys):
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="do_nothing, letters_only"))
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert run_cli(["run", str(config), "--out", str(first), "--no-progress"], capsys)[0] == 0
+    assert run_cli(["validate", str(first / "config.yaml")], capsys)[0] == 0
+    assert run_cli(["run", str(first / "config.yaml"), "--out", str(second), "--no-progress"], capsys)[0] == 0
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(first / "metrics.parquet"), pd.read_parquet(second / "metrics.parquet"), check_exact=True
+    )
+    # A rerun into an existing run directory replaces it whole, leaving no staging folders behind.
+    assert run_cli(["run", str(config), "--out", str(first), "--no-progress"], capsys)[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("name: ../escape\npolicies: [standard]\n", ("name", "pattern")),
+        ("name: a\nname: b\npolicies: [standard]\n", ("duplicate key 'name'", "line 2")),
+        ("name: a\npolicies: [standard]\nsede: 3\n", ("sede", "unknown key; allowed: name, description")),
+        ("name: a\npolicies: [standard]\nseeds: [0, 4294967296]\n", ("seeds",)),
+    ],
+)
+def test_bad_experiment_values(tmp_path, capsys, text, fragments):
+    config = write(tmp_path / "exp.yaml", text)
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "exp.yaml", *fragments)
+
+
+def test_binary_file_is_rejected(tmp_path, capsys):
+    junk = tmp_path / "junk.yaml"
+    junk.write_bytes(bytes(range(256)) * 8)
+    code, out, err = run_cli(["validate", str(junk)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "junk.yaml", "not UTF-8")
