@@ -29,7 +29,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def bounded_int(maximum: int):
-    """An argparse type for a whole number from 1 to ``maximum``."""
+    """Build an argparse type that accepts a whole number from 1 to ``maximum``."""
 
     def parse(text: str) -> int:
         try:
@@ -152,7 +152,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sim.scenario import Scenario, load_yaml_mapping
 
     data = load_yaml_mapping(args.config)
-    kind = args.kind or ("experiment" if "policies" in data else "waterfall" if "stages" in data else "scenario")
+    kind = args.kind
+    if kind is None and "policies" in data:
+        kind = "experiment"
+    elif kind is None and "stages" in data:
+        kind = "waterfall"
+    elif kind is None:
+        kind = "scenario"
     if kind == "experiment":
         experiment = load_config(args.config)
         cfg = experiment.config

@@ -31,7 +31,7 @@ class ExperimentConfig(BaseModel):
     seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS)] | list[Annotated[int, Field(ge=0, lt=2**31)]] = Field(
         default=10, description="A count N (seeds 0..N-1) or an explicit list of non-negative seeds."
     )
-    # NOTE: memory grows by roughly 1 kB per account and worker; 2 million accounts need about 2 GB per worker.
+    # NOTE: an estimate from one 10-million-account trial: memory grows by about 1 kB per account and worker.
     n_accounts: Annotated[int, Field(ge=1, le=2_000_000)] = 10_000
     horizon_days: Annotated[int, Field(ge=1, le=3650)] = 180
     # Written by the runner into a run directory's config.yaml, so that the run can be validated and replayed.
@@ -95,7 +95,7 @@ class LoadedExperiment(BaseModel):
         return self.model_copy(update={"config": config})
 
     def resolved_dict(self) -> dict[str, Any]:
-        """The config as run: seeds expanded, champion named, scenario parameters in full."""
+        """Return the config as run: seeds expanded, champion named, scenario parameters in full."""
         data = self.config.model_dump(mode="json")
         data["seeds"] = self.config.seed_list
         data["champion"] = self.config.champion_policy
@@ -106,7 +106,7 @@ class LoadedExperiment(BaseModel):
 
 
 def _resolve_path(spec: str, base: Path) -> str:
-    """A spec that looks like a YAML path is taken relative to the config file's folder."""
+    """Resolve a spec that looks like a YAML path relative to the config file's folder; keep names as they are."""
     if spec.endswith((".yaml", ".yml")):
         path = Path(spec)
         return str(path if path.is_absolute() else (base / path).resolve())
