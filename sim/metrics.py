@@ -78,8 +78,10 @@ def summarise(model: PortfolioModel, daily: pd.DataFrame) -> dict[str, float]:
     commission = float(model.commission.sum())
     total_cost = contact_cost + commission
     net = collected + sale_proceeds - total_cost
-    cash_flows = daily["collected"].to_numpy() + daily["sale_proceeds"].to_numpy() - daily["cost"].to_numpy()
-    npv_net = npv(cash_flows, model.scenario.economics.cost_of_capital)
+    economics = model.scenario.economics
+    npv_cash = npv(daily["collected"].to_numpy() + daily["sale_proceeds"].to_numpy(), economics.cost_of_capital)
+    npv_cost = npv(daily["cost"].to_numpy(), economics.cost_of_capital)
+    npv_net = npv_cash - npv_cost
     # Customers keep their value when they end current or paid off and did not leave.
     in_good_standing = ((model.status == ACTIVE) & (model.past_due == 0)) | (model.status == PAID_OFF)
     clv_lost = float(model.clv[model.attrited].sum())
@@ -119,7 +121,9 @@ def summarise(model: PortfolioModel, daily: pd.DataFrame) -> dict[str, float]:
         "self_service_share": ratio(model.paid_self_service.sum() / CENTS, collected),
         "calls_unplaced": int(model.calls_unplaced),
         "peak_agents_busy": int(model.peak_agents_busy),
-        "objective": npv_net - model.scenario.economics.clv_weight * clv_lost,
+        "objective": economics.recovery_weight * npv_cash
+        - economics.cost_weight * npv_cost
+        - economics.clv_weight * clv_lost,
     }
     for rule in BLOCK_RULES:
         metrics[f"blocked_{rule}"] = int(model.blocked[rule])

@@ -428,8 +428,16 @@ class Sale(StrictModel):
 
 
 class Economics(StrictModel):
+    recovery_weight: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default=1.0, description="Weight of the NPV of cash collected (and sale proceeds) in the objective."
+    )
+    cost_weight: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default=1.0, description="Weight of the NPV of contact costs and commission in the objective."
+    )
     clv_weight: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
-        default=1.0, description="Weight of CLV lost in the objective: NPV of net collections − weight × CLV lost."
+        default=1.0,
+        description="Weight of CLV lost in the objective: recovery_weight × NPV(cash) − cost_weight × NPV(costs) "
+        "− clv_weight × CLV lost; with all weights 1 it is the NPV of net collections minus CLV lost.",
     )
     cost_of_capital: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.08, description="Yearly discount rate for NPV and CLV."

@@ -72,3 +72,19 @@ def test_settlements_and_sales_keep_the_ledger(offers_run):
     # A settlement forgives at most 25% of the balance at acceptance: discounts <= paid / 3 per account.
     ledger = offers_run.ledger[settled.to_numpy()]
     assert (ledger["discounts"] <= ledger["paid"] / 3 + 0.01).all()
+
+
+def test_objective_weights(default_scenario):
+    from sim.metrics import npv
+
+    result = simulate(default_scenario, "standard", n_accounts=1_000, days=60, seed=5)
+    metrics = result.metrics.iloc[0]
+    assert metrics["objective"] == pytest.approx(metrics["npv_net_collections"] - metrics["clv_lost"])
+
+    economics = default_scenario.economics.model_copy(update={"cost_weight": 3.0, "clv_weight": 0.0})
+    scenario = default_scenario.model_copy(update={"economics": economics})
+    weighted = simulate(scenario, "standard", n_accounts=1_000, days=60, seed=5).metrics.iloc[0]
+    cost_npv = npv(result.daily["cost"].to_numpy(), economics.cost_of_capital)
+    assert cost_npv > 0
+    # Three times the costs instead of once, and CLV no longer counts.
+    assert weighted["objective"] == pytest.approx(metrics["npv_net_collections"] - 2 * cost_npv)
