@@ -37,38 +37,57 @@ class CallCentre:
         self.agents: simpy.Resource | None = None
 
     def agents_on(self, day: int) -> int:
-        """Agents on shift on ``day``; day 0 is a Monday."""
-        if self.config.agents_by_weekday is not None:
-            return self.config.agents_by_weekday[day % 7]
-        return self.config.agents
+        """Most agents on duty at any hour of ``day``; day 0 is a Monday."""
+        return max((agents for _, _, agents in self.periods(day)), default=0)
+
+    def periods(self, day: int) -> list[tuple[float, float, int]]:
+        """The day's staffing as (start hour, end hour, agents) periods of constant staffing, in time order."""
+        config = self.config
+        if config.staffing is None:
+            agents = config.agents if config.agents_by_weekday is None else config.agents_by_weekday[day % 7]
+            return [(config.shift_start_hour, config.shift_end_hour, agents)]
+        weekday = day % 7
+        by_hour = [0] * 24
+        for block in config.staffing:
+            if weekday in block.weekdays:
+                for hour in range(block.start_hour, block.end_hour):
+                    by_hour[hour] += block.agents
+        periods: list[tuple[float, float, int]] = []
+        for hour, agents in enumerate(by_hour):
+            if periods and periods[-1][2] == agents and periods[-1][1] == hour:
+                periods[-1] = (periods[-1][0], hour + 1, agents)
+            elif agents:
+                periods.append((hour, hour + 1, agents))
+        return [p for p in periods if p[2] > 0]
 
     def shift(self, day: int, minutes: np.ndarray, log: ShiftLog) -> Generator[simpy.Event, object, None]:
-        """Dial calls of the given handling times (in queue order) from shift start until no more fit."""
-        start = day + self.config.shift_start_hour / HOURS_PER_DAY
-        end = day + self.config.shift_end_hour / HOURS_PER_DAY
-        if self.env.now < start:
-            yield self.env.timeout(start - self.env.now)
-        staff = self.agents_on(day)
-        if staff == 0 or len(minutes) == 0:
-            return
-        # A fresh resource per shift: the day's staffing is its capacity.
-        self.agents = simpy.Resource(self.env, capacity=staff)
+        """Dial calls of the given handling times (in queue order) through the day's staffed periods.
 
+        Each period of constant staffing is its own SimPy resource, and every call ends within its period, so the
+        agents on duty are never exceeded. Calls still queued when the last period ends are unplaced.
+        """
         durations = minutes / (HOURS_PER_DAY * 60.0)
         longest_call = self.config.minutes_right_party / (HOURS_PER_DAY * 60.0)
-        finished: list[simpy.Process] = []
-        for position, duration in enumerate(durations):
-            request = self.agents.request()
-            yield request
-            if self.env.now + longest_call > end + 1e-12:
-                # Too late in the shift to start a call that may become a conversation: the queue stops here.
-                self.agents.release(request)
-                break
-            log.handled[position] = True
-            log.agent_minutes += float(minutes[position])
-            finished.append(self.env.process(self._talk(request, float(duration), log)))
-        if finished:
-            yield self.env.all_of(finished)
+        position = 0
+        for start_hour, end_hour, staff in self.periods(day):
+            start, end = day + start_hour / HOURS_PER_DAY, day + end_hour / HOURS_PER_DAY
+            if self.env.now < start:
+                yield self.env.timeout(start - self.env.now)
+            self.agents = simpy.Resource(self.env, capacity=staff)
+            finished: list[simpy.Process] = []
+            while position < len(durations):
+                request = self.agents.request()
+                yield request
+                if self.env.now + longest_call > end + 1e-12:
+                    # Too late in the period to start a call that may become a conversation.
+                    self.agents.release(request)
+                    break
+                log.handled[position] = True
+                log.agent_minutes += float(minutes[position])
+                finished.append(self.env.process(self._talk(request, float(durations[position]), log)))
+                position += 1
+            if finished:
+                yield self.env.all_of(finished)
 
     def _talk(self, request: simpy.Resource, duration: float, log: ShiftLog) -> Generator[simpy.Event, object, None]:
         log.busy_now += 1

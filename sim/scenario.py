@@ -150,6 +150,23 @@ def _default_channels() -> dict[str, Channel]:
     }
 
 
+class StaffingBlock(StrictModel):
+    """Agents on duty on some weekdays between two whole hours, inside the calling hours 08:00-21:00."""
+
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default=[0, 1, 2, 3, 4, 5, 6], min_length=1, description="0 = Monday (day 0 of a run) to 6 = Sunday."
+    )
+    start_hour: Annotated[int, Field(ge=8, le=21)]
+    end_hour: Annotated[int, Field(ge=8, le=21)]
+    agents: Annotated[int, Field(ge=0, le=100_000)]
+
+    @model_validator(mode="after")
+    def _hours_are_ordered(self) -> StaffingBlock:
+        if self.end_hour <= self.start_hour:
+            raise ValueError("end_hour must be later than start_hour")
+        return self
+
+
 class CallCenter(StrictModel):
     """Agents who place calls during one daily shift (a SimPy resource of ``agents`` servers)."""
 
@@ -159,6 +176,11 @@ class CallCenter(StrictModel):
         min_length=7,
         max_length=7,
         description="Agents on shift Monday to Sunday (day 0 of a run is a Monday); overrides 'agents'.",
+    )
+    staffing: list[StaffingBlock] | None = Field(
+        default=None,
+        description="Agents per hour and weekday as blocks whose agents add up where they overlap; overrides "
+        "agents, agents_by_weekday and the shift hours. Calls start and end within an hour block's staffing.",
     )
     shift_start_hour: Annotated[float, Field(ge=8.0, le=21.0)] = 9.0
     shift_end_hour: Annotated[float, Field(ge=8.0, le=21.0)] = 17.0

@@ -69,3 +69,29 @@ def test_regulation_f_call_cap(default_scenario):
     per_account = calls.groupby("account").size()
     assert per_account.max() == 40
     assert per_account.min() < 15
+
+
+def test_hourly_staffing_caps_agent_time(default_scenario):
+    blocks = [
+        {"weekdays": [0, 1, 2, 3, 4], "start_hour": 9, "end_hour": 12, "agents": 2},
+        {"weekdays": [0, 1, 2, 3, 4], "start_hour": 14, "end_hour": 17, "agents": 1},
+        {"weekdays": [0], "start_hour": 15, "end_hour": 17, "agents": 1},
+    ]
+    centre = default_scenario.call_center.model_validate(
+        {**default_scenario.call_center.model_dump(), "staffing": blocks}
+    )
+    scenario = default_scenario.model_copy(update={"call_center": centre})
+    result = simulate(scenario, Waterfall.from_dict(CALL_EVERY_DAY, warn=False), n_accounts=3_000, days=14, seed=2)
+
+    periods = result.model.call_centre.periods(0)
+    assert periods == [(9, 12, 2), (14, 15, 1), (15, 17, 2)]
+    assert result.model.call_centre.periods(5) == []  # Saturday: nobody on duty
+    capacity = {0: (3 * 2 + 1 + 2 * 2) * 60, 1: (3 * 2 + 3) * 60, 5: 0, 6: 0}
+    daily = result.daily.set_index("day")
+    for day, row in daily.iterrows():
+        weekday_capacity = capacity.get(day % 7, (3 * 2 + 3) * 60)
+        assert row["agent_minutes"] <= weekday_capacity + 1e-9, day
+    assert daily.loc[5, "calls_handled"] == 0 and daily.loc[5, "calls_unplaced"] > 0
+    # Busy weekdays fill nearly every staffed minute.
+    assert daily.loc[7, "agent_minutes"] > 0.9 * capacity[0]
+    assert result.model.peak_agents_busy == 2
