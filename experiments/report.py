@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import math
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ from typing import Any, Literal
 import jinja2
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from matplotlib.figure import Figure
+from matplotlib.text import Annotation
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from experiments.stats import mean_interval_by_column, paired_difference, summarise
+from experiments.stats import IntervalMethod, mean_interval_by_column, paired_difference, summarise
 from sim.atomic import atomic_write_text
 from sim.errors import ConfigError
 from sim.scenario import load_yaml_mapping
@@ -30,9 +33,10 @@ from sim.scenario import load_yaml_mapping
 REPORT_FILE = "report.html"
 CONFIDENCE = 0.95
 
-# Bootstrap resamples for the band around each cumulative cash curve. The band is drawn, not quoted, so
-# fewer resamples than the 9,999 used for the numbers in the tables keep a long horizon fast.
-BAND_RESAMPLES = 1999
+# Every interval in the report is Student-t, because a run has few seeds, and with 3 to 10 seeds a bootstrap
+# interval covers the true mean far less often than its nominal level (see experiments.stats).
+INTERVAL_METHOD: IntervalMethod = "t"
+INTERVAL_NAMES: dict[str, str] = {"t": "Student-t", "BCa": "BCa bootstrap", "percentile": "percentile bootstrap"}
 
 REQUIRED_CONFIG_KEYS = ("name", "scenario", "policies", "champion", "seeds")
 REQUIRED_METRICS_COLUMNS = (
@@ -49,6 +53,23 @@ REQUIRED_METRICS_COLUMNS = (
 )
 REQUIRED_DAILY_COLUMNS = ("scenario", "policy", "seed", "day", "collected", "cost")
 
+# Columns that must hold numbers when present, so a column of text fails at loading with its name and not
+# later with a pandas traceback. Columns absent from older runs, such as sale_proceeds, are checked if present.
+NUMERIC_METRICS_COLUMNS = (
+    "seed",
+    "n_accounts",
+    "horizon_days",
+    "recovery_rate",
+    "cost_to_collect",
+    "npv_net_collections",
+    "clv_lost",
+    "contacts_per_account",
+    "cure_rate",
+    "complaints_per_1000",
+    "stop_contact_rate",
+)
+NUMERIC_DAILY_COLUMNS = ("seed", "day", "collected", "cost", "sale_proceeds")
+
 
 MetricKind = Literal["percent", "money", "decimal"]
 
@@ -63,17 +84,22 @@ class Metric:
     higher_is_better: bool
 
 
+# Leaderboard columns in display order. complaints_per_1000 and stop_contact_rate are missing from runs written
+# before complaints were modelled, so a column absent from metrics.parquet is left out of the report.
 LEADERBOARD: tuple[Metric, ...] = (
     Metric("recovery_rate", "Recovery rate", "percent", higher_is_better=True),
     Metric("cost_to_collect", "Cost to collect", "percent", higher_is_better=False),
     Metric("npv_net_collections", "NPV of net collections", "money", higher_is_better=True),
     Metric("clv_lost", "CLV lost", "money", higher_is_better=False),
+    Metric("complaints_per_1000", "Complaints per 1,000 accounts", "decimal", higher_is_better=False),
+    Metric("stop_contact_rate", "Asked to stop contact", "percent", higher_is_better=False),
     Metric("contacts_per_account", "Contacts per account", "decimal", higher_is_better=False),
     Metric("cure_rate", "Cure rate", "percent", higher_is_better=True),
 )
 
-# Metrics compared between the winner and the champion in the executive summary, after the NPV gain.
-SUMMARY_COMPARISONS = ("recovery_rate", "cost_to_collect", "clv_lost")
+# Metrics compared between the winner and the champion in the executive summary's two rows of cards.
+COLLECTION_COMPARISONS = ("npv_net_collections", "recovery_rate", "cost_to_collect")
+CUSTOMER_IMPACT_COMPARISONS = ("clv_lost", "complaints_per_1000", "stop_contact_rate")
 
 
 @dataclass(frozen=True)
@@ -92,8 +118,8 @@ class RunData:
 def render_report(run_dir: str | Path) -> str:
     """Build the HTML report for a run directory and return it as a string.
 
-    Raises ConfigError when a file is missing or malformed, naming the file and the key or column, and
-    ValueError when the champion and a challenger do not share the same seeds or daily.parquet lacks days.
+    Raises ConfigError when a file is missing, unreadable or malformed, naming the file and the key or column,
+    including when the champion and a challenger do not share the same seeds or daily.parquet lacks days.
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
@@ -124,10 +150,8 @@ def load_run(run_dir: Path) -> RunData:
             str(config_path), missing_keys[0], "missing key; the report needs " + ", ".join(REQUIRED_CONFIG_KEYS)
         )
 
-    metrics = _read_parquet(run_dir / "metrics.parquet", REQUIRED_METRICS_COLUMNS)
-    daily = _read_parquet(run_dir / "daily.parquet", REQUIRED_DAILY_COLUMNS)
-    if metrics.empty:
-        raise ConfigError(str(run_dir / "metrics.parquet"), "", "no rows; the run produced no results")
+    metrics = _read_parquet(run_dir / "metrics.parquet", REQUIRED_METRICS_COLUMNS, NUMERIC_METRICS_COLUMNS)
+    daily = _read_parquet(run_dir / "daily.parquet", REQUIRED_DAILY_COLUMNS, NUMERIC_DAILY_COLUMNS)
 
     champion = str(config["champion"])
     if champion not in set(metrics["policy"]):
@@ -136,31 +160,67 @@ def load_run(run_dir: Path) -> RunData:
             str(config_path), "champion", f"{champion!r} has no rows in metrics.parquet; policies found: {found}"
         )
 
-    manifest_path = run_dir / "manifest.json"
-    manifest: dict[str, Any] | None = None
-    if manifest_path.exists():
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                str(manifest_path), "", f"invalid JSON at line {exc.lineno}, column {exc.colno}"
-            ) from None
-    else:
-        warnings.warn(
-            f"{manifest_path} not found, so the report's reproducibility footer shows no versions or timings",
-            stacklevel=2,
-        )
+    manifest = _read_manifest(run_dir)
     return RunData(config=config, metrics=metrics, daily=daily, manifest=manifest)
 
 
-def _read_parquet(path: Path, required: Sequence[str]) -> pd.DataFrame:
+def _read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """Read manifest.json, or warn and return None when it is missing, so the footer shows "not recorded"."""
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.exists():
+        # The CLI prints warnings as one line, so the message carries the whole fact without a source line.
+        warnings.warn(
+            f"manifest.json not found in {run_dir}, so the report's footer shows versions and timings as not recorded",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(str(manifest_path), "", f"invalid JSON at line {exc.lineno}, column {exc.colno}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(manifest_path), "", "invalid JSON: the file is not UTF-8 text") from None
+    if not isinstance(manifest, dict):
+        raise ConfigError(str(manifest_path), "", f"expected a JSON object, got {type(manifest).__name__}")
+    return manifest
+
+
+def _read_parquet(path: Path, required: Sequence[str], numeric: Sequence[str]) -> pd.DataFrame:
+    """Read one table of the run, raising ConfigError if it cannot be read, lacks a column or has no rows."""
     if not path.exists():
         raise ConfigError(str(path), "", "file not found; the run may have been interrupted, so rerun it to resume")
-    frame = pd.read_parquet(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise ConfigError(str(path), "", f"cannot be read as a parquet table: {_short_reason(exc)}") from None
+    if frame.empty:
+        raise ConfigError(str(path), "", "no rows; the run produced no results, so rerun it")
+
     missing = [column for column in required if column not in frame.columns]
     if missing:
         raise ConfigError(str(path), missing[0], "missing column; the report needs " + ", ".join(required))
+    for column in numeric:
+        if column in frame.columns:
+            _check_numeric(frame[column], path, column)
     return frame
+
+
+def _short_reason(exc: Exception) -> str:
+    """Return the first sentence of a pyarrow error, without the file path that the ConfigError already names."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = re.sub(r"^Could not open Parquet input source '[^']*': ", "", reason)
+    return reason.split(". ")[0].rstrip(".")
+
+
+def _check_numeric(column: pd.Series, path: Path, name: str) -> None:
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return
+    examples = column.dropna()
+    example = f" such as {str(examples.iloc[0])[:40]!r}" if not examples.empty else ""
+    raise ConfigError(
+        str(path), name, f"expected a numeric column (float or integer), got {column.dtype} values{example}"
+    )
 
 
 # -- analysis ---------------------------------------------------------------------------------------------
@@ -192,6 +252,7 @@ def build_context(run: RunData) -> dict[str, Any]:
         "sections": sections,
         "multiple_scenarios": len(sections) > 1,
         "confidence": CONFIDENCE,
+        "interval_name": INTERVAL_NAMES[INTERVAL_METHOD],
         "assumptions": _assumptions(config, run.metrics, seeds),
         "provenance": _provenance(run.manifest, seeds),
     }
@@ -201,7 +262,10 @@ def _scenario_section(
     scenario: str, metrics: pd.DataFrame, daily: pd.DataFrame, champion: str, configured_policies: list[str]
 ) -> dict[str, Any]:
     policies = _policy_order(metrics, configured_policies)
-    summary = summarise(metrics, [metric.column for metric in LEADERBOARD], confidence=CONFIDENCE).reindex(policies)
+    leaderboard = [metric for metric in LEADERBOARD if metric.column in metrics.columns]
+    summary = summarise(
+        metrics, [metric.column for metric in leaderboard], confidence=CONFIDENCE, method=INTERVAL_METHOD
+    ).reindex(policies)
     ranked = summary[("npv_net_collections", "mean")].sort_values(ascending=False, kind="stable").index.tolist()
     winner = ranked[0]
     n_accounts = float(metrics["n_accounts"].mean())
@@ -209,9 +273,9 @@ def _scenario_section(
     if champion not in policies:
         comparison = None
     elif winner != champion:
-        comparison = _compare(metrics, winner, champion, n_accounts)
+        comparison = _compare(metrics, winner, champion, n_accounts, leaderboard)
     elif len(ranked) > 1:
-        comparison = _compare(metrics, ranked[1], champion, n_accounts)
+        comparison = _compare(metrics, ranked[1], champion, n_accounts, leaderboard)
     else:
         comparison = None
 
@@ -223,13 +287,13 @@ def _scenario_section(
             "is_winner": policy == winner,
             "seeds": int((metrics["policy"] == policy).sum()),
             "cells": [
-                {
-                    "kind": metric.kind,
-                    "mean": summary.loc[policy, (metric.column, "mean")],
-                    "low": summary.loc[policy, (metric.column, "low")],
-                    "high": summary.loc[policy, (metric.column, "high")],
-                }
-                for metric in LEADERBOARD
+                _interval_cell(
+                    summary.loc[policy, (metric.column, "mean")],
+                    summary.loc[policy, (metric.column, "low")],
+                    summary.loc[policy, (metric.column, "high")],
+                    kind=metric.kind,
+                )
+                for metric in leaderboard
             ],
         }
         for policy in ranked
@@ -240,11 +304,22 @@ def _scenario_section(
         "champion_in_scenario": champion in policies,
         "comparison": comparison,
         "n_seeds": int(metrics["seed"].nunique()),
-        "metrics": LEADERBOARD,
+        "metrics": leaderboard,
         "rows": rows,
         "frontier_png": plot_recovery_vs_cost(summary, champion, colours),
         "cash_png": plot_cumulative_cash(daily, policies, champion, colours),
         "policies": policies,
+    }
+
+
+def _interval_cell(mean: float, low: float, high: float, kind: str) -> dict[str, Any]:
+    """Return a mean with its interval bounds, and whether the interval exists (it needs two or more seeds)."""
+    return {
+        "kind": kind,
+        "mean": mean,
+        "low": low,
+        "high": high,
+        "has_interval": not (math.isnan(low) or math.isnan(high)),
     }
 
 
@@ -255,40 +330,93 @@ def _policy_order(metrics: pd.DataFrame, configured_policies: list[str]) -> list
     return ordered + [policy for policy in found if policy not in ordered]
 
 
-def _compare(metrics: pd.DataFrame, challenger: str, champion: str, n_accounts: float) -> dict[str, Any]:
-    """Paired (same seed) differences challenger minus champion for the NPV and the summary metrics."""
+def _compare(
+    metrics: pd.DataFrame, challenger: str, champion: str, n_accounts: float, leaderboard: Sequence[Metric]
+) -> dict[str, Any]:
+    """Compute paired (same seed) differences, challenger minus champion, for the summary's metrics.
+
+    Returns the NPV gain with its verdict, and one card per available metric in two groups: collections,
+    and customer impact.
+    """
+    _check_paired_seeds(metrics, challenger, champion)
 
     def by_seed(policy: str, column: str) -> pd.Series:
         rows = metrics[metrics["policy"] == policy]
         return pd.Series(rows[column].to_numpy(dtype=float), index=rows["seed"].to_numpy())
 
-    def difference(column: str) -> dict[str, float]:
-        mean, low, high = paired_difference(
-            by_seed(challenger, column), by_seed(champion, column), confidence=CONFIDENCE
+    def card(metric: Metric) -> dict[str, Any]:
+        difference = _interval_cell(
+            *paired_difference(
+                by_seed(challenger, metric.column),
+                by_seed(champion, metric.column),
+                confidence=CONFIDENCE,
+                method=INTERVAL_METHOD,
+            ),
+            kind=metric.kind,
         )
-        return {"mean": mean, "low": low, "high": high}
+        return {
+            "column": metric.column,
+            "label": metric.label,
+            "kind": metric.kind,
+            "challenger": float(np.nanmean(by_seed(challenger, metric.column))),
+            "champion": float(np.nanmean(by_seed(champion, metric.column))),
+            "difference": difference,
+            "tone": _tone(difference["low"], difference["high"], metric.higher_is_better),
+        }
 
-    gain = difference("npv_net_collections")
-    details = []
-    for column in SUMMARY_COMPARISONS:
-        metric = next(metric for metric in LEADERBOARD if metric.column == column)
-        details.append(
-            {
-                "label": metric.label,
-                "kind": metric.kind,
-                "higher_is_better": metric.higher_is_better,
-                "challenger": float(np.nanmean(by_seed(challenger, column))),
-                "champion": float(np.nanmean(by_seed(champion, column))),
-                "difference": difference(column),
-            }
-        )
+    available = {metric.column: metric for metric in leaderboard}
+    collection = [card(available[column]) for column in COLLECTION_COMPARISONS]
+    customer_impact = [card(available[column]) for column in CUSTOMER_IMPACT_COMPARISONS if column in available]
+    gain = collection[0]["difference"]
     return {
         "challenger": challenger,
         "gain": gain,
-        "gain_per_account": {key: value / n_accounts for key, value in gain.items()} if n_accounts else None,
+        "gain_per_account": {key: gain[key] / n_accounts for key in ("mean", "low", "high")} if n_accounts else None,
         "verdict": _verdict(gain["low"], gain["high"]),
-        "details": details,
+        "collection": collection,
+        "customer_impact": customer_impact,
+        "complaints": next((card for card in customer_impact if card["column"] == "complaints_per_1000"), None),
     }
+
+
+def _check_paired_seeds(metrics: pd.DataFrame, challenger: str, champion: str) -> None:
+    """Raise ConfigError unless the two policies have exactly one row for each of the same seeds."""
+    seeds = {policy: metrics.loc[metrics["policy"] == policy, "seed"] for policy in (challenger, champion)}
+    for policy, policy_seeds in seeds.items():
+        repeated = sorted(set(policy_seeds[policy_seeds.duplicated()].tolist()))
+        if repeated:
+            raise ConfigError(
+                "metrics.parquet",
+                "seed",
+                f"policy {policy!r} has more than one row for seeds {repeated}; keep one row per policy and seed",
+            )
+    only_challenger = sorted(set(seeds[challenger].tolist()) - set(seeds[champion].tolist()))
+    only_champion = sorted(set(seeds[champion].tolist()) - set(seeds[challenger].tolist()))
+    unpaired = [
+        f"seeds {seed_list} only in {policy!r}"
+        for policy, seed_list in ((challenger, only_challenger), (champion, only_champion))
+        if seed_list
+    ]
+    if unpaired:
+        raise ConfigError(
+            "metrics.parquet",
+            "seed",
+            f"policy {challenger!r} and the champion {champion!r} must share their seeds to be compared, but "
+            f"the run has {' and '.join(unpaired)}; rerun the missing cells",
+        )
+
+
+def _tone(low: float, high: float, higher_is_better: bool) -> str:
+    """Colour a paired difference: 'better' or 'worse' when its interval excludes zero, else 'unclear'.
+
+    Returns 'none' when the difference has no interval, as with a single seed, so that no colour is shown.
+    """
+    verdict = _verdict(low, high)
+    if verdict == "unknown":
+        return "none"
+    if verdict == "includes_zero":
+        return "unclear"
+    return "better" if (verdict == "above") == higher_is_better else "worse"
 
 
 def _verdict(low: float, high: float) -> str:
@@ -363,12 +491,18 @@ CHALLENGER_MARKER = "o"
 
 
 def plot_recovery_vs_cost(summary: pd.DataFrame, champion: str, colours: Mapping[str, Any]) -> str:
+    """Draw the recovery-versus-cost chart of :func:`recovery_vs_cost_figure` and return the PNG as base64 text."""
+    return _png_base64(recovery_vs_cost_figure(summary, champion, colours))
+
+
+def recovery_vs_cost_figure(summary: pd.DataFrame, champion: str, colours: Mapping[str, Any]) -> Figure:
     """Draw recovery rate against cost to collect, one labelled point per policy with interval bars.
 
-    Returns the PNG as base64 text for a data URL.
+    Labels that would overlap, such as those of two zero-cost policies with the same recovery, are stacked.
     """
     figure = Figure(figsize=(7.2, 4.6), layout="constrained")
     axes = figure.add_subplot()
+    labels = []
     for policy in summary.index:
         x, x_low, x_high = (summary.loc[policy, ("cost_to_collect", stat)] for stat in ("mean", "low", "high"))
         y, y_low, y_high = (summary.loc[policy, ("recovery_rate", stat)] for stat in ("mean", "low", "high"))
@@ -388,13 +522,15 @@ def plot_recovery_vs_cost(summary: pd.DataFrame, champion: str, colours: Mapping
             capsize=3,
         )
         label = f"{policy} (champion)" if is_champion else str(policy)
-        axes.annotate(
-            _plain_text(label),
-            (x, y),
-            xytext=(7, 6),
-            textcoords="offset points",
-            fontsize=9,
-            color="#1f2937",
+        labels.append(
+            axes.annotate(
+                _plain_text(label),
+                (x, y),
+                xytext=(7, 6),
+                textcoords="offset points",
+                fontsize=9,
+                color="#1f2937",
+            )
         )
     axes.set_xlabel("Cost to collect (cost per unit of cash collected)")
     axes.set_ylabel("Recovery rate (collected / opening balance)")
@@ -402,7 +538,26 @@ def plot_recovery_vs_cost(summary: pd.DataFrame, champion: str, colours: Mapping
     axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     axes.margins(x=0.25, y=0.2)
     _style_axes(axes)
-    return _png_base64(figure)
+    _stack_overlapping_labels(figure, labels)
+    return figure
+
+
+LABEL_GAP_POINTS = 2.0
+
+
+def _stack_overlapping_labels(figure: Figure, labels: Sequence[Annotation]) -> None:
+    """Move each label down, one line at a time, until it overlaps no label placed before it."""
+    # Lay the figure out once so each label has a position in display coordinates.
+    figure.draw_without_rendering()
+    placed = []
+    for label in labels:
+        for _ in range(len(labels)):
+            box = label.get_window_extent()
+            if not any(box.overlaps(other) for other in placed):
+                break
+            x_offset, y_offset = label.xyann
+            label.xyann = (x_offset, y_offset - box.height * 72 / figure.dpi - LABEL_GAP_POINTS)
+        placed.append(label.get_window_extent())
 
 
 def plot_cumulative_cash(
@@ -411,8 +566,8 @@ def plot_cumulative_cash(
     """Draw the mean cumulative net cash (collected plus sale proceeds, minus costs) by day, one line per policy.
 
     A second panel below draws each challenger's paired difference from the champion, seed by seed, which
-    separates policies whose curves overlap in the first panel. Shaded bands are bootstrap intervals of the
-    mean over seeds on each day. Returns the PNG as base64 text for a data URL.
+    separates policies whose curves overlap in the first panel. Shaded bands are intervals of the mean over
+    seeds on each day (INTERVAL_METHOD), absent with one seed. Returns the PNG as base64 text for a data URL.
     """
     cumulative = {policy: _cumulative_net_cash(daily, policy) for policy in policies}
     cumulative = {policy: frame for policy, frame in cumulative.items() if not frame.empty}
@@ -465,23 +620,25 @@ def _cumulative_net_cash(daily: pd.DataFrame, policy: str) -> pd.DataFrame:
     )
     if net_cash.isna().any().any():
         incomplete = net_cash.index[net_cash.isna().any(axis=1)].tolist()
-        raise ValueError(
-            f"daily.parquet: policy {policy!r} has no rows for some days on seeds {incomplete}; rerun those cells"
+        raise ConfigError(
+            "daily.parquet", "", f"policy {policy!r} has no rows for some days on seeds {incomplete}; rerun those cells"
         )
     return net_cash.sort_index(axis=1).cumsum(axis=1)
 
 
 def _check_same_seeds(frame: pd.DataFrame, champion_frame: pd.DataFrame, policy: str, champion: str) -> None:
     if set(frame.index) != set(champion_frame.index) or not frame.columns.equals(champion_frame.columns):
-        raise ValueError(
-            f"daily.parquet: policy {policy!r} and the champion {champion!r} do not cover the same seeds and days, "
-            "so their cash curves cannot be paired; rerun the missing cells"
+        raise ConfigError(
+            "daily.parquet",
+            "",
+            f"policy {policy!r} and the champion {champion!r} do not cover the same seeds and days, "
+            "so their cash curves cannot be paired; rerun the missing cells",
         )
 
 
 def _plot_band(axes: Any, frame: pd.DataFrame, colour: str, is_champion: bool) -> Any:
-    """Plot the mean over seeds (rows) of a seed x day table with its bootstrap band, and return the line."""
-    mean, low, high = mean_interval_by_column(frame.to_numpy(), confidence=CONFIDENCE, n_resamples=BAND_RESAMPLES)
+    """Plot the mean over seeds (rows) of a seed x day table with its interval band, and return the line."""
+    mean, low, high = mean_interval_by_column(frame.to_numpy(), confidence=CONFIDENCE, method=INTERVAL_METHOD)
     days = frame.columns.to_numpy()
     (line,) = axes.plot(
         days, mean, color=colour, linewidth=2.2 if is_champion else 1.6, linestyle="--" if is_champion else "-"

@@ -1,6 +1,9 @@
-"""Bootstrap confidence intervals over seeds: per-policy means and paired (CRN) differences.
+"""Confidence intervals over seeds: per-policy means and paired (CRN) differences.
 
-Every interval is reproducible: the bootstrap draws come from a generator seeded by the ``seed`` argument.
+The default interval is Student's t, because a run has few seeds and the bootstrap undercovers in small samples:
+in 2,000 trials of 3 normal values, a nominal 95% BCa interval contained the true mean in only 72% of them. The
+bootstrap (BCa or percentile) stays available through ``method``, for statistics without a closed-form interval.
+Every bootstrap interval is reproducible: its draws come from a generator seeded by the ``seed`` argument.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 BootstrapMethod = Literal["BCa", "percentile"]
+IntervalMethod = Literal["t", "BCa", "percentile"]
+INTERVAL_METHODS: tuple[str, ...] = ("t", "BCa", "percentile")
 
 DEFAULT_RESAMPLES = 9999
 
@@ -32,20 +37,21 @@ def mean_interval(
     values: Iterable[float],
     confidence: float = 0.95,
     seed: int = 0,
-    method: BootstrapMethod = "BCa",
+    method: IntervalMethod = "t",
     n_resamples: int = DEFAULT_RESAMPLES,
 ) -> tuple[float, float, float]:
-    """Estimate the mean of ``values`` with a bootstrap confidence interval: ``(mean, low, high)``.
+    """Estimate the mean of ``values`` with a confidence interval: ``(mean, low, high)``.
 
-    NaN values are dropped first, because a metric such as cost to collect is NaN for a seed that collected
-    nothing. The edge cases are:
+    ``method="t"`` gives the Student-t interval ``mean ± t(n - 1) × s / sqrt(n)``, which is exact for normal
+    values and ignores ``seed`` and ``n_resamples``. NaN values are dropped first, because a metric such as
+    cost to collect is NaN for a seed that collected nothing. The edge cases are:
 
     - no values left: ``(nan, nan, nan)``;
     - one value: ``(value, nan, nan)``, since one sample gives no interval;
-    - all values equal: ``(value, value, value)``, since every resample has the same mean.
+    - all values equal: ``(value, value, value)``, since the sample has no spread.
 
-    ``method="BCa"`` (bias-corrected and accelerated) falls back to the percentile interval where BCa is
-    undefined, which happens when the bootstrap distribution is degenerate.
+    The bootstrap ``method="BCa"`` (bias-corrected and accelerated) falls back to the percentile interval where
+    BCa is undefined, which happens when the bootstrap distribution is degenerate.
     """
     _check_confidence(confidence)
     sample = np.asarray(values if isinstance(values, np.ndarray | pd.Series) else list(values), dtype=float)
@@ -65,13 +71,14 @@ def mean_interval_by_column(
     matrix: np.ndarray,
     confidence: float = 0.95,
     seed: int = 0,
-    method: BootstrapMethod = "BCa",
+    method: IntervalMethod = "t",
     n_resamples: int = DEFAULT_RESAMPLES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Estimate the mean of each column of ``matrix`` (rows are seeds) with a bootstrap interval.
+    """Estimate the mean of each column of ``matrix`` (rows are seeds) with a confidence interval.
 
-    Returns three arrays of length ``matrix.shape[1]``: mean, low and high. Rows are resampled jointly, so
-    the columns of one seed stay together, as the days of one cumulative cash curve should. The edge cases
+    Returns three arrays of length ``matrix.shape[1]``: mean, low and high. ``method`` is as in
+    :func:`mean_interval`. A bootstrap resamples rows jointly, so the columns of one seed stay together, as the
+    days of one cumulative cash curve should. The edge cases
     match :func:`mean_interval`: fewer than 2 rows give NaN bounds and a constant column gives bounds equal
     to its mean. ``matrix`` must not contain NaN.
     """
@@ -79,8 +86,9 @@ def mean_interval_by_column(
     if matrix.ndim != 2:
         raise ValueError(f"matrix must be 2-D with one row per seed, got shape {matrix.shape}")
     if np.isnan(matrix).any():
-        raise ValueError("matrix contains NaN; drop or fill the missing values before bootstrapping")
+        raise ValueError("matrix contains NaN; drop or fill the missing values first")
     _check_confidence(confidence)
+    _check_method(method)
 
     n_rows, n_columns = matrix.shape
     means = matrix.mean(axis=0) if n_rows else np.full(n_columns, math.nan)
@@ -94,7 +102,9 @@ def mean_interval_by_column(
     highs[constant] = means[constant]
 
     varying = np.flatnonzero(~constant)
-    if varying.size:
+    if varying.size and method == "t":
+        lows[varying], highs[varying] = _t_interval(matrix[:, varying], confidence)
+    elif varying.size:
         low, high = _bootstrap_mean(matrix[:, varying], confidence, seed, method, n_resamples)
         undefined = ~(np.isfinite(low) & np.isfinite(high))
         if method == "BCa" and undefined.any():
@@ -111,6 +121,20 @@ def mean_interval_by_column(
 def _check_confidence(confidence: float) -> None:
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be between 0 and 1 (exclusive), got {confidence}")
+
+
+def _check_method(method: str) -> None:
+    if method not in INTERVAL_METHODS:
+        raise ValueError(f"method must be one of {', '.join(INTERVAL_METHODS)}, got {method!r}")
+
+
+def _t_interval(matrix: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return the Student-t bounds of the mean of each column, for a matrix with at least 2 rows."""
+    n_rows = matrix.shape[0]
+    means = matrix.mean(axis=0)
+    standard_errors = matrix.std(axis=0, ddof=1) / math.sqrt(n_rows)
+    quantile = scipy_stats.t.ppf(0.5 + confidence / 2, df=n_rows - 1)
+    return means - quantile * standard_errors, means + quantile * standard_errors
 
 
 def _bootstrap_mean(
@@ -141,15 +165,16 @@ def paired_difference(
     b: pd.Series | Mapping[int, float],
     confidence: float = 0.95,
     seed: int = 0,
-    method: BootstrapMethod = "BCa",
+    method: IntervalMethod = "t",
     n_resamples: int = DEFAULT_RESAMPLES,
 ) -> tuple[float, float, float]:
-    """Estimate the mean of ``a - b`` over paired seeds with a bootstrap interval: ``(mean, low, high)``.
+    """Estimate the mean of ``a - b`` over paired seeds with a confidence interval: ``(mean, low, high)``.
 
     ``a`` and ``b`` map a simulation seed to one policy's metric on that seed, as a Series indexed by seed
     or a mapping. Under common random numbers the two policies saw the same draws on the same seed, so the
     per-seed differences cancel most of the noise. Raises ValueError naming the seeds that are missing from
-    either side or repeated within one side. NaN differences are dropped as in :func:`mean_interval`.
+    either side or repeated within one side. NaN differences are dropped and ``method`` applies as in
+    :func:`mean_interval`, so the default is the paired Student-t interval.
     """
     series_a = _by_seed(a, "a")
     series_b = _by_seed(b, "b")
@@ -191,10 +216,10 @@ def summarise(
     by: str = "policy",
     confidence: float = 0.95,
     seed: int = 0,
-    method: BootstrapMethod = "BCa",
+    method: IntervalMethod = "t",
     n_resamples: int = DEFAULT_RESAMPLES,
 ) -> pd.DataFrame:
-    """Summarise each metric column per group as the mean with its bootstrap interval over rows (seeds).
+    """Summarise each metric column per group as the mean with its confidence interval over rows (seeds).
 
     Returns a DataFrame indexed by the values of ``by``, in order of first appearance, with two-level
     columns ``(column, "mean" | "low" | "high")``. For example ``summary.loc["sms_first", ("recovery_rate",

@@ -6,6 +6,9 @@ import base64
 import html as html_lib
 import json
 import re
+import subprocess
+import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,11 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy import stats as scipy_stats
 
+from experiments.cli import main as cli_main
 from experiments.report import (
     format_money,
     format_percent,
     format_points,
+    recovery_vs_cost_figure,
     render_report,
     write_report,
 )
@@ -36,6 +42,8 @@ COMMISSION_SHARE = {"current_waterfall": 0.000, "sms_first": 0.000, "agency_earl
 CLV_LOST = {"current_waterfall": 90_000.0, "sms_first": 70_000.0, "agency_early": 120_000.0}
 CONTACTS = {"current_waterfall": 6.0, "sms_first": 9.0, "agency_early": 3.5}
 CURE = {"current_waterfall": 0.40, "sms_first": 0.45, "agency_early": 0.38}
+COMPLAINTS = {"current_waterfall": 2.0, "sms_first": 3.5, "agency_early": 1.0}
+STOP_CONTACT = {"current_waterfall": 0.004, "sms_first": 0.007, "agency_early": 0.002}
 
 
 def write_run_dir(
@@ -49,12 +57,14 @@ def write_run_dir(
     seeds: Sequence[int] = SEEDS,
     description: str = "Compare an SMS-first waterfall and early agency placement with today's waterfall.",
     manifest: bool = True,
+    customer_impact: bool = True,
 ) -> Path:
     """Write config.yaml, metrics.parquet, daily.parquet and manifest.json for a synthetic run.
 
     ``levels`` maps each policy name to the POLICIES entry whose numbers it takes from the level tables
     above. By default the i-th policy takes the numbers of the i-th entry. Each seed draws one portfolio
     effect that all policies share, as under common random numbers, and each policy adds a small noise.
+    ``customer_impact=False`` leaves out complaints_per_1000 and stop_contact_rate, as older runs do.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     levels = levels or {policy: POLICIES[index % len(POLICIES)] for index, policy in enumerate(policies)}
@@ -76,6 +86,10 @@ def write_run_dir(
                 total_cost = contact_cost + agency_commission
                 net_collections = collected - total_cost
                 clv_lost = CLV_LOST[level] * (1 + 0.03 * noise.normal())
+                customer_columns = {
+                    "complaints_per_1000": COMPLAINTS[level] * (1 + 0.05 * noise.normal()),
+                    "stop_contact_rate": STOP_CONTACT[level] * (1 + 0.05 * noise.normal()),
+                }
                 metrics_rows.append(
                     {
                         "scenario": scenario,
@@ -99,6 +113,7 @@ def write_run_dir(
                         "rpc_per_account": CONTACTS[level] * 0.3,
                         "cure_rate": CURE[level] + 0.01 * noise.normal(),
                         "charge_off_rate": 0.05,
+                        **(customer_columns if customer_impact else {}),
                         "calls_unplaced": 0,
                     }
                 )
@@ -169,9 +184,21 @@ def leaderboard_rows(html: str, table_id: str = "leaderboard") -> list[tuple[str
 
 
 def npv_by_seed(run_dir: Path, policy: str) -> pd.Series:
+    return metric_by_seed(run_dir, policy, "npv_net_collections")
+
+
+def metric_by_seed(run_dir: Path, policy: str, column: str) -> pd.Series:
     metrics = pd.read_parquet(run_dir / "metrics.parquet")
     rows = metrics[metrics["policy"] == policy]
-    return rows.set_index("seed")["npv_net_collections"]
+    return rows.set_index("seed")[column]
+
+
+def summary_card(html: str, metric: str) -> str:
+    """Return the visible text of the summary card of one metric column, with spaces collapsed."""
+    match = re.search(rf'<div class="card[^"]*" data-metric="{metric}">(.*?)\n</div>', html, re.DOTALL)
+    assert match, f"no summary card for {metric!r}"
+    text = re.sub(r"<[^>]+>", " ", match.group(1))
+    return " ".join(html_lib.unescape(text).split())
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +278,7 @@ def test_leaderboard_cells_show_mean_and_interval(run_dir: Path, report_html: st
     assert row
 
     cells = re.findall(r'<td class="num">(.*?)</td>', row.group(1), re.DOTALL)
-    assert len(cells) == 6
+    assert len(cells) == 8
     assert cells[0].strip().startswith(f"{mean_recovery:.1%}")
     assert re.search(r'<span class="interval">\d+\.\d% – \d+\.\d%</span>', cells[0])
 
@@ -436,3 +463,263 @@ def test_format_percent_and_points() -> None:
     assert format_points(0.012) == "+1.2 pp"
     assert format_points(-0.0006) == "-0.06 pp"
     assert format_points(-0.049) == "-4.9 pp"
+
+
+# -- intervals ------------------------------------------------------------------------------------------
+
+
+def test_leaderboard_interval_is_student_t(run_dir: Path, report_html: str) -> None:
+    recovery = metric_by_seed(run_dir, "agency_early", "recovery_rate")
+    expected = scipy_stats.ttest_1samp(recovery, 0.0).confidence_interval(confidence_level=0.95)
+    row = re.search(r'data-policy="agency_early">(.*?)</tr>', report_html, re.DOTALL)
+    assert row
+
+    cells = re.findall(r'<td class="num">(.*?)</td>', row.group(1), re.DOTALL)
+
+    assert f'<span class="interval">{expected.low:.1%} – {expected.high:.1%}</span>' in cells[0]
+
+
+def test_gain_interval_is_paired_t(run_dir: Path, report_html: str) -> None:
+    expected = scipy_stats.ttest_rel(npv_by_seed(run_dir, "sms_first"), npv_by_seed(run_dir, CHAMPION))
+    interval = expected.confidence_interval(confidence_level=0.95)
+    summary = section_text(report_html, "summary")
+
+    assert f"95% interval {interval.low:+,.0f} to {interval.high:+,.0f}" in summary
+    assert "95% Student-t interval" in section_text(report_html, "leaderboard-section")
+    assert "bootstrap" not in report_html
+
+
+def test_single_seed_shows_no_interval(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path, seeds=(11,))
+
+    html = render_report(run_dir)
+
+    summary = section_text(html, "summary")
+    summary_html = re.search(r'<section id="summary".*?</section>', html, re.DOTALL)
+    assert summary_html
+    assert "one seed cannot show how sure the comparison is" in summary
+    assert "95% interval" not in summary
+    assert "n/a" not in summary
+    assert 'class="better"' not in summary_html.group(0)
+    assert 'class="worse"' not in summary_html.group(0)
+    assert 'class="unclear"' not in summary_html.group(0)
+    assert 'class="interval"' not in html
+    assert "single seed, which gives no interval" in section_text(html, "leaderboard-section")
+
+
+# -- customer impact ------------------------------------------------------------------------------------
+
+
+def test_leaderboard_shows_customer_impact(run_dir: Path, report_html: str) -> None:
+    complaints = metric_by_seed(run_dir, "agency_early", "complaints_per_1000").mean()
+    stop_contact = metric_by_seed(run_dir, "agency_early", "stop_contact_rate").mean()
+    header = re.search(r'<table id="leaderboard".*?<thead>(.*?)</thead>', report_html, re.DOTALL)
+    row = re.search(r'data-policy="agency_early">(.*?)</tr>', report_html, re.DOTALL)
+    assert header
+    assert row
+
+    cells = re.findall(r'<td class="num">(.*?)</td>', row.group(1), re.DOTALL)
+
+    assert "Complaints per 1,000 accounts" in header.group(1)
+    assert "Asked to stop contact" in header.group(1)
+    assert cells[4].strip().startswith(f"{complaints:,.2f}")
+    assert cells[5].strip().startswith(f"{stop_contact:.2%}")
+
+
+def test_summary_shows_customer_impact(run_dir: Path, report_html: str) -> None:
+    complaints = {policy: metric_by_seed(run_dir, policy, "complaints_per_1000").mean() for policy in POLICIES}
+    stop_contact = {policy: metric_by_seed(run_dir, policy, "stop_contact_rate").mean() for policy in POLICIES}
+    summary = section_text(report_html, "summary")
+
+    complaints_card = summary_card(report_html, "complaints_per_1000")
+    stop_contact_card = summary_card(report_html, "stop_contact_rate")
+
+    assert "Customer impact" in summary
+    assert complaints_card.startswith(f"Complaints per 1,000 accounts {complaints['sms_first']:,.2f}")
+    assert f"Champion: {complaints[CHAMPION]:,.2f}" in complaints_card
+    assert stop_contact_card.startswith(f"Asked to stop contact {stop_contact['sms_first']:.2%}")
+    assert f"Champion: {stop_contact[CHAMPION]:.2%}" in stop_contact_card
+    assert summary.index("CLV lost") < summary.index("Complaints per 1,000") < summary.index("Asked to stop")
+
+
+def test_summary_flags_more_complaints(run_dir: Path, report_html: str) -> None:
+    winner = metric_by_seed(run_dir, "sms_first", "complaints_per_1000").mean()
+    champion = metric_by_seed(run_dir, CHAMPION, "complaints_per_1000").mean()
+    summary = section_text(report_html, "summary")
+
+    assert (
+        f"sms_first causes more complaints than the champion: {winner:,.2f} against {champion:,.2f} "
+        "per 1,000 accounts." in summary
+    )
+    assert "The 95% interval of the difference lies above zero" in summary
+
+
+def test_summary_fewer_complaints_not_flagged(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    winner_rows = metrics["policy"] == "sms_first"
+    metrics.loc[winner_rows, "complaints_per_1000"] = metrics.loc[winner_rows, "complaints_per_1000"] / 4
+    metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+
+    summary = section_text(render_report(run_dir), "summary")
+
+    assert "causes more complaints" not in summary
+    assert "sms_first causes no more complaints than the champion" in summary
+
+
+def test_old_run_without_customer_impact(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path, customer_impact=False)
+
+    html = render_report(run_dir)
+
+    row = re.search(r'data-policy="agency_early">(.*?)</tr>', html, re.DOTALL)
+    assert row
+    assert len(re.findall(r'<td class="num">(.*?)</td>', row.group(1), re.DOTALL)) == 6
+    assert "Complaints" not in html
+    assert "complaints" not in section_text(html, "summary")
+    assert "Asked to stop contact" not in html
+    assert "CLV lost" in section_text(html, "summary")
+
+
+def test_cost_to_collect_definition(report_html: str) -> None:
+    definitions = section_text(report_html, "leaderboard-section")
+
+    assert "agent minutes actually spent on calls, letters, messages and offers" in definitions
+    assert "not idle agent time or fixed costs" in definitions
+
+
+def test_npv_card_shows_challenger_value(run_dir: Path, report_html: str) -> None:
+    challenger = npv_by_seed(run_dir, "sms_first").mean()
+    champion = npv_by_seed(run_dir, CHAMPION).mean()
+
+    card = summary_card(report_html, "npv_net_collections")
+
+    assert card.startswith(f"NPV of net collections {challenger:,.0f} Champion: {champion:,.0f}")
+    assert f"Difference: {challenger - champion:+,.0f}" in card
+
+
+# -- recovery versus cost chart -------------------------------------------------------------------------
+
+
+def test_frontier_labels_at_same_place_do_not_overlap() -> None:
+    # do_nothing and letters_only cost nothing and recover the same share, so their points coincide.
+    columns = pd.MultiIndex.from_product([["recovery_rate", "cost_to_collect"], ["mean", "low", "high"]])
+    summary = pd.DataFrame(
+        [
+            [0.30, 0.29, 0.31, 0.02, 0.019, 0.021],
+            [0.25, 0.24, 0.26, 0.0, 0.0, 0.0],
+            [0.25, 0.24, 0.26, 0.0, 0.0, 0.0],
+            [0.25, 0.24, 0.26, 0.0, 0.0, 0.0],
+        ],
+        index=[CHAMPION, "do_nothing", "letters_only", "hold_only"],
+        columns=columns,
+    )
+    colours = {policy: "#2563eb" for policy in summary.index}
+
+    figure = recovery_vs_cost_figure(summary, CHAMPION, colours)
+
+    figure.draw_without_rendering()
+    labels = figure.axes[0].texts
+    boxes = {label.get_text(): label.get_window_extent() for label in labels}
+    assert sorted(boxes) == sorted(["current_waterfall (champion)", "do_nothing", "letters_only", "hold_only"])
+    names = sorted(boxes)
+    for index, first in enumerate(names):
+        for second in names[index + 1 :]:
+            assert not boxes[first].overlaps(boxes[second]), f"labels {first!r} and {second!r} overlap"
+
+
+# -- unreadable inputs ----------------------------------------------------------------------------------
+
+
+def test_missing_directory_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="directory not found"):
+        render_report(tmp_path / "no_such_run")
+
+
+def test_random_bytes_metrics_rejected(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    (run_dir / "metrics.parquet").write_bytes(np.random.default_rng(1).bytes(4096))
+
+    with pytest.raises(ConfigError) as error:
+        render_report(run_dir)
+
+    assert error.value.source == str(run_dir / "metrics.parquet")
+    assert error.value.key_path == ""
+    assert error.value.message.startswith("cannot be read as a parquet table: ")
+    assert "Parquet magic bytes not found" in error.value.message
+    assert str(run_dir) not in error.value.message
+
+
+def test_zero_byte_daily_rejected(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    (run_dir / "daily.parquet").write_bytes(b"")
+
+    with pytest.raises(ConfigError, match=r"daily.parquet: cannot be read as a parquet table: .*0 bytes"):
+        render_report(run_dir)
+
+
+def test_daily_without_rows_rejected(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    daily = pd.read_parquet(run_dir / "daily.parquet")
+    daily.iloc[0:0].to_parquet(run_dir / "daily.parquet", index=False)
+
+    with pytest.raises(ConfigError, match="daily.parquet: no rows"):
+        render_report(run_dir)
+
+
+@pytest.mark.parametrize(
+    ("file_name", "column"),
+    [("metrics.parquet", "recovery_rate"), ("metrics.parquet", "complaints_per_1000"), ("daily.parquet", "cost")],
+)
+def test_text_metric_column_rejected(tmp_path: Path, file_name: str, column: str) -> None:
+    run_dir = write_run_dir(tmp_path)
+    table = pd.read_parquet(run_dir / file_name)
+    table[column] = table[column].map(lambda value: f"{value:.1%}")
+    table.to_parquet(run_dir / file_name, index=False)
+
+    with pytest.raises(ConfigError, match=rf"{file_name}: {column}: expected a numeric column") as error:
+        render_report(run_dir)
+
+    assert error.value.key_path == column
+
+
+def test_unpaired_seeds_rejected(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    metrics = metrics[~((metrics["policy"] == "sms_first") & (metrics["seed"] == SEEDS[0]))]
+    metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+
+    with pytest.raises(ConfigError, match=r"must share their seeds .* seeds \[11\] only in 'current_waterfall'"):
+        render_report(run_dir)
+
+
+def test_cli_prints_one_line_for_unreadable_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The CLI replaces warnings.formatwarning; monkeypatch restores it after the test.
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
+    run_dir = write_run_dir(tmp_path)
+    (run_dir / "metrics.parquet").write_bytes(np.random.default_rng(2).bytes(4096))
+
+    exit_code = cli_main(["report", str(run_dir)])
+
+    errors = capsys.readouterr().err.splitlines()
+    assert exit_code == 2
+    assert len(errors) == 1
+    assert errors[0].startswith(f"arrears report: error: {run_dir / 'metrics.parquet'}: cannot be read as a parquet")
+
+
+def test_cli_missing_manifest_warns_in_one_line(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path, manifest=False)
+    command = "import sys; from experiments.cli import main; sys.exit(main(sys.argv[1:]))"
+
+    result = subprocess.run(
+        [sys.executable, "-c", command, "report", str(run_dir)], capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"arrears: warning: manifest.json not found in {run_dir}, so the report's footer shows versions and "
+        "timings as not recorded"
+    ]
+    assert "not recorded" in (run_dir / "report.html").read_text(encoding="utf-8")

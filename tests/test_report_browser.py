@@ -70,6 +70,9 @@ def test_report_renders_in_chromium(tmp_path: Path, chromium_path: Path) -> None
             image_widths = page.eval_on_selector_all("img", "images => images.map(image => image.naturalWidth)")
             leaderboard_rows = page.locator("#leaderboard tbody tr").count()
             champion_rows = page.locator("#leaderboard tbody tr.champion").all_inner_texts()
+            leaderboard_headers = page.locator("#leaderboard thead th").all_inner_texts()
+            # The leaderboard has eight metric columns, so check that it fits the viewport without scrolling.
+            page_width = page.evaluate("document.documentElement.scrollWidth")
             title = page.title()
 
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +85,8 @@ def test_report_renders_in_chromium(tmp_path: Path, chromium_path: Path) -> None
     assert leaderboard_rows == len(POLICIES)
     assert len(champion_rows) == 1
     assert CHAMPION in champion_rows[0]
+    assert len(leaderboard_headers) == 10
+    assert page_width <= 1200
     assert title.startswith("Q3 waterfall review")
     assert console_errors == []
     assert dialogs == []
