@@ -108,12 +108,14 @@ class PortfolioModel:
         self.days = days
         self.seed = seed
         self.rng = KeyedRandom(seed, np.arange(n_accounts))
+        self.is_invoice = scenario.product == "b2b_invoice"
         self.behaviour = behaviour or Behaviour.from_scenario(scenario)
         self.env = simpy.Environment()
         self.call_centre = CallCentre(self.env, scenario.call_center)
         self._init_tables()
         self._init_accounts()
         self._daily_rows: list[dict[str, float]] = []
+        self.outstanding_by_day: list[float] = []  # receivables at the end of each day, currency units
         self.transition_counts = np.zeros((MAX_CYCLES_PAST_DUE + 1, MAX_CYCLES_PAST_DUE + 2), dtype=np.int64)
         self.peak_agents_busy = 0
         self.trace = trace
@@ -187,16 +189,27 @@ class PortfolioModel:
         self.credit_limit = np.round(limit, 2)
         installment = np.maximum(portfolio.minimum_payment_rate * balance, portfolio.minimum_payment_floor)
         self.installment = np.maximum(np.rint(installment * CENTS).astype(np.int64), 1)
-        # The balance exceeds the arrears plus the current bill, so the state is consistent and a cure settled before
-        # day 0 never repays the whole balance.
         balance_cents = np.rint(balance * CENTS).astype(np.int64)
-        self.balance = np.maximum(balance_cents, (state + 2) * self.installment)
-        self.past_due = state * self.installment
-        self.billed = np.minimum(self.installment, self.balance - self.past_due)
-
         # Each account's last statement was 0..29 days before day 0; it is in the middle of that cycle.
         days_into_cycle = np.floor(rng.uniform(setup_day, Purpose.CYCLE_OFFSET) * sc.cycle_days).astype(np.int64)
         self.last_statement = -days_into_cycle
+
+        if self.is_invoice:
+            # An invoice is due in full: one "minimum payment" is the whole invoice. An invoice `state` cycles
+            # overdue fell due 30 * (state - 1) days before its last statement; DPD counts from that day.
+            self.balance = balance_cents
+            self.installment = balance_cents.copy()
+            self.past_due = np.where(state > 0, balance_cents, 0)
+            self.billed = np.where(state > 0, 0, balance_cents)
+            self.due_day = self.last_statement - sc.cycle_days * np.maximum(state - 1, 0)
+            state = np.minimum(state, 1)
+        else:
+            # The balance exceeds the arrears plus the current bill, so the state is consistent and a cure settled
+            # before day 0 never repays the whole balance.
+            self.balance = np.maximum(balance_cents, (state + 2) * self.installment)
+            self.past_due = state * self.installment
+            self.billed = np.minimum(self.installment, self.balance - self.past_due)
+            self.due_day = np.zeros(n, dtype=np.int64)  # used for invoices only
         self.cycle_state = state  # cycles past due at the last statement
         self.status = np.full(n, ACTIVE, dtype=np.int8)
         self.resolved_day = np.full(n, -1, dtype=np.int64)  # day the account left the book; -1 while active
@@ -267,6 +280,10 @@ class PortfolioModel:
         self.paid_this_cycle = np.zeros(n, dtype=bool)
         self._draw_cycle_decision(np.arange(n), key_day=setup_day)
         before_run = np.flatnonzero((self.pay_day != NO_PAYMENT) & (self.pay_day < 0))
+        if self.is_invoice:
+            # An invoice paid before day 0 would not be in the portfolio: those invoices skip this cycle's payment.
+            self.pay_day[before_run] = NO_PAYMENT
+            before_run = before_run[:0]
         amount = self._installments_amount(before_run)
         to_arrears = np.minimum(amount, self.past_due[before_run])
         self.past_due[before_run] -= to_arrears
@@ -367,6 +384,7 @@ class PortfolioModel:
         self._plan_statements(due)
         unpaid_bill = self.billed[due]
         missed = unpaid_bill > 0
+        self.due_day[due[missed & (self.past_due[due] == 0)]] = day
         self.past_due[due] += unpaid_bill
         on_hold = self.hold_until[due] > day
         fee = np.where(missed & ~on_hold, np.rint(self.scenario.portfolio.late_fee * CENTS).astype(np.int64), 0)
@@ -412,9 +430,15 @@ class PortfolioModel:
         return -(-self.past_due[idx] // self.installment[idx])
 
     def dpd(self, day: int) -> np.ndarray:
-        """Days past due: days since the oldest unpaid minimum payment fell due (contractual aging)."""
-        cycles = -(-self.past_due // self.installment)
-        dpd = np.where(cycles > 0, (cycles - 1) * self.scenario.cycle_days + (day - self.last_statement) + 1, 0)
+        """Days past due: days since the oldest unpaid minimum payment fell due (contractual aging).
+
+        For invoices, which are due in full, days since the invoice fell due.
+        """
+        if self.is_invoice:
+            dpd = np.where(self.past_due > 0, day - self.due_day + 1, 0)
+        else:
+            cycles = -(-self.past_due // self.installment)
+            dpd = np.where(cycles > 0, (cycles - 1) * self.scenario.cycle_days + (day - self.last_statement) + 1, 0)
         return np.where(self.status == ACTIVE, dpd, 0)
 
     # -- observation and policy -----------------------------------------------------------------------------------
@@ -915,6 +939,7 @@ class PortfolioModel:
             self.resolved_day[charge_off] = day
             dpd[charge_off] = 0
 
+        self.outstanding_by_day.append(float(self.balance.sum()) / CENTS)
         row: dict[str, float] = {"day": day}
         row.update(self._today)
         active_mask = self.status == ACTIVE

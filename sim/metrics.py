@@ -40,6 +40,7 @@ METRIC_COLUMNS = (
     "plans_broken_rate",
     "dispute_rate",
     "self_service_share",
+    "days_sales_outstanding",
     "calls_unplaced",
     "blocked_breathing_space",
     "blocked_dispute",
@@ -56,6 +57,15 @@ def npv(daily_net: np.ndarray, annual_rate: float) -> float:
     """Net present value at day 0 of daily cash flows, discounted at ``annual_rate`` (compounded, 365-day year)."""
     days = np.arange(len(daily_net))
     return float(np.sum(np.asarray(daily_net) * (1.0 + annual_rate) ** (-days / 365.0)))
+
+
+def days_sales_outstanding(outstanding_by_day: list[float], opening_balance: float) -> float:
+    """Average days a unit of the opening receivables stayed outstanding over the run: sum of daily balances / opening.
+
+    The run has no new sales, so this is the receivables-weighted collection period, capped at the horizon; for
+    B2B invoices it is the DSO of the opening book.
+    """
+    return ratio(float(np.sum(outstanding_by_day)), opening_balance)
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -119,6 +129,7 @@ def summarise(model: PortfolioModel, daily: pd.DataFrame) -> dict[str, float]:
         "plans_broken_rate": ratio(model.plan_counts["broken"], model.plan_counts["accepted"]),
         "dispute_rate": float((model.disputes > 0).mean()),
         "self_service_share": ratio(model.paid_self_service.sum() / CENTS, collected),
+        "days_sales_outstanding": days_sales_outstanding(model.outstanding_by_day, opening),
         "calls_unplaced": int(model.calls_unplaced),
         "peak_agents_busy": int(model.peak_agents_busy),
         "objective": economics.recovery_weight * npv_cash

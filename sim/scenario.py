@@ -483,8 +483,10 @@ class Scenario(StrictModel):
     name: str = "default"
     description: str = ""
     currency: str = "USD"
-    product: Literal["card", "instalment_loan"] = Field(
-        default="card", description="A revolving card, or a closed-end instalment loan with a fixed monthly payment."
+    product: Literal["card", "instalment_loan", "b2b_invoice"] = Field(
+        default="card",
+        description="A revolving card; a closed-end instalment loan with a fixed monthly payment; or a business "
+        "invoice on net-30 terms, due in full (the minimum payment settings do not apply).",
     )
     charge_off_dpd: Annotated[int, Field(ge=30, le=720)] = Field(
         default=180,
