@@ -45,7 +45,7 @@ class CallCentre:
         config = self.config
         if config.staffing is None:
             agents = config.agents if config.agents_by_weekday is None else config.agents_by_weekday[day % 7]
-            return [(config.shift_start_hour, config.shift_end_hour, agents)]
+            return [(config.shift_start_hour, config.shift_end_hour, agents)] if agents > 0 else []
         weekday = day % 7
         by_hour = [0] * 24
         for block in config.staffing:
