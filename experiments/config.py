@@ -28,8 +28,9 @@ class ExperimentConfig(BaseModel):
         description="Shipped policy names or waterfall YAML paths; each runs on every seed."
     )
     champion: str | None = Field(default=None, description="The current strategy; the first policy if absent.")
-    seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS)] | list[Annotated[int, Field(ge=0, lt=2**31)]] = Field(
-        default=10, description="A count N (seeds 0..N-1) or an explicit list of non-negative seeds."
+    seeds: int | list[int] = Field(
+        default=10,
+        description=f"A count N from 1 to {MAX_SEEDS} (seeds 0..N-1), or a list of distinct seeds from 0 to 2**31 - 1.",
     )
     # NOTE: an estimate from one 10-million-account trial: memory grows by about 1 kB per account and worker.
     n_accounts: Annotated[int, Field(ge=1, le=2_000_000)] = 10_000
@@ -54,12 +55,20 @@ class ExperimentConfig(BaseModel):
 
     @field_validator("seeds")
     @classmethod
-    def _unique_seeds(cls, seeds: int | list[int]) -> int | list[int]:
-        if isinstance(seeds, list):
-            if not seeds:
-                raise ValueError("needs at least one seed")
-            if len(set(seeds)) != len(seeds):
-                raise ValueError("seeds must be unique")
+    def _seeds_in_range(cls, seeds: int | list[int]) -> int | list[int]:
+        if isinstance(seeds, int):
+            if not 1 <= seeds <= MAX_SEEDS:
+                raise ValueError(f"a seed count must be from 1 to {MAX_SEEDS}, got {seeds}")
+            return seeds
+        if not seeds:
+            raise ValueError("needs at least one seed")
+        bad = [seed for seed in seeds if not 0 <= seed < 2**31]
+        if bad:
+            raise ValueError(f"seeds must be from 0 to 2**31 - 1, got {bad[0]}")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be unique")
+        if len(seeds) > MAX_SEEDS:
+            raise ValueError(f"at most {MAX_SEEDS} seeds, got {len(seeds)}")
         return seeds
 
     @model_validator(mode="after")

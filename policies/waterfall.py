@@ -61,9 +61,9 @@ class Treatment(BaseModel):
     def _channel_for_contacts(self) -> Treatment:
         if self.action == "contact" and self.channel is None:
             raise ValueError(f"a contact needs a channel; allowed: {', '.join(CHANNELS)}")
-        if self.action not in ("contact", "portal") and self.channel is not None:
+        if self.action != "contact" and self.channel is not None:
             raise ValueError(f"the action {self.action!r} takes no channel")
-        if self.action not in ("contact", "portal") and self.framing != "neutral":
+        if self.action != "contact" and self.framing != "neutral":
             raise ValueError(f"the action {self.action!r} takes no framing; framings apply to contacts")
         if (self.action == "settlement") != (self.discount is not None):
             raise ValueError("a settlement needs a discount, and only a settlement takes one")

@@ -62,8 +62,8 @@ def npv(daily_net: np.ndarray, annual_rate: float) -> float:
 def days_sales_outstanding(outstanding_by_day: list[float], opening_balance: float) -> float:
     """Average days a unit of the opening receivables stayed outstanding over the run: sum of daily balances / opening.
 
-    The run has no new sales, so this is the receivables-weighted collection period, capped at the horizon; for
-    B2B invoices it is the DSO of the opening book.
+    The run has no new sales, so this is the receivables-weighted collection period of the opening book (for B2B
+    invoices, its DSO). It stays within the horizon unless interest and fees grow the balances.
     """
     return ratio(float(np.sum(outstanding_by_day)), opening_balance)
 
