@@ -127,6 +127,7 @@ class PortfolioModel:
         if hasattr(policy, "bind"):
             policy.bind(self)
         self._payment_log: list[pd.DataFrame] = []
+        self._action_log: list[pd.DataFrame] = []
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
@@ -540,6 +541,21 @@ class PortfolioModel:
         if actions.min(initial=0) < 0 or actions.max(initial=0) >= N_ACTIONS:
             raise ValueError(f"policy returned an action outside 0..{N_ACTIONS - 1}")
         actions = self._guard(day, actions, obs)
+        if self.trace:
+            taken = np.flatnonzero(actions)
+            self._action_log.append(
+                pd.DataFrame(
+                    {
+                        "day": day,
+                        "account": taken,
+                        "action": [ACTIONS[a].name for a in actions[taken]],
+                        "dpd": obs.dpd[taken],
+                        "balance": obs.balance[taken],
+                        "promise_pending": obs.promise_pending[taken],
+                        "on_plan": obs.on_plan[taken],
+                    }
+                )
+            )
         self._send(day, actions, obs)
         yield self.env.process(self._call_shift(day, actions, obs))
 
@@ -756,6 +772,16 @@ class PortfolioModel:
                 }
             )
         return pd.concat(self._contact_log, ignore_index=True)[columns]
+
+    def actions_frame(self) -> pd.DataFrame:
+        """Every action that passed the compliance guard while tracing, with the account's state at 08:00."""
+        if not self.trace:
+            raise RuntimeError("actions are recorded only when the model is built with trace=True")
+        columns = ["day", "account", "action", "dpd", "balance", "promise_pending", "on_plan"]
+        frames = [frame for frame in self._action_log if len(frame)]
+        if not frames:
+            return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+        return pd.concat(frames, ignore_index=True)[columns]
 
     def payments_frame(self) -> pd.DataFrame:
         """Every payment made while tracing: day, account and amount in currency units."""

@@ -22,6 +22,7 @@ class SimulationResult:
     :ivar transitions: counts of cycles-past-due moves between consecutive statements (rows: from state)
     :ivar contacts: one row per contact requested (day, account, action, sent, reached); only with ``trace=True``
     :ivar payments: one row per payment (day, account, amount); only with ``trace=True``
+    :ivar actions: one row per action that passed the guard (day, account, action, state); ``trace=True``
     """
 
     metrics: pd.DataFrame
@@ -32,6 +33,7 @@ class SimulationResult:
     model: PortfolioModel
     contacts: pd.DataFrame | None = None
     payments: pd.DataFrame | None = None
+    actions: pd.DataFrame | None = None
 
 
 def simulate(
@@ -70,4 +72,5 @@ def simulate(
         model=model,
         contacts=model.contacts_frame() if trace else None,
         payments=model.payments_frame() if trace else None,
+        actions=model.actions_frame() if trace else None,
     )
