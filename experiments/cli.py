@@ -141,7 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     experiment = load_config(config_path).with_overrides(seeds=args.seeds)
     out = out or RESULTS_DIR / experiment.config.name
     result = run(experiment, out=out, workers=args.workers, progress=not args.no_progress)
-    print(f"wrote {result.path}/ ({_count(len(result.metrics), 'cell')}); report: {result.path / 'report.html'}")
+    rows = _count(len(result.metrics), "metrics row")
+    print(f"wrote {result.path}/ ({rows}); report: {result.path / 'report.html'}")
     return 0
 
 

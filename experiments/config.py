@@ -12,6 +12,27 @@ from sim.errors import ConfigError, config_error_from_validation
 from sim.scenario import Scenario, load_yaml_mapping
 
 MAX_SEEDS = 10_000
+SafeName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class SplitSpec(BaseModel):
+    """A champion/challenger test inside one portfolio: accounts assigned at random to policies by share."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: SafeName
+    arms: dict[str, Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
+        description="Policy (shipped name or waterfall YAML path) to the share of accounts it treats; sums to 1."
+    )
+
+    @field_validator("arms")
+    @classmethod
+    def _shares_sum_to_one(cls, arms: dict[str, float]) -> dict[str, float]:
+        if len(arms) < 2:
+            raise ValueError("a split needs at least two arms")
+        if abs(sum(arms.values()) - 1.0) > 1e-6:
+            raise ValueError(f"shares must sum to 1, got {sum(arms.values()):.6f}")
+        return arms
 
 
 class ExperimentConfig(BaseModel):
@@ -35,6 +56,10 @@ class ExperimentConfig(BaseModel):
     # NOTE: an estimate from one 10-million-account trial: memory grows by about 1 kB per account and worker.
     n_accounts: Annotated[int, Field(ge=1, le=2_000_000)] = 10_000
     horizon_days: Annotated[int, Field(ge=1, le=3650)] = 180
+    splits: list[SplitSpec] = Field(
+        default_factory=list,
+        description="Champion/challenger tests inside one portfolio; each reports the whole and each arm.",
+    )
     # Written by the runner into a run directory's config.yaml, so that the run can be validated and replayed.
     policy_sources: dict[str, str] | None = Field(
         default=None, description="Policy name to the shipped name or file it was loaded from."
@@ -95,6 +120,8 @@ class LoadedExperiment(BaseModel):
     source: str
     scenario: Scenario
     policy_specs: dict[str, str]
+    split_specs: dict[str, dict[str, tuple[str, float]]] = {}
+    """Split name → arm policy name → (resolved spec, share)."""
     """Policy name (as reported) → the spec that :func:`policies.load` resolves (a name or an absolute path)."""
 
     def with_overrides(self, seeds: int | None = None) -> LoadedExperiment:
@@ -111,6 +138,10 @@ class LoadedExperiment(BaseModel):
         data["policies"] = list(self.policy_specs)
         data["policy_sources"] = dict(self.policy_specs)
         data["scenario_parameters"] = self.scenario.model_dump(mode="json")
+        data["splits"] = [
+            {"name": name, "arms": {spec: share for spec, share in arms.values()}}
+            for name, arms in self.split_specs.items()
+        ]
         return data
 
 
@@ -172,4 +203,19 @@ def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | Non
         config = config.model_copy(update={"champion": by_spec[resolved_champion]})
     elif config.champion is None:
         config = config.model_copy(update={"champion": champion})
-    return LoadedExperiment(config=config, source=source, scenario=scenario, policy_specs=specs)
+    splits: dict[str, dict[str, tuple[str, float]]] = {}
+    for i, split in enumerate(config.splits):
+        if split.name in specs or split.name in splits:
+            raise ConfigError(source, f"splits[{i}].name", f"{split.name!r} is already the name of a policy or split")
+        arms: dict[str, tuple[str, float]] = {}
+        for spec, share in split.arms.items():
+            resolved = _resolve_path(spec, base)
+            try:
+                policy = policies.load(resolved)
+            except ConfigError as exc:
+                raise ConfigError(source, f"splits[{i}].arms.{spec}", exc.message) from None
+            if policy.name in arms:
+                raise ConfigError(source, f"splits[{i}].arms", f"two arms are named {policy.name!r}")
+            arms[policy.name] = (resolved, share)
+        splits[split.name] = arms
+    return LoadedExperiment(config=config, source=source, scenario=scenario, policy_specs=specs, split_specs=splits)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from joblib import Parallel, delayed
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 
 import policies
 from experiments.config import LoadedExperiment, load_config
+from policies.split import ChampionChallenger
 from sim.atomic import UMASK, atomic_write, atomic_write_text
 from sim.errors import ConfigError
 from sim.scenario import Scenario
@@ -44,15 +46,31 @@ class ExperimentResult:
     metrics: pd.DataFrame
     daily: pd.DataFrame
     path: Path | None
+    assignment: pd.DataFrame | None = None
+    """Champion/challenger splits only: the arm of every account on every seed (split, seed, account, arm)."""
 
 
-def run_cell(scenario: Scenario, scenario_name: str, policy_spec: str, n_accounts: int, days: int, seed: int):
-    """Simulate one policy on one seed; return its metrics row and daily rows, labelled."""
+def build_policy(name: str, spec: str | dict[str, tuple[str, float]]):
+    """A policy from its resolved spec, or a champion/challenger split from its arms."""
+    if isinstance(spec, dict):
+        return ChampionChallenger(name, {arm: (policies.load(path), share) for arm, (path, share) in spec.items()})
+    return policies.load(spec)
+
+
+def run_cell(
+    scenario: Scenario, scenario_name: str, name: str, spec: str | dict, n_accounts: int, days: int, seed: int
+):
+    """Simulate one policy (or split) on one seed; return its metrics rows, daily rows and arm assignment."""
     started = time.perf_counter()
-    result = simulate(scenario, policies.load(policy_spec), n_accounts=n_accounts, days=days, seed=seed)
+    policy = build_policy(name, spec)
+    result = simulate(scenario, policy, n_accounts=n_accounts, days=days, seed=seed)
     metrics = result.metrics.assign(scenario=scenario_name)
     daily = result.daily.assign(scenario=scenario_name, policy=result.metrics.at[0, "policy"], seed=seed)
-    return metrics, daily, time.perf_counter() - started
+    assignment = None
+    if isinstance(policy, ChampionChallenger):
+        arms = np.array(policy.arm_names, dtype=object)[policy.assignment]
+        assignment = pd.DataFrame({"split": name, "seed": seed, "account": np.arange(n_accounts), "arm": arms})
+    return metrics, daily, assignment, time.perf_counter() - started
 
 
 def run(
@@ -74,7 +92,8 @@ def run(
         check_run_directory(path)
     cfg = experiment.config
     seeds = cfg.seed_list
-    cells = [(name, spec, seed) for name, spec in experiment.policy_specs.items() for seed in seeds]
+    every_spec = {**experiment.policy_specs, **experiment.split_specs}
+    cells = [(name, spec, seed) for name, spec in every_spec.items() for seed in seeds]
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(cells)))
     scenario_name = experiment.scenario.name
 
@@ -88,22 +107,24 @@ def run(
         n_workers,
     )
     jobs = (
-        delayed(run_cell)(experiment.scenario, scenario_name, spec, cfg.n_accounts, cfg.horizon_days, seed)
-        for _, spec, seed in cells
+        delayed(run_cell)(experiment.scenario, scenario_name, name, spec, cfg.n_accounts, cfg.horizon_days, seed)
+        for name, spec, seed in cells
     )
     outputs = Parallel(n_jobs=n_workers, return_as="generator")(jobs)
     results = list(tqdm(outputs, total=len(cells), desc=cfg.name, unit="cell", disable=not progress))
 
-    metrics = pd.concat([m for m, _, _ in results], ignore_index=True)
-    daily = pd.concat([d for _, d, _ in results], ignore_index=True)
+    metrics = pd.concat([m for m, _, _, _ in results], ignore_index=True)
+    daily = pd.concat([d for _, d, _, _ in results], ignore_index=True)
     metrics = _order_columns(metrics, ["scenario", "policy", "seed"])
     daily = _order_columns(daily, ["scenario", "policy", "seed", "day"])
-    cell_seconds = [s for _, _, s in results]
+    assignments = [a for _, _, a, _ in results if a is not None]
+    assignment = pd.concat(assignments, ignore_index=True) if assignments else None
+    cell_seconds = [s for _, _, _, s in results]
 
     if out is not None:
         manifest = _manifest(experiment, cells, cell_seconds, started_at, time.perf_counter() - clock, n_workers)
-        write_run_directory(path, experiment, metrics, daily, manifest)
-    return ExperimentResult(metrics=metrics, daily=daily, path=path)
+        write_run_directory(path, experiment, metrics, daily, manifest, assignment)
+    return ExperimentResult(metrics=metrics, daily=daily, path=path, assignment=assignment)
 
 
 def _order_columns(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
@@ -132,7 +153,12 @@ def check_run_directory(path: Path) -> None:
 
 
 def write_run_directory(
-    path: Path, experiment: LoadedExperiment, metrics: pd.DataFrame, daily: pd.DataFrame, manifest: dict
+    path: Path,
+    experiment: LoadedExperiment,
+    metrics: pd.DataFrame,
+    daily: pd.DataFrame,
+    manifest: dict,
+    assignment: pd.DataFrame | None = None,
 ) -> None:
     """Write config.yaml, metrics.parquet, daily.parquet, manifest.json and report.html as one unit.
 
@@ -150,6 +176,8 @@ def write_run_directory(
         atomic_write(staging / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
         atomic_write(staging / "daily.parquet", lambda tmp: daily.to_parquet(tmp, index=False))
         atomic_write_text(staging / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        if assignment is not None:
+            atomic_write(staging / "assignment.parquet", lambda tmp: assignment.to_parquet(tmp, index=False))
         write_report(staging)
         os.chmod(staging, 0o777 & ~UMASK)
         _replace_directory(staging, path)

@@ -115,7 +115,6 @@ class PortfolioModel:
         self._init_tables()
         self._init_accounts()
         self._daily_rows: list[dict[str, float]] = []
-        self.outstanding_by_day: list[float] = []  # receivables at the end of each day, currency units
         self.transition_counts = np.zeros((MAX_CYCLES_PAST_DUE + 1, MAX_CYCLES_PAST_DUE + 2), dtype=np.int64)
         self.peak_agents_busy = 0
         self.trace = trace
@@ -241,7 +240,9 @@ class PortfolioModel:
         self.on_plan = np.zeros(n, dtype=bool)
         self.plan_instalment = np.zeros(n, dtype=np.int64)
         self.plan_remaining = np.zeros(n, dtype=np.int64)
-        self.plan_counts = dict.fromkeys(("offered", "accepted", "completed", "broken"), 0)
+        self.plans_by_account = {
+            key: np.zeros(n, dtype=np.int32) for key in ("offered", "accepted", "completed", "broken")
+        }
         self.blocked = dict.fromkeys(BLOCK_RULES, 0)
 
         # Customer value: monthly margin discounted at the cost of capital with monthly retention, as an annuity.
@@ -305,6 +306,13 @@ class PortfolioModel:
         self.paid_via_agency = np.zeros(n, dtype=np.int64)
         self.contact_cost = np.zeros(n, dtype=np.float64)
         self.commission = np.zeros(n, dtype=np.float64)
+        # Cash and costs discounted to day 0 at the cost of capital, per account (for metrics of any subset).
+        self.npv_cash = np.zeros(n, dtype=np.float64)
+        self.npv_cost = np.zeros(n, dtype=np.float64)
+        self.blocked_by_account = np.zeros((len(RULES), n), dtype=np.int32)
+        self.unplaced_by_account = np.zeros(n, dtype=np.int32)
+        # Sum over days of the balance at the end of the day (cent-days), for days sales outstanding.
+        self.balance_days = np.zeros(n, dtype=np.int64)
 
         # Contacts reached today (response applied at 22:00) and letters in the post.
         self._reached_today = np.zeros(n, dtype=bool)
@@ -412,7 +420,7 @@ class PortfolioModel:
         self.on_plan[broken] = False
         self.past_due[broken] += np.minimum(self.plan_remaining[broken], self.balance[broken])
         self.plan_remaining[broken] = 0
-        self.plan_counts["broken"] += len(broken)
+        self.plans_by_account["broken"][broken] += 1
 
     def _installments_amount(self, idx: np.ndarray) -> np.ndarray:
         """Cents paid by accounts that pay this cycle's drawn number of minimum payments, capped at the balance.
@@ -483,6 +491,7 @@ class PortfolioModel:
         rules = blocked_by_rule(actions, obs, self.behaviour.settlement.cap)
         for rule, mask in rules.items():
             self.blocked[rule] += int(mask.sum())
+            self.blocked_by_account[RULES.index(rule)] += mask
         blocked = np.logical_or.reduce(list(rules.values()))
         return np.where(blocked, NO_ACTION, actions)
 
@@ -517,6 +526,7 @@ class PortfolioModel:
             self.env.process(self._deliver(letter))
 
     def _simulate_day(self, day: int) -> Generator[simpy.Event, object, None]:
+        self._discount = (1.0 + self.scenario.economics.cost_of_capital) ** (-day / 365.0)
         self._statements(day)
         self._reached_today[:] = False
         self._response_today[:] = 0.0
@@ -582,6 +592,7 @@ class PortfolioModel:
             if len(idx) == 0:
                 continue
             self.contact_cost[idx] += self.channel_cost[c]
+            self.npv_cost[idx] += self.channel_cost[c] * self._discount
             self._today["cost"] += self.channel_cost[c] * len(idx)
             self._today["contacts"] += len(idx)
             self.contacts_sent[idx] += 1
@@ -605,12 +616,13 @@ class PortfolioModel:
             return
         config = self.scenario.settlements
         self.contact_cost[idx] += config.offer_cost
+        self.npv_cost[idx] += config.offer_cost * self._discount
         self._today["cost"] += config.offer_cost * len(idx)
         self._today["contacts"] += len(idx)
         self.contacts_sent[idx] += 1
         is_plan = kind[idx] == KIND_PLAN
         self.settlement_offers += int((~is_plan).sum())
-        self.plan_counts["offered"] += int(is_plan.sum())
+        self.plans_by_account["offered"][idx[is_plan]] += 1
         reached = self.reachable[idx, len(CHANNELS)]
         self._log_contacts(day, idx, actions[idx], sent=True, reached=reached)
         received = idx[reached]
@@ -623,6 +635,7 @@ class PortfolioModel:
             return
         proceeds = self.balance[idx] / CENTS * self.scenario.sale.price_per_dollar
         self.sale_proceeds[idx] += proceeds
+        self.npv_cash[idx] += proceeds * self._discount
         self._today["sale_proceeds"] += float(proceeds.sum())
         self.sold[idx] += self.balance[idx]
         self._close_accounts(idx, SOLD, day)
@@ -690,11 +703,13 @@ class PortfolioModel:
 
         handled = idx[log.handled]
         self.calls_unplaced += int((~log.handled).sum())
+        self.unplaced_by_account[idx[~log.handled]] += 1
         self._today["calls_requested"] += len(idx)
         self._today["calls_handled"] += len(handled)
         self._today["agent_minutes"] = log.agent_minutes
         cost = minutes[log.handled] * cc.agent_cost_per_hour / 60.0
         self.contact_cost[handled] += cost
+        self.npv_cost[handled] += cost * self._discount
         self._today["cost"] += float(cost.sum())
         self._today["contacts"] += len(handled)
         self.contacts_sent[handled] += 1
@@ -859,14 +874,14 @@ class PortfolioModel:
         # No instalment falls due in the cycle of acceptance.
         self.pay_day[idx] = NO_PAYMENT
         self.paid_this_cycle[idx] = True
-        self.plan_counts["accepted"] += len(idx)
+        self.plans_by_account["accepted"][idx] += 1
 
     def _plan_progress(self, idx: np.ndarray, amount: np.ndarray) -> np.ndarray:
         """Count plan instalments paid; return the accounts whose plan is now complete."""
         self.plan_remaining[idx] -= np.minimum(amount, self.plan_remaining[idx])
         completed = idx[(self.plan_remaining[idx] == 0) | (self.status[idx] != ACTIVE)]
         self.on_plan[completed] = False
-        self.plan_counts["completed"] += len(completed)
+        self.plans_by_account["completed"][completed] += 1
         return completed[self.status[completed] == ACTIVE]
 
     def _settle(self, day: int) -> None:
@@ -932,6 +947,8 @@ class PortfolioModel:
         commission = np.where(placed, amount / CENTS * self.scenario.agency.commission_rate, 0.0)
         self.paid_via_agency[idx] += np.where(placed, amount, 0)
         self.commission[idx] += commission
+        self.npv_cash[idx] += amount / CENTS * self._discount
+        self.npv_cost[idx] += commission * self._discount
         self._today["collected"] += float(amount.sum()) / CENTS
         self._today["cost"] += float(commission.sum())
 
@@ -965,7 +982,7 @@ class PortfolioModel:
             self.resolved_day[charge_off] = day
             dpd[charge_off] = 0
 
-        self.outstanding_by_day.append(float(self.balance.sum()) / CENTS)
+        self.balance_days += self.balance
         row: dict[str, float] = {"day": day}
         row.update(self._today)
         active_mask = self.status == ACTIVE
@@ -979,6 +996,11 @@ class PortfolioModel:
         self._daily_rows.append(row)
 
     # -- results --------------------------------------------------------------------------------------------------
+
+    @property
+    def plan_counts(self) -> dict[str, int]:
+        """Plans offered, accepted, completed and broken over the whole portfolio."""
+        return {key: int(values.sum()) for key, values in self.plans_by_account.items()}
 
     def daily_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self._daily_rows)

@@ -47,6 +47,7 @@ class Purpose(IntEnum):
     STOP_REQUEST = 26
     PLAN = 27
     DISPUTE = 28
+    ASSIGNMENT = 29
 
 
 def _mix_int(z: int) -> int:

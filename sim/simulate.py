@@ -59,8 +59,12 @@ def simulate(
     model = PortfolioModel(scenario, policy, n_accounts=n_accounts, days=days, seed=seed, trace=trace).run()
 
     daily = model.daily_frame()
-    summary = summarise(model, daily)
-    metrics = pd.DataFrame([{"policy": policy.name, "seed": seed, **{k: summary[k] for k in METRIC_COLUMNS}}])
+    rows = [{"policy": policy.name, "seed": seed, **summarise(model)}]
+    # A champion/challenger split also reports each arm on its own accounts, as "split/arm".
+    if hasattr(policy, "arm_masks"):
+        for arm, mask in policy.arm_masks().items():
+            rows.append({"policy": f"{policy.name}/{arm}", "seed": seed, **summarise(model, mask)})
+    metrics = pd.DataFrame(rows)[["policy", "seed", *METRIC_COLUMNS]]
     transitions = pd.DataFrame(model.transition_counts, columns=TRANSITION_COLUMNS)
     transitions.index.name = "from_state"
     return SimulationResult(

@@ -1,0 +1,94 @@
+"""Champion/challenger inside one portfolio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import experiments
+import policies
+from experiments.config import ExperimentConfig, SplitSpec, load_config, resolve
+from policies.split import ChampionChallenger
+from sim import simulate
+from sim.errors import ConfigError
+
+
+def split_90_10() -> ChampionChallenger:
+    return ChampionChallenger(
+        "cc", {"standard": (policies.load("standard"), 0.9), "digital_first": (policies.load("digital_first"), 0.1)}
+    )
+
+
+@pytest.fixture(scope="module")
+def split_run(default_scenario):
+    policy = split_90_10()
+    return policy, simulate(default_scenario, policy, n_accounts=4_000, days=120, seed=8, trace=True)
+
+
+def test_arms_partition_the_portfolio(split_run):
+    policy, result = split_run
+    masks = policy.arm_masks()
+    counts = {arm: int(mask.sum()) for arm, mask in masks.items()}
+    assert sum(counts.values()) == 4_000
+    assert not (masks["standard"] & masks["digital_first"]).any()
+    # 10% of 4,000 accounts: within four binomial standard errors (19).
+    assert abs(counts["digital_first"] - 400) < 4 * 19
+    metrics = result.metrics.set_index("policy")
+    assert list(metrics.index) == ["cc", "cc/standard", "cc/digital_first"]
+    for column in ("n_accounts", "collected", "total_cost", "npv_net_collections", "clv_lost"):
+        whole = metrics.loc["cc", column]
+        parts = metrics.loc["cc/standard", column] + metrics.loc["cc/digital_first", column]
+        assert whole == pytest.approx(parts, rel=1e-9), column
+
+
+def test_each_arm_acts_like_its_policy(default_scenario, split_run):
+    """With spare call capacity, an arm's accounts fare exactly as under that policy alone (common random numbers)."""
+    policy, result = split_run
+    assert result.metrics.set_index("policy").loc["cc", "calls_unplaced"] == 0
+    alone = simulate(default_scenario, "digital_first", n_accounts=4_000, days=120, seed=8)
+    arm = policy.arm_masks()["digital_first"]
+    np.testing.assert_array_equal(result.model.paid[arm], alone.model.paid[arm])
+    # The arm's actions are the digital-first waterfall's, never the champion's calls in early delinquency.
+    actions = result.actions[np.isin(result.actions["account"], np.flatnonzero(arm))]
+    early_calls = actions[(actions["action"] == "call:neutral") & (actions["dpd"] < 60)]
+    assert early_calls.empty
+
+
+def test_assignment_is_reproducible(default_scenario):
+    first, second = split_90_10(), split_90_10()
+    simulate(default_scenario, first, n_accounts=500, days=2, seed=3)
+    simulate(default_scenario, second, n_accounts=500, days=2, seed=3)
+    np.testing.assert_array_equal(first.assignment, second.assignment)
+
+
+def test_runner_records_assignment(tmp_path):
+    config = ExperimentConfig(
+        name="split",
+        policies=["standard"],
+        splits=[SplitSpec(name="cc", arms={"standard": 0.8, "letters_only": 0.2})],
+        seeds=2,
+        n_accounts=600,
+        horizon_days=30,
+    )
+    result = experiments.run(resolve(config), out=tmp_path / "run", workers=1, progress=False)
+    assignment = pd.read_parquet(tmp_path / "run" / "assignment.parquet")
+    assert len(assignment) == 2 * 600
+    assert set(assignment["arm"]) == {"standard", "letters_only"}
+    counts = assignment.groupby(["seed", "arm"]).size()
+    metrics = result.metrics.set_index(["policy", "seed"])
+    for (seed, arm), count in counts.items():
+        assert metrics.loc[(f"cc/{arm}", seed), "n_accounts"] == count
+
+
+@pytest.mark.parametrize(
+    ("arms", "fragment"),
+    [("{standard: 1.0}", "at least two arms"), ("{standard: 0.5, letters_only: 0.4}", "sum to 1")],
+)
+def test_bad_split_rejected(tmp_path, arms, fragment):
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"name: x\npolicies: [standard]\nsplits:\n  - {{name: s, arms: {arms}}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key_path == "splits[0].arms"
+    assert fragment in caught.value.message
