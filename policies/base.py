@@ -6,12 +6,16 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from sim.engine import Observation
+from sim.observation import Observation
 
 
 @runtime_checkable
 class Policy(Protocol):
-    """Anything with a ``name`` and a ``decide`` method is a policy."""
+    """Anything with a ``name`` and a ``decide`` method is a policy.
+
+    A policy may also define ``bind(model)``: the model calls it once when it is built, for policies that need more
+    than the observation (the random baseline's action mask, the oracle's latent state, a split's assignment).
+    """
 
     name: str
 
