@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sim.catalogue import ACTION_BY_NAME, contact_action, plan_action, settlement_action
 from sim.engine import Observation
 from sim.errors import config_error_from_validation
-from sim.scenario import CHANNELS, load_yaml_mapping
+from sim.scenario import CHANNELS, DpdRange, load_yaml_mapping
 
 SHIPPED_WATERFALL_DIR = Path(__file__).parent / "waterfalls"
 
@@ -134,17 +134,9 @@ class Stage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = ""
-    dpd: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
+    dpd: DpdRange
     segment: Segment = Field(default_factory=Segment)
     treatments: list[Treatment] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _range_is_ordered(self) -> Stage:
-        if self.dpd[1] < self.dpd[0]:
-            raise ValueError(
-                f"dpd range [{self.dpd[0]}, {self.dpd[1]}] is empty: the first value must not exceed the second"
-            )
-        return self
 
 
 class WaterfallSpec(BaseModel):

@@ -11,9 +11,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sim.errors import ConfigError, config_error_from_validation
+
+
+def _check_range_order(bounds: tuple[int, int]) -> tuple[int, int]:
+    if bounds[1] < bounds[0]:
+        raise ValueError(f"range [{bounds[0]}, {bounds[1]}] is empty: the first value must not exceed the second")
+    return bounds
+
+
+#: An inclusive DPD range ``[low, high]`` with ``low <= high``.
+DpdRange = Annotated[
+    tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]], AfterValidator(_check_range_order)
+]
 
 MAX_MONEY = 1e9  # currency units; larger amounts are typos, and they overflow integer cents
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -318,16 +330,8 @@ class Promises(StrictModel):
 
 
 class DiscountCap(StrictModel):
-    dpd: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
+    dpd: DpdRange
     max_discount: Probability
-
-    @model_validator(mode="after")
-    def _range_is_ordered(self) -> DiscountCap:
-        if self.dpd[1] < self.dpd[0]:
-            raise ValueError(
-                f"dpd range [{self.dpd[0]}, {self.dpd[1]}] is empty: the first value must not exceed the second"
-            )
-        return self
 
 
 class Plans(StrictModel):
@@ -622,14 +626,15 @@ def _resolve_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     if base_path.resolve() in seen:
         raise ConfigError(str(path), "extends", "scenarios extend each other in a cycle")
     merged = _resolve_extends(base_path, (*seen, path.resolve()))
-    return _deep_merge(merged, data)
+    return deep_merge(merged, data)
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``override`` applied: mappings merge key by key at every depth, other values replace."""
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 import policies
 from policies import Waterfall
 from sim import Scenario, SimulationResult, simulate
-from sim.scenario import CHANNELS, FRAMINGS, MAX_CYCLES_PAST_DUE
+from sim.scenario import CHANNELS, FRAMINGS, MAX_CYCLES_PAST_DUE, deep_merge
 
 # Examples take 0.05-1.4 s each at these portfolio sizes; the whole file took about 30 s on a shared 2-core machine.
 PROPERTY_SETTINGS = settings(max_examples=12, deadline=None, derandomize=True, database=None)
@@ -48,7 +48,7 @@ class Case:
     days: int
 
     def scenario(self) -> Scenario:
-        data = merge_mappings(DEFAULT_SCENARIO.model_dump(), self.scenario_changes)
+        data = deep_merge(DEFAULT_SCENARIO.model_dump(), self.scenario_changes)
         # The drawn mix replaces the default mix whole, because a merged mix would no longer sum to 1.
         mix = self.scenario_changes.get("portfolio", {}).get("initial_cycles_past_due")
         if mix is not None:
@@ -60,17 +60,6 @@ class Case:
             return policies.load(self.policy)
         # Random cadences often clash with the guard on purpose, so the warnings about them are left out.
         return Waterfall.from_dict(self.policy, warn=False)
-
-
-def merge_mappings(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """Return ``base`` with ``changes`` applied, recursing into nested mappings."""
-    merged = dict(base)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_mappings(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def run_case(case: Case, trace: bool = False) -> SimulationResult:

@@ -93,7 +93,7 @@ def test_shipped_waterfalls_load(name):
             "social_norm",
         ),
         ({"name": "x", "stages": [{"dpd": [1, 30]}, {"dpd": [30, 60]}]}, "stages", "overlap"),
-        ({"name": "x", "stages": [{"dpd": [9, 1]}]}, "stages[0]", "empty"),
+        ({"name": "x", "stages": [{"dpd": [9, 1]}]}, "stages[0].dpd", "empty"),
         ({"name": "x", "stages": [{"dpd": [1, 9], "cadence": []}]}, "stages[0].cadence", "unknown key"),
         ({"name": "x", "stages": [{"dpd": [1, 29]}, {"dpd": [40, 60]}]}, "stages", "DPD 30 to 39 is uncovered"),
         ({"name": "x", "exit": ["paid"], "stages": []}, "exit[0]", "promise_pending"),
