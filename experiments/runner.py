@@ -51,7 +51,7 @@ class ExperimentResult:
 
 
 def build_policy(name: str, spec: str | dict[str, tuple[str, float]]):
-    """A policy from its resolved spec, or a champion/challenger split from its arms."""
+    """Build a policy from its resolved spec, or a champion/challenger split from its arms."""
     if isinstance(spec, dict):
         return ChampionChallenger(name, {arm: (policies.load(path), share) for arm, (path, share) in spec.items()})
     return policies.load(spec)
@@ -240,7 +240,7 @@ def _version(package: str) -> str | None:
 
 
 def _git_commit() -> str | None:
-    """The commit of the arrears source tree, when it is a git checkout; None for an installed wheel."""
+    """Return the commit of the arrears source tree when it is a git checkout, else None (an installed wheel)."""
     source_dir = Path(__file__).resolve().parent
     try:
         completed = subprocess.run(

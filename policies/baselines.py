@@ -36,8 +36,8 @@ class OracleUpperBound:
     """A research upper bound: treats each debtor by their latent type, which no real lender can see.
 
     Never offer it as a recommendation. It shows how much a policy could gain with perfect knowledge of who is
-    forgetful, short of cash, in hardship, unwilling or unreachable, so that the gap between a waterfall (or a
-    learned policy) and this bound can be read as the value of better targeting.
+    forgetful, short of cash, in hardship, unwilling or unreachable. The gap between a waterfall (or a learned
+    policy) and this bound can then be read as the value of better targeting.
     """
 
     name = "oracle_upper_bound"

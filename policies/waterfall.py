@@ -118,7 +118,7 @@ class Segment(BaseModel):
         return mask
 
     def overlaps(self, other: Segment) -> bool:
-        """Whether some account could fall in both segments (no band of one is disjoint from the other's)."""
+        """Return whether some account could fall in both segments (no band of one is disjoint from the other's)."""
         mine, theirs = self.bands(), other.bands()
         for key in mine.keys() & theirs.keys():
             (low, high), (other_low, other_high) = mine[key], theirs[key]

@@ -1,6 +1,6 @@
 """Atomic file writes: write a temporary file beside the target, then rename it into place.
 
-A reader, or a run killed midway, sees either the old file or the complete new one, never half a file.
+A reader, or a run killed midway, finds either the old file or the complete new one, never half a file.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Response curves: how debtors respond to contacts, offers and pressure, one small swappable component each.
 
-Every component maps arrays of account attributes to arrays of probabilities and holds its parameters, with units,
-in a pydantic model of :mod:`sim.scenario`. To try another curve, subclass the component and pass it to
+Every component maps arrays of account attributes to arrays of probabilities. Its parameters, with units, live in a
+pydantic model of :mod:`sim.scenario`. To try another curve, subclass the component and pass it to
 :class:`sim.engine.PortfolioModel` through ``behaviour=Behaviour(...)``.
 """
 

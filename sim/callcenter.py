@@ -1,8 +1,8 @@
 """The call centre: agents on one daily shift, modelled as a SimPy resource.
 
 Calls are dialled in queue order (the engine puts the largest past-due amount first). An agent dials only while a
-full conversation would still end within the shift, because nobody knows before dialling whether the right party
-answers; the calls left in the queue are counted as unplaced, never dropped silently.
+full conversation would still end within the shift, because nobody can tell before dialling whether the right
+party answers. The calls left in the queue are counted as unplaced, never dropped silently.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class CallCentre:
         return max((agents for _, _, agents in self.periods(day)), default=0)
 
     def periods(self, day: int) -> list[tuple[float, float, int]]:
-        """The day's staffing as (start hour, end hour, agents) periods of constant staffing, in time order."""
+        """Return the day's staffing as (start hour, end hour, agents) periods of constant staffing, in time order."""
         config = self.config
         if config.staffing is None:
             agents = config.agents if config.agents_by_weekday is None else config.agents_by_weekday[day % 7]

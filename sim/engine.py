@@ -2,9 +2,9 @@
 
 Order of events in one simulated day ``t`` (fractions of a day are hours / 24):
 
-1. 00:00 Statements: accounts whose cycle ends today move the unpaid bill into arrears (a plan whose instalment went
-   unpaid breaks), pay a late fee for a missed minimum unless on hold, get the next bill, may suffer an income shock,
-   and draw this cycle's untreated payment decision (pay or not, which day, how much).
+1. 00:00 Statements: accounts whose cycle ends today move the unpaid bill into arrears, and a plan whose instalment
+   went unpaid breaks. They pay a late fee for a missed minimum unless on hold, get the next bill, may suffer an
+   income shock, and draw this cycle's untreated payment decision (pay or not, which day, how much).
 2. 08:00 The policy sees the observable state and picks one action per account; the compliance guard
    (:mod:`sim.compliance`) blocks what the rules forbid and counts it per rule. Emails, SMS, portal links and offers
    arrive at once, letters after their postal delay (a SimPy timeout); placements, holds, sales and write-offs take
@@ -275,7 +275,7 @@ class PortfolioModel:
         self.settlements = 0
 
         # This cycle's payment decision, drawn as at the last statement. Payments whose day fell before day 0 are
-        # settled before the run starts (as instalments, never as a payoff), so day 0 shows the portfolio as its
+        # settled before the run starts, as instalments and never as a payoff. So day 0 shows the portfolio as its
         # systems would, and the first statement in the run still follows the monthly transition row.
         self.pay_day = np.full(n, NO_PAYMENT, dtype=np.int64)
         self.pay_installments = np.zeros(n, dtype=np.int64)
@@ -453,7 +453,7 @@ class PortfolioModel:
     # -- observation and policy -----------------------------------------------------------------------------------
 
     def observe(self, day: int) -> Observation:
-        """The observable state on ``day``, as fresh read-only arrays."""
+        """Return the observable state on ``day`` as fresh read-only arrays."""
         fields = {
             "active": self.status == ACTIVE,
             "dpd": self.dpd(day),
@@ -512,7 +512,7 @@ class PortfolioModel:
         self.day += 1
 
     def __getstate__(self) -> dict:
-        # SimPy's environment holds generators, which cannot be pickled. Letters in the post are kept as data in
+        # SimPy's environment contains generators, which cannot be pickled. Letters in the post are kept as data in
         # _in_post and re-posted on restore; nothing else is pending at a day boundary.
         state = self.__dict__.copy()
         del state["env"], state["call_centre"]
@@ -552,17 +552,17 @@ class PortfolioModel:
             raise ValueError(f"policy returned an action outside 0..{N_ACTIONS - 1}")
         actions = self._guard(day, actions, obs)
         if self.trace:
-            taken = np.flatnonzero(actions)
+            acting_accounts = np.flatnonzero(actions)
             self._action_log.append(
                 pd.DataFrame(
                     {
                         "day": day,
-                        "account": taken,
-                        "action": [ACTIONS[a].name for a in actions[taken]],
-                        "dpd": obs.dpd[taken],
-                        "balance": obs.balance[taken],
-                        "promise_pending": obs.promise_pending[taken],
-                        "on_plan": obs.on_plan[taken],
+                        "account": acting_accounts,
+                        "action": [ACTIONS[a].name for a in actions[acting_accounts]],
+                        "dpd": obs.dpd[acting_accounts],
+                        "balance": obs.balance[acting_accounts],
+                        "promise_pending": obs.promise_pending[acting_accounts],
+                        "on_plan": obs.on_plan[acting_accounts],
                     }
                 )
             )
@@ -665,7 +665,7 @@ class PortfolioModel:
 
     def _receive(self, idx: np.ndarray, channel: int, framing: np.ndarray, boost: np.ndarray | None = None) -> None:
         """Record contacts that reached the debtor and their chance of prompting a payment today."""
-        # A letter may arrive after its account left the book; nobody responds to it.
+        # A letter may arrive after its account left the book, and then it prompts no response.
         open_accounts = self.status[idx] == ACTIVE
         idx, framing = idx[open_accounts], framing[open_accounts]
         if boost is not None:
@@ -725,7 +725,7 @@ class PortfolioModel:
         self._conversation(day, conversation, framing)
 
     def _conversation(self, day: int, idx: np.ndarray, framing: np.ndarray) -> None:
-        """What a right-party conversation brings out: a hardship disclosure (then breathing space) or a promise."""
+        """Draw the outcome of right-party conversations: a hardship disclosure (then breathing space) or a promise."""
         if len(idx) == 0:
             return
         rng, config = self.rng, self.scenario
@@ -769,7 +769,7 @@ class PortfolioModel:
         )
 
     def contacts_frame(self) -> pd.DataFrame:
-        """Every contact requested while tracing: day, account, action, whether it was sent and reached the debtor.
+        """Return every contact requested while tracing: day, account, action, and whether it was sent and reached.
 
         A call counts as sent when an agent dialled it and as reached on a right-party contact.
         """
@@ -789,7 +789,7 @@ class PortfolioModel:
         return pd.concat(self._contact_log, ignore_index=True)[columns]
 
     def actions_frame(self) -> pd.DataFrame:
-        """Every action that passed the compliance guard while tracing, with the account's state at 08:00."""
+        """Return every action that passed the compliance guard while tracing, with the account's state at 08:00."""
         if not self.trace:
             raise RuntimeError("actions are recorded only when the model is built with trace=True")
         columns = ["day", "account", "action", "dpd", "balance", "promise_pending", "on_plan"]
@@ -799,7 +799,7 @@ class PortfolioModel:
         return pd.concat(frames, ignore_index=True)[columns]
 
     def payments_frame(self) -> pd.DataFrame:
-        """Every payment made while tracing: day, account and amount in currency units."""
+        """Return every payment made while tracing: day, account and amount in currency units."""
         if not self.trace:
             raise RuntimeError("payments are recorded only when the model is built with trace=True")
         if not self._payment_log:

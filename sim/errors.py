@@ -28,7 +28,7 @@ def format_key_path(location: tuple[str | int, ...]) -> str:
 
 
 def _allowed_keys(model: type | None, location: tuple) -> list[str]:
-    """The keys a pydantic model accepts at ``location`` (its parent's path), or [] when it cannot tell."""
+    """Return the keys a pydantic model accepts at ``location`` (the parent's path), or [] when they are unknown."""
     from typing import get_args, get_origin
 
     from pydantic import BaseModel

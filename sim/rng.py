@@ -17,7 +17,7 @@ _GOLDEN = 0x9E3779B97F4A7C15
 
 
 class Purpose(IntEnum):
-    """What a draw is for. Values are part of the key: never renumber them, only append."""
+    """Purpose of a draw. Values are part of the key: never renumber them, only append."""
 
     DEBTOR_TYPE = 1
     INITIAL_STATE = 2

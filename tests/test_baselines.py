@@ -33,14 +33,16 @@ def test_action_mask_matches_guard(default_scenario):
     mask = model.action_mask(obs)
     assert mask[:, NO_ACTION].all()
     closed = ~obs.active | obs.placed_with_agency
-    assert closed.any() and not mask[closed][:, 1:].any()
+    assert closed.any()
+    assert not mask[closed][:, 1:].any()
     # Accounts in breathing space may only get a new hold; accounts after a conversation get no call.
     held = obs.on_hold & ~closed
     assert held.any()
     allowed_when_held = np.flatnonzero(mask[held].any(axis=0))
     assert set(allowed_when_held) == {NO_ACTION, ACTION_BY_NAME["hardship_hold"]}
     talked = (obs.days_since_conversation < 7) & ~closed & ~obs.on_hold
-    assert talked.any() and not mask[talked, contact_action("call")].any()
+    assert talked.any()
+    assert not mask[talked, contact_action("call")].any()
     # Settlements are allowed only from 91 DPD, up to the band's cap.
     early = (obs.dpd < 91) & ~closed
     assert not mask[early, ACTION_BY_NAME["settlement:10"]].any()

@@ -63,7 +63,8 @@ def test_attrition_rises_with_pressure(scenario):
     fatigue = ContactFatigue(scenario)
     p = fatigue.attrition_probability(np.arange(0, 40, 5))
     assert p[0] == pytest.approx(scenario.customer.attrition_on_cure)
-    assert (np.diff(p) >= 0).all() and p[-1] > p[0]
+    assert (np.diff(p) >= 0).all()
+    assert p[-1] > p[0]
     assert (p <= 1.0).all()
 
 

@@ -58,7 +58,7 @@ def test_regulation_f_call_cap(default_scenario):
     assert len(calls) > 0
     for account, group in calls.groupby("account"):
         days = np.sort(group["day"].to_numpy())
-        # Any 8 consecutive calls span at least 7 days, so no 7-day window holds more than 7.
+        # Any 8 consecutive calls span at least 7 days, so no 7-day window contains more than 7.
         if len(days) > 7:
             assert (days[7:] - days[:-7]).min() >= 7, f"account {account} has 8 calls within 7 days"
         conversations = group.loc[group["reached"], "day"].to_numpy()
@@ -85,13 +85,14 @@ def test_hourly_staffing_caps_agent_time(default_scenario):
 
     periods = result.model.call_centre.periods(0)
     assert periods == [(9, 12, 2), (14, 15, 1), (15, 17, 2)]
-    assert result.model.call_centre.periods(5) == []  # Saturday: nobody on duty
+    assert result.model.call_centre.periods(5) == []  # Saturday: no agent on duty
     capacity = {0: (3 * 2 + 1 + 2 * 2) * 60, 1: (3 * 2 + 3) * 60, 5: 0, 6: 0}
     daily = result.daily.set_index("day")
     for day, row in daily.iterrows():
         weekday_capacity = capacity.get(day % 7, (3 * 2 + 3) * 60)
         assert row["agent_minutes"] <= weekday_capacity + 1e-9, day
-    assert daily.loc[5, "calls_handled"] == 0 and daily.loc[5, "calls_unplaced"] > 0
+    assert daily.loc[5, "calls_handled"] == 0
+    assert daily.loc[5, "calls_unplaced"] > 0
     # Busy weekdays fill nearly every staffed minute.
     assert daily.loc[7, "agent_minutes"] > 0.9 * capacity[0]
     assert result.model.peak_agents_busy == 2

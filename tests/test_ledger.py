@@ -1,4 +1,4 @@
-"""The ledger identity holds to the cent for every account under every shipped policy."""
+"""The ledger identity is exact to the cent for every account under every shipped policy."""
 
 from __future__ import annotations
 

@@ -50,7 +50,8 @@ def test_run_directory_contents(tiny_experiment, tmp_path):
 
     daily = pd.read_parquet(result.path / "daily.parquet")
     assert len(daily) == 3 * 3 * 40
-    assert daily["day"].min() == 0 and daily["day"].max() == 39
+    assert daily["day"].min() == 0
+    assert daily["day"].max() == 39
 
     config = yaml.safe_load((result.path / "config.yaml").read_text())
     assert config["seeds"] == [0, 1, 2]
@@ -68,7 +69,7 @@ def test_run_directory_contents(tiny_experiment, tmp_path):
 
 
 def test_policies_compared_on_common_portfolios(tiny_experiment):
-    """Every policy sees the same opening portfolio on a seed, so paired differences are fair."""
+    """Every policy starts from the same opening portfolio on a seed, so paired differences are fair."""
     result = experiments.run(tiny_experiment, workers=1, progress=False)
     opening = result.metrics.pivot(index="seed", columns="policy", values="opening_balance")
     assert (opening.nunique(axis=1) == 1).all()

@@ -62,7 +62,8 @@ def test_cadence_fires_on_declared_dpds():
     # The email shares DPD 4 with the SMS listed first, so it never fires.
     assert contact_action("email") not in actions
     assert [d for d in dpd if actions[d] == AGENCY] == [120]
-    assert actions[0] == NO_ACTION and actions[180] == NO_ACTION
+    assert actions[0] == NO_ACTION
+    assert actions[180] == NO_ACTION
 
 
 def test_inactive_accounts_get_no_action():
