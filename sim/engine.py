@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import simpy
+from scipy.stats import poisson
 
 from sim.behaviour import Behaviour
 from sim.callcenter import HOURS_PER_DAY, CallCentre, ShiftLog
@@ -280,6 +281,9 @@ class PortfolioModel:
         self.pay_day = np.full(n, NO_PAYMENT, dtype=np.int64)
         self.pay_installments = np.zeros(n, dtype=np.int64)
         self.paid_this_cycle = np.zeros(n, dtype=bool)
+        self.last_payment_day = np.full(n, never, dtype=np.int64)
+        self.portal_logins = np.zeros(n, dtype=np.int64)
+        self.spend_change = np.zeros(n, dtype=np.float64)
         self._draw_cycle_decision(np.arange(n), key_day=setup_day)
         before_run = np.flatnonzero((self.pay_day != NO_PAYMENT) & (self.pay_day < 0))
         if self.is_invoice:
@@ -292,6 +296,7 @@ class PortfolioModel:
         self.billed[before_run] -= np.minimum(amount - to_arrears, self.billed[before_run])
         self.balance[before_run] -= amount
         self.paid_this_cycle[before_run] = True
+        self.last_payment_day[before_run] = self.pay_day[before_run]
 
         # Ledger (cents) from day 0. Per account:
         # opening + interest + fees = paid + discounts + written_off + sold + balance.
@@ -340,6 +345,7 @@ class PortfolioModel:
             rng.uniform(key_day, Purpose.AGENCY, idx) < self.behaviour.nudge.agency_probability(self.debtor_type[idx])
         )
         will_pay |= agency_pay
+        self._draw_signals(idx, key_day, will_pay)
 
         # Pay day: uniform over the cycle's days. A cycle that began at statement day S takes payments on days
         # S..S+29 (the statement runs at 00:00, payments at 22:00).
@@ -356,6 +362,21 @@ class PortfolioModel:
         k = rng.choice(key_day, Purpose.PAY_AMOUNT, self.payments_given_pay[state], idx)
         self.pay_installments[idx] = k
         self.paid_this_cycle[idx] = False
+
+    def _draw_signals(self, idx: np.ndarray, key_day: int, will_pay: np.ndarray) -> None:
+        """Draw the weak signals a lender sees at a statement: portal logins and the change in spend.
+
+        They depend on the cycle's payment decision and the debtor type, and feed no decision, so an early-warning
+        model can learn from them while the untreated behaviour stays as calibrated.
+        """
+        signals = self.scenario.signals
+        rate = np.where(will_pay, signals.logins_if_paying, signals.logins_if_not_paying)
+        u = self.rng.uniform(key_day, Purpose.PORTAL_LOGINS, idx)
+        self.portal_logins[idx] = poisson.ppf(u, rate).astype(np.int64)
+        by_type = np.array([signals.spend_change_by_type.get(t, 0.0) for t in DEBTOR_TYPES])
+        mean = by_type[self.debtor_type[idx]] + np.where(will_pay, 0.0, signals.spend_change_if_not_paying)
+        noise = signals.spend_change_sd * self.rng.normal(key_day, Purpose.SPEND_CHANGE, idx)
+        self.spend_change[idx] = np.clip(mean + noise, -1.0, 1.0)
 
     def _recession_multiplier(self, day: int) -> float:
         recession = self.scenario.recession
@@ -472,6 +493,10 @@ class PortfolioModel:
             "on_plan": self.on_plan.copy(),
             "disputed": self.dispute_until > day,
             "complaints": self.complaints.copy(),
+            "days_since_statement": day - self.last_statement,
+            "days_since_payment": day - self.last_payment_day,
+            "portal_logins": self.portal_logins.copy(),
+            "spend_change": self.spend_change.copy(),
         }
         for values in fields.values():
             values.setflags(write=False)
@@ -933,6 +958,7 @@ class PortfolioModel:
         self.billed[idx] -= to_bill
         self.balance[idx] -= amount
         self.paid[idx] += amount
+        self.last_payment_day[idx] = day
         paid_off = idx[self.balance[idx] == 0]
         # A payoff ends the account current: record it as the transition to state 0 it would show at a statement.
         np.add.at(self.transition_counts, (self.cycle_state[paid_off], 0), 1)

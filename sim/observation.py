@@ -32,6 +32,10 @@ class Observation:
     on_plan: np.ndarray  # repaying arrears on a payment plan
     disputed: np.ndarray  # collection paused while a dispute is validated
     complaints: np.ndarray
+    days_since_statement: np.ndarray  # days since the last statement closed the cycle (0 on statement day)
+    days_since_payment: np.ndarray  # days since the last payment; large when none is on record
+    portal_logins: np.ndarray  # logins to the self-service portal over the last closed cycle
+    spend_change: np.ndarray  # change in monthly card spend against the usual, at the last statement (-0.4 = -40%)
 
     @property
     def n_accounts(self) -> int:

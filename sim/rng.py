@@ -48,6 +48,9 @@ class Purpose(IntEnum):
     PLAN = 27
     DISPUTE = 28
     ASSIGNMENT = 29
+    PORTAL_LOGINS = 30
+    SPEND_CHANGE = 31
+    HOLDOUT = 32
 
 
 def _mix_int(z: int) -> int:

@@ -449,6 +449,35 @@ class Hardship(StrictModel):
     breathing_space_days: Annotated[int, Field(ge=0, le=365)] = 60
 
 
+class Signals(StrictModel):
+    """Weak signals that precede trouble, as a lender's systems record them: portal logins and the change in spend.
+
+    Both are drawn at each statement together with the cycle's untreated payment decision, so they carry information
+    about it without changing it; the payment behaviour (and its calibration) is the same with or without them. No
+    public figure gives their strength: these are hand-set priors, chosen so that the signals are informative but
+    noisy.
+    """
+
+    logins_if_paying: Annotated[float, Field(ge=0.0, le=100.0)] = Field(
+        default=3.0, description="Mean portal logins over a cycle (Poisson) when the debtor will pay this cycle."
+    )
+    logins_if_not_paying: Annotated[float, Field(ge=0.0, le=100.0)] = Field(
+        default=1.0, description="Mean portal logins over a cycle (Poisson) when the debtor will not pay unprompted."
+    )
+    spend_change_by_type: dict[DebtorType, Annotated[float, Field(ge=-1.0, le=1.0)]] = Field(
+        default={"forgetful": 0.0, "short_of_cash": -0.15, "hardship": -0.4, "unwilling": 0.0, "unreachable": -0.05},
+        description="Mean change in monthly card spend against the account's usual spend, by debtor type (-0.4 = "
+        "a 40% drop).",
+    )
+    spend_change_if_not_paying: Annotated[float, Field(ge=-1.0, le=1.0)] = Field(
+        default=-0.1, description="Added to the mean spend change when the debtor will not pay this cycle unprompted."
+    )
+    spend_change_sd: Annotated[float, Field(ge=0.0, le=2.0)] = Field(
+        default=0.25,
+        description="Standard deviation of the spend change around its mean; values are clipped to [-1, 1].",
+    )
+
+
 class Sale(StrictModel):
     price_per_dollar: Probability = Field(default=0.16, description="Debt sale price of fresh debt (CFPB 2014: ~16¢).")
 
@@ -531,6 +560,7 @@ class Scenario(StrictModel):
     income: Income = Income()
     recession: Recession | None = None
     hardship: Hardship = Hardship()
+    signals: Signals = Signals()
     sale: Sale = Sale()
     present_bias: tuple[Probability, Probability] = Field(
         default=(0.7, 1.0), description="Range of the quasi-hyperbolic β drawn per debtor (Shui & Ausubel 2005)."

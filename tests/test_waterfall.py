@@ -35,6 +35,10 @@ def observation(dpd: list[int]) -> Observation:
         on_plan=np.zeros(n, dtype=bool),
         disputed=np.zeros(n, dtype=bool),
         complaints=np.zeros(n, dtype=int),
+        days_since_statement=np.zeros(n, dtype=int),
+        days_since_payment=np.full(n, 10**6),
+        portal_logins=np.zeros(n, dtype=int),
+        spend_change=zeros,
     )
 
 
