@@ -1,4 +1,4 @@
-"""Collection policies: waterfalls declared in YAML (including do-nothing), a random baseline and an oracle."""
+"""Collection policies: waterfalls declared in YAML (including do-nothing), call targeting, baselines and an oracle."""
 
 from __future__ import annotations
 
@@ -6,13 +6,24 @@ from pathlib import Path
 
 from policies.base import Policy
 from policies.baselines import OracleUpperBound, RandomPolicy
+from policies.uplift import RandomCalls, UpliftCalls
 from policies.waterfall import SHIPPED_WATERFALL_DIR, Waterfall, WaterfallSpec, shipped_waterfalls
 from sim.errors import ConfigError
 
-__all__ = ["OracleUpperBound", "Policy", "RandomPolicy", "Waterfall", "WaterfallSpec", "load", "shipped_policies"]
+__all__ = [
+    "OracleUpperBound",
+    "Policy",
+    "RandomCalls",
+    "RandomPolicy",
+    "UpliftCalls",
+    "Waterfall",
+    "WaterfallSpec",
+    "load",
+    "shipped_policies",
+]
 
 #: Shipped policies written in Python rather than YAML.
-BUILT_IN = {RandomPolicy.name: RandomPolicy, OracleUpperBound.name: OracleUpperBound}
+BUILT_IN = {policy.name: policy for policy in (RandomPolicy, OracleUpperBound, UpliftCalls, RandomCalls)}
 
 
 def shipped_policies() -> list[str]:

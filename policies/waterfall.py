@@ -34,9 +34,10 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from policies.early_warning import EarlyWarningModel, load_score
 from sim.catalogue import ACTION_BY_NAME, contact_action, plan_action, settlement_action
 from sim.engine import Observation
-from sim.errors import config_error_from_validation
+from sim.errors import ConfigError, config_error_from_validation
 from sim.scenario import CHANNELS, DpdRange, load_yaml_mapping
 
 SHIPPED_WATERFALL_DIR = Path(__file__).parent / "waterfalls"
@@ -56,6 +57,11 @@ class Treatment(BaseModel):
     instalments: Literal[3, 6, 12] | None = Field(default=None, description="Monthly instalments of a payment plan.")
     start: Annotated[int, Field(ge=0)] = Field(default=0, description="Days after the stage's lowest DPD.")
     every: Annotated[int, Field(ge=1)] | None = Field(default=None, description="Repeat every N days; once if absent.")
+    cycle_day: Annotated[int, Field(ge=0, le=29)] | None = Field(
+        default=None,
+        description="Fire on this day of each statement cycle (days since the statement) instead of by DPD; for "
+        "pre-due reminders to accounts that are not yet past due.",
+    )
 
     @model_validator(mode="after")
     def _channel_for_contacts(self) -> Treatment:
@@ -69,7 +75,18 @@ class Treatment(BaseModel):
             raise ValueError("a settlement needs a discount, and only a settlement takes one")
         if (self.action == "plan") != (self.instalments is not None):
             raise ValueError("a plan needs a number of instalments, and only a plan takes one")
+        if self.cycle_day is not None and self.model_fields_set & {"start", "every"}:
+            raise ValueError("cycle_day fires once a cycle; it takes no start or every")
         return self
+
+    def fires(self, obs: Observation, in_stage: np.ndarray, low: int) -> np.ndarray:
+        """Accounts in the stage on which this treatment falls today; ``low`` is the stage's lowest DPD."""
+        if self.cycle_day is not None:
+            return in_stage & (obs.days_since_statement == self.cycle_day)
+        offset = obs.dpd - low - self.start
+        if self.every is None:
+            return in_stage & (offset == 0)
+        return in_stage & (offset >= 0) & (offset % self.every == 0)
 
     @property
     def action_index(self) -> int:
@@ -94,6 +111,10 @@ class Segment(BaseModel):
     past_due: Band | None = Field(default=None, description="Amount past due, currency units.")
     credit_limit: Band | None = Field(default=None, description="Credit limit, currency units.")
     cycles_past_due: Band | None = Field(default=None, description="Unpaid minimum payments.")
+    risk_score: Band | None = Field(
+        default=None,
+        description="Early-warning probability of a roll within 30 days (0 to 1), from the waterfall's score.",
+    )
 
     @model_validator(mode="after")
     def _bands_are_ordered(self) -> Segment:
@@ -110,10 +131,10 @@ class Segment(BaseModel):
                 bands[key] = (-np.inf if band[0] is None else band[0], np.inf if band[1] is None else band[1])
         return bands
 
-    def matches(self, obs: Observation) -> np.ndarray:
+    def matches(self, obs: Observation, risk_score: np.ndarray | None = None) -> np.ndarray:
         mask = np.ones(obs.n_accounts, dtype=bool)
         for key, (low, high) in self.bands().items():
-            values = getattr(obs, key)
+            values = risk_score if key == "risk_score" else getattr(obs, key)
             mask &= (values >= low) & (values <= high)
         return mask
 
@@ -127,7 +148,14 @@ class Segment(BaseModel):
         return True
 
 
-EXIT_CONDITIONS = ("promise_pending", "on_plan", "hardship_disclosed", "disputed", "stop_contact")
+EXIT_CONDITIONS = (
+    "promise_pending",
+    "on_plan",
+    "hardship_disclosed",
+    "disputed",
+    "stop_contact",
+    "paid_since_statement",
+)
 
 
 class Stage(BaseModel):
@@ -144,9 +172,15 @@ class WaterfallSpec(BaseModel):
 
     name: str
     description: str = ""
-    exit: list[Literal["promise_pending", "on_plan", "hardship_disclosed", "disputed", "stop_contact"]] = Field(
+    exit: list[
+        Literal["promise_pending", "on_plan", "hardship_disclosed", "disputed", "stop_contact", "paid_since_statement"]
+    ] = Field(
         default_factory=list,
         description="Conditions under which an account leaves the waterfall and gets no action while they hold.",
+    )
+    score: str = Field(
+        default="early_warning",
+        description="Early-warning score for risk_score segments: a shipped score name or a score YAML path.",
     )
     stages: list[Stage]
 
@@ -185,10 +219,13 @@ class WaterfallSpec(BaseModel):
 class Waterfall:
     """A policy that applies a :class:`WaterfallSpec` to every account, every day."""
 
-    def __init__(self, spec: WaterfallSpec) -> None:
+    def __init__(self, spec: WaterfallSpec, score: EarlyWarningModel | None = None) -> None:
         self.spec = spec
         self.name = spec.name
         self.description = spec.description
+        self.score = score
+        if score is None and any(stage.segment.risk_score is not None for stage in spec.stages):
+            raise ValueError(f"waterfall {spec.name!r} has risk_score segments but no early-warning score")
 
     @classmethod
     def from_yaml(cls, path: str | Path, warn: bool = True) -> Waterfall:
@@ -205,24 +242,31 @@ class Waterfall:
         if warn:
             for message in compliance_warnings(spec):
                 warnings.warn(f"{source}: {message}", UserWarning, stacklevel=2)
-        return cls(spec)
+        score = None
+        if any(stage.segment.risk_score is not None for stage in spec.stages):
+            score_path = Path(spec.score)
+            # A relative score path is read from the waterfall file's folder.
+            if score_path.suffix in (".yaml", ".yml") and not score_path.is_absolute() and source != "<waterfall>":
+                score_path = Path(source).parent / score_path
+            try:
+                score = load_score(score_path if score_path.suffix in (".yaml", ".yml") else spec.score)
+            except ConfigError as exc:
+                raise ConfigError(source, "score", exc.message if exc.key_path == "score" else str(exc)) from None
+        return cls(spec, score)
 
     def decide(self, obs: Observation) -> np.ndarray:
         actions = np.zeros(obs.n_accounts, dtype=np.int64)
         undecided = obs.active.copy()
         for condition in self.spec.exit:
             undecided &= ~getattr(obs, condition)
+        risk_score = self.score.score(obs) if self.score is not None else None
         for stage in self.spec.stages:
             low, high = stage.dpd
-            in_stage = undecided & (obs.dpd >= low) & (obs.dpd <= high) & stage.segment.matches(obs)
+            in_stage = undecided & (obs.dpd >= low) & (obs.dpd <= high) & stage.segment.matches(obs, risk_score)
             if not in_stage.any():
                 continue
             for treatment in stage.treatments:
-                offset = obs.dpd - low - treatment.start
-                if treatment.every is None:
-                    fires = in_stage & (offset == 0)
-                else:
-                    fires = in_stage & (offset >= 0) & (offset % treatment.every == 0)
+                fires = treatment.fires(obs, in_stage, low)
                 actions[fires] = treatment.action_index
                 in_stage &= ~fires
                 undecided &= ~fires

@@ -60,6 +60,22 @@ class CallCentre:
                 periods.append((hour, hour + 1, agents))
         return [p for p in periods if p[2] > 0]
 
+    def expected_calls(self, day: int) -> int:
+        """Estimate how many call attempts the agents on shift can handle on ``day``.
+
+        Staffed minutes of each period, less the last conversation's length (no call starts that could overrun the
+        period), divided by the expected handling time of an attempt at the right-party contact rate. An estimate:
+        the queue is dialled in order, so the real count varies with which attempts reach the right party.
+        """
+        config = self.config
+        rpc = config.right_party_contact_probability
+        minutes_per_attempt = rpc * config.minutes_right_party + (1.0 - rpc) * config.minutes_no_contact
+        usable = sum(
+            agents * max(0.0, (end - start) * 60.0 - config.minutes_right_party)
+            for start, end, agents in self.periods(day)
+        )
+        return int(usable // minutes_per_attempt)
+
     def shift(self, day: int, minutes: np.ndarray, log: ShiftLog) -> Generator[simpy.Event, object, None]:
         """Dial calls of the given handling times (in queue order) through the day's staffed periods.
 

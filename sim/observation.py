@@ -40,3 +40,8 @@ class Observation:
     @property
     def n_accounts(self) -> int:
         return len(self.dpd)
+
+    @property
+    def paid_since_statement(self) -> np.ndarray:
+        """Whether a payment arrived since the last statement."""
+        return self.days_since_payment <= self.days_since_statement
