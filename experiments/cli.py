@@ -19,6 +19,8 @@ from sim.errors import ConfigError
 DEFAULT_CONFIG = Path("configs") / "baseline.yaml"
 SHIPPED_DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "sim" / "scenarios" / "default.yaml"
 SHIPPED_SCORE = Path(__file__).resolve().parents[1] / "policies" / "scores" / "early_warning.yaml"
+# Debian's chromium, for `arrears report --pdf`; experiments.report.CHROMIUM has the same default.
+DEFAULT_CHROMIUM = Path("/usr/bin/chromium")
 EXIT_BAD_INPUT = 2
 
 
@@ -76,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="write report.html for an existing run directory")
     report.add_argument("run_dir", type=Path, help="a directory written by 'arrears run'")
+    report.add_argument(
+        "--pdf", action="store_true", help="also print the report to report.pdf with headless Chromium (Playwright)"
+    )
+    report.add_argument(
+        "--chromium",
+        type=Path,
+        default=DEFAULT_CHROMIUM,
+        help="Chromium or Chrome executable that prints the PDF (default: %(default)s); no browser is downloaded",
+    )
 
     calibrate = commands.add_parser("calibrate", help="fit a scenario from account-level monthly histories")
     calibrate.add_argument("--uci", type=Path, required=True, help="the UCI 'default of credit card clients' CSV")
@@ -206,7 +217,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from experiments.report import write_report
+    from experiments.report import PdfError, write_pdf, write_report
 
     if not args.run_dir.is_dir():
         raise ConfigError(str(args.run_dir), "", "directory not found")
@@ -214,6 +225,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(str(args.run_dir), "", "not a run directory: metrics.parquet is missing")
     path = write_report(args.run_dir)
     print(f"wrote {path}")
+    if args.pdf:
+        try:
+            pdf_path = write_pdf(args.run_dir, chromium=args.chromium)
+        except PdfError as exc:
+            print(f"arrears report: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {pdf_path}")
     return 0
 
 

@@ -1,13 +1,12 @@
 """Render a run directory into one self-contained HTML report that opens offline.
 
-The report compares the policies of a run against the champion: executive summary, leaderboard, charts,
-assumptions and a reproducibility footer. Charts are PNG images embedded as data URLs.
+The report compares the policies of a run against the champion: executive summary, leaderboard, charts, bucket
+flows, segment and scenario breakdowns, customer impact and compliance, assumptions and a reproducibility footer.
+Charts (:mod:`experiments.report_charts`) are PNG images embedded as data URLs.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import math
 import re
@@ -21,20 +20,48 @@ import jinja2
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from matplotlib.figure import Figure
-from matplotlib.text import Annotation
-from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from experiments.stats import IntervalMethod, mean_interval_by_column, paired_difference, summarise
-from sim.atomic import atomic_write_text
+from experiments.report_charts import (
+    plot_bucket_flows,
+    plot_cumulative_cash,
+    plot_recovery_vs_cost,
+    policy_colours,
+    recovery_vs_cost_figure,
+)
+from experiments.stats import (
+    DEFAULT_RESAMPLES,
+    IntervalMethod,
+    live_test_size,
+    mean_interval,
+    paired_difference,
+    probability_of_improvement,
+    summarise,
+)
+from sim.atomic import atomic_write_bytes, atomic_write_text
 from sim.errors import ConfigError
 from sim.scenario import load_yaml_mapping
 
+__all__ = ["PdfError", "recovery_vs_cost_figure", "render_report", "write_pdf", "write_report"]
+
 REPORT_FILE = "report.html"
+PDF_FILE = "report.pdf"
+#: Chromium used to print the PDF: Debian's package. The report never downloads a browser.
+CHROMIUM = Path("/usr/bin/chromium")
+# A headless Chromium with no sandbox (containers often lack the namespaces it needs), no GPU, and none of the
+# background traffic, updates or first-run pages that would reach the network.
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+)
 CONFIDENCE = 0.95
 
-# Every interval in the report is Student-t, because a run has few seeds, and with 3 to 10 seeds a bootstrap
-# interval covers the true mean far less often than its nominal level (see experiments.stats).
+# The headline interval of a mean is Student-t, because a run has few seeds, and with 3 to 10 seeds a bootstrap
+# interval covers the true mean far less often than its nominal level (see experiments.stats). The IQM and the
+# probability of improvement have no closed-form interval, so they get the percentile bootstrap.
 INTERVAL_METHOD: IntervalMethod = "t"
 INTERVAL_NAMES: dict[str, str] = {"t": "Student-t", "BCa": "BCa bootstrap", "percentile": "percentile bootstrap"}
 
@@ -67,21 +94,22 @@ NUMERIC_METRICS_COLUMNS = (
     "cure_rate",
     "complaints_per_1000",
     "stop_contact_rate",
+    "npv_net_collections_per_account_sd",
 )
 NUMERIC_DAILY_COLUMNS = ("seed", "day", "collected", "cost", "sale_proceeds")
 
 
-MetricKind = Literal["percent", "money", "decimal"]
+MetricKind = Literal["percent", "money", "money_small", "decimal", "count"]
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A leaderboard column: the metrics.parquet column, its heading and how its values are formatted."""
+    """A report column: the metrics.parquet column, its heading and how its values are formatted."""
 
     column: str
     label: str
     kind: MetricKind
-    higher_is_better: bool
+    higher_is_better: bool | None
 
 
 # Leaderboard columns in display order. complaints_per_1000 and stop_contact_rate are missing from runs written
@@ -97,9 +125,96 @@ LEADERBOARD: tuple[Metric, ...] = (
     Metric("cure_rate", "Cure rate", "percent", higher_is_better=True),
 )
 
+#: The metric that ranks the policies; the leaderboard adds its IQM and the probability of beating the champion.
+RANKING_METRIC = "npv_net_collections"
+#: Per-account standard deviation of the ranking metric, which sizes a live test; absent from older runs.
+PER_ACCOUNT_SD = "npv_net_collections_per_account_sd"
+LIVE_TEST_POWER = 0.8
+LIVE_TEST_SIGNIFICANCE = 0.05
+#: Challenger shares of the live tests the report sizes: an even split, and 10% of accounts on the challenger.
+EVEN_SPLIT = 0.5
+SMALL_CHALLENGER_SHARE = 0.1
+
 # Metrics compared between the winner and the champion in the executive summary's two rows of cards.
 COLLECTION_COMPARISONS = ("npv_net_collections", "recovery_rate", "cost_to_collect")
 CUSTOMER_IMPACT_COMPARISONS = ("clv_lost", "complaints_per_1000", "stop_contact_rate")
+
+
+@dataclass(frozen=True)
+class DetailTable:
+    """A table of per-policy means over seeds below the charts: its HTML id, heading, caption and columns."""
+
+    key: str
+    title: str
+    caption: str
+    metrics: tuple[Metric, ...]
+
+
+# Each table shows the columns that metrics.parquet has. A table with no column beyond the leaderboard's is left out.
+DETAIL_TABLES: tuple[DetailTable, ...] = (
+    DetailTable(
+        "recovery-over-time",
+        "Recovery over time",
+        "Cash collected plus debt-sale proceeds up to each day, divided by the opening balance. A day beyond the "
+        "horizon shows n/a.",
+        (
+            Metric("recovery_rate_30d", "30 days", "percent", higher_is_better=True),
+            Metric("recovery_rate_60d", "60 days", "percent", higher_is_better=True),
+            Metric("recovery_rate_90d", "90 days", "percent", higher_is_better=True),
+            Metric("recovery_rate_180d", "180 days", "percent", higher_is_better=True),
+            Metric("recovery_rate", "Whole horizon", "percent", higher_is_better=True),
+        ),
+    ),
+    DetailTable(
+        "operations",
+        "Operations",
+        "Roll rate: share of statements at which a delinquent account fell one more cycle behind or was charged "
+        "off. Agent utilisation: agent minutes spent on calls divided by agent minutes staffed. DSO: days a unit "
+        "of the opening balance stayed outstanding.",
+        (
+            Metric("roll_rate", "Roll rate", "percent", higher_is_better=False),
+            Metric("cure_rate", "Cure rate", "percent", higher_is_better=True),
+            Metric("rpc_per_account", "Right-party contacts per account", "decimal", higher_is_better=None),
+            Metric("ptp_per_rpc", "Promises per conversation", "percent", higher_is_better=True),
+            Metric("promise_kept_rate", "Promises kept", "percent", higher_is_better=True),
+            Metric("agent_utilisation", "Agent utilisation", "percent", higher_is_better=None),
+            Metric("charge_off_rate", "Written off", "percent", higher_is_better=False),
+            Metric("sale_rate", "Sold", "percent", higher_is_better=None),
+            Metric("days_sales_outstanding", "DSO (days)", "decimal", higher_is_better=False),
+        ),
+    ),
+    DetailTable(
+        "customer-impact",
+        "Customer impact",
+        "CLV retained: lifetime value of customers in good standing at the end who did not leave. CLV lost: "
+        "lifetime value of customers who left after collection pressure.",
+        (
+            Metric("clv_retained", "CLV retained", "money", higher_is_better=True),
+            Metric("clv_lost", "CLV lost", "money", higher_is_better=False),
+            Metric("attrition_rate", "Attrition", "percent", higher_is_better=False),
+            Metric("complaints_per_1000", "Complaints per 1,000 accounts", "decimal", higher_is_better=False),
+            Metric("stop_contact_rate", "Asked to stop contact", "percent", higher_is_better=False),
+            Metric("dispute_rate", "Disputed", "percent", higher_is_better=False),
+            Metric("hardship_disclosed_rate", "Disclosed hardship", "percent", higher_is_better=None),
+        ),
+    ),
+    DetailTable(
+        "compliance",
+        "Compliance",
+        "Actions the compliance guard blocked per run, by the first rule that blocked them, and calls that no "
+        "agent was free to dial. A blocked action costs nothing, but the policy loses that account's action for "
+        "the day.",
+        (
+            Metric("blocked_breathing_space", "Hardship hold or breathing space", "count", higher_is_better=False),
+            Metric("blocked_dispute", "Dispute under review", "count", higher_is_better=False),
+            Metric("blocked_stop_contact", "Asked to stop contact", "count", higher_is_better=False),
+            Metric("blocked_call_cap_7_days", "7 calls in 7 days", "count", higher_is_better=False),
+            Metric("blocked_call_after_conversation", "Call within 7 days of a conversation", "count", False),
+            Metric("blocked_settlement_cap", "Settlement above the cap", "count", higher_is_better=False),
+            Metric("calls_unplaced", "Calls unplaced", "count", higher_is_better=False),
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +247,48 @@ def write_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     html = render_report(run_dir)
     return atomic_write_text(run_dir / REPORT_FILE, html)
+
+
+class PdfError(RuntimeError):
+    """Printing the report to PDF failed: Playwright or Chromium is missing, or Chromium failed."""
+
+
+def write_pdf(run_dir: str | Path, chromium: str | Path = CHROMIUM) -> Path:
+    """Print ``run_dir/report.html`` to ``run_dir/report.pdf`` with headless Chromium, and return the PDF's path.
+
+    Uses Playwright's Chromium driver on the browser at ``chromium``, A4 landscape so the leaderboard fits across a
+    page, with the report's own print styles. Write the HTML first with :func:`write_report`. Raises ConfigError
+    when report.html is missing, and PdfError when the playwright package or the browser is missing or the browser
+    fails.
+    """
+    run_dir = Path(run_dir)
+    chromium = Path(chromium)
+    html_path = run_dir / REPORT_FILE
+    if not html_path.is_file():
+        raise ConfigError(str(html_path), "", "file not found; write the HTML report before the PDF")
+    if not chromium.is_file():
+        raise PdfError(f"{chromium}: Chromium not found; install Debian's chromium package or pass its path")
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ModuleNotFoundError:
+        raise PdfError("PDF output needs the playwright package; install it with 'pip install playwright'") from None
+
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), args=list(CHROMIUM_ARGS))
+            try:
+                page = browser.new_page()
+                page.goto(html_path.resolve().as_uri(), wait_until="load")
+                pdf = page.pdf(format="A4", landscape=True, print_background=True, margin=PDF_MARGINS)
+            finally:
+                browser.close()
+    except PlaywrightError as exc:
+        raise PdfError(f"{chromium} failed to print {html_path}: {_short_reason(exc)}") from None
+    return atomic_write_bytes(run_dir / PDF_FILE, pdf)
+
+
+PDF_MARGINS = {"top": "12mm", "bottom": "12mm", "left": "10mm", "right": "10mm"}
 
 
 # -- loading ----------------------------------------------------------------------------------------------
@@ -227,7 +384,8 @@ def _check_numeric(column: pd.Series, path: Path, name: str) -> None:
 
 
 def build_context(run: RunData) -> dict[str, Any]:
-    """Compute everything the template shows: one section per scenario, assumptions and provenance."""
+    """Compute everything the template shows: one section per scenario, the breakdown by scenario, assumptions
+    and provenance."""
     config = run.config
     champion = str(config["champion"])
     configured_policies = [str(policy) for policy in config["policies"]]
@@ -251,9 +409,16 @@ def build_context(run: RunData) -> dict[str, Any]:
         "champion": champion,
         "sections": sections,
         "multiple_scenarios": len(sections) > 1,
+        "scenario_breakdown": _scenario_breakdown(run.metrics, champion, configured_policies),
         "confidence": CONFIDENCE,
         "interval_name": INTERVAL_NAMES[INTERVAL_METHOD],
-        "assumptions": _assumptions(config, run.metrics, seeds),
+        "statistics": {
+            "resamples": DEFAULT_RESAMPLES,
+            "power": LIVE_TEST_POWER,
+            "significance": LIVE_TEST_SIGNIFICANCE,
+            "small_challenger_share": SMALL_CHALLENGER_SHARE,
+        },
+        "assumptions": _assumptions(config, run.metrics, seeds, scenarios),
         "provenance": _provenance(run.manifest, seeds),
     }
 
@@ -261,55 +426,91 @@ def build_context(run: RunData) -> dict[str, Any]:
 def _scenario_section(
     scenario: str, metrics: pd.DataFrame, daily: pd.DataFrame, champion: str, configured_policies: list[str]
 ) -> dict[str, Any]:
-    policies = _policy_order(metrics, configured_policies)
-    leaderboard = [metric for metric in LEADERBOARD if metric.column in metrics.columns]
-    summary = summarise(
-        metrics, [metric.column for metric in leaderboard], confidence=CONFIDENCE, method=INTERVAL_METHOD
-    ).reindex(policies)
-    ranked = summary[("npv_net_collections", "mean")].sort_values(ascending=False, kind="stable").index.tolist()
-    winner = ranked[0]
-    n_accounts = float(metrics["n_accounts"].mean())
+    found = _policy_order(metrics, configured_policies)
+    arms = split_arms(found)
+    policies = [policy for policy in found if not any(policy in names for names in arms.values())]
+    main = metrics[metrics["policy"].isin(policies)]
 
-    if champion not in policies:
+    leaderboard = [metric for metric in LEADERBOARD if metric.column in main.columns]
+    summary = summarise(
+        main, [metric.column for metric in leaderboard], confidence=CONFIDENCE, method=INTERVAL_METHOD
+    ).reindex(policies)
+    robust = summarise(main, [RANKING_METRIC], confidence=CONFIDENCE, with_iqm=True).reindex(policies)
+    ranked = summary[(RANKING_METRIC, "mean")].sort_values(ascending=False, kind="stable").index.tolist()
+    winner = ranked[0]
+    n_accounts = float(main["n_accounts"].mean())
+
+    champion_in_scenario = champion in policies
+    versus = {
+        policy: _versus_champion(main, policy, champion)
+        for policy in ranked
+        if champion_in_scenario and policy != champion
+    }
+    if not champion_in_scenario:
         comparison = None
     elif winner != champion:
-        comparison = _compare(metrics, winner, champion, n_accounts, leaderboard)
+        comparison = _compare(main, winner, champion, n_accounts, leaderboard, versus[winner])
     elif len(ranked) > 1:
-        comparison = _compare(metrics, ranked[1], champion, n_accounts, leaderboard)
+        comparison = _compare(main, ranked[1], champion, n_accounts, leaderboard, versus[ranked[1]])
     else:
         comparison = None
 
-    colours = _policy_colours(policies)
+    colours = policy_colours(policies)
     rows = [
         {
             "policy": policy,
             "is_champion": policy == champion,
             "is_winner": policy == winner,
-            "seeds": int((metrics["policy"] == policy).sum()),
+            "seeds": int((main["policy"] == policy).sum()),
             "cells": [
                 _interval_cell(
-                    summary.loc[policy, (metric.column, "mean")],
-                    summary.loc[policy, (metric.column, "low")],
-                    summary.loc[policy, (metric.column, "high")],
-                    kind=metric.kind,
+                    *(summary.loc[policy, (metric.column, stat)] for stat in ("mean", "low", "high")), kind=metric.kind
                 )
                 for metric in leaderboard
             ],
+            "iqm": _interval_cell(
+                *(robust.loc[policy, (RANKING_METRIC, stat)] for stat in ("iqm", "iqm_low", "iqm_high")), kind="money"
+            ),
+            "versus": versus.get(policy),
         }
         for policy in ranked
     ]
+    clv_lost = {policy: float(summary.loc[policy, ("clv_lost", "mean")]) for policy in policies}
+    bucket_policies = [champion, comparison["challenger"]] if comparison else ranked[:1]
     return {
         "scenario": scenario,
         "winner": winner,
-        "champion_in_scenario": champion in policies,
+        "champion_in_scenario": champion_in_scenario,
         "comparison": comparison,
-        "n_seeds": int(metrics["seed"].nunique()),
+        "n_seeds": int(main["seed"].nunique()),
         "metrics": leaderboard,
         "rows": rows,
-        "frontier_png": plot_recovery_vs_cost(summary, champion, colours),
-        "cash_png": plot_cumulative_cash(daily, policies, champion, colours),
+        "has_live_test": any(entry["live_test"] is not None for entry in versus.values()),
+        "frontier_png": plot_recovery_vs_cost(summary, champion, colours, clv_lost),
+        "cash_png": plot_cumulative_cash(
+            daily, policies, champion, colours, confidence=CONFIDENCE, method=INTERVAL_METHOD
+        ),
+        "buckets_png": plot_bucket_flows(daily, bucket_policies, champion),
+        "bucket_policies": bucket_policies,
+        "segments": [_segment(metrics, split, names, champion) for split, names in arms.items()],
+        "detail_tables": _detail_tables(main, ranked, champion),
         "policies": policies,
     }
+
+
+def split_arms(policies: Sequence[str]) -> dict[str, list[str]]:
+    """Group the rows of champion/challenger arms under their split: ``{"cc": ["cc/standard", "cc/digital"]}``.
+
+    The runner names an arm's row ``split/arm``, so a policy whose name before the first ``/`` is another policy
+    of the run is an arm of that split. Splits come in the order of ``policies``.
+    """
+    names = set(policies)
+    arms: dict[str, list[str]] = {}
+    for policy in policies:
+        split, separator, _ = policy.partition("/")
+        if separator and split in names:
+            arms.setdefault(split, []).append(policy)
+    return arms
 
 
 def _interval_cell(mean: float, low: float, high: float, kind: str) -> dict[str, Any]:
@@ -330,38 +531,77 @@ def _policy_order(metrics: pd.DataFrame, configured_policies: list[str]) -> list
     return ordered + [policy for policy in found if policy not in ordered]
 
 
+def _by_seed(metrics: pd.DataFrame, policy: str, column: str) -> pd.Series:
+    """Return one policy's values of ``column`` as a float Series indexed by seed."""
+    rows = metrics[metrics["policy"] == policy]
+    return pd.Series(rows[column].to_numpy(dtype=float), index=rows["seed"].to_numpy())
+
+
+def _versus_champion(metrics: pd.DataFrame, challenger: str, champion: str) -> dict[str, Any]:
+    """Compare one policy with the champion seed by seed: the probability that it returns the higher NPV, and the
+    size of a live champion/challenger test that would detect the measured per-account NPV difference."""
+    _check_paired_seeds(metrics, challenger, champion)
+    npv = {policy: _by_seed(metrics, policy, RANKING_METRIC) for policy in (challenger, champion)}
+    probability = _interval_cell(
+        *probability_of_improvement(npv[challenger], npv[champion], confidence=CONFIDENCE), kind="percent"
+    )
+
+    per_account = {policy: npv[policy] / _by_seed(metrics, policy, "n_accounts") for policy in npv}
+    difference = float(np.nanmean(per_account[challenger] - per_account[champion]))
+    live_test = None
+    if PER_ACCOUNT_SD in metrics.columns:
+        sd = {policy: _pooled_sd(_by_seed(metrics, policy, PER_ACCOUNT_SD)) for policy in npv}
+        sizes = {
+            name: live_test_size(
+                difference,
+                sd[challenger],
+                sd[champion],
+                challenger_share=share,
+                power=LIVE_TEST_POWER,
+                significance=LIVE_TEST_SIGNIFICANCE,
+            )
+            for name, share in (("even", EVEN_SPLIT), ("small", SMALL_CHALLENGER_SHARE))
+        }
+        live_test = {"difference_per_account": difference, **sizes}
+    return {"probability": probability, "live_test": live_test}
+
+
+def _pooled_sd(standard_deviations: pd.Series) -> float:
+    """Pool per-seed standard deviations of equal-sized samples: the root of their mean variance, NaN if none."""
+    variances = standard_deviations.to_numpy(dtype=float) ** 2
+    return math.sqrt(float(np.nanmean(variances))) if np.isfinite(variances).any() else math.nan
+
+
 def _compare(
-    metrics: pd.DataFrame, challenger: str, champion: str, n_accounts: float, leaderboard: Sequence[Metric]
+    metrics: pd.DataFrame,
+    challenger: str,
+    champion: str,
+    n_accounts: float,
+    leaderboard: Sequence[Metric],
+    versus: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Compute paired (same seed) differences, challenger minus champion, for the summary's metrics.
 
-    Returns the NPV gain with its verdict, and one card per available metric in two groups: collections,
-    and customer impact.
+    Returns the NPV gain with its verdict, the probability of improvement, the live test size, and one card per
+    available metric in two groups: collections, and customer impact.
     """
     _check_paired_seeds(metrics, challenger, champion)
 
-    def by_seed(policy: str, column: str) -> pd.Series:
-        rows = metrics[metrics["policy"] == policy]
-        return pd.Series(rows[column].to_numpy(dtype=float), index=rows["seed"].to_numpy())
-
     def card(metric: Metric) -> dict[str, Any]:
+        challenger_values = _by_seed(metrics, challenger, metric.column)
+        champion_values = _by_seed(metrics, champion, metric.column)
         difference = _interval_cell(
-            *paired_difference(
-                by_seed(challenger, metric.column),
-                by_seed(champion, metric.column),
-                confidence=CONFIDENCE,
-                method=INTERVAL_METHOD,
-            ),
+            *paired_difference(challenger_values, champion_values, confidence=CONFIDENCE, method=INTERVAL_METHOD),
             kind=metric.kind,
         )
         return {
             "column": metric.column,
             "label": metric.label,
             "kind": metric.kind,
-            "challenger": float(np.nanmean(by_seed(challenger, metric.column))),
-            "champion": float(np.nanmean(by_seed(champion, metric.column))),
+            "challenger": float(np.nanmean(challenger_values)),
+            "champion": float(np.nanmean(champion_values)),
             "difference": difference,
-            "tone": _tone(difference["low"], difference["high"], metric.higher_is_better),
+            "tone": _tone(difference["low"], difference["high"], bool(metric.higher_is_better)),
         }
 
     available = {metric.column: metric for metric in leaderboard}
@@ -373,10 +613,150 @@ def _compare(
         "gain": gain,
         "gain_per_account": {key: gain[key] / n_accounts for key in ("mean", "low", "high")} if n_accounts else None,
         "verdict": _verdict(gain["low"], gain["high"]),
+        "probability": versus["probability"],
+        "live_test": versus["live_test"],
         "collection": collection,
         "customer_impact": customer_impact,
+        "clv_lost": next(card for card in customer_impact if card["column"] == "clv_lost"),
         "complaints": next((card for card in customer_impact if card["column"] == "complaints_per_1000"), None),
     }
+
+
+def _segment(metrics: pd.DataFrame, split: str, arms: Sequence[str], champion: str) -> dict[str, Any]:
+    """Break a champion/challenger split down by arm, per account, since arms treat different numbers of accounts.
+
+    The reference arm is the one running the champion policy, or else the arm with the most accounts. Each other
+    arm gets the paired (same seed) difference of its NPV per account from the reference arm's.
+    """
+    split_accounts = float(metrics.loc[metrics["policy"] == split, "n_accounts"].mean())
+    accounts = {arm: float(metrics.loc[metrics["policy"] == arm, "n_accounts"].mean()) for arm in arms}
+    reference = next((arm for arm in arms if arm.partition("/")[2] == champion), max(arms, key=accounts.__getitem__))
+
+    def per_account(arm: str, column: str) -> pd.Series:
+        return _by_seed(metrics, arm, column) / _by_seed(metrics, arm, "n_accounts")
+
+    rows = []
+    for arm in arms:
+        npv = per_account(arm, RANKING_METRIC)
+        difference = None
+        tone = "none"
+        if arm != reference:
+            _check_paired_seeds(metrics, arm, reference)
+            difference = _interval_cell(
+                *paired_difference(
+                    npv, per_account(reference, RANKING_METRIC), confidence=CONFIDENCE, method=INTERVAL_METHOD
+                ),
+                kind="money_small",
+            )
+            tone = _tone(difference["low"], difference["high"], higher_is_better=True)
+        complaints = (
+            float(_by_seed(metrics, arm, "complaints_per_1000").mean())
+            if "complaints_per_1000" in metrics.columns
+            else None
+        )
+        rows.append(
+            {
+                "arm": arm.partition("/")[2],
+                "policy": arm,
+                "is_reference": arm == reference,
+                "accounts": accounts[arm],
+                "share": accounts[arm] / split_accounts if split_accounts else math.nan,
+                "npv_per_account": _interval_cell(
+                    *mean_interval(npv.to_numpy(), confidence=CONFIDENCE, method=INTERVAL_METHOD), kind="money_small"
+                ),
+                "recovery_rate": float(_by_seed(metrics, arm, "recovery_rate").mean()),
+                "cost_to_collect": float(np.nanmean(_by_seed(metrics, arm, "cost_to_collect"))),
+                "clv_lost_per_account": float(per_account(arm, "clv_lost").mean()),
+                "complaints_per_1000": complaints,
+                "difference": difference,
+                "tone": tone,
+            }
+        )
+    return {"split": split, "reference": reference.partition("/")[2], "rows": rows}
+
+
+def _detail_tables(metrics: pd.DataFrame, ranked: Sequence[str], champion: str) -> list[dict[str, Any]]:
+    """Return the per-policy means over seeds of each :data:`DETAIL_TABLES` table.
+
+    A table is left out when metrics.parquet has none of its columns beyond those of the leaderboard, as in runs
+    written before recovery by day was recorded.
+    """
+    leaderboard = {metric.column for metric in LEADERBOARD}
+    tables = []
+    for table in DETAIL_TABLES:
+        columns = [metric for metric in table.metrics if metric.column in metrics.columns]
+        if all(metric.column in leaderboard for metric in columns):
+            continue
+        means = metrics.groupby("policy", sort=False)[[metric.column for metric in columns]].mean()
+        rows = [
+            {
+                "policy": policy,
+                "is_champion": policy == champion,
+                "cells": [(float(means.loc[policy, metric.column]), metric.kind) for metric in columns],
+            }
+            for policy in ranked
+        ]
+        tables.append(
+            {"key": table.key, "title": table.title, "caption": table.caption, "metrics": columns, "rows": rows}
+        )
+    return tables
+
+
+def _scenario_breakdown(metrics: pd.DataFrame, champion: str, configured_policies: list[str]) -> dict[str, Any] | None:
+    """Tabulate each policy's mean NPV per scenario and pooled over scenarios; None for a single scenario.
+
+    The pooled mean has a stratified Student-t interval, and the pooled IQM and probability of beating the
+    champion have bootstrap intervals that resample seeds within each scenario, so differences between scenarios
+    do not count as noise. Pairs with the champion are matched on (scenario, seed).
+    """
+    scenarios = [str(name) for name in pd.unique(metrics["scenario"])]
+    if len(scenarios) < 2:
+        return None
+    found = _policy_order(metrics, configured_policies)
+    arms = split_arms(found)
+    policies = [policy for policy in found if not any(policy in names for names in arms.values())]
+    main = metrics[metrics["policy"].isin(policies)]
+
+    by_scenario = main.groupby(["policy", "scenario"], sort=False)[RANKING_METRIC].mean()
+    pooled = summarise(
+        main, [RANKING_METRIC], confidence=CONFIDENCE, method=INTERVAL_METHOD, strata="scenario", with_iqm=True
+    ).reindex(policies)
+    ranked = pooled[(RANKING_METRIC, "mean")].sort_values(ascending=False, kind="stable").index.tolist()
+
+    def keyed(policy: str) -> pd.Series:
+        rows = main[main["policy"] == policy]
+        index = pd.MultiIndex.from_arrays([rows["scenario"].astype(str), rows["seed"]], names=["scenario", "seed"])
+        return pd.Series(rows[RANKING_METRIC].to_numpy(dtype=float), index=index)
+
+    rows = []
+    for policy in ranked:
+        probability = None
+        if champion in policies and policy != champion:
+            challenger_values, champion_values = keyed(policy), keyed(champion)
+            common = challenger_values.index.intersection(champion_values.index)
+            strata = pd.Series(common.get_level_values("scenario"), index=common)
+            probability = _interval_cell(
+                *probability_of_improvement(
+                    challenger_values.loc[common], champion_values.loc[common], strata=strata, confidence=CONFIDENCE
+                ),
+                kind="percent",
+            )
+        rows.append(
+            {
+                "policy": policy,
+                "is_champion": policy == champion,
+                "by_scenario": [float(by_scenario.get((policy, scenario), math.nan)) for scenario in scenarios],
+                "mean": _interval_cell(
+                    *(pooled.loc[policy, (RANKING_METRIC, stat)] for stat in ("mean", "low", "high")), kind="money"
+                ),
+                "iqm": _interval_cell(
+                    *(pooled.loc[policy, (RANKING_METRIC, stat)] for stat in ("iqm", "iqm_low", "iqm_high")),
+                    kind="money",
+                ),
+                "probability": probability,
+            }
+        )
+    return {"scenarios": scenarios, "rows": rows}
 
 
 def _check_paired_seeds(metrics: pd.DataFrame, challenger: str, champion: str) -> None:
@@ -430,7 +810,9 @@ def _verdict(low: float, high: float) -> str:
     return "includes_zero"
 
 
-def _assumptions(config: Mapping[str, Any], metrics: pd.DataFrame, seeds: list[int]) -> dict[str, Any]:
+def _assumptions(
+    config: Mapping[str, Any], metrics: pd.DataFrame, seeds: list[int], scenarios: list[str]
+) -> dict[str, Any]:
     n_accounts = config.get("n_accounts")
     if n_accounts is None:
         n_accounts = int(metrics["n_accounts"].iloc[0])
@@ -439,6 +821,7 @@ def _assumptions(config: Mapping[str, Any], metrics: pd.DataFrame, seeds: list[i
         horizon_days = int(metrics["horizon_days"].iloc[0])
     return {
         "scenario": str(config["scenario"]),
+        "scenarios": scenarios,
         "n_accounts": n_accounts,
         "horizon_days": horizon_days,
         "seeds": seeds,
@@ -481,220 +864,6 @@ def _find_key(tree: Any, key: str) -> Any:
     return None
 
 
-# -- charts -----------------------------------------------------------------------------------------------
-
-# Charts use matplotlib's object-oriented Figure, which renders PNG with the Agg canvas. It never imports
-# pyplot, so it neither needs a display nor switches the backend of a notebook that calls render_report.
-
-CHAMPION_MARKER = "D"
-CHALLENGER_MARKER = "o"
-
-
-def plot_recovery_vs_cost(summary: pd.DataFrame, champion: str, colours: Mapping[str, Any]) -> str:
-    """Draw the recovery-versus-cost chart of :func:`recovery_vs_cost_figure` and return the PNG as base64 text."""
-    return _png_base64(recovery_vs_cost_figure(summary, champion, colours))
-
-
-def recovery_vs_cost_figure(summary: pd.DataFrame, champion: str, colours: Mapping[str, Any]) -> Figure:
-    """Draw recovery rate against cost to collect, one labelled point per policy with interval bars.
-
-    Labels that would overlap, such as those of two zero-cost policies with the same recovery, are stacked.
-    """
-    figure = Figure(figsize=(7.2, 4.6), layout="constrained")
-    axes = figure.add_subplot()
-    labels = []
-    for policy in summary.index:
-        x, x_low, x_high = (summary.loc[policy, ("cost_to_collect", stat)] for stat in ("mean", "low", "high"))
-        y, y_low, y_high = (summary.loc[policy, ("recovery_rate", stat)] for stat in ("mean", "low", "high"))
-        if math.isnan(x) or math.isnan(y):
-            continue
-        is_champion = policy == champion
-        axes.errorbar(
-            x,
-            y,
-            xerr=[[_error_below(x, x_low)], [_error_above(x, x_high)]],
-            yerr=[[_error_below(y, y_low)], [_error_above(y, y_high)]],
-            fmt=CHAMPION_MARKER if is_champion else CHALLENGER_MARKER,
-            markersize=8,
-            color=colours[policy],
-            ecolor=colours[policy],
-            elinewidth=1.2,
-            capsize=3,
-        )
-        label = f"{policy} (champion)" if is_champion else str(policy)
-        labels.append(
-            axes.annotate(
-                _plain_text(label),
-                (x, y),
-                xytext=(7, 6),
-                textcoords="offset points",
-                fontsize=9,
-                color="#1f2937",
-            )
-        )
-    axes.set_xlabel("Cost to collect (cost per unit of cash collected)")
-    axes.set_ylabel("Recovery rate (collected / opening balance)")
-    axes.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
-    axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
-    axes.margins(x=0.25, y=0.2)
-    _style_axes(axes)
-    _stack_overlapping_labels(figure, labels)
-    return figure
-
-
-LABEL_GAP_POINTS = 2.0
-
-
-def _stack_overlapping_labels(figure: Figure, labels: Sequence[Annotation]) -> None:
-    """Move each label down, one line at a time, until it overlaps no label placed before it."""
-    # Lay the figure out once so each label has a position in display coordinates.
-    figure.draw_without_rendering()
-    placed = []
-    for label in labels:
-        for _ in range(len(labels)):
-            box = label.get_window_extent()
-            if not any(box.overlaps(other) for other in placed):
-                break
-            x_offset, y_offset = label.xyann
-            label.xyann = (x_offset, y_offset - box.height * 72 / figure.dpi - LABEL_GAP_POINTS)
-        placed.append(label.get_window_extent())
-
-
-def plot_cumulative_cash(
-    daily: pd.DataFrame, policies: Sequence[str], champion: str, colours: Mapping[str, Any]
-) -> str:
-    """Draw the mean cumulative net cash (collected plus sale proceeds, minus costs) by day, one line per policy.
-
-    A second panel below draws each challenger's paired difference from the champion, seed by seed, which
-    separates policies whose curves overlap in the first panel. Shaded bands are intervals of the mean over
-    seeds on each day (INTERVAL_METHOD), absent with one seed. Returns the PNG as base64 text for a data URL.
-    """
-    cumulative = {policy: _cumulative_net_cash(daily, policy) for policy in policies}
-    cumulative = {policy: frame for policy, frame in cumulative.items() if not frame.empty}
-    with_differences = champion in cumulative and len(cumulative) > 1
-
-    figure = Figure(figsize=(7.2, 6.6 if with_differences else 4.2), layout="constrained")
-    if with_differences:
-        cash_axes, difference_axes = figure.subplots(2, 1, sharex=True, height_ratios=[3, 2])
-    else:
-        cash_axes, difference_axes = figure.add_subplot(), None
-
-    handles = []
-    labels = []
-    for policy, frame in cumulative.items():
-        line = _plot_band(cash_axes, frame, colours[policy], is_champion=policy == champion)
-        handles.append(line)
-        labels.append(_plain_text(f"{policy} (champion)" if policy == champion else str(policy)))
-    cash_axes.set_ylabel("Cumulative net cash (undiscounted)")
-    # Explicit labels, because legend() would silently skip a policy whose name starts with an underscore.
-    cash_axes.legend(handles, labels, frameon=False, fontsize=9, loc="upper left")
-
-    if difference_axes is not None:
-        champion_cash = cumulative[champion]
-        for policy, frame in cumulative.items():
-            if policy == champion:
-                continue
-            _check_same_seeds(frame, champion_cash, policy, champion)
-            _plot_band(difference_axes, frame - champion_cash.loc[frame.index], colours[policy], is_champion=False)
-        difference_axes.axhline(0, color=colours[champion], linewidth=1.6, linestyle="--")
-        difference_axes.set_ylabel("Difference from champion")
-
-    axes_list = [cash_axes] if difference_axes is None else [cash_axes, difference_axes]
-    for axes in axes_list:
-        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: _compact_money(value)))
-        axes.axhline(0, color="#9ca3af", linewidth=0.8, zorder=0)
-        _style_axes(axes)
-    axes_list[-1].set_xlabel("Day of the simulation")
-    return _png_base64(figure)
-
-
-def _cumulative_net_cash(daily: pd.DataFrame, policy: str) -> pd.DataFrame:
-    """Return one policy's cumulative net cash (collected plus sale proceeds, minus cost) as a seed x day table."""
-    rows = daily[daily["policy"] == policy]
-    if rows.empty:
-        return pd.DataFrame()
-    # Runs written before debt sales existed have no sale_proceeds column.
-    proceeds = rows["sale_proceeds"] if "sale_proceeds" in rows else 0.0
-    net_cash = rows.assign(net=rows["collected"] + proceeds - rows["cost"]).pivot_table(
-        index="seed", columns="day", values="net", aggfunc="sum"
-    )
-    if net_cash.isna().any().any():
-        incomplete = net_cash.index[net_cash.isna().any(axis=1)].tolist()
-        raise ConfigError(
-            "daily.parquet", "", f"policy {policy!r} has no rows for some days on seeds {incomplete}; rerun those cells"
-        )
-    return net_cash.sort_index(axis=1).cumsum(axis=1)
-
-
-def _check_same_seeds(frame: pd.DataFrame, champion_frame: pd.DataFrame, policy: str, champion: str) -> None:
-    if set(frame.index) != set(champion_frame.index) or not frame.columns.equals(champion_frame.columns):
-        raise ConfigError(
-            "daily.parquet",
-            "",
-            f"policy {policy!r} and the champion {champion!r} do not cover the same seeds and days, "
-            "so their cash curves cannot be paired; rerun the missing cells",
-        )
-
-
-def _plot_band(axes: Any, frame: pd.DataFrame, colour: str, is_champion: bool) -> Any:
-    """Plot the mean over seeds (rows) of a seed x day table with its interval band, and return the line."""
-    mean, low, high = mean_interval_by_column(frame.to_numpy(), confidence=CONFIDENCE, method=INTERVAL_METHOD)
-    days = frame.columns.to_numpy()
-    (line,) = axes.plot(
-        days, mean, color=colour, linewidth=2.2 if is_champion else 1.6, linestyle="--" if is_champion else "-"
-    )
-    if not np.isnan(low).all():
-        axes.fill_between(days, low, high, color=colour, alpha=0.12, linewidth=0)
-    return line
-
-
-def _policy_colours(policies: Sequence[str]) -> dict[str, Any]:
-    # NOTE: with more than 10 policies the colours repeat, so the charts' labels and legend tell them apart.
-    palette = [
-        "#2563eb",
-        "#dc2626",
-        "#059669",
-        "#d97706",
-        "#7c3aed",
-        "#0891b2",
-        "#db2777",
-        "#4b5563",
-        "#65a30d",
-        "#9333ea",
-    ]
-    return {policy: palette[index % len(palette)] for index, policy in enumerate(policies)}
-
-
-def _error_below(mean: float, low: float) -> float:
-    return 0.0 if math.isnan(low) else max(mean - low, 0.0)
-
-
-def _error_above(mean: float, high: float) -> float:
-    return 0.0 if math.isnan(high) else max(high - mean, 0.0)
-
-
-def _plain_text(label: str) -> str:
-    """Escape dollar signs so matplotlib draws a policy name literally instead of as mathtext."""
-    return label.replace("$", r"\$")
-
-
-def _style_axes(axes: Any) -> None:
-    axes.grid(True, color="#e5e7eb", linewidth=0.8)
-    axes.set_axisbelow(True)
-    for side in ("top", "right"):
-        axes.spines[side].set_visible(False)
-    for side in ("left", "bottom"):
-        axes.spines[side].set_color("#9ca3af")
-    axes.tick_params(colors="#374151", labelsize=9)
-
-
-def _png_base64(figure: Figure) -> str:
-    buffer = io.BytesIO()
-    # Dropping the Software tag keeps matplotlib's URL and version string out of the image.
-    figure.savefig(buffer, format="png", dpi=144, facecolor="white", metadata={"Software": None})
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 # -- formatting -------------------------------------------------------------------------------------------
 
 NOT_AVAILABLE = "n/a"
@@ -724,6 +893,13 @@ def format_percent(value: float) -> str:
     return f"{value:.2%}" if 0 < abs(value) < 0.01 else f"{value:.1%}"
 
 
+def format_whole_percent(value: float) -> str:
+    """Format a rate in 0..1 as a whole percentage, e.g. ``0.8`` as ``80%``, for settings such as a test's power."""
+    if _missing(value):
+        return NOT_AVAILABLE
+    return f"{value:.0%}"
+
+
 def format_points(value: float) -> str:
     """Format a difference of two rates in percentage points, e.g. ``0.012`` as ``+1.2 pp``.
 
@@ -742,9 +918,28 @@ def format_decimal(value: float, signed: bool = False) -> str:
     return f"{value:+,.2f}" if signed else f"{value:,.2f}"
 
 
+def format_count(value: float) -> str:
+    """Format a count or a mean of counts: whole numbers without decimals (``1,234``), others with one (``2.5``)."""
+    if _missing(value):
+        return NOT_AVAILABLE
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def format_accounts(value: int | None) -> str:
+    """Format a number of accounts with thousands separators, or n/a for None."""
+    return NOT_AVAILABLE if value is None else f"{value:,}"
+
+
 def format_value(value: float, kind: str) -> str:
-    """Format a metric value by its kind: 'percent', 'money' or 'decimal'."""
-    return {"percent": format_percent, "money": format_money, "decimal": format_decimal}[kind](value)
+    """Format a metric value by its kind: 'percent', 'money', 'money_small', 'decimal' or 'count'."""
+    formatters = {
+        "percent": format_percent,
+        "money": format_money,
+        "money_small": format_money_small,
+        "decimal": format_decimal,
+        "count": format_count,
+    }
+    return formatters[kind](value)
 
 
 def format_difference(value: float, kind: str) -> str:
@@ -753,18 +948,9 @@ def format_difference(value: float, kind: str) -> str:
         return format_points(value)
     if kind == "money":
         return format_money(value, signed=True)
+    if kind == "money_small":
+        return format_money_small(value, signed=True)
     return format_decimal(value, signed=True)
-
-
-def _compact_money(value: float) -> str:
-    magnitude = abs(value)
-    if magnitude >= 1e9:
-        return f"{value / 1e9:,.1f}B"
-    if magnitude >= 1e6:
-        return f"{value / 1e6:,.1f}M"
-    if magnitude >= 1e3:
-        return f"{value / 1e3:,.0f}k"
-    return f"{value:,.0f}"
 
 
 def _missing(value: Any) -> bool:
@@ -783,8 +969,10 @@ def _environment() -> jinja2.Environment:
         money=format_money,
         money_small=format_money_small,
         percent=format_percent,
+        whole_percent=format_whole_percent,
         points=format_points,
         metric_value=format_value,
         metric_difference=format_difference,
+        accounts=format_accounts,
     )
     return environment

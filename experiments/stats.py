@@ -1,9 +1,13 @@
-"""Confidence intervals over seeds: per-policy means and paired (CRN) differences.
+"""Statistics over seeds: per-policy means and interquartile means (IQM) with confidence intervals, paired (CRN)
+differences, the probability of improvement, and the size of a live champion/challenger test.
 
-The default interval is Student's t, because a run has few seeds and the bootstrap undercovers in small samples:
-in 2,000 trials of 3 normal values, a nominal 95% BCa interval contained the true mean in only 72% of them. The
-bootstrap (BCa or percentile) stays available through ``method``, for statistics without a closed-form interval.
-Every bootstrap interval is reproducible: its draws come from a generator seeded by the ``seed`` argument.
+The mean's default interval is Student's t, because a run has few seeds and the bootstrap undercovers in small
+samples: in 2,000 trials of 3 normal values, a nominal 95% BCa interval contained the true mean in only 72% of them.
+The bootstrap (BCa or percentile, via ``scipy.stats.bootstrap``) serves statistics without a closed-form interval,
+the IQM and the probability of improvement, and stays available for the mean through ``method``. When the values
+come from several strata (scenarios), the bootstrap resamples within each stratum and the t interval uses the
+stratified standard error. Every bootstrap interval is reproducible: its draws come from a generator seeded by the
+``seed`` argument.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -23,6 +28,10 @@ IntervalMethod = Literal["t", "BCa", "percentile"]
 INTERVAL_METHODS: tuple[str, ...] = ("t", "BCa", "percentile")
 
 DEFAULT_RESAMPLES = 9999
+
+# The interquartile mean drops the lowest and highest 25% of the values, as scipy.stats.trim_mean counts them:
+# floor(0.25 × n) values at each end, so 3 seeds keep all 3 and 5 seeds keep the middle 3.
+IQM_TRIM = 0.25
 
 # Bootstrap resamples held in memory at once by `mean_interval_by_column`, so a long horizon with many seeds
 # does not allocate n_resamples x seeds x days floats in one go.
@@ -176,6 +185,15 @@ def paired_difference(
     either side or repeated within one side. NaN differences are dropped and ``method`` applies as in
     :func:`mean_interval`, so the default is the paired Student-t interval.
     """
+    series_a, series_b = _paired(a, b)
+    differences = series_a - series_b
+    return mean_interval(
+        differences.to_numpy(), confidence=confidence, seed=seed, method=method, n_resamples=n_resamples
+    )
+
+
+def _paired(a: pd.Series | Mapping[int, float], b: pd.Series | Mapping[int, float]) -> tuple[pd.Series, pd.Series]:
+    """Return ``a`` and ``b`` as float Series aligned on the same seeds, or raise ValueError naming unpaired seeds."""
     series_a = _by_seed(a, "a")
     series_b = _by_seed(b, "b")
 
@@ -194,11 +212,7 @@ def paired_difference(
             f"paired difference needs the same seeds on both sides, but {' and '.join(parts)}; "
             "rerun the missing cells or compare on the common seeds only"
         )
-
-    differences = series_a - series_b.reindex(series_a.index)
-    return mean_interval(
-        differences.to_numpy(), confidence=confidence, seed=seed, method=method, n_resamples=n_resamples
-    )
+    return series_a, series_b.reindex(series_a.index)
 
 
 def _by_seed(values: pd.Series | Mapping[int, float], side: str) -> pd.Series:
@@ -210,6 +224,222 @@ def _by_seed(values: pd.Series | Mapping[int, float], side: str) -> pd.Series:
     return series
 
 
+# -- interquartile mean, stratified bootstrap, probability of improvement ------------------------------------
+
+
+def iqm(values: np.ndarray, axis: int | None = None) -> float | np.ndarray:
+    """Return the interquartile mean: the mean of the values left after trimming :data:`IQM_TRIM` at each end.
+
+    It is ``scipy.stats.trim_mean(values, 0.25)``, robust to one unusual seed and closer to the mean than the
+    median is. With fewer than 4 values nothing is trimmed, so it equals the mean.
+    """
+    return scipy_stats.trim_mean(values, IQM_TRIM, axis=axis)
+
+
+def stratified_bootstrap(
+    strata: Sequence[Iterable[float]],
+    statistic: Callable[..., np.ndarray],
+    confidence: float = 0.95,
+    seed: int = 0,
+    method: BootstrapMethod = "percentile",
+    n_resamples: int = DEFAULT_RESAMPLES,
+) -> tuple[float, float, float]:
+    """Estimate ``statistic`` of the pooled values of ``strata`` with a stratified bootstrap interval.
+
+    Returns ``(estimate, low, high)``. ``statistic(values, axis=...)`` must reduce along ``axis``, as ``np.mean``
+    and :func:`iqm` do. Each stratum (the seeds of one scenario, say) is resampled with replacement within itself,
+    by passing one sample per stratum to ``scipy.stats.bootstrap``, so every resample keeps the strata's sizes.
+    NaN values are dropped first. A stratum with one value has nothing to resample and enters every resample
+    as it is. The edge cases match :func:`mean_interval`: no values give ``(nan, nan, nan)``, no stratum with two
+    or more values gives NaN bounds, and values constant within every stratum give bounds equal to the estimate.
+    BCa falls back to the percentile interval where it is undefined.
+    """
+    _check_confidence(confidence)
+    _check_method(method)
+    if method == "t":
+        raise ValueError("stratified_bootstrap needs a bootstrap method, BCa or percentile, got 't'")
+
+    samples = [np.asarray(list(stratum), dtype=float) for stratum in strata]
+    samples = [sample[~np.isnan(sample)] for sample in samples]
+    samples = [sample for sample in samples if sample.size]
+    if not samples:
+        return (math.nan, math.nan, math.nan)
+    estimate = float(statistic(np.concatenate(samples), axis=-1))
+    varying = [sample for sample in samples if sample.size >= 2]
+    if not varying:
+        return (estimate, math.nan, math.nan)
+    if all(np.all(sample == sample[0]) for sample in varying):
+        return (estimate, estimate, estimate)
+    fixed = np.concatenate([sample for sample in samples if sample.size == 1] or [np.empty(0)])
+
+    def pooled_statistic(*resampled: np.ndarray, axis: int) -> np.ndarray:
+        parts = [np.moveaxis(part, axis, -1) for part in resampled]
+        if fixed.size:
+            parts.append(np.broadcast_to(fixed, parts[0].shape[:-1] + fixed.shape))
+        return statistic(np.concatenate(parts, axis=-1), axis=-1)
+
+    low, high = _bootstrap(varying, pooled_statistic, confidence, seed, method, n_resamples)
+    if method == "BCa" and not (math.isfinite(low) and math.isfinite(high)):
+        low, high = _bootstrap(varying, pooled_statistic, confidence, seed, "percentile", n_resamples)
+    return (estimate, low, high)
+
+
+def _bootstrap(
+    samples: Sequence[np.ndarray],
+    statistic: Callable[..., np.ndarray],
+    confidence: float,
+    seed: int,
+    method: BootstrapMethod,
+    n_resamples: int,
+) -> tuple[float, float]:
+    with warnings.catch_warnings():
+        # As in _bootstrap_mean: scipy warns and returns NaN where BCa is undefined, and the caller falls back.
+        warnings.simplefilter("ignore", scipy_stats.DegenerateDataWarning)
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        result = scipy_stats.bootstrap(
+            tuple(samples),
+            statistic,
+            n_resamples=n_resamples,
+            vectorized=True,
+            confidence_level=confidence,
+            method=method,
+            **{_BOOTSTRAP_SEED_KEYWORD: np.random.default_rng(seed)},
+        )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def probability_of_improvement(
+    challenger: pd.Series | Mapping[int, float],
+    champion: pd.Series | Mapping[int, float],
+    strata: pd.Series | Mapping[object, object] | None = None,
+    confidence: float = 0.95,
+    seed: int = 0,
+    method: BootstrapMethod = "percentile",
+    n_resamples: int = DEFAULT_RESAMPLES,
+) -> tuple[float, float, float]:
+    """Estimate the probability that the challenger beats the champion on a seed, with a bootstrap interval.
+
+    Returns ``(probability, low, high)``: the share of paired seeds on which ``challenger`` is greater than
+    ``champion``, a tie counting one half, with a bootstrap interval over seeds (:func:`stratified_bootstrap`).
+    Pass values where higher is better; negate a metric such as cost to collect first. The inputs pair up as in
+    :func:`paired_difference`, and pairs with a NaN are dropped. ``strata`` maps each index value to its stratum,
+    such as the scenario when the index is (scenario, seed); seeds are then resampled within each stratum.
+    """
+    series_challenger, series_champion = _paired(challenger, champion)
+    keep = series_challenger.notna() & series_champion.notna()
+    series_challenger, series_champion = series_challenger[keep], series_champion[keep]
+    wins = pd.Series(
+        np.where(series_challenger > series_champion, 1.0, 0.0)
+        + np.where(series_challenger == series_champion, 0.5, 0.0),
+        index=series_challenger.index,
+    )
+    if strata is None:
+        groups = [wins.to_numpy()]
+    else:
+        labels = pd.Series(strata) if not isinstance(strata, pd.Series) else strata
+        missing = [key for key in wins.index.tolist() if key not in labels.index]
+        if missing:
+            raise ValueError(f"strata has no stratum for {missing[:5]}; pass one stratum per paired seed")
+        by_stratum = labels.reindex(wins.index).to_numpy()
+        groups = [wins.to_numpy()[by_stratum == label] for label in pd.unique(by_stratum)]
+    return stratified_bootstrap(
+        groups, np.mean, confidence=confidence, seed=seed, method=method, n_resamples=n_resamples
+    )
+
+
+# -- stratified Student t -----------------------------------------------------------------------------------
+
+
+def stratified_mean_interval(strata: Sequence[Iterable[float]], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Estimate the mean of the pooled values of ``strata`` with a stratified Student-t interval.
+
+    Returns ``(mean, low, high)``. The standard error is that of a stratified sample,
+    ``sqrt(Σ w_h² s_h² / n_h)`` with weights ``w_h = n_h / N``, so differences between strata (between scenarios)
+    do not widen the interval. The degrees of freedom are Welch-Satterthwaite's. One stratum gives the plain
+    Student-t interval of :func:`mean_interval`. NaN values are dropped. A stratum with one value, whose spread is
+    unknown, gives NaN bounds, and zero spread in every stratum gives bounds equal to the mean.
+    """
+    _check_confidence(confidence)
+    samples = [np.asarray(list(stratum), dtype=float) for stratum in strata]
+    samples = [sample[~np.isnan(sample)] for sample in samples]
+    samples = [sample for sample in samples if sample.size]
+    if not samples:
+        return (math.nan, math.nan, math.nan)
+    pooled = np.concatenate(samples)
+    mean = float(pooled.mean())
+    if any(sample.size < 2 for sample in samples):
+        return (mean, math.nan, math.nan)
+
+    total = pooled.size
+    terms = np.array([(sample.size / total) ** 2 * sample.var(ddof=1) / sample.size for sample in samples])
+    variance = float(terms.sum())
+    if variance == 0.0:
+        return (mean, mean, mean)
+    degrees_of_freedom = variance**2 / float(np.sum(terms**2 / np.array([s.size - 1 for s in samples])))
+    half_width = scipy_stats.t.ppf(0.5 + confidence / 2, df=degrees_of_freedom) * math.sqrt(variance)
+    return (mean, mean - half_width, mean + half_width)
+
+
+# -- live test size -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveTestSize:
+    """Accounts a live champion/challenger test needs in each arm to detect a difference in a per-account mean."""
+
+    challenger: int
+    champion: int
+
+    @property
+    def total(self) -> int:
+        """Accounts in both arms."""
+        return self.challenger + self.champion
+
+
+def live_test_size(
+    difference: float,
+    sd_challenger: float,
+    sd_champion: float,
+    challenger_share: float = 0.5,
+    power: float = 0.8,
+    significance: float = 0.05,
+) -> LiveTestSize | None:
+    """Size a live champion/challenger test that detects ``difference`` in a per-account mean outcome.
+
+    Uses the two-sample z test, two-sided at ``significance``, with the per-account standard deviations of the
+    outcome under each policy (``sd_challenger``, ``sd_champion``, same unit as ``difference``). With
+    ``r = (1 - challenger_share) / challenger_share`` champion accounts per challenger account, the challenger arm
+    needs ``n = (z(1 - significance / 2) + z(power))² × (sd_challenger² + sd_champion² / r) / difference²``
+    accounts, rounded up, and the champion arm ``r × n``. Live accounts are independent: a live test has no
+    common random numbers, so it needs far more accounts than the simulation needed seeds.
+
+    Returns None when there is no difference to detect (zero or NaN) or a standard deviation is NaN.
+    """
+    if not 0.0 < challenger_share < 1.0:
+        raise ValueError(f"challenger_share must be between 0 and 1 (exclusive), got {challenger_share}")
+    if not 0.0 < power < 1.0:
+        raise ValueError(f"power must be between 0 and 1 (exclusive), got {power}")
+    if not 0.0 < significance < 1.0:
+        raise ValueError(f"significance must be between 0 and 1 (exclusive), got {significance}")
+    if any(math.isnan(value) for value in (difference, sd_challenger, sd_champion)) or difference == 0.0:
+        return None
+    if sd_challenger < 0 or sd_champion < 0:
+        raise ValueError(f"standard deviations must not be negative, got {sd_challenger} and {sd_champion}")
+
+    champions_per_challenger = (1.0 - challenger_share) / challenger_share
+    z = scipy_stats.norm.ppf(1.0 - significance / 2.0) + scipy_stats.norm.ppf(power)
+    variance_factor = sd_challenger**2 + sd_champion**2 / champions_per_challenger
+    challenger = z**2 * variance_factor / difference**2
+    # Round before the ceiling, so a size that is whole up to floating-point error is not pushed up by one.
+    return LiveTestSize(
+        challenger=max(1, math.ceil(round(challenger, 9))),
+        champion=max(1, math.ceil(round(challenger * champions_per_challenger, 9))),
+    )
+
+
+# -- tables -------------------------------------------------------------------------------------------------
+
+
 def summarise(
     metrics: pd.DataFrame,
     columns: Sequence[str],
@@ -218,34 +448,57 @@ def summarise(
     seed: int = 0,
     method: IntervalMethod = "t",
     n_resamples: int = DEFAULT_RESAMPLES,
+    strata: str | None = None,
+    with_iqm: bool = False,
 ) -> pd.DataFrame:
     """Summarise each metric column per group as the mean with its confidence interval over rows (seeds).
 
     Returns a DataFrame indexed by the values of ``by``, in order of first appearance, with two-level
     columns ``(column, "mean" | "low" | "high")``. For example ``summary.loc["sms_first", ("recovery_rate",
-    "low")]`` is the lower bound of the mean recovery rate of policy ``sms_first``.
+    "low")]`` is the lower bound of the mean recovery rate of policy ``sms_first``. ``method`` sets the mean's
+    interval as in :func:`mean_interval`.
+
+    ``strata`` names a column, such as ``scenario``, whose values split each group's rows into strata: the
+    t interval then uses the stratified standard error (:func:`stratified_mean_interval`) and the bootstrap
+    resamples within strata (:func:`stratified_bootstrap`). ``with_iqm=True`` adds ``"iqm"``, ``"iqm_low"`` and
+    ``"iqm_high"``: the interquartile mean with a stratified percentile bootstrap interval.
     """
-    missing = [name for name in [by, *columns] if name not in metrics.columns]
+    missing = [name for name in [by, *columns, *([strata] if strata else [])] if name not in metrics.columns]
     if missing:
         raise ValueError(f"metrics has no column {missing}; available columns: {list(metrics.columns)}")
+    _check_method(method)
 
+    statistics = ["mean", "low", "high", *(["iqm", "iqm_low", "iqm_high"] if with_iqm else [])]
     rows: dict[object, dict[tuple[str, str], float]] = {}
     for group, frame in metrics.groupby(by, sort=False):
+        labels = frame[strata].to_numpy() if strata else np.zeros(len(frame))
         row: dict[tuple[str, str], float] = {}
         for column in columns:
-            mean, low, high = mean_interval(
-                frame[column].to_numpy(dtype=float),
-                confidence=confidence,
-                seed=seed,
-                method=method,
-                n_resamples=n_resamples,
-            )
+            values = frame[column].to_numpy(dtype=float)
+            groups = [values[labels == label] for label in pd.unique(labels)]
+            if len(groups) == 1:
+                mean, low, high = mean_interval(
+                    values, confidence=confidence, seed=seed, method=method, n_resamples=n_resamples
+                )
+            elif method == "t":
+                mean, low, high = stratified_mean_interval(groups, confidence=confidence)
+            else:
+                mean, low, high = stratified_bootstrap(
+                    groups, np.mean, confidence=confidence, seed=seed, method=method, n_resamples=n_resamples
+                )
             row[(column, "mean")] = mean
             row[(column, "low")] = low
             row[(column, "high")] = high
+            if with_iqm:
+                estimate, iqm_low, iqm_high = stratified_bootstrap(
+                    groups, iqm, confidence=confidence, seed=seed, method="percentile", n_resamples=n_resamples
+                )
+                row[(column, "iqm")] = estimate
+                row[(column, "iqm_low")] = iqm_low
+                row[(column, "iqm_high")] = iqm_high
         rows[group] = row
 
-    header = pd.MultiIndex.from_product([list(columns), ["mean", "low", "high"]])
+    header = pd.MultiIndex.from_product([list(columns), statistics])
     summary = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=header)
     summary.index.name = by
     return summary

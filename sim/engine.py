@@ -70,6 +70,7 @@ BUCKETS = (
 WINDOW_DAYS = 30  # contact history kept per account, days
 CENTS = 100
 NO_PAYMENT = np.iinfo(np.int64).min  # pay_day of an account that will not pay this cycle unprompted
+RECOVERY_DAYS = (30, 60, 90, 180)  # paid_within_days[k]: cents paid before run day RECOVERY_DAYS[k]
 
 
 @dataclass(eq=False)
@@ -304,6 +305,7 @@ class PortfolioModel:
         self.interest = np.zeros(n, dtype=np.int64)
         self.fees = np.zeros(n, dtype=np.int64)
         self.paid = np.zeros(n, dtype=np.int64)
+        self.paid_within_days = np.zeros((len(RECOVERY_DAYS), n), dtype=np.int64)
         self.discounts = np.zeros(n, dtype=np.int64)
         self.written_off = np.zeros(n, dtype=np.int64)
         self.sold = np.zeros(n, dtype=np.int64)
@@ -958,6 +960,7 @@ class PortfolioModel:
         self.billed[idx] -= to_bill
         self.balance[idx] -= amount
         self.paid[idx] += amount
+        self.paid_within_days[np.flatnonzero(np.array(RECOVERY_DAYS) > day)[:, None], idx] += amount
         self.last_payment_day[idx] = day
         paid_off = idx[self.balance[idx] == 0]
         # A payoff ends the account current: record it as the transition to state 0 it would show at a statement.

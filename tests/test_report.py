@@ -25,8 +25,11 @@ from experiments.report import (
     format_points,
     recovery_vs_cost_figure,
     render_report,
+    split_arms,
     write_report,
 )
+from experiments.report_charts import bucket_shares, efficient_frontier
+from experiments.stats import stratified_mean_interval
 from sim.errors import ConfigError
 
 CHAMPION = "current_waterfall"
@@ -44,6 +47,14 @@ CONTACTS = {"current_waterfall": 6.0, "sms_first": 9.0, "agency_early": 3.5}
 CURE = {"current_waterfall": 0.40, "sms_first": 0.45, "agency_early": 0.38}
 COMPLAINTS = {"current_waterfall": 2.0, "sms_first": 3.5, "agency_early": 1.0}
 STOP_CONTACT = {"current_waterfall": 0.004, "sms_first": 0.007, "agency_early": 0.002}
+# Standard deviation across accounts of each account's NPV of net collections, per policy.
+PER_ACCOUNT_SD = {"current_waterfall": 900.0, "sms_first": 1_000.0, "agency_early": 1_100.0}
+BLOCKED_DISPUTE = {"current_waterfall": 12, "sms_first": 30, "agency_early": 4}
+# A champion/challenger split written by split=True: the split's name and its arms' shares of the accounts.
+SPLIT = "cc"
+SPLIT_SHARES = {"current_waterfall": 0.9, "sms_first": 0.1}
+# Daily account states: the share of the book in each DPD bucket while in collection.
+BUCKET_MIX = {"accounts_current": 0.4, "accounts_1_29": 0.3, "accounts_30_59": 0.2, "accounts_60_89": 0.1}
 
 
 def write_run_dir(
@@ -58,16 +69,23 @@ def write_run_dir(
     description: str = "Compare an SMS-first waterfall and early agency placement with today's waterfall.",
     manifest: bool = True,
     customer_impact: bool = True,
+    new_metrics: bool = True,
+    buckets: bool = True,
+    split: bool = False,
 ) -> Path:
     """Write config.yaml, metrics.parquet, daily.parquet and manifest.json for a synthetic run.
 
     ``levels`` maps each policy name to the POLICIES entry whose numbers it takes from the level tables
     above. By default the i-th policy takes the numbers of the i-th entry. Each seed draws one portfolio
     effect that all policies share, as under common random numbers, and each policy adds a small noise.
-    ``customer_impact=False`` leaves out complaints_per_1000 and stop_contact_rate, as older runs do.
+    ``customer_impact=False`` leaves out complaints_per_1000 and stop_contact_rate, and ``new_metrics=False`` the
+    columns added with recovery by day, as older runs do. ``buckets=False`` leaves the DPD bucket columns out of
+    daily.parquet. ``split=True`` adds a split SPLIT whose arms run the first two policies' levels on SPLIT_SHARES
+    of the accounts, with one row for the whole split and one per arm.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     levels = levels or {policy: POLICIES[index % len(POLICIES)] for index, policy in enumerate(policies)}
+    columns = {"customer_impact": customer_impact, "new_metrics": new_metrics}
     metrics_rows = []
     daily_rows = []
     for scenario_index, scenario in enumerate(scenarios):
@@ -76,47 +94,20 @@ def write_run_dir(
             opening_balance = N_ACCOUNTS * 2_500.0 * (1 + 0.05 * portfolio.normal())
             shared_recovery_shock = 0.01 * portfolio.normal()
             daily_shape = portfolio.dirichlet(np.full(DAYS, 4.0))
-            for policy_index, policy in enumerate(policies):
-                level = levels[policy]
+            runs = [(policy, levels[policy], 1.0, policy_index) for policy_index, policy in enumerate(policies)]
+            if split:
+                runs.append((SPLIT, levels[policies[0]], 1.0, len(policies)))
+                for arm_index, (arm, share) in enumerate(SPLIT_SHARES.items()):
+                    runs.append((f"{SPLIT}/{arm}", levels[policies[arm_index]], share, len(policies) + 1 + arm_index))
+            for policy, level, share, policy_index in runs:
                 noise = np.random.default_rng([seed, policy_index, scenario_index])
                 recovery_rate = RECOVERY[level] + shared_recovery_shock + 0.002 * noise.normal() - 0.02 * scenario_index
-                collected = opening_balance * recovery_rate
-                contact_cost = collected * CONTACT_COST_SHARE[level]
-                agency_commission = collected * COMMISSION_SHARE[level]
-                total_cost = contact_cost + agency_commission
-                net_collections = collected - total_cost
-                clv_lost = CLV_LOST[level] * (1 + 0.03 * noise.normal())
-                customer_columns = {
-                    "complaints_per_1000": COMPLAINTS[level] * (1 + 0.05 * noise.normal()),
-                    "stop_contact_rate": STOP_CONTACT[level] * (1 + 0.05 * noise.normal()),
-                }
-                metrics_rows.append(
-                    {
-                        "scenario": scenario,
-                        "policy": policy,
-                        "seed": seed,
-                        "n_accounts": N_ACCOUNTS,
-                        "horizon_days": DAYS,
-                        "opening_balance": opening_balance,
-                        "collected": collected,
-                        "recovery_rate": recovery_rate,
-                        "contact_cost": contact_cost,
-                        "agency_commission": agency_commission,
-                        "total_cost": total_cost,
-                        "cost_to_collect": total_cost / collected,
-                        "net_collections": net_collections,
-                        "npv_net_collections": net_collections * 0.995,
-                        "clv_retained": 400_000.0 - clv_lost,
-                        "clv_lost": clv_lost,
-                        "attrition_rate": clv_lost / 1_000_000.0,
-                        "contacts_per_account": CONTACTS[level] * (1 + 0.02 * noise.normal()),
-                        "rpc_per_account": CONTACTS[level] * 0.3,
-                        "cure_rate": CURE[level] + 0.01 * noise.normal(),
-                        "charge_off_rate": 0.05,
-                        **(customer_columns if customer_impact else {}),
-                        "calls_unplaced": 0,
-                    }
+                row = metrics_row(
+                    level, opening_balance * share, recovery_rate, noise, round(N_ACCOUNTS * share), **columns
                 )
+                metrics_rows.append({"scenario": scenario, "policy": policy, "seed": seed, **row})
+                if "/" in policy:
+                    continue
                 for day in range(DAYS):
                     daily_rows.append(
                         {
@@ -124,9 +115,9 @@ def write_run_dir(
                             "policy": policy,
                             "seed": seed,
                             "day": day,
-                            "collected": collected * daily_shape[day],
-                            "cost": total_cost / DAYS,
-                            "accounts_current": 0,
+                            "collected": row["collected"] * daily_shape[day],
+                            "cost": row["total_cost"] / DAYS,
+                            **(bucket_counts(day, recovery_rate) if buckets else {"accounts_current": 0}),
                             "contacts": 10,
                             "calls_attempted": 5,
                             "calls_handled": 5,
@@ -163,6 +154,81 @@ def write_run_dir(
         }
         (run_dir / "manifest.json").write_text(json.dumps(manifest_data), encoding="utf-8")
     return run_dir
+
+
+def metrics_row(
+    level: str,
+    opening_balance: float,
+    recovery_rate: float,
+    noise: np.random.Generator,
+    n_accounts: int,
+    customer_impact: bool,
+    new_metrics: bool,
+) -> dict[str, float]:
+    """Return the metric columns of one synthetic run of a policy with the numbers of ``level``."""
+    collected = opening_balance * recovery_rate
+    contact_cost = collected * CONTACT_COST_SHARE[level]
+    agency_commission = collected * COMMISSION_SHARE[level]
+    total_cost = contact_cost + agency_commission
+    net_collections = collected - total_cost
+    scale = n_accounts / N_ACCOUNTS
+    clv_lost = CLV_LOST[level] * scale * (1 + 0.03 * noise.normal())
+    customer_columns = {
+        "complaints_per_1000": COMPLAINTS[level] * (1 + 0.05 * noise.normal()),
+        "stop_contact_rate": STOP_CONTACT[level] * (1 + 0.05 * noise.normal()),
+    }
+    new_columns = {
+        # The 30-day window is the whole run, and sim.metrics writes NaN for windows longer than the run.
+        **{f"recovery_rate_{days}d": recovery_rate if days <= DAYS else np.nan for days in (30, 60, 90, 180)},
+        "roll_rate": 0.08 + 0.01 * noise.normal(),
+        "agent_utilisation": 0.6,
+        "sale_rate": 0.0,
+        "npv_net_collections_per_account_sd": PER_ACCOUNT_SD[level] * (1 + 0.02 * noise.normal()),
+        "blocked_dispute": BLOCKED_DISPUTE[level],
+        "blocked_breathing_space": 3,
+        "days_sales_outstanding": 25.0,
+    }
+    return {
+        "n_accounts": n_accounts,
+        "horizon_days": DAYS,
+        "opening_balance": opening_balance,
+        "collected": collected,
+        "recovery_rate": recovery_rate,
+        "contact_cost": contact_cost,
+        "agency_commission": agency_commission,
+        "total_cost": total_cost,
+        "cost_to_collect": total_cost / collected,
+        "net_collections": net_collections,
+        "npv_net_collections": net_collections * 0.995,
+        "clv_retained": 400_000.0 * scale - clv_lost,
+        "clv_lost": clv_lost,
+        "attrition_rate": clv_lost / 1_000_000.0,
+        "contacts_per_account": CONTACTS[level] * (1 + 0.02 * noise.normal()),
+        "rpc_per_account": CONTACTS[level] * 0.3,
+        "cure_rate": CURE[level] + 0.01 * noise.normal(),
+        "charge_off_rate": 0.05,
+        **(customer_columns if customer_impact else {}),
+        "calls_unplaced": 0,
+        **(new_columns if new_metrics else {}),
+    }
+
+
+def bucket_counts(day: int, recovery_rate: float) -> dict[str, int]:
+    """Return a day's account counts per state: paid off grows with the recovery rate, the rest is in collection."""
+    paid_off = round(N_ACCOUNTS * recovery_rate * (day + 1) / DAYS)
+    charged_off = round(N_ACCOUNTS * 0.05 * (day + 1) / DAYS)
+    in_collection = N_ACCOUNTS - paid_off - charged_off
+    counts = {column: round(in_collection * share) for column, share in BUCKET_MIX.items()}
+    counts["accounts_current"] += in_collection - sum(counts.values())
+    zero = ("accounts_90_119", "accounts_120_149", "accounts_150_179", "accounts_180_plus")
+    return {
+        **counts,
+        **dict.fromkeys(zero, 0),
+        "accounts_paid_off": paid_off,
+        "accounts_settled": 0,
+        "accounts_sold": 0,
+        "accounts_charged_off": charged_off,
+    }
 
 
 def section_text(html: str, section_id: str) -> str:
@@ -278,7 +344,8 @@ def test_leaderboard_cells_show_mean_and_interval(run_dir: Path, report_html: st
     assert row
 
     cells = re.findall(r'<td class="num">(.*?)</td>', row.group(1), re.DOTALL)
-    assert len(cells) == 8
+    # Eight metric columns, then the NPV IQM and the probability of beating the champion.
+    assert len(cells) == 10
     assert cells[0].strip().startswith(f"{mean_recovery:.1%}")
     assert re.search(r'<span class="interval">\d+\.\d% – \d+\.\d%</span>', cells[0])
 
@@ -321,7 +388,8 @@ def test_report_loads_nothing_from_network(report_html: str) -> None:
 def test_charts_embedded_as_png(report_html: str) -> None:
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"\s+alt="([^"]+)"', report_html)
 
-    assert len(images) == 2
+    # Recovery versus cost, cumulative cash and bucket flows.
+    assert len(images) == 3
     for encoded, alt in images:
         assert base64.b64decode(encoded).startswith(b"\x89PNG\r\n\x1a\n")
         assert len(alt) > 40
@@ -367,7 +435,7 @@ def test_one_table_per_scenario(tmp_path: Path) -> None:
     assert len(leaderboard_rows(html, "leaderboard")) == len(POLICIES)
     assert len(leaderboard_rows(html, "leaderboard-2")) == len(POLICIES)
     assert "Scenario: recession" in html
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/png;base64,") == 6
 
 
 def test_nan_cost_to_collect_is_skipped(tmp_path: Path) -> None:
@@ -486,7 +554,7 @@ def test_gain_interval_is_paired_t(run_dir: Path, report_html: str) -> None:
 
     assert f"95% interval {interval.low:+,.0f} to {interval.high:+,.0f}" in summary
     assert "95% Student-t interval" in section_text(report_html, "leaderboard-section")
-    assert "bootstrap" not in report_html
+    assert "Mean Student-t interval over seeds, the headline interval" in section_text(report_html, "assumptions")
 
 
 def test_single_seed_shows_no_interval(tmp_path: Path) -> None:
@@ -574,7 +642,7 @@ def test_old_run_without_customer_impact(tmp_path: Path) -> None:
 
     row = re.search(r'data-policy="agency_early">(.*?)</tr>', html, re.DOTALL)
     assert row
-    assert len(re.findall(r'<td class="num">(.*?)</td>', row.group(1), re.DOTALL)) == 6
+    assert len(re.findall(r'<td class="num">(.*?)</td>', row.group(1), re.DOTALL)) == 8
     assert "Complaints" not in html
     assert "complaints" not in section_text(html, "summary")
     assert "Asked to stop contact" not in html
@@ -723,3 +791,272 @@ def test_cli_missing_manifest_warns_in_one_line(tmp_path: Path) -> None:
         "timings as not recorded"
     ]
     assert "not recorded" in (run_dir / "report.html").read_text(encoding="utf-8")
+
+
+# -- statistics against the champion ----------------------------------------------------------------------------
+
+
+def leaderboard_row(html: str, policy: str, table_id: str = "leaderboard") -> str:
+    """Return the HTML of one policy's row in a leaderboard table."""
+    table = re.search(rf'<table [^>]*id="{table_id}"[^>]*>(.*?)</table>', html, re.DOTALL)
+    assert table, f"no table with id {table_id!r}"
+    row = re.search(rf'data-policy="{re.escape(policy)}">(.*?)</tr>', table.group(1), re.DOTALL)
+    assert row, f"no row for {policy!r} in {table_id!r}"
+    return row.group(1)
+
+
+def expected_live_test(run_dir: Path, challenger_share: float) -> tuple[int, int]:
+    """Size a live test by hand from the metrics: (challenger accounts, total accounts)."""
+    z = scipy_stats.norm.ppf(0.975) + scipy_stats.norm.ppf(0.8)
+    difference = ((npv_by_seed(run_dir, "sms_first") - npv_by_seed(run_dir, CHAMPION)) / N_ACCOUNTS).mean()
+    sd = {
+        policy: np.sqrt((metric_by_seed(run_dir, policy, "npv_net_collections_per_account_sd") ** 2).mean())
+        for policy in ("sms_first", CHAMPION)
+    }
+    ratio = (1 - challenger_share) / challenger_share
+    challenger = z**2 * (sd["sms_first"] ** 2 + sd[CHAMPION] ** 2 / ratio) / difference**2
+    return int(np.ceil(challenger)), int(np.ceil(challenger)) + int(np.ceil(challenger * ratio))
+
+
+def test_leaderboard_iqm_column(run_dir: Path, report_html: str) -> None:
+    # Five seeds: the interquartile mean drops the lowest and the highest NPV and averages the middle three.
+    npv = np.sort(npv_by_seed(run_dir, "agency_early").to_numpy())
+
+    cells = re.findall(r'<td class="num">(.*?)</td>', leaderboard_row(report_html, "agency_early"), re.DOTALL)
+
+    assert cells[8].strip().startswith(f"{npv[1:4].mean():,.0f}")
+    assert '<span class="interval">' in cells[8]
+
+
+def test_leaderboard_probability_column(run_dir: Path, report_html: str) -> None:
+    wins = {
+        policy: (npv_by_seed(run_dir, policy) > npv_by_seed(run_dir, CHAMPION)).mean()
+        for policy in ("sms_first", "agency_early")
+    }
+
+    for policy, share in wins.items():
+        cells = re.findall(r'<td class="num">(.*?)</td>', leaderboard_row(report_html, policy), re.DOTALL)
+        assert cells[9].strip().startswith(f"{share:.1%}"), policy
+    champion_row = leaderboard_row(report_html, CHAMPION)
+    assert '<td class="num dash" data-stat="probability">–</td>' in champion_row
+
+
+def test_leaderboard_live_test_column(run_dir: Path, report_html: str) -> None:
+    _, total = expected_live_test(run_dir, 0.5)
+
+    cell = re.search(r'data-stat="live-test">([^<]*)</td>', leaderboard_row(report_html, "sms_first"))
+
+    assert cell
+    assert cell.group(1) == f"{total:,}"
+    assert "Live test size" in section_text(report_html, "leaderboard-section")
+
+
+def test_summary_states_live_test(run_dir: Path, report_html: str) -> None:
+    per_arm, total = expected_live_test(run_dir, 0.5)
+    challenger, small_total = expected_live_test(run_dir, 0.1)
+    difference = ((npv_by_seed(run_dir, "sms_first") - npv_by_seed(run_dir, CHAMPION)) / N_ACCOUNTS).mean()
+
+    summary = section_text(report_html, "summary")
+
+    assert (
+        f"A live champion/challenger test needs about {total:,} accounts split evenly ({per_arm:,} per arm)" in summary
+    )
+    assert f"or {small_total:,} with 10% of accounts on the challenger ({challenger:,} challenger accounts)" in summary
+    assert (
+        f"to detect the simulated difference of {difference:+,.2f} NPV per account with 80% power at 5% two-sided "
+        "significance." in summary
+    )
+
+
+def test_summary_states_customer_impact(run_dir: Path, report_html: str) -> None:
+    clv = {policy: metric_by_seed(run_dir, policy, "clv_lost").mean() for policy in ("sms_first", CHAMPION)}
+    complaints = {policy: metric_by_seed(run_dir, policy, "complaints_per_1000").mean() for policy in clv}
+
+    summary = section_text(report_html, "summary")
+
+    assert (
+        f"Customer impact: sms_first loses {clv['sms_first']:,.0f} of customer lifetime value, against "
+        f"{clv[CHAMPION]:,.0f} under the champion, and draws {complaints['sms_first']:.2f} complaints per 1,000 "
+        f"accounts, against {complaints[CHAMPION]:.2f}." in summary
+    )
+    # The customer impact comes before the verdict and the cards, on the first screen.
+    assert summary.index("Customer impact:") < summary.index("The whole interval lies above zero")
+
+
+def test_summary_states_probability(run_dir: Path, report_html: str) -> None:
+    share = (npv_by_seed(run_dir, "sms_first") > npv_by_seed(run_dir, CHAMPION)).mean()
+
+    assert f"sms_first returned the higher NPV on {share:.1%} of the seeds" in section_text(report_html, "summary")
+
+
+def test_old_run_without_new_metrics(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path, new_metrics=False)
+
+    html = render_report(run_dir)
+
+    header = re.search(r'<table id="leaderboard".*?<thead>(.*?)</thead>', html, re.DOTALL)
+    assert header
+    assert "NPV IQM" in header.group(1)
+    assert "Live test size" not in header.group(1)
+    assert 'id="live-test"' not in html
+    assert 'id="recovery-over-time"' not in html
+    assert 'id="compliance"' in html
+
+
+# -- bucket flows, segments, detail tables ----------------------------------------------------------------------
+
+
+def test_bucket_shares_average_seeds() -> None:
+    # Day 0: seed 1 has 6 current and 4 in 1-29 DPD, seed 2 has 8 and 2, so the means are 7 and 3 of 10.
+    daily = pd.DataFrame(
+        {
+            "policy": ["a", "a", "a", "a", "b"],
+            "seed": [1, 2, 1, 2, 1],
+            "day": [0, 0, 1, 1, 0],
+            "accounts_current": [6, 8, 5, 5, 10],
+            "accounts_1_29": [4, 2, 3, 1, 0],
+            "accounts_paid_off": [0, 0, 2, 4, 0],
+        }
+    )
+
+    shares = bucket_shares(daily, "a")
+
+    assert shares.columns.tolist() == ["accounts_paid_off", "accounts_current", "accounts_1_29"]
+    assert shares.loc[0].tolist() == pytest.approx([0.0, 0.7, 0.3])
+    assert shares.loc[1].tolist() == pytest.approx([0.3, 0.5, 0.2])
+
+
+def test_bucket_flows_drawn_for_champion_and_winner(report_html: str) -> None:
+    section = re.search(r'<section id="buckets">(.*?)</section>', report_html, re.DOTALL)
+    assert section
+
+    assert 'src="data:image/png;base64,' in section.group(1)
+    assert f"for {CHAMPION} and sms_first" in section_text(report_html, "buckets")
+
+
+def test_bucket_flows_need_bucket_columns(tmp_path: Path) -> None:
+    html = render_report(write_run_dir(tmp_path, buckets=False))
+
+    assert "daily.parquet has no DPD bucket columns" in section_text(html, "buckets")
+    assert html.count("data:image/png;base64,") == 2
+
+
+def test_split_arms_grouped_by_split() -> None:
+    policies = ["standard", "cc", "cc/standard", "cc/digital", "a/b"]
+
+    assert split_arms(policies) == {"cc": ["cc/standard", "cc/digital"]}
+
+
+def test_segment_breakdown_per_account(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path, split=True)
+    arms = {arm: f"{SPLIT}/{arm}" for arm in SPLIT_SHARES}
+    accounts = {arm: round(N_ACCOUNTS * share) for arm, share in SPLIT_SHARES.items()}
+    per_account = {arm: npv_by_seed(run_dir, policy) / accounts[arm] for arm, policy in arms.items()}
+    difference = (per_account["sms_first"] - per_account[CHAMPION]).mean()
+
+    html = render_report(run_dir)
+
+    segments = section_text(html, "segments")
+    assert f"Split {SPLIT}: reference arm {CHAMPION}" in segments
+    assert f"{CHAMPION} 900 90.0% {per_account[CHAMPION].mean():,.2f}" in segments
+    assert f"sms_first 100 10.0% {per_account['sms_first'].mean():,.2f}" in segments
+    assert f"{difference:+,.2f}" in segments
+    leaderboard = [policy for _, policy in leaderboard_rows(html)]
+    assert SPLIT in leaderboard
+    assert not [policy for policy in leaderboard if "/" in policy]
+
+
+def test_detail_tables_show_means(run_dir: Path, report_html: str) -> None:
+    compliance = leaderboard_row(report_html, "sms_first", "compliance-table")
+    recovery = leaderboard_row(report_html, "sms_first", "recovery-over-time-table")
+    recovery_30 = metric_by_seed(run_dir, "sms_first", "recovery_rate_30d").mean()
+
+    assert re.findall(r'<td class="num">([^<]*)</td>', compliance) == ["3", "30", "0"]
+    assert re.findall(r'<td class="num">([^<]*)</td>', recovery) == [
+        f"{recovery_30:.1%}",
+        "n/a",
+        "n/a",
+        "n/a",
+        f"{recovery_30:.1%}",
+    ]
+
+
+# -- scenarios ----------------------------------------------------------------------------------------------------
+
+
+def test_scenario_breakdown_pools_scenarios(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path, scenarios=("baseline", "recession"))
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    rows = metrics[metrics["policy"] == "sms_first"]
+    champion = metrics[metrics["policy"] == CHAMPION].set_index(["scenario", "seed"])["npv_net_collections"]
+    wins = (rows.set_index(["scenario", "seed"])["npv_net_collections"] > champion).mean()
+    per_scenario = [rows.loc[rows["scenario"] == name, "npv_net_collections"] for name in ("baseline", "recession")]
+    mean, low, high = stratified_mean_interval(per_scenario)
+
+    html = render_report(run_dir)
+
+    row = leaderboard_row(html, "sms_first", "scenario-table")
+    cells = re.findall(r'<td class="num">(.*?)</td>', row, re.DOTALL)
+    assert cells[0] == f"{per_scenario[0].mean():,.0f}"
+    assert cells[1] == f"{per_scenario[1].mean():,.0f}"
+    assert cells[2].strip().startswith(f"{mean:,.0f}")
+    assert f'<span class="interval">{low:,.0f} – {high:,.0f}</span>' in cells[2]
+    assert cells[4].strip().startswith(f"{wins:.1%}")
+    assert "Scenarios in the run baseline, recession" in section_text(html, "assumptions")
+
+
+def test_single_scenario_has_no_breakdown(report_html: str) -> None:
+    assert 'id="scenarios"' not in report_html
+
+
+# -- recovery versus cost with CLV ------------------------------------------------------------------------------
+
+
+def test_efficient_frontier_by_hand() -> None:
+    points = {
+        "a": (0.02, 0.30),
+        "b": (0.0, 0.25),
+        "c": (0.0, 0.25),
+        "d": (0.05, 0.28),
+        "e": (0.06, 0.35),
+        "f": (float("nan"), 0.50),
+    }
+
+    # c ties b and comes later. d costs more than a and recovers less. f has no cost.
+    assert efficient_frontier(points) == ["b", "a", "e"]
+
+
+def test_frontier_labels_state_clv_lost() -> None:
+    columns = pd.MultiIndex.from_product([["recovery_rate", "cost_to_collect"], ["mean", "low", "high"]])
+    summary = pd.DataFrame(
+        [[0.30, 0.29, 0.31, 0.02, 0.019, 0.021], [0.33, 0.32, 0.34, 0.01, 0.009, 0.011]],
+        index=[CHAMPION, "sms_first"],
+        columns=columns,
+    )
+    colours = {policy: "#2563eb" for policy in summary.index}
+
+    figure = recovery_vs_cost_figure(summary, CHAMPION, colours, {CHAMPION: 90_000.0, "sms_first": 70_000.0})
+
+    labels = sorted(text.get_text() for text in figure.axes[0].texts)
+    assert labels == [f"{CHAMPION} (champion)\nCLV lost 90k", "sms_first\nCLV lost 70k"]
+
+
+# -- PDF ----------------------------------------------------------------------------------------------------------
+
+
+def test_pdf_needs_chromium(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
+    run_dir = write_run_dir(tmp_path / "run")
+    missing = tmp_path / "no_chromium"
+
+    exit_code = cli_main(["report", str(run_dir), "--pdf", "--chromium", str(missing)])
+
+    output = capsys.readouterr()
+    assert exit_code == 1
+    assert output.err.splitlines() == [
+        f"arrears report: error: {missing}: Chromium not found; install Debian's chromium package or pass its path"
+    ]
+    assert (run_dir / "report.html").exists()
+    assert not (run_dir / "report.pdf").exists()

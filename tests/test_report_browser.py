@@ -6,11 +6,13 @@ It saves a full-page screenshot to test-artifacts/report.png for a person to loo
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from test_report import CHAMPION, POLICIES, write_run_dir
+from test_report import CHAMPION, POLICIES, SPLIT_SHARES, write_run_dir
 
+from experiments.cli import main as cli_main
 from experiments.report import write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -71,7 +73,7 @@ def test_report_renders_in_chromium(tmp_path: Path, chromium_path: Path) -> None
             leaderboard_rows = page.locator("#leaderboard tbody tr").count()
             champion_rows = page.locator("#leaderboard tbody tr.champion").all_inner_texts()
             leaderboard_headers = page.locator("#leaderboard thead th").all_inner_texts()
-            # The leaderboard has eight metric columns, so check that it fits the viewport without scrolling.
+            # The leaderboard has eleven metric columns, so check that it fits the viewport without scrolling.
             page_width = page.evaluate("document.documentElement.scrollWidth")
             title = page.title()
 
@@ -80,12 +82,14 @@ def test_report_renders_in_chromium(tmp_path: Path, chromium_path: Path) -> None
         finally:
             browser.close()
 
-    assert len(image_widths) == 2
+    # Recovery versus cost, cumulative cash and bucket flows.
+    assert len(image_widths) == 3
     assert all(width > 0 for width in image_widths), image_widths
     assert leaderboard_rows == len(POLICIES)
     assert len(champion_rows) == 1
     assert CHAMPION in champion_rows[0]
-    assert len(leaderboard_headers) == 10
+    # Rank, policy, eight metrics, NPV IQM, probability of beating the champion and live test size.
+    assert len(leaderboard_headers) == 13
     assert page_width <= 1200
     assert title.startswith("Q3 waterfall review")
     assert console_errors == []
@@ -126,3 +130,49 @@ def test_script_policy_fires_no_dialog(tmp_path: Path, chromium_path: Path) -> N
     assert heading == "<b>Q3</b> review <img src=x onerror=alert(2)>"
     assert bold_elements == 0
     assert script_policy in policies
+
+
+def test_split_and_scenarios_render(tmp_path: Path, chromium_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path / "run", scenarios=("baseline", "recession"), split=True)
+    report = write_report(run_dir)
+    console_errors: list[str] = []
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda message: console_errors.append(message.text))
+            page.on("pageerror", lambda error: console_errors.append(str(error)))
+            page.goto(report.as_uri(), wait_until="load")
+            image_widths = page.eval_on_selector_all("img", "images => images.map(image => image.naturalWidth)")
+            segment_rows = page.locator("#segments tbody tr").count()
+            scenario_rows = page.locator("#scenario-table tbody tr").count()
+            page_width = page.evaluate("document.documentElement.scrollWidth")
+        finally:
+            browser.close()
+
+    # Three charts per scenario.
+    assert len(image_widths) == 6
+    assert all(width > 0 for width in image_widths), image_widths
+    assert segment_rows == len(SPLIT_SHARES)
+    # The three policies and the split as a whole; its arms appear only in the segment breakdown.
+    assert scenario_rows == len(POLICIES) + 1
+    assert page_width <= 1200
+    assert console_errors == []
+
+
+def test_cli_prints_pdf(tmp_path: Path, chromium_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = write_run_dir(tmp_path / "run")
+
+    exit_code = cli_main(["report", str(run_dir), "--pdf", "--chromium", str(chromium_path)])
+
+    pdf = (run_dir / "report.pdf").read_bytes()
+    pages = re.findall(rb"/Type\s*/Page\b(?!s)", pdf)
+    assert exit_code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"wrote {run_dir / 'report.html'}",
+        f"wrote {run_dir / 'report.pdf'}",
+    ]
+    assert pdf.startswith(b"%PDF-")
+    # The report runs to several A4 pages: summary, leaderboard, charts and tables.
+    assert len(pages) >= 3

@@ -1,4 +1,4 @@
-"""Tests for the confidence intervals over seeds in experiments.stats."""
+"""Tests for the statistics over seeds in experiments.stats: intervals, IQM, probability of improvement, test size."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from experiments.stats import mean_interval, mean_interval_by_column, paired_difference, summarise
+from experiments.stats import (
+    iqm,
+    live_test_size,
+    mean_interval,
+    mean_interval_by_column,
+    paired_difference,
+    probability_of_improvement,
+    stratified_bootstrap,
+    stratified_mean_interval,
+    summarise,
+)
 
 COVERAGE_TRIALS = 20_000
 COVERAGE_CONFIDENCE = 0.95
@@ -283,3 +293,255 @@ def test_summarise_rejects_unknown_column() -> None:
 
     with pytest.raises(ValueError, match=r"metrics has no column \['recovery'\]"):
         summarise(metrics, ["recovery"])
+
+
+# -- interquartile mean -----------------------------------------------------------------------------------------
+
+
+def test_iqm_drops_quarter_at_each_end() -> None:
+    # 8 values: the lowest 2 and the highest 2 go, leaving 3, 4, 5, 6.
+    assert iqm(np.array([1.0, 2.0, 3.0, 4.0, 100.0, 5.0, 6.0, 7.0])) == 4.5
+
+
+def test_iqm_of_three_values_is_mean() -> None:
+    # floor(0.25 × 3) = 0 values are trimmed at each end.
+    assert iqm(np.array([1.0, 2.0, 9.0])) == 4.0
+
+
+def test_iqm_along_axis() -> None:
+    values = np.array([[1.0, 2.0, 3.0, 50.0], [0.0, 0.0, 4.0, 4.0]])
+
+    assert iqm(values, axis=1).tolist() == [2.5, 2.0]
+
+
+# -- stratified bootstrap -----------------------------------------------------------------------------------------
+
+
+def test_stratified_bootstrap_keeps_strata_apart() -> None:
+    # Each resample draws 2 values from {0, 1} and 2 from {10, 11}, so the pooled mean lies in [5, 6]. Both ends
+    # have probability 1/16, above 2.5%, so they are the bounds.
+    estimate, low, high = stratified_bootstrap([[0.0, 1.0], [10.0, 11.0]], np.mean)
+
+    assert estimate == 5.5
+    assert low == 5.0
+    assert high == 6.0
+
+
+def test_unstratified_bootstrap_is_wider() -> None:
+    _, low, high = stratified_bootstrap([[0.0, 1.0, 10.0, 11.0]], np.mean)
+
+    assert high - low > 3.0
+
+
+def test_stratified_bootstrap_one_value_stratum_is_fixed() -> None:
+    # The stratum {10} enters every resample. Resamples of {0, 1} have means 0, 0.5 and 1 with probabilities
+    # 1/4, 1/2 and 1/4, so the pooled mean is 10/3, 11/3 or 4.
+    estimate, low, high = stratified_bootstrap([[0.0, 1.0], [10.0]], np.mean)
+
+    assert estimate == pytest.approx(11 / 3)
+    assert low == pytest.approx(10 / 3)
+    assert high == pytest.approx(4.0)
+
+
+def test_stratified_bootstrap_edge_cases() -> None:
+    assert all(math.isnan(value) for value in stratified_bootstrap([[], [np.nan]], np.mean))
+    # Pooled 2, 2, 4, 4, 4: one value is trimmed at each end, leaving 2, 4, 4.
+    assert stratified_bootstrap([[2.0, 2.0], [4.0, 4.0, 4.0]], iqm) == pytest.approx((10 / 3, 10 / 3, 10 / 3))
+    estimate, low, high = stratified_bootstrap([[7.0], [9.0]], np.mean)
+    assert estimate == 8.0
+    assert math.isnan(low)
+    assert math.isnan(high)
+
+
+def test_stratified_bootstrap_drops_nan() -> None:
+    with_nan = stratified_bootstrap([[0.0, 1.0, np.nan], [10.0, 11.0]], np.mean)
+
+    assert with_nan == stratified_bootstrap([[0.0, 1.0], [10.0, 11.0]], np.mean)
+
+
+def test_stratified_bootstrap_reproducible_by_seed() -> None:
+    sample = np.random.default_rng(4).normal(size=(2, 12))
+
+    first = stratified_bootstrap(list(sample), iqm, seed=1)
+
+    assert first == stratified_bootstrap(list(sample), iqm, seed=1)
+    assert first != stratified_bootstrap(list(sample), iqm, seed=2)
+
+
+def test_stratified_bootstrap_bca() -> None:
+    sample = np.random.default_rng(9).normal(loc=3.0, size=(2, 20))
+
+    estimate, low, high = stratified_bootstrap(list(sample), np.mean, method="BCa")
+
+    assert low < estimate < high
+
+
+def test_stratified_bootstrap_rejects_t() -> None:
+    with pytest.raises(ValueError, match="needs a bootstrap method"):
+        stratified_bootstrap([[1.0, 2.0]], np.mean, method="t")  # type: ignore[arg-type]
+
+
+# -- stratified Student t -----------------------------------------------------------------------------------------
+
+
+def test_stratified_t_one_stratum_is_student_t() -> None:
+    sample = [3.1, -0.4, 1.7, 2.2]
+
+    assert stratified_mean_interval([sample]) == pytest.approx(mean_interval(sample))
+
+
+def test_stratified_t_by_hand() -> None:
+    # Strata {1, 2, 3} (mean 2, variance 1) and {10, 14} (mean 12, variance 8); N = 5, so the weights are 3/5 and
+    # 2/5. Variance of the mean: 0.36 × 1 / 3 + 0.16 × 8 / 2 = 0.12 + 0.64 = 0.76. Welch-Satterthwaite degrees of
+    # freedom: 0.76² / (0.12² / 2 + 0.64² / 1) = 0.5776 / 0.4168.
+    half_width = scipy_stats.t.ppf(0.975, df=0.5776 / 0.4168) * math.sqrt(0.76)
+
+    mean, low, high = stratified_mean_interval([[1.0, 2.0, 3.0], [10.0, 14.0]])
+
+    assert mean == 6.0
+    assert low == pytest.approx(6.0 - half_width)
+    assert high == pytest.approx(6.0 + half_width)
+
+
+def test_stratified_t_edge_cases() -> None:
+    mean, low, high = stratified_mean_interval([[1.0, 2.0], [5.0]])
+    assert mean == pytest.approx(8 / 3)
+    assert math.isnan(low)
+    assert math.isnan(high)
+    assert stratified_mean_interval([[2.0, 2.0], [6.0, 6.0]]) == (4.0, 4.0, 4.0)
+    assert all(math.isnan(value) for value in stratified_mean_interval([[]]))
+
+
+# -- probability of improvement -----------------------------------------------------------------------------------
+
+
+def test_probability_of_improvement_counts_ties_half() -> None:
+    challenger = {1: 5.0, 2: 3.0, 3: 4.0, 4: 4.0}
+    champion = {1: 4.0, 2: 3.5, 3: 4.0, 4: 1.0}
+
+    probability, low, high = probability_of_improvement(challenger, champion)
+
+    # Seeds 1 and 4 win, seed 2 loses, seed 3 ties: (1 + 0 + 0.5 + 1) / 4.
+    assert probability == 0.625
+    assert 0.0 <= low < probability < high <= 1.0
+
+
+def test_probability_of_improvement_all_wins() -> None:
+    challenger = pd.Series([2.0, 3.0, 4.0], index=[7, 8, 9])
+
+    assert probability_of_improvement(challenger, challenger - 1.0) == (1.0, 1.0, 1.0)
+
+
+def test_probability_of_improvement_by_stratum() -> None:
+    # The challenger wins both seeds of scenario x and loses both of y. Within each stratum the outcome never
+    # varies, so the stratified interval is the point 0.5.
+    index = pd.MultiIndex.from_tuples([("x", 1), ("x", 2), ("y", 1), ("y", 2)], names=["scenario", "seed"])
+    challenger = pd.Series([2.0, 2.0, 0.0, 0.0], index=index)
+    champion = pd.Series([1.0, 1.0, 1.0, 1.0], index=index)
+    strata = pd.Series(index.get_level_values("scenario"), index=index)
+
+    stratified = probability_of_improvement(challenger, champion, strata=strata)
+    pooled = probability_of_improvement(challenger, champion)
+
+    assert stratified == (0.5, 0.5, 0.5)
+    assert pooled[0] == 0.5
+    assert pooled[2] - pooled[1] >= 0.5
+
+
+def test_probability_of_improvement_drops_nan_pairs() -> None:
+    challenger = {1: 2.0, 2: np.nan, 3: 0.0}
+    champion = {1: 1.0, 2: 1.0, 3: 1.0}
+
+    assert probability_of_improvement(challenger, champion)[0] == 0.5
+
+
+def test_probability_of_improvement_needs_pairs() -> None:
+    with pytest.raises(ValueError, match=r"seeds \[3\] are missing from b"):
+        probability_of_improvement({1: 1.0, 3: 2.0}, {1: 1.0})
+
+
+def test_probability_of_improvement_needs_stratum_per_seed() -> None:
+    with pytest.raises(ValueError, match="strata has no stratum for"):
+        probability_of_improvement({1: 1.0, 2: 2.0}, {1: 0.0, 2: 0.0}, strata={1: "x"})
+
+
+# -- live test size -----------------------------------------------------------------------------------------------
+
+# z(0.975) + z(0.8) = 1.959964 + 0.841621 = 2.801585, squared 7.848879.
+Z_SQUARED = 7.848879
+
+
+def test_live_test_size_even_split() -> None:
+    # A difference of one standard deviation: 7.848879 × (1 + 1) / 1 = 15.7 accounts per arm, rounded up.
+    size = live_test_size(1.0, 1.0, 1.0)
+
+    assert size is not None
+    assert size.challenger == 16
+    assert size.champion == 16
+    assert size.total == 32
+
+
+def test_live_test_size_ninety_ten() -> None:
+    # Nine champion accounts per challenger account: 7.848879 × (1 + 1 / 9) = 8.72 challenger accounts, and the
+    # champion arm nine times that, 78.5.
+    size = live_test_size(1.0, 1.0, 1.0, challenger_share=0.1)
+
+    assert size is not None
+    assert size.challenger == 9
+    assert size.champion == 79
+    assert Z_SQUARED * (1 + 1 / 9) == pytest.approx(8.7210, abs=1e-4)
+
+
+def test_live_test_size_unequal_spread() -> None:
+    # 7.848879 × (3² + 4²) / 2² = 49.06 per arm.
+    size = live_test_size(-2.0, 3.0, 4.0)
+
+    assert size is not None
+    assert size.challenger == 50
+    assert size.champion == 50
+
+
+def test_live_test_size_needs_a_difference() -> None:
+    assert live_test_size(0.0, 1.0, 1.0) is None
+    assert live_test_size(float("nan"), 1.0, 1.0) is None
+    assert live_test_size(1.0, float("nan"), 1.0) is None
+
+
+@pytest.mark.parametrize("keyword", ["challenger_share", "power", "significance"])
+def test_live_test_size_rejects_bad_fraction(keyword: str) -> None:
+    with pytest.raises(ValueError, match=f"{keyword} must be between 0 and 1"):
+        live_test_size(1.0, 1.0, 1.0, **{keyword: 1.0})
+
+
+# -- summarise with IQM and strata --------------------------------------------------------------------------------
+
+
+def test_summarise_adds_iqm() -> None:
+    metrics = pd.DataFrame({"policy": ["a"] * 5, "collected": [1.0, 2.0, 3.0, 100.0, 4.0]})
+
+    summary = summarise(metrics, ["collected"], with_iqm=True)
+
+    # Five seeds: the lowest and the highest are trimmed, leaving 2, 3 and 4.
+    assert summary.columns.get_level_values(1).tolist() == ["mean", "low", "high", "iqm", "iqm_low", "iqm_high"]
+    assert summary.loc["a", ("collected", "mean")] == 22.0
+    assert summary.loc["a", ("collected", "iqm")] == 3.0
+    assert summary.loc["a", ("collected", "iqm_low")] <= 3.0 <= summary.loc["a", ("collected", "iqm_high")]
+
+
+def test_summarise_stratified_t() -> None:
+    metrics = pd.DataFrame(
+        {"policy": ["a"] * 5, "scenario": ["x", "x", "x", "y", "y"], "collected": [1.0, 2.0, 3.0, 10.0, 14.0]}
+    )
+
+    summary = summarise(metrics, ["collected"], strata="scenario")
+
+    expected = stratified_mean_interval([[1.0, 2.0, 3.0], [10.0, 14.0]])
+    assert tuple(summary.loc["a", "collected"]) == pytest.approx(expected)
+
+
+def test_summarise_stratified_bootstrap() -> None:
+    metrics = pd.DataFrame({"policy": ["a"] * 4, "scenario": ["x", "x", "y", "y"], "collected": [0.0, 1.0, 10.0, 11.0]})
+
+    summary = summarise(metrics, ["collected"], strata="scenario", method="percentile", with_iqm=True)
+
+    assert tuple(summary.loc["a", "collected"]) == (5.5, 5.0, 6.0, 5.5, 5.0, 6.0)
