@@ -62,10 +62,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run an experiment and write its run directory and report")
     run.add_argument("config", nargs="?", type=Path, help=f"experiment YAML (default: {DEFAULT_CONFIG})")
-    run.add_argument("--out", type=Path, help="run directory (default: results/<experiment name>)")
+    run.add_argument(
+        "--out",
+        type=Path,
+        help="run directory (default: results/<experiment name>). A rerun into it skips the cells finished there",
+    )
     run.add_argument("--seeds", type=bounded_int(MAX_SEEDS), help="run seeds 0..N-1 instead of the config's seeds")
-    run.add_argument("--workers", type=bounded_int(256), help="worker processes (default: one per core)")
+    run.add_argument(
+        "--workers", type=bounded_int(256), help="worker processes of the local backend (default: one per core)"
+    )
+    run.add_argument(
+        "--backend",
+        choices=("local", "dask"),
+        default="local",
+        help="where cells run: 'local' joblib processes, or 'dask' on the cluster at --scheduler (default: local)",
+    )
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler, such as tcp://127.0.0.1:8786, for --backend dask",
+    )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.set_defaults(command_parser=run)
 
     validate = commands.add_parser("validate", help="check an experiment config, a scenario or a waterfall YAML")
     validate.add_argument("config", type=Path, help="experiment, scenario or waterfall YAML")
@@ -126,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "run":
+        _check_run_options(args.command_parser, args)
     warnings.formatwarning = _one_line_warning
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
@@ -153,6 +173,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _check_run_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject option combinations of ``run`` that argparse cannot express, as usage errors (exit code 2)."""
+    if args.scheduler is not None and args.backend != "dask":
+        parser.error("argument --scheduler: only applies with --backend dask")
+    if args.backend == "dask" and not args.scheduler:
+        parser.error("argument --backend dask: needs --scheduler ADDRESS, the address of a running Dask scheduler")
+    if args.backend == "dask" and args.workers is not None:
+        parser.error(
+            "argument --workers: applies to --backend local, because a Dask cluster's workers are set where it starts"
+        )
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"arrears: warning: {message}\n"
 
@@ -174,9 +206,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     experiment = load_config(config_path).with_overrides(seeds=args.seeds)
     out = out or RESULTS_DIR / experiment.config.name
-    result = run(experiment, out=out, workers=args.workers, progress=not args.no_progress)
-    rows = _count(len(result.metrics), "metrics row")
-    print(f"wrote {result.path}/ ({rows}); report: {result.path / 'report.html'}")
+    result = run(
+        experiment,
+        out=out,
+        workers=args.workers,
+        progress=not args.no_progress,
+        backend=args.backend,
+        scheduler=args.scheduler,
+    )
+    counts = _count(len(result.metrics), "metrics row")
+    if result.cells_reused:
+        counts += f", {_count(result.cells_reused, 'cell')} from the earlier run"
+    print(f"wrote {result.path}/ ({counts}); report: {result.path / 'report.html'}")
     return 0
 
 

@@ -1,7 +1,13 @@
-"""Experiment configs: which scenario, which policies, how many seeds, accounts and days; validated with pydantic."""
+"""Experiment configs: which scenarios, which policies, how many seeds, accounts and days; validated with pydantic.
+
+A config names one scenario (``scenario``) or a list (``scenarios``), and may sweep one scenario parameter, so a run
+is the grid scenarios × policies × seeds.
+"""
 
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +18,7 @@ from sim.errors import ConfigError, config_error_from_validation
 from sim.scenario import Scenario, load_yaml_mapping
 
 MAX_SEEDS = 10_000
+MAX_SCENARIOS = 1_000
 SafeName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
@@ -35,6 +42,31 @@ class SplitSpec(BaseModel):
         return arms
 
 
+class SweepSpec(BaseModel):
+    """One scenario parameter set to each of several values; every scenario of the grid runs with each value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parameter: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$",
+        description="Dotted key path of a scenario parameter, such as call_center.agents; list items by index.",
+    )
+    values: Annotated[list[Any], Field(min_length=1, max_length=MAX_SCENARIOS)] = Field(
+        description="The values to run, in order. Each makes a scenario named like default[call_center.agents=5]."
+    )
+
+    @field_validator("values")
+    @classmethod
+    def _unique_values(cls, values: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for value in values:
+            text = json.dumps(value, sort_keys=True)
+            if text in seen:
+                raise ValueError(f"value {text} is listed twice")
+            seen.add(text)
+        return values
+
+
 class ExperimentConfig(BaseModel):
     """One experiment: every policy runs on the same portfolios (one per seed), so differences are paired."""
 
@@ -44,7 +76,15 @@ class ExperimentConfig(BaseModel):
         description="Letters, digits, '_', '.' and '-', starting with a letter or digit; names the run directory."
     )
     description: str = ""
-    scenario: str = Field(default="default", description="A shipped scenario name or a scenario YAML path.")
+    scenario: str = Field(
+        default="default", description="A shipped scenario name or a scenario YAML path. Give this or 'scenarios'."
+    )
+    scenarios: Annotated[list[str], Field(min_length=1, max_length=MAX_SCENARIOS)] | None = Field(
+        default=None, description="Several shipped scenario names or scenario YAML paths. Give this or 'scenario'."
+    )
+    sweep: SweepSpec | None = Field(
+        default=None, description="One scenario parameter and its values, which multiply the scenarios."
+    )
     policies: Annotated[list[str], Field(min_length=1)] = Field(
         description="Shipped policy names or waterfall YAML paths; each runs on every seed."
     )
@@ -64,8 +104,10 @@ class ExperimentConfig(BaseModel):
     policy_sources: dict[str, str] | None = Field(
         default=None, description="Policy name to the shipped name or file it was loaded from."
     )
-    scenario_parameters: dict[str, Any] | None = Field(
-        default=None, description="Every scenario parameter as run; when present it is used instead of 'scenario'."
+    scenario_parameters: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Every scenario parameter as run: a mapping for one scenario, a list of mappings for a grid. "
+        "When present it alone defines the scenarios, and 'scenario', 'scenarios' and 'sweep' are only a record.",
     )
 
     @field_validator("policies")
@@ -77,6 +119,14 @@ class ExperimentConfig(BaseModel):
                 raise ValueError(f"policy {name!r} is listed twice")
             seen.add(name)
         return names
+
+    @field_validator("scenarios")
+    @classmethod
+    def _unique_scenarios(cls, specs: list[str] | None) -> list[str] | None:
+        for i, spec in enumerate(specs or []):
+            if spec in specs[:i]:
+                raise ValueError(f"scenario {spec!r} is listed twice")
+        return specs
 
     @field_validator("seeds")
     @classmethod
@@ -97,6 +147,12 @@ class ExperimentConfig(BaseModel):
         return seeds
 
     @model_validator(mode="after")
+    def _one_scenario_key(self) -> ExperimentConfig:
+        if self.scenarios is not None and "scenario" in self.model_fields_set and self.scenario_parameters is None:
+            raise ValueError("give either 'scenario' (one name or path) or 'scenarios' (a list), not both")
+        return self
+
+    @model_validator(mode="after")
     def _champion_is_a_policy(self) -> ExperimentConfig:
         if self.champion is not None and self.champion not in self.policies:
             raise ValueError(f"champion {self.champion!r} must be one of the policies: {', '.join(self.policies)}")
@@ -110,19 +166,30 @@ class ExperimentConfig(BaseModel):
     def champion_policy(self) -> str:
         return self.champion or self.policies[0]
 
+    @property
+    def scenario_specs(self) -> list[str]:
+        """The scenario names or paths as given, before the sweep: ``scenarios``, else ``[scenario]``."""
+        return list(self.scenarios) if self.scenarios is not None else [self.scenario]
+
 
 class LoadedExperiment(BaseModel):
-    """An experiment config with its scenario and policies loaded and checked."""
+    """An experiment config with its scenarios and policies loaded and checked."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
     config: ExperimentConfig
     source: str
-    scenario: Scenario
+    scenarios: list[Scenario]
+    """Every scenario of the grid in run order, sweep variants included; their names are unique."""
     policy_specs: dict[str, str]
+    """Policy name (as reported) → the spec that :func:`policies.load` resolves (a name or an absolute path)."""
     split_specs: dict[str, dict[str, tuple[str, float]]] = {}
     """Split name → arm policy name → (resolved spec, share)."""
-    """Policy name (as reported) → the spec that :func:`policies.load` resolves (a name or an absolute path)."""
+
+    @property
+    def scenario(self) -> Scenario:
+        """The first scenario of the grid (the only one unless the config names several or sweeps)."""
+        return self.scenarios[0]
 
     def with_overrides(self, seeds: int | None = None) -> LoadedExperiment:
         if seeds is None:
@@ -131,13 +198,26 @@ class LoadedExperiment(BaseModel):
         return self.model_copy(update={"config": config})
 
     def resolved_dict(self) -> dict[str, Any]:
-        """Return the config as run: seeds expanded, champion named, scenario parameters in full."""
+        """Return the config as run: seeds expanded, champion named, scenario parameters in full.
+
+        ``scenario`` is the scenario's name or path, or for a grid its scenario names joined by commas, because
+        readers of a run directory (the report) expect one label; ``scenario_parameters`` is authoritative.
+        """
         data = self.config.model_dump(mode="json")
         data["seeds"] = self.config.seed_list
         data["champion"] = self.config.champion_policy
         data["policies"] = list(self.policy_specs)
         data["policy_sources"] = dict(self.policy_specs)
-        data["scenario_parameters"] = self.scenario.model_dump(mode="json")
+        parameters = [scenario.model_dump(mode="json") for scenario in self.scenarios]
+        if len(self.scenarios) == 1 and self.config.sweep is None:
+            data["scenario"] = self.config.scenario_specs[0]
+            data["scenario_parameters"] = parameters[0]
+        else:
+            data["scenario"] = ", ".join(scenario.name for scenario in self.scenarios)
+            data["scenario_parameters"] = parameters if len(parameters) > 1 else parameters[0]
+        for key in ("scenarios", "sweep"):
+            if data[key] is None:
+                del data[key]
         data["splits"] = [
             {"name": name, "arms": {spec: share for spec, share in arms.values()}}
             for name, arms in self.split_specs.items()
@@ -168,15 +248,7 @@ def load_config(path: str | Path) -> LoadedExperiment:
 def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | None = None) -> LoadedExperiment:
     """Load the scenario and every policy of ``config``, so that a bad name fails before any simulation runs."""
     base = base or Path.cwd()
-    if config.scenario_parameters is not None:
-        scenario = Scenario.from_dict(config.scenario_parameters, source=f"{source}: scenario_parameters")
-    else:
-        try:
-            scenario = Scenario.load(_resolve_path(config.scenario, base))
-        except ConfigError as exc:
-            if exc.key_path == "scenario":
-                raise ConfigError(source, "scenario", f"{config.scenario!r}: {exc.message}") from None
-            raise
+    scenarios = _load_scenarios(config, source, base)
 
     specs: dict[str, str] = {}
     for i, spec in enumerate(config.policies):
@@ -218,4 +290,110 @@ def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | Non
                 raise ConfigError(source, f"splits[{i}].arms", f"two arms are named {policy.name!r}")
             arms[policy.name] = (resolved, share)
         splits[split.name] = arms
-    return LoadedExperiment(config=config, source=source, scenario=scenario, policy_specs=specs, split_specs=splits)
+    return LoadedExperiment(config=config, source=source, scenarios=scenarios, policy_specs=specs, split_specs=splits)
+
+
+def _load_scenarios(config: ExperimentConfig, source: str, base: Path) -> list[Scenario]:
+    """Load the grid's scenarios in order, each sweep value after its scenario, and check that names are unique."""
+    keyed: list[tuple[str, Scenario]] = []
+    if isinstance(config.scenario_parameters, dict):
+        keyed.append(("scenario_parameters", _scenario_as_run(config.scenario_parameters, source, "")))
+    elif config.scenario_parameters is not None:
+        for i, parameters in enumerate(config.scenario_parameters):
+            keyed.append((f"scenario_parameters[{i}]", _scenario_as_run(parameters, source, f"[{i}]")))
+    else:
+        for i, spec in enumerate(config.scenario_specs):
+            key = "scenario" if config.scenarios is None else f"scenarios[{i}]"
+            try:
+                scenario = Scenario.load(_resolve_path(spec, base))
+            except ConfigError as exc:
+                if exc.key_path == "scenario":
+                    raise ConfigError(source, key, f"{spec!r}: {exc.message}") from None
+                raise
+            if config.sweep is None:
+                keyed.append((key, scenario))
+            else:
+                keyed.extend((key, variant) for variant in sweep_variants(scenario, config.sweep, source))
+
+    names: set[str] = set()
+    for key, scenario in keyed:
+        if scenario.name in names:
+            raise ConfigError(
+                source, key, f"two scenarios are named {scenario.name!r}; give each scenario YAML its own 'name'"
+            )
+        names.add(scenario.name)
+    return [scenario for _, scenario in keyed]
+
+
+def _scenario_as_run(parameters: dict[str, Any], source: str, index: str) -> Scenario:
+    return Scenario.from_dict(parameters, source=f"{source}: scenario_parameters{index}")
+
+
+def sweep_variants(scenario: Scenario, sweep: SweepSpec, source: str = "<config>") -> list[Scenario]:
+    """Return one copy of ``scenario`` per sweep value, named like ``default[call_center.agents=5]``.
+
+    Raise :class:`ConfigError` naming ``sweep.parameter`` when the key path does not exist in the scenario, or
+    ``sweep.values[i]`` when a value is invalid there.
+    """
+    if sweep.parameter in ("name", "description"):
+        raise ConfigError(source, "sweep.parameter", f"{sweep.parameter!r} is a label, not a model parameter")
+    base = scenario.model_dump(mode="json")
+    variants = []
+    for i, value in enumerate(sweep.values):
+        data = copy.deepcopy(base)
+        _set_key_path(data, sweep.parameter, value, scenario.name, source)
+        data["name"] = f"{scenario.name}[{sweep.parameter}={format_sweep_value(value)}]"
+        try:
+            variants.append(Scenario.model_validate(data))
+        except ValidationError as exc:
+            error = config_error_from_validation(scenario.name, exc, model=Scenario)
+            raise ConfigError(
+                source,
+                f"sweep.values[{i}]",
+                f"{sweep.parameter}={format_sweep_value(value)} is invalid in scenario {scenario.name!r}: "
+                f"{error.key_path}: {error.message}",
+            ) from None
+    return variants
+
+
+def format_sweep_value(value: Any) -> str:
+    """Format a sweep value for a scenario name: strings as they are, anything else as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _set_key_path(data: dict[str, Any], key_path: str, value: Any, scenario_name: str, source: str) -> None:
+    """Set ``data`` at a dotted key path whose every key exists; a list item is addressed by its index."""
+    parts = key_path.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth]) or "the top level"
+        under = f"under {where}" if depth else "at the top level"
+        if isinstance(node, dict):
+            if part not in node:
+                allowed = ", ".join(map(str, node))
+                raise ConfigError(
+                    source,
+                    "sweep.parameter",
+                    f"{key_path!r}: scenario {scenario_name!r} has no key {part!r} {under}; allowed: {allowed}",
+                )
+            slot: Any = part
+        elif isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(
+                    source,
+                    "sweep.parameter",
+                    f"{key_path!r}: {where} is a list of {len(node)} items in scenario {scenario_name!r}; "
+                    f"address an item by its index, 0 to {len(node) - 1}",
+                )
+            slot = int(part)
+        else:
+            raise ConfigError(
+                source,
+                "sweep.parameter",
+                f"{key_path!r}: {where} is {json.dumps(node)} in scenario {scenario_name!r}, so it has no key "
+                f"{part!r}; set {where} in the scenario YAML first",
+            )
+        if depth == len(parts) - 1:
+            node[slot] = value
+        else:
+            node = node[slot]

@@ -1,28 +1,37 @@
-"""Run an experiment: every policy on every seed, in joblib worker processes, into a run directory.
+"""Run an experiment grid (scenarios × policies × seeds) in joblib processes or on a Dask cluster, into a run directory.
 
-Each cell (policy, seed) is a pure function of its spec, so the results are the same whatever the worker count.
+Each cell is a pure function of its spec (scenario parameters, policy, accounts, days, seed), so the results are the
+same to the last bit whatever the backend or worker count. With a run directory, every finished cell is saved under
+``cells/`` as soon as it completes, and a rerun into the same directory skips the cells already saved there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
 from joblib import Parallel, delayed
+from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 import policies
@@ -36,7 +45,16 @@ from sim.simulate import simulate
 logger = logging.getLogger(__name__)
 
 RESULTS_DIR = Path("results")
-REPORTED_PACKAGES = ("numpy", "pandas", "pyarrow", "simpy", "scipy", "matplotlib", "pydantic", "joblib")
+REPORTED_PACKAGES = ("numpy", "pandas", "pyarrow", "simpy", "scipy", "matplotlib", "pydantic", "joblib", "distributed")
+BACKENDS = ("local", "dask")
+#: Seconds to wait for a Dask scheduler to accept the connection.
+SCHEDULER_TIMEOUT_SECONDS = 30
+#: Subfolder of a run directory with one folder per finished cell, and the grid of the latest run in grid.json.
+CELLS_DIR = "cells"
+GRID_FILE = "grid.json"
+#: Part of every cell key; bump it when the files of a cell change, so that older cells are not reused.
+CELL_FORMAT = 1
+CELL_FILES = ("metrics.parquet", "daily.parquet", "cell.json")
 
 
 @dataclass
@@ -47,7 +65,29 @@ class ExperimentResult:
     daily: pd.DataFrame
     path: Path | None
     assignment: pd.DataFrame | None = None
-    """Champion/challenger splits only: the arm of every account on every seed (split, seed, account, arm)."""
+    """Champion/challenger splits only: the arm of every account (scenario, split, seed, account, arm)."""
+    cells_reused: int = 0
+    """Cells read back from an earlier, interrupted or smaller run in the same run directory."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One simulation of the grid: a policy or split on one scenario and seed, keyed by the SHA-256 of its spec."""
+
+    scenario: str
+    policy: str
+    seed: int
+    key: str
+
+
+@dataclass(frozen=True)
+class CellOutput:
+    """A finished cell as parquet bytes, so that every backend returns, saves and reads back the same frames."""
+
+    metrics: bytes
+    daily: bytes
+    assignment: bytes | None
+    seconds: float
 
 
 def build_policy(name: str, spec: str | dict[str, tuple[str, float]]):
@@ -57,20 +97,31 @@ def build_policy(name: str, spec: str | dict[str, tuple[str, float]]):
     return policies.load(spec)
 
 
-def run_cell(
-    scenario: Scenario, scenario_name: str, name: str, spec: str | dict, n_accounts: int, days: int, seed: int
-):
-    """Simulate one policy (or split) on one seed; return its metrics rows, daily rows and arm assignment."""
+def compute_cell(scenario: Scenario, name: str, spec: str | dict, n_accounts: int, days: int, seed: int) -> CellOutput:
+    """Simulate one policy (or split) on one scenario and seed; return its metrics, daily rows and arm assignment."""
     started = time.perf_counter()
     policy = build_policy(name, spec)
     result = simulate(scenario, policy, n_accounts=n_accounts, days=days, seed=seed)
-    metrics = result.metrics.assign(scenario=scenario_name)
-    daily = result.daily.assign(scenario=scenario_name, policy=result.metrics.at[0, "policy"], seed=seed)
+
+    metrics = _order_columns(result.metrics.assign(scenario=scenario.name), ["scenario", "policy", "seed"])
+    daily = result.daily.assign(scenario=scenario.name, policy=result.metrics.at[0, "policy"], seed=seed)
+    daily = _order_columns(daily, ["scenario", "policy", "seed", "day"])
     assignment = None
     if isinstance(policy, ChampionChallenger):
         arms = np.array(policy.arm_names, dtype=object)[policy.assignment]
-        assignment = pd.DataFrame({"split": name, "seed": seed, "account": np.arange(n_accounts), "arm": arms})
-    return metrics, daily, assignment, time.perf_counter() - started
+        assignment = pd.DataFrame(
+            {"scenario": scenario.name, "split": name, "seed": seed, "account": np.arange(n_accounts), "arm": arms}
+        )
+    return CellOutput(
+        metrics=_to_parquet(metrics),
+        daily=_to_parquet(daily),
+        assignment=None if assignment is None else _to_parquet(assignment),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _compute_indexed(index: int, *args) -> tuple[int, CellOutput]:
+    return index, compute_cell(*args)
 
 
 def run(
@@ -78,57 +129,371 @@ def run(
     out: str | Path | None = None,
     workers: int | None = None,
     progress: bool = True,
+    backend: str = "local",
+    scheduler: str | None = None,
 ) -> ExperimentResult:
-    """Run every policy of ``config`` on every seed; write the run directory to ``out`` when given.
+    """Run every policy of ``config`` on every scenario and seed; write the run directory to ``out`` when given.
 
     :param config: a loaded experiment or the path of an experiment YAML
-    :param out: run directory to write (created if missing; files in it are replaced atomically), or None
-    :param workers: joblib worker processes; None uses every core, capped at the number of cells
+    :param out: run directory, created if missing. Cells finished there by an earlier run of the same grid, or of a
+        grid that this one extends, are read back instead of simulated again
+    :param workers: joblib worker processes for the local backend; None uses every core, capped at the cell count
     :param progress: show a progress bar on standard error
+    :param backend: ``"local"`` (joblib processes) or ``"dask"`` (the Dask cluster at ``scheduler``)
+    :param scheduler: the Dask scheduler's address, such as ``tcp://127.0.0.1:8786``; only with ``backend="dask"``
+    :raises ConfigError: when ``out`` is not a new, empty or run directory, or holds a run of an incompatible grid
     """
+    _check_backend(backend, scheduler, workers)
     experiment = config if isinstance(config, LoadedExperiment) else load_config(config)
+    cells, arguments = plan_cells(experiment)
+
+    # Check the run directory before anything is written or simulated, so that bad input changes nothing.
     path = Path(out) if out is not None else None
+    store = None
     if path is not None:
         check_run_directory(path)
-    cfg = experiment.config
-    seeds = cfg.seed_list
-    every_spec = {**experiment.policy_specs, **experiment.split_specs}
-    cells = [(name, spec, seed) for name, spec in every_spec.items() for seed in seeds]
-    n_workers = max(1, min(workers or os.cpu_count() or 1, len(cells)))
-    scenario_name = experiment.scenario.name
+        check_resume(path, experiment, cells)
+        store = CellStore(path / CELLS_DIR)
+    finished = {cell.key for cell in cells if store is not None and store.is_finished(cell.key)}
+    todo = [i for i, cell in enumerate(cells) if cell.key not in finished]
 
     started_at = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
-    logger.info(
-        "running %d cells (%d policies x %d seeds) on %d workers",
-        len(cells),
-        len(experiment.policy_specs),
-        len(seeds),
-        n_workers,
-    )
-    jobs = (
-        delayed(run_cell)(experiment.scenario, scenario_name, name, spec, cfg.n_accounts, cfg.horizon_days, seed)
-        for name, spec, seed in cells
-    )
-    outputs = Parallel(n_jobs=n_workers, return_as="generator")(jobs)
-    results = list(tqdm(outputs, total=len(cells), desc=cfg.name, unit="cell", disable=not progress))
+    with _executor(backend, scheduler, workers, len(todo)) as (execute, n_workers):
+        if store is not None:
+            store.prepare(experiment, cells)
+        logger.info(
+            "running %d of %d cells (%d scenarios x %d policies and splits x %d seeds) on %d %s workers",
+            len(todo),
+            len(cells),
+            len(experiment.scenarios),
+            len(experiment.policy_specs) + len(experiment.split_specs),
+            len(experiment.config.seed_list),
+            n_workers,
+            backend,
+        )
+        fresh: dict[str, CellOutput] = {}
+        bar = tqdm(
+            total=len(cells), initial=len(finished), desc=experiment.config.name, unit="cell", disable=not progress
+        )
+        with bar:
+            for index, output in execute([arguments[i] for i in todo]):
+                cell = cells[todo[index]]
+                if store is not None:
+                    store.save(cell, output)
+                fresh[cell.key] = output
+                bar.update()
 
-    metrics = pd.concat([m for m, _, _, _ in results], ignore_index=True)
-    daily = pd.concat([d for _, d, _, _ in results], ignore_index=True)
-    metrics = _order_columns(metrics, ["scenario", "policy", "seed"])
-    daily = _order_columns(daily, ["scenario", "policy", "seed", "day"])
-    assignments = [a for _, _, a, _ in results if a is not None]
-    assignment = pd.concat(assignments, ignore_index=True) if assignments else None
-    cell_seconds = [s for _, _, _, s in results]
-
-    if out is not None:
-        manifest = _manifest(experiment, cells, cell_seconds, started_at, time.perf_counter() - clock, n_workers)
+    # Assemble in grid order, never in completion order, so that every backend writes the same files.
+    outputs = [fresh[cell.key] if cell.key in fresh else store.load(cell.key) for cell in cells]
+    metrics, daily, assignment = _assemble(outputs)
+    if path is not None:
+        elapsed = time.perf_counter() - clock
+        runtime = {"backend": backend, "scheduler": scheduler, "workers": n_workers}
+        manifest = _manifest(experiment, cells, outputs, finished, started_at, elapsed, runtime)
         write_run_directory(path, experiment, metrics, daily, manifest, assignment)
-    return ExperimentResult(metrics=metrics, daily=daily, path=path, assignment=assignment)
+    return ExperimentResult(metrics=metrics, daily=daily, path=path, assignment=assignment, cells_reused=len(finished))
+
+
+def _assemble(outputs: list[CellOutput]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """Concatenate the cells' metrics, daily rows and arm assignments in the order given."""
+    metrics = pd.concat([_from_parquet(output.metrics) for output in outputs], ignore_index=True)
+    daily = pd.concat([_from_parquet(output.daily) for output in outputs], ignore_index=True)
+    assignments = [_from_parquet(output.assignment) for output in outputs if output.assignment is not None]
+    assignment = pd.concat(assignments, ignore_index=True) if assignments else None
+    return metrics, daily, assignment
+
+
+def plan_cells(experiment: LoadedExperiment) -> tuple[list[Cell], list[tuple]]:
+    """List the grid's cells in order (scenario, then policy and split, then seed) with their arguments.
+
+    The second list contains the arguments of :func:`compute_cell` for each cell.
+    """
+    cfg = experiment.config
+    every_spec = {**experiment.policy_specs, **experiment.split_specs}
+    fingerprints = {name: _policy_fingerprint(spec) for name, spec in every_spec.items()}
+    version = _version("arrears")
+    cells: list[Cell] = []
+    arguments: list[tuple] = []
+    for scenario in experiment.scenarios:
+        parameters = scenario.model_dump(mode="json")
+        for name, spec in every_spec.items():
+            for seed in cfg.seed_list:
+                spec_of_cell = {
+                    "format": CELL_FORMAT,
+                    "arrears_version": version,
+                    "scenario": parameters,
+                    "policy": name,
+                    "policy_spec": fingerprints[name],
+                    "n_accounts": cfg.n_accounts,
+                    "days": cfg.horizon_days,
+                    "seed": seed,
+                }
+                key = hashlib.sha256(json.dumps(spec_of_cell, sort_keys=True).encode()).hexdigest()
+                cells.append(Cell(scenario=scenario.name, policy=name, seed=seed, key=key))
+                arguments.append((scenario, name, spec, cfg.n_accounts, cfg.horizon_days, seed))
+    return cells, arguments
+
+
+def _policy_fingerprint(spec: str | dict[str, tuple[str, float]]) -> Any:
+    """Describe a policy by content, so that an edited waterfall file gets new cell keys but a moved one does not.
+
+    A waterfall is described by its parsed spec, another file by its SHA-256, a policy written in Python by its name.
+    """
+    if isinstance(spec, dict):
+        return {arm: [_policy_fingerprint(path), share] for arm, (path, share) in spec.items()}
+    waterfall = getattr(policies.load(spec), "spec", None)
+    if isinstance(waterfall, BaseModel):
+        return {"waterfall": waterfall.model_dump(mode="json")}
+    if Path(spec).is_file():
+        return {"file_sha256": hashlib.sha256(Path(spec).read_bytes()).hexdigest()}
+    # NOTE: the code of a policy written in Python is not hashed. An edit to it between an interrupted run and its
+    # rerun goes unnoticed unless the arrears version changes too.
+    return {"name": spec}
+
+
+# -- backends -----------------------------------------------------------------------------------------------------
+
+
+def _check_backend(backend: str, scheduler: str | None, workers: int | None) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "dask" and not scheduler:
+        raise ValueError("backend 'dask' needs the scheduler's address, such as scheduler='tcp://127.0.0.1:8786'")
+    if backend == "dask" and workers is not None:
+        raise ValueError("workers applies to the local backend; a Dask cluster's workers are set where it starts")
+    if backend == "local" and scheduler is not None:
+        raise ValueError("scheduler applies to backend 'dask' only")
+
+
+@contextmanager
+def _executor(backend: str, scheduler: str | None, workers: int | None, n_cells: int):
+    """Yield ``(execute, n_workers)``, where ``execute(arguments)`` yields ``(index, CellOutput)`` as cells finish."""
+    if backend == "local":
+        n_workers = max(1, min(workers or os.cpu_count() or 1, n_cells))
+        yield (lambda arguments: _execute_local(arguments, n_workers)), n_workers
+        return
+    with _dask_client(scheduler) as client:
+        n_workers = len(client.nthreads())
+        if n_workers == 0 and n_cells:
+            logger.warning("the Dask cluster at %s has no workers yet; cells wait until one joins", scheduler)
+        yield (lambda arguments: _execute_dask(client, arguments)), n_workers
+
+
+def _execute_local(arguments: list[tuple], n_workers: int) -> Iterator[tuple[int, CellOutput]]:
+    if not arguments:
+        return
+    tasks = (delayed(_compute_indexed)(i, *args) for i, args in enumerate(arguments))
+    yield from Parallel(n_jobs=n_workers, return_as="generator_unordered")(tasks)
+
+
+@contextmanager
+def _dask_client(address: str):
+    """Connect to the Dask scheduler at ``address``, or raise :class:`ConfigError` if dask is missing or it is down."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError(
+            "--backend dask",
+            "",
+            "needs the dask.distributed package, which is not installed; "
+            "install it with: pip install 'arrears[distributed]'",
+        ) from None
+    _probe_scheduler(address)
+    try:
+        client = Client(address, timeout=SCHEDULER_TIMEOUT_SECONDS, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(
+            address,
+            "--scheduler",
+            f"no Dask scheduler answered within {SCHEDULER_TIMEOUT_SECONDS} s ({type(exc).__name__}); "
+            "start one with 'dask scheduler' and pass the address it prints",
+        ) from None
+    except ValueError as exc:
+        raise ConfigError(address, "--scheduler", f"invalid scheduler address: {exc}") from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _probe_scheduler(address: str) -> None:
+    """Raise :class:`ConfigError` at once when nothing accepts a TCP connection at a ``tcp://`` scheduler address.
+
+    Dask retries a refused connection until its timeout, so without this check a mistyped port costs that long.
+    """
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme != "tcp":
+            return
+        host, port = parse_host_port(location)
+    except ValueError as exc:
+        raise ConfigError(address, "--scheduler", f"invalid scheduler address: {exc}") from None
+    try:
+        with socket.create_connection((host, port), timeout=SCHEDULER_TIMEOUT_SECONDS):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            address,
+            "--scheduler",
+            f"cannot connect: {exc.strerror or type(exc).__name__}; start a scheduler with 'dask scheduler' and pass "
+            "the address it prints",
+        ) from None
+
+
+def _execute_dask(client, arguments: list[tuple]) -> Iterator[tuple[int, CellOutput]]:
+    from distributed import as_completed
+
+    # An explicit key per task spares Dask from hashing the scenario object to name it. The token keeps two runs
+    # on one cluster apart.
+    token = uuid.uuid4().hex
+    futures = [
+        client.submit(_compute_indexed, i, *args, key=f"arrears-cell-{token}-{i}") for i, args in enumerate(arguments)
+    ]
+    try:
+        for future in as_completed(futures, loop=client.loop):
+            yield future.result()
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
+# -- cells of a run directory -------------------------------------------------------------------------------------
+
+
+class CellStore:
+    """Finished cells of a run directory: one folder per cell under ``cells/``, named by the cell's key.
+
+    A cell's files are written into a hidden folder that is renamed into place when complete, so a cell folder
+    exists only once all its files do, and a run killed at any moment leaves no partial cell behind.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def prepare(self, experiment: LoadedExperiment, cells: list[Cell]) -> None:
+        """Create the folder, delete what a killed run left half-written, and record this run's grid."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        # NOTE: two runs into the same directory at once are not supported, because the second deletes the first's
+        # half-written cells here.
+        for entry in self.root.iterdir():
+            if entry.is_dir() and (entry.name.startswith(".") or not self.is_finished(entry.name)):
+                logger.info("deleting %s, an unfinished cell of an interrupted run", entry)
+                shutil.rmtree(entry, ignore_errors=True)
+            elif entry.name.startswith("."):
+                entry.unlink(missing_ok=True)
+        grid = {
+            "arrears_version": _version("arrears"),
+            "config_source": experiment.source,
+            "n_accounts": experiment.config.n_accounts,
+            "horizon_days": experiment.config.horizon_days,
+            "cells": [_cell_record(cell) for cell in cells],
+        }
+        atomic_write_text(self.root / GRID_FILE, json.dumps(grid, indent=1) + "\n")
+
+    def is_finished(self, key: str) -> bool:
+        folder = self.root / key
+        return all((folder / name).is_file() for name in CELL_FILES)
+
+    def save(self, cell: Cell, output: CellOutput) -> None:
+        staging = Path(tempfile.mkdtemp(prefix=f".{cell.key[:16]}.", suffix=".tmp", dir=self.root))
+        try:
+            (staging / "metrics.parquet").write_bytes(output.metrics)
+            (staging / "daily.parquet").write_bytes(output.daily)
+            if output.assignment is not None:
+                (staging / "assignment.parquet").write_bytes(output.assignment)
+            record = {**_cell_record(cell), "seconds": round(output.seconds, 3)}
+            (staging / "cell.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+            os.chmod(staging, 0o777 & ~UMASK)
+            try:
+                os.replace(staging, self.root / cell.key)
+            except OSError:
+                # Another run saved the same cell first; both computed the same bytes, so keep the saved one.
+                if not self.is_finished(cell.key):
+                    raise
+                shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def load(self, key: str) -> CellOutput:
+        folder = self.root / key
+        assignment = folder / "assignment.parquet"
+        record = json.loads((folder / "cell.json").read_text(encoding="utf-8"))
+        return CellOutput(
+            metrics=(folder / "metrics.parquet").read_bytes(),
+            daily=(folder / "daily.parquet").read_bytes(),
+            assignment=assignment.read_bytes() if assignment.is_file() else None,
+            seconds=float(record["seconds"]),
+        )
+
+
+def _cell_record(cell: Cell) -> dict[str, Any]:
+    return {"scenario": cell.scenario, "policy": cell.policy, "seed": cell.seed, "key": cell.key}
+
+
+def check_resume(path: Path, experiment: LoadedExperiment, cells: list[Cell]) -> None:
+    """Raise :class:`ConfigError` unless every cell of the latest run in ``path`` is also a cell of this grid.
+
+    A rerun into the same directory may add scenarios, sweep values, policies, splits or seeds, and it reuses the
+    cells already finished. Any other change (accounts, days, a scenario parameter, a waterfall, the arrears version)
+    needs a new directory, so that a finished run is never silently replaced by a different experiment. A directory
+    written before runs kept their cells has no grid to compare and is replaced as a whole.
+    """
+    grid_path = path / CELLS_DIR / GRID_FILE
+    if not grid_path.is_file():
+        return
+    try:
+        earlier = json.loads(grid_path.read_text(encoding="utf-8"))
+        earlier_cells = [(c["scenario"], c["policy"], int(c["seed"]), c["key"]) for c in earlier["cells"]]
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(
+            str(grid_path), "", "is not a grid written by arrears run; delete the run directory or name a new --out"
+        ) from None
+
+    keys = {cell.key for cell in cells}
+    by_label = {(cell.scenario, cell.policy, cell.seed): cell for cell in cells}
+    missing = [entry for entry in earlier_cells if entry[3] not in keys]
+    if not missing:
+        return
+    scenario, policy, seed, _ = missing[0]
+    cfg = experiment.config
+    if earlier.get("arrears_version") != _version("arrears"):
+        reason = f"was written by arrears {earlier.get('arrears_version')}, this is {_version('arrears')}"
+    elif earlier.get("n_accounts") != cfg.n_accounts:
+        reason = f"has n_accounts {earlier.get('n_accounts')}, this run {cfg.n_accounts}"
+    elif earlier.get("horizon_days") != cfg.horizon_days:
+        reason = f"has horizon_days {earlier.get('horizon_days')}, this run {cfg.horizon_days}"
+    elif (scenario, policy, seed) in by_label:
+        reason = f"ran scenario {scenario!r} or policy {policy!r} with other parameters or another waterfall"
+    else:
+        reason = f"has scenario {scenario!r}, policy {policy!r}, seed {seed}, which this run does not include"
+    raise ConfigError(
+        str(path),
+        "--out",
+        f"holds a run that {reason}; a rerun into the same directory may only add scenarios, policies, splits "
+        "or seeds, so name a new --out",
+    )
+
+
+# -- the run directory --------------------------------------------------------------------------------------------
 
 
 def _order_columns(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
     return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def _to_parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _from_parquet(data: bytes) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(data))
 
 
 RUN_FILES = ("config.yaml", "metrics.parquet", "daily.parquet", "manifest.json", "report.html")
@@ -137,13 +502,15 @@ RUN_FILES = ("config.yaml", "metrics.parquet", "daily.parquet", "manifest.json",
 def check_run_directory(path: Path) -> None:
     """Raise :class:`ConfigError` unless ``path`` can become a run directory: absent, empty or an earlier run.
 
-    Checked before any simulation, so that a bad ``--out`` fails at once and never overwrites a user's files.
+    An earlier run is a finished one (with manifest.json) or an interrupted one (with cells/grid.json). Checked
+    before any simulation, so that a bad ``--out`` fails at once and never overwrites a user's files.
     """
     if path.exists() and not path.is_dir():
         raise ConfigError(str(path), "--out", "exists and is not a directory; name a new or run directory")
     if path.is_dir():
         entries = {entry.name for entry in path.iterdir()}
-        if entries and not (path / "manifest.json").is_file():
+        is_run = (path / "manifest.json").is_file() or (path / CELLS_DIR / GRID_FILE).is_file()
+        if entries and not is_run:
             raise ConfigError(
                 str(path), "--out", "is a non-empty directory that is not an arrears run; name a new directory"
             )
@@ -162,8 +529,9 @@ def write_run_directory(
 ) -> None:
     """Write config.yaml, metrics.parquet, daily.parquet, manifest.json and report.html as one unit.
 
-    The files are written into a temporary directory beside ``path``, which then replaces ``path`` by renames, so
-    an interrupted or failed write leaves the earlier run (or nothing), never a mix of two runs.
+    The files are written into a temporary directory beside ``path``, with the saved cells hard-linked (or copied)
+    from ``path/cells``; it then replaces ``path`` by renames, so an interrupted or failed write leaves the earlier
+    run directory as it was (or nothing), never a mix of two runs.
     """
     from experiments.report import write_report
 
@@ -179,6 +547,8 @@ def write_run_directory(
         if assignment is not None:
             atomic_write(staging / "assignment.parquet", lambda tmp: assignment.to_parquet(tmp, index=False))
         write_report(staging)
+        if (path / CELLS_DIR).is_dir():
+            _link_tree(path / CELLS_DIR, staging / CELLS_DIR)
         os.chmod(staging, 0o777 & ~UMASK)
         _replace_directory(staging, path)
     except BaseException:
@@ -186,11 +556,28 @@ def write_run_directory(
         raise
 
 
+def _link_tree(source: Path, target: Path) -> None:
+    """Recreate ``source`` at ``target`` with hard links to its files (copies where links fail); skip hidden ones."""
+    target.mkdir()
+    for entry in source.iterdir():
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            _link_tree(entry, target / entry.name)
+            continue
+        try:
+            os.link(entry, target / entry.name)
+        except OSError:
+            shutil.copy2(entry, target / entry.name)
+
+
 def _replace_directory(new: Path, target: Path) -> None:
     """Put ``new`` at ``target``; an earlier run there is moved aside first and deleted after."""
     if not target.exists():
         os.replace(new, target)
         return
+    # NOTE: a kill between the two renames below leaves no directory at ``target``. The earlier run is then in the
+    # hidden .old folder beside it. Linux can swap two directories in one step (renameat2), but Python has no call.
     old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
     os.replace(target, old / target.name)
     try:
@@ -203,11 +590,12 @@ def _replace_directory(new: Path, target: Path) -> None:
 
 def _manifest(
     experiment: LoadedExperiment,
-    cells: list[tuple[str, str, int]],
-    cell_seconds: list[float],
+    cells: list[Cell],
+    outputs: list[CellOutput],
+    reused: set[str],
     started_at: dt.datetime,
     elapsed: float,
-    n_workers: int,
+    runtime: dict[str, Any],
 ) -> dict:
     resolved = experiment.resolved_dict()
     config_sha = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
@@ -219,15 +607,22 @@ def _manifest(
         "git_commit": _git_commit(),
         "config_source": experiment.source,
         "config_sha256": config_sha,
-        "scenario_sha256": experiment.scenario.config_hash(),
+        "scenario_sha256": {scenario.name: scenario.config_hash() for scenario in experiment.scenarios},
         "seeds": experiment.config.seed_list,
-        "workers": n_workers,
+        "backend": runtime["backend"],
+        "scheduler": runtime["scheduler"],
+        "workers": runtime["workers"],
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "elapsed_seconds": round(elapsed, 3),
         "cells": [
-            {"policy": name, "seed": seed, "seconds": round(seconds, 3), "finished": True}
-            for (name, _, seed), seconds in zip(cells, cell_seconds, strict=True)
+            {
+                **_cell_record(cell),
+                "seconds": round(output.seconds, 3),
+                "finished": True,
+                "reused": cell.key in reused,
+            }
+            for cell, output in zip(cells, outputs, strict=True)
         ],
     }
 

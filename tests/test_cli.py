@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -220,3 +221,62 @@ def test_binary_file_is_rejected(tmp_path, capsys):
     code, out, err = run_cli(["validate", str(junk)], capsys)
     assert code == 2
     assert_one_line_error(err, "junk.yaml", "not UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--scheduler", "tcp://127.0.0.1:8786"], ("--scheduler", "only applies with --backend dask")),
+        (["--backend", "dask"], ("--backend dask", "needs --scheduler")),
+        (["--backend", "dask", "--scheduler", "tcp://127.0.0.1:8786", "--workers", "2"], ("--workers", "local")),
+        (["--backend", "spark"], ("--backend", "invalid choice", "'local', 'dask'")),
+    ],
+)
+def test_bad_run_backend_options(tmp_path, capsys, args, fragments):
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
+    with pytest.raises(SystemExit) as exited:
+        main(["run", str(config), "--out", str(tmp_path / "run"), *args])
+    assert exited.value.code == 2
+    assert_one_line_error(capsys.readouterr().err, "arrears run: error:", *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+def test_dask_backend_without_dask_names_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # makes `import distributed` raise ImportError
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
+    args = ["run", str(config), "--out", str(tmp_path / "run"), "--backend", "dask", "--scheduler", "tcp://127.0.0.1:1"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 2
+    assert_one_line_error(err, "--backend dask", "not installed", "pip install 'arrears[distributed]'")
+    assert not (tmp_path / "run").exists()
+
+
+def test_unreachable_scheduler_fails_before_running(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    with socket.socket() as probe:  # a port on this machine that nothing listens on once the probe closes
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
+    args = ["run", str(config), "--out", str(tmp_path / "run"), "--backend", "dask", "--scheduler", address]
+    code, out, err = run_cli(args, capsys)
+    assert code == 2
+    assert_one_line_error(err, address, "--scheduler", "cannot connect: Connection refused", "dask scheduler")
+    assert not (tmp_path / "run").exists()
+
+
+def test_rerun_into_earlier_run_directory(tmp_path, capsys):
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
+    out = tmp_path / "run"
+    assert run_cli(["run", str(config), "--out", str(out), "--no-progress"], capsys)[0] == 0
+    metrics = (out / "metrics.parquet").read_bytes()
+
+    write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard").replace("300", "400"))
+    code, _, err = run_cli(["run", str(config), "--out", str(out), "--no-progress"], capsys)
+    assert code == 2
+    assert_one_line_error(err, "run: --out: holds a run that has n_accounts 300, this run 400", "name a new --out")
+    assert (out / "metrics.parquet").read_bytes() == metrics
+
+    write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
+    code, printed, _ = run_cli(["run", str(config), "--out", str(out), "--seeds", "3", "--no-progress"], capsys)
+    assert code == 0
+    assert "(3 metrics rows, 2 cells from the earlier run)" in printed

@@ -1,4 +1,4 @@
-"""The runner: every policy on every seed, identical whatever the worker count, written as a run directory."""
+"""The runner: every policy on every seed, written as a run directory (worker counts and backends: test_grid.py)."""
 
 from __future__ import annotations
 
@@ -24,13 +24,6 @@ def tiny_experiment():
         horizon_days=40,
     )
     return resolve(config)
-
-
-def test_worker_count_does_not_change_results(tiny_experiment):
-    one = experiments.run(tiny_experiment, workers=1, progress=False)
-    two = experiments.run(tiny_experiment, workers=2, progress=False)
-    pd.testing.assert_frame_equal(one.metrics, two.metrics, check_exact=True)
-    pd.testing.assert_frame_equal(one.daily, two.daily, check_exact=True)
 
 
 def test_run_directory_contents(tiny_experiment, tmp_path):
@@ -60,10 +53,30 @@ def test_run_directory_contents(tiny_experiment, tmp_path):
 
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["seeds"] == [0, 1, 2]
+    assert manifest["backend"] == "local"
+    assert manifest["workers"] == 2
     assert len(manifest["cells"]) == 9
     assert all(cell["finished"] for cell in manifest["cells"])
+    assert not any(cell["reused"] for cell in manifest["cells"])
+    assert [(cell["policy"], cell["seed"]) for cell in manifest["cells"][:4]] == [
+        ("do_nothing", 0),
+        ("do_nothing", 1),
+        ("do_nothing", 2),
+        ("letters_only", 0),
+    ]
+    assert {cell["scenario"] for cell in manifest["cells"]} == {"default"}
     assert manifest["packages"]["simpy"]
     assert len(manifest["config_sha256"]) == 64
+    assert list(manifest["scenario_sha256"]) == ["default"]
+
+    # Every cell is kept in its own folder, named by its key, for a later rerun to reuse.
+    keys = sorted(cell["key"] for cell in manifest["cells"])
+    assert sorted(p.name for p in (result.path / "cells").iterdir() if p.is_dir()) == keys
+    grid = json.loads((result.path / "cells" / "grid.json").read_text())
+    assert sorted(cell["key"] for cell in grid["cells"]) == keys
+    assert (grid["n_accounts"], grid["horizon_days"]) == (400, 40)
+    saved = pd.read_parquet(result.path / "cells" / manifest["cells"][0]["key"] / "metrics.parquet")
+    pd.testing.assert_frame_equal(saved, metrics.iloc[[0]], check_exact=True)
 
     assert (result.path / "report.html").stat().st_size > 10_000
 

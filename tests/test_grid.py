@@ -1,0 +1,365 @@
+"""Grids of scenarios × policies × seeds: sweeps, backends that agree to the last bit, and runs that resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+import experiments
+from experiments.config import ExperimentConfig, load_config, resolve
+from experiments.runner import plan_cells
+from sim.errors import ConfigError
+
+TINY = {"n_accounts": 200, "horizon_days": 30}
+PLACEHOLDER_REPORT = "<p>placeholder written by tests/test_grid.py</p>"
+
+
+def write_placeholder_report(run_dir: Path) -> Path:
+    path = run_dir / "report.html"
+    path.write_text(PLACEHOLDER_REPORT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def placeholder_report(monkeypatch):
+    """Skip the real report (seconds per run directory, and tested elsewhere) in tests of the cells and backends."""
+    monkeypatch.setattr("experiments.report.write_report", write_placeholder_report)
+
+
+def grid(**fields) -> experiments.LoadedExperiment:
+    return resolve(ExperimentConfig(**{"name": "grid", **TINY, **fields}))
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def assert_same_run_files(first: Path, second: Path, names=("metrics.parquet", "daily.parquet")) -> None:
+    for name in names:
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(first / name), pd.read_parquet(second / name), check_exact=True, obj=name
+        )
+
+
+def finished_cells(run_dir: Path) -> dict[str, int]:
+    """Return the key of every finished cell folder with the modification time of its metrics file."""
+    cells = run_dir / "cells"
+    if not cells.is_dir():
+        return {}
+    return {
+        entry.name: (entry / "metrics.parquet").stat().st_mtime_ns
+        for entry in cells.iterdir()
+        if not entry.name.startswith(".") and (entry / "cell.json").is_file()
+    }
+
+
+# -- configs ------------------------------------------------------------------------------------------------------
+
+
+def test_scenarios_run_in_config_order():
+    experiment = grid(scenarios=["recession", "default", "instalment_loan"], policies=["do_nothing"], seeds=2)
+    result = experiments.run(experiment, workers=1, progress=False)
+
+    expected = [(s, "do_nothing", seed) for s in ("recession", "default", "instalment_loan") for seed in (0, 1)]
+    assert list(result.metrics[["scenario", "policy", "seed"]].itertuples(index=False, name=None)) == expected
+    assert result.daily.groupby("scenario", sort=False).size().to_dict() == {
+        "recession": 2 * 30,
+        "default": 2 * 30,
+        "instalment_loan": 2 * 30,
+    }
+    # The instalment loans pay a different minimum, so their cash differs from the card portfolio's on every seed.
+    collected = result.metrics.pivot(index="seed", columns="scenario", values="collected")
+    assert (collected["instalment_loan"] != collected["default"]).all()
+
+
+def test_sweep_sets_each_value():
+    experiment = grid(
+        scenario="default", sweep={"parameter": "call_center.agents", "values": [0, 40]}, policies=["aggressive"]
+    )
+    names = [scenario.name for scenario in experiment.scenarios]
+    assert names == ["default[call_center.agents=0]", "default[call_center.agents=40]"]
+    assert [scenario.call_center.agents for scenario in experiment.scenarios] == [0, 40]
+
+    result = experiments.run(experiment.with_overrides(seeds=1), workers=1, progress=False)
+    calls = result.daily.groupby("scenario")["calls_handled"].sum()
+    assert calls["default[call_center.agents=0]"] == 0
+    assert calls["default[call_center.agents=40]"] > 100
+
+
+def test_sweep_multiplies_every_scenario():
+    experiment = grid(
+        scenarios=["default", "recession"],
+        sweep={"parameter": "customer.monthly_retention", "values": [0.9, 0.99]},
+        policies=["standard"],
+    )
+    assert [scenario.name for scenario in experiment.scenarios] == [
+        "default[customer.monthly_retention=0.9]",
+        "default[customer.monthly_retention=0.99]",
+        "recession[customer.monthly_retention=0.9]",
+        "recession[customer.monthly_retention=0.99]",
+    ]
+    assert [scenario.customer.monthly_retention for scenario in experiment.scenarios] == [0.9, 0.99, 0.9, 0.99]
+    assert [scenario.recession is None for scenario in experiment.scenarios] == [True, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("text", "key_path", "fragments"),
+    [
+        ("scenario: default\nscenarios: [recession]\n", "", ("either 'scenario'", "'scenarios'")),
+        ("scenarios: [default, default]\n", "scenarios", ("'default' is listed twice",)),
+        ("scenarios: [default, nowhere]\n", "scenarios[1]", ("'nowhere'", "no shipped scenario", "recession")),
+        ("scenarios: [default, copy.yaml]\n", "scenarios[1]", ("two scenarios are named 'default'",)),
+        ("sweep: {parameter: call_center.agentz, values: [1]}\n", "sweep.parameter", ("no key 'agentz'", "agents")),
+        ("sweep: {parameter: recession.start_day, values: [1]}\n", "sweep.parameter", ("recession is null",)),
+        ("sweep: {parameter: present_bias.2, values: [0.9]}\n", "sweep.parameter", ("0 to 1",)),
+        ("sweep: {parameter: name, values: [x]}\n", "sweep.parameter", ("label",)),
+        ("sweep: {parameter: call_center.agents, values: [5, -1]}\n", "sweep.values[1]", ("greater than or equal",)),
+        ("sweep: {parameter: call_center.agents, values: [5, 5]}\n", "sweep.values", ("listed twice",)),
+        ("sweep: {parameter: 'call_center..agents', values: [5]}\n", "sweep.parameter", ("pattern",)),
+        ("sweep: {parameter: call_center.agents, values: []}\n", "sweep.values", ("at least 1",)),
+    ],
+)
+def test_bad_grid_config(tmp_path, text, key_path, fragments):
+    write(tmp_path / "copy.yaml", "extends: default\n")
+    path = write(tmp_path / "exp.yaml", "name: g\npolicies: [standard]\n" + text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.source == str(path)
+    assert caught.value.key_path == key_path
+    for fragment in fragments:
+        assert fragment in caught.value.message
+
+
+def test_grid_replays_from_its_config_yaml(tmp_path, placeholder_report):
+    experiment = grid(
+        scenarios=["default", "instalment_loan"],
+        sweep={"parameter": "channels.sms.cost", "values": [0.05, 0.5]},
+        policies=["digital_first"],
+        seeds=1,
+        horizon_days=10,
+    )
+    first = experiments.run(experiment, out=tmp_path / "first", workers=1, progress=False)
+
+    written = yaml.safe_load((first.path / "config.yaml").read_text())
+    assert written["scenario"] == ", ".join(scenario.name for scenario in experiment.scenarios)
+    assert [parameters["name"] for parameters in written["scenario_parameters"]] == [
+        "default[channels.sms.cost=0.05]",
+        "default[channels.sms.cost=0.5]",
+        "instalment_loan[channels.sms.cost=0.05]",
+        "instalment_loan[channels.sms.cost=0.5]",
+    ]
+    replayed = load_config(first.path / "config.yaml")
+    assert plan_cells(replayed)[0] == plan_cells(experiment)[0]
+
+    experiments.run(replayed, out=tmp_path / "second", workers=1, progress=False)
+    assert_same_run_files(first.path, tmp_path / "second")
+
+
+# -- backends -----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def split_grid():
+    return grid(
+        scenarios=["default", "recession"],
+        policies=["do_nothing", "standard"],
+        splits=[{"name": "cc", "arms": {"standard": 0.7, "letters_only": 0.3}}],
+        seeds=2,
+        horizon_days=20,
+    )
+
+
+@pytest.fixture(scope="module")
+def one_worker_run(split_grid, tmp_path_factory):
+    out = tmp_path_factory.mktemp("one") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("experiments.report.write_report", write_placeholder_report)
+        experiments.run(split_grid, out=out, workers=1, progress=False)
+    return out
+
+
+def test_rows_follow_grid_order(split_grid, one_worker_run):
+    metrics = pd.read_parquet(one_worker_run / "metrics.parquet")
+    whole = metrics[~metrics["policy"].str.contains("/")]
+    expected = [
+        (scenario, policy, seed)
+        for scenario in ("default", "recession")
+        for policy in ("do_nothing", "standard", "cc")
+        for seed in (0, 1)
+    ]
+    assert list(whole[["scenario", "policy", "seed"]].itertuples(index=False, name=None)) == expected
+
+    assignment = pd.read_parquet(one_worker_run / "assignment.parquet")
+    assert list(assignment.columns) == ["scenario", "split", "seed", "account", "arm"]
+    assert len(assignment) == 2 * 2 * 200
+
+
+def test_two_workers_match_one(split_grid, one_worker_run, tmp_path, placeholder_report):
+    experiments.run(split_grid, out=tmp_path / "two", workers=2, progress=False)
+    assert_same_run_files(one_worker_run, tmp_path / "two", ("metrics.parquet", "daily.parquet", "assignment.parquet"))
+
+
+def test_dask_backend_matches_local(split_grid, one_worker_run, tmp_path, placeholder_report):
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
+    with cluster:
+        result = experiments.run(
+            split_grid, out=tmp_path / "dask", backend="dask", scheduler=cluster.scheduler_address, progress=False
+        )
+
+    assert_same_run_files(one_worker_run, result.path, ("metrics.parquet", "daily.parquet", "assignment.parquet"))
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["backend"] == "dask"
+    assert manifest["scheduler"] == cluster.scheduler_address
+    assert manifest["workers"] == 2
+
+
+# -- resuming -----------------------------------------------------------------------------------------------------
+
+KILLED_GRID = """\
+name: killed
+scenarios: [default, recession, instalment_loan]
+policies: [do_nothing, standard, digital_first]
+champion: standard
+seeds: 2
+n_accounts: 200
+horizon_days: 30
+"""
+
+
+def test_killed_run_resumes_without_recomputing(tmp_path):
+    config = write(tmp_path / "grid.yaml", KILLED_GRID)
+    out = tmp_path / "run"
+    total = 3 * 3 * 2
+
+    # Kill a real `arrears run` once a few cells are saved; one worker keeps every cell in that one process.
+    command = [sys.executable, "-m", "experiments.cli", "run", str(config), "--out", str(out), "--workers", "1"]
+    process = subprocess.Popen(
+        [*command, "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while len(finished_cells(out)) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+    before = finished_cells(out)
+    assert process.returncode == -signal.SIGKILL
+    assert 3 <= len(before) < total
+    assert not (out / "metrics.parquet").exists()
+    for key in before:
+        assert len(pd.read_parquet(out / "cells" / key / "metrics.parquet")) == 1
+
+    result = experiments.run(load_config(config), out=out, workers=1, progress=False)
+    assert result.cells_reused == len(before)
+    assert (out / "report.html").stat().st_size > 10_000
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["cells"]) == total
+    assert {cell["key"] for cell in manifest["cells"] if cell["reused"]} == set(before)
+    after = finished_cells(out)
+    assert len(after) == total
+    assert {key: after[key] for key in before} == before, "a finished cell was computed again"
+    assert not [entry.name for entry in (out / "cells").iterdir() if entry.name.startswith(".")]
+    assert not [entry.name for entry in tmp_path.iterdir() if entry.name.startswith(".")]
+
+    whole = experiments.run(load_config(config), workers=1, progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "metrics.parquet"), whole.metrics, check_exact=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "daily.parquet"), whole.daily, check_exact=True)
+
+
+def test_rerun_may_add_scenarios_policies_and_seeds(tmp_path, placeholder_report):
+    out = tmp_path / "run"
+    experiments.run(grid(scenario="default", policies=["do_nothing"], seeds=2), out=out, workers=1, progress=False)
+    first = finished_cells(out)
+
+    bigger = grid(scenarios=["default", "recession"], policies=["do_nothing", "standard"], seeds=3)
+    result = experiments.run(bigger, out=out, workers=1, progress=False)
+
+    assert result.cells_reused == 2
+    assert len(finished_cells(out)) == 2 * 2 * 3
+    assert {key: finished_cells(out)[key] for key in first} == first
+    fresh = experiments.run(bigger, workers=1, progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "metrics.parquet"), fresh.metrics, check_exact=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "daily.parquet"), fresh.daily, check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A finished run of scenario 'custom' (a scenario YAML), do_nothing, seeds 0 and 1, 100 accounts, 10 days."""
+    folder = tmp_path_factory.mktemp("small")
+    write(folder / "custom.yaml", "extends: default\nname: custom\ncall_center: {agents: 4}\n")
+    out = folder / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("experiments.report.write_report", write_placeholder_report)
+        experiments.run(small_grid(folder / "custom.yaml"), out=out, workers=1, progress=False)
+    return out
+
+
+def small_grid(scenario: Path, **fields) -> experiments.LoadedExperiment:
+    settings = {"scenario": str(scenario), "policies": ["do_nothing"], "seeds": 2, "n_accounts": 100}
+    return grid(**{"horizon_days": 10, **settings, **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "agents", "fragment"),
+    [
+        ({"n_accounts": 150}, 4, "has n_accounts 100, this run 150"),
+        ({"horizon_days": 12}, 4, "has horizon_days 10, this run 12"),
+        ({"seeds": [0]}, 4, "seed 1, which this run does not include"),
+        ({}, 5, "ran scenario 'custom' or policy 'do_nothing' with other parameters"),
+    ],
+)
+def test_rerun_with_another_grid_is_rejected(small_run, tmp_path, fields, agents, fragment):
+    scenario = write(tmp_path / "custom.yaml", f"extends: default\nname: custom\ncall_center: {{agents: {agents}}}\n")
+    manifest = (small_run / "manifest.json").read_bytes()
+
+    with pytest.raises(ConfigError) as caught:
+        experiments.run(small_grid(scenario, **fields), out=small_run, workers=1, progress=False)
+
+    assert caught.value.key_path == "--out"
+    assert fragment in caught.value.message
+    assert "may only add scenarios, policies, splits or seeds" in caught.value.message
+    assert (small_run / "manifest.json").read_bytes() == manifest
+
+
+def test_unfinished_cell_is_computed_again(small_run, tmp_path, placeholder_report):
+    out = tmp_path / "run"
+    experiments.run(small_grid(small_run.parent / "custom.yaml"), out=out, workers=1, progress=False)
+    broken, kept = sorted(finished_cells(out))
+    (out / "cells" / broken / "daily.parquet").unlink()
+    (out / "cells" / ".leftover.tmp").mkdir()
+
+    result = experiments.run(small_grid(small_run.parent / "custom.yaml"), out=out, workers=1, progress=False)
+
+    assert result.cells_reused == 1
+    reused = {cell["key"]: cell["reused"] for cell in json.loads((out / "manifest.json").read_text())["cells"]}
+    assert reused == {broken: False, kept: True}
+    assert sorted(entry.name for entry in (out / "cells").iterdir()) == sorted([broken, kept, "grid.json"])
+    assert_same_run_files(small_run, out)
+
+
+def test_run_directory_without_cells_is_replaced(small_run, tmp_path, placeholder_report):
+    """A run directory written before runs kept their cells has no grid to compare, so it is replaced whole."""
+    out = tmp_path / "run"
+    out.mkdir()
+    write(out / "manifest.json", "{}")
+    write(out / "metrics.parquet", "an older run")
+
+    experiments.run(small_grid(small_run.parent / "custom.yaml"), out=out, workers=1, progress=False)
+
+    assert_same_run_files(small_run, out)
+    assert len(finished_cells(out)) == 2
