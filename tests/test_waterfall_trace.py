@@ -10,8 +10,15 @@ from sim import simulate
 EVERY_CONSTRUCT = {
     "name": "every_construct",
     "description": "One of each: segments, cadences, one-off treatments, offers, holds, sale, write-off, exits.",
-    "exit": ["promise_pending", "on_plan"],
+    "exit": ["promise_pending", "on_plan", "paid_since_statement"],
+    "score": "early_warning",
     "stages": [
+        {
+            "name": "pre-due reminder to risky current accounts",
+            "dpd": [0, 0],
+            "segment": {"risk_score": [0.05, None]},
+            "treatments": [{"channel": "sms", "framing": "active_choice", "cycle_day": 20}],
+        },
         {
             "name": "small early",
             "dpd": [1, 29],
@@ -53,6 +60,19 @@ EVERY_CONSTRUCT = {
 }
 
 
+class Recorder:
+    """Pass decisions through to a waterfall and keep every observation it receives."""
+
+    def __init__(self, waterfall: Waterfall) -> None:
+        self.waterfall = waterfall
+        self.name = waterfall.name
+        self.seen = {}
+
+    def decide(self, obs):
+        self.seen[obs.day] = obs
+        return self.waterfall.decide(obs)
+
+
 @pytest.fixture(scope="module")
 def traced(default_scenario):
     portfolio = default_scenario.portfolio.model_copy(
@@ -60,43 +80,53 @@ def traced(default_scenario):
     )
     scenario = default_scenario.model_copy(update={"portfolio": portfolio})
     waterfall = Waterfall.from_dict(EVERY_CONSTRUCT, warn=False)
-    return waterfall, simulate(scenario, waterfall, n_accounts=3_000, days=150, seed=17, trace=True)
+    recorder = Recorder(waterfall)
+    result = simulate(scenario, recorder, n_accounts=3_000, days=150, seed=17, trace=True)
+    return waterfall, result, recorder.seen
 
 
-def expected_actions(spec, dpd: int, balance: float) -> list[str]:
-    """Every action the spec allows at this DPD and balance, in listed order (the first firing one wins)."""
+def expected_actions(spec, dpd: int, balance: float, risk_score: float, days_since_statement: int) -> list[str]:
+    """Every action the spec allows to an account in this state, in listed order (the first firing one wins)."""
+    values = {"balance": balance, "risk_score": risk_score}
     names = []
     for stage in spec.stages:
         low, high = stage.dpd
-        bands = stage.segment.bands()
-        in_segment = all(lo <= balance <= hi for key, (lo, hi) in bands.items() if key == "balance")
+        in_segment = all(lo <= values[key] <= hi for key, (lo, hi) in stage.segment.bands().items())
         if not (low <= dpd <= high and in_segment):
             continue
         for treatment in stage.treatments:
-            offset = dpd - low - treatment.start
-            fires = offset == 0 if treatment.every is None else offset >= 0 and offset % treatment.every == 0
+            if treatment.cycle_day is not None:
+                fires = days_since_statement == treatment.cycle_day
+            else:
+                offset = dpd - low - treatment.start
+                fires = offset == 0 if treatment.every is None else offset >= 0 and offset % treatment.every == 0
             if fires:
                 names.append(treatment.action_index)
     return names
 
 
 def test_every_action_matches_its_rule(traced):
-    waterfall, result = traced
+    waterfall, result, seen = traced
     actions = result.actions
     assert len(actions) > 1_000
     from sim.catalogue import ACTIONS
 
+    scores = {day: waterfall.score.score(obs) for day, obs in seen.items()}
     for row in actions.itertuples():
-        allowed = expected_actions(waterfall.spec, row.dpd, row.balance)
+        obs = seen[row.day]
+        assert not obs.paid_since_statement[row.account], f"day {row.day} account {row.account} paid since statement"
+        state = (row.dpd, row.balance, scores[row.day][row.account], obs.days_since_statement[row.account])
+        allowed = expected_actions(waterfall.spec, *state)
         assert allowed, f"day {row.day} account {row.account}: {row.action} at DPD {row.dpd} matches no treatment"
         # The guard may block the first firing treatment, never replace it by another one.
         assert ACTIONS[allowed[0]].name == row.action, (row, [ACTIONS[a].name for a in allowed])
 
 
 def test_every_construct_is_exercised(traced):
-    _, result = traced
+    _, result, _ = traced
     kinds = set(result.actions["action"])
     expected = {
+        "sms:active_choice",
         "sms:social_norm",
         "portal",
         "call:pledge",
@@ -117,7 +147,7 @@ def test_every_construct_is_exercised(traced):
 
 
 def test_outcomes_follow_the_actions(traced):
-    _, result = traced
+    _, result, _ = traced
     accounts = result.accounts.set_index("account")
     actions = result.actions
     sold = actions.loc[actions["action"] == "sell", "account"]
