@@ -69,8 +69,24 @@ BUCKETS = (
 )
 WINDOW_DAYS = 30  # contact history kept per account, days
 CENTS = 100
-NO_PAYMENT = np.iinfo(np.int64).min  # pay_day of an account that will not pay this cycle unprompted
 RECOVERY_DAYS = (30, 60, 90, 180)  # paid_within_days[k]: cents paid before run day RECOVERY_DAYS[k]
+NO_PAYMENT = np.iinfo(np.int64).min  # pay_day of an account that will not pay this cycle unprompted
+
+
+#: Per-account arrays whose last axis, not the first, is the account (rings of recent days, counts per rule).
+_ACCOUNT_AXIS_LAST = frozenset({"reached_ring", "calls_ring", "blocked_by_account", "paid_within_days"})
+
+
+def _check_account_ids(account_ids: np.ndarray, n_accounts: int) -> np.ndarray:
+    """Return ``account_ids`` as a fresh int64 array; raise ValueError unless it contains n distinct ids >= 0."""
+    ids = np.array(account_ids, dtype=np.int64)
+    if ids.shape != (n_accounts,):
+        raise ValueError(f"account_ids must have shape ({n_accounts},), got {ids.shape}")
+    if n_accounts and ids.min() < 0:
+        raise ValueError(f"account ids must be at least 0, got {ids.min()}")
+    if len(np.unique(ids)) != n_accounts:
+        raise ValueError("account ids must be distinct: two positions with one id would share every random draw")
+    return ids
 
 
 @dataclass(eq=False)
@@ -87,7 +103,14 @@ class PortfolioModel:
     """A portfolio of ``n_accounts`` delinquent card accounts under one policy, for ``days`` days.
 
     Construct, then call :meth:`run`. State lives in numpy arrays (one entry per account); SimPy keeps time and runs
-    the intraday processes (the call centre's shift, letters in the post).
+    the intraday processes (the call centre's shift, letters in the post). A caller that chooses the actions itself
+    (a Gymnasium environment) calls :meth:`begin_day` and :meth:`finish_day` in place of :meth:`step`, and may
+    replace finished accounts with new ones through :meth:`renew_accounts`.
+
+    ``account_ids`` gives the id of the account at each position, which keys its random draws (by default
+    ``0 .. n_accounts - 1``), so account ``k`` of a seed is the same account whatever its position. With
+    ``record_daily=False`` only the last day's row of :meth:`daily_frame` is kept, so a model that runs without end
+    does not grow.
     """
 
     def __init__(
@@ -99,6 +122,8 @@ class PortfolioModel:
         seed: int,
         trace: bool = False,
         behaviour: Behaviour | None = None,
+        account_ids: np.ndarray | None = None,
+        record_daily: bool = True,
     ) -> None:
         if n_accounts < 1:
             raise ValueError(f"n_accounts must be at least 1, got {n_accounts}")
@@ -109,13 +134,19 @@ class PortfolioModel:
         self.n = n_accounts
         self.days = days
         self.seed = seed
-        self.rng = KeyedRandom(seed, np.arange(n_accounts))
+        self.account_ids = _check_account_ids(np.arange(n_accounts) if account_ids is None else account_ids, n_accounts)
+        self.rng = KeyedRandom(seed, self.account_ids)
         self.is_invoice = scenario.product == "b2b_invoice"
         self.behaviour = behaviour or Behaviour.from_scenario(scenario)
         self.env = simpy.Environment()
         self.call_centre = CallCentre(self.env, scenario.call_center)
         self._init_tables()
+        # Every attribute that _init_accounts creates is per-account state, which renew_accounts redraws.
+        attributes_before = set(vars(self))
         self._init_accounts()
+        self._account_attributes = tuple(sorted(set(vars(self)) - attributes_before))
+        self.record_daily = record_daily
+        self._observation: Observation | None = None  # today's observation, kept from begin_day to finish_day
         self._daily_rows: list[dict[str, float]] = []
         self.transition_counts = np.zeros((MAX_CYCLES_PAST_DUE + 1, MAX_CYCLES_PAST_DUE + 2), dtype=np.int64)
         self.peak_agents_busy = 0
@@ -171,7 +202,11 @@ class PortfolioModel:
                 self.action_channel[action.index] = CHANNELS.index(action.channel)
                 self.action_framing[action.index] = FRAMINGS.index(action.framing)
 
-    def _init_accounts(self) -> None:
+    def _init_accounts(self, start_day: int = 0) -> None:
+        """Draw every account's initial state, as the lender's systems hold it on the account's first day.
+
+        Draws are keyed by day -1 whatever ``start_day``, so an account id is the same account whenever it joins.
+        """
         sc, n, rng = self.scenario, self.n, self.rng
         portfolio = sc.portfolio
         setup_day = -1
@@ -192,9 +227,9 @@ class PortfolioModel:
         installment = np.maximum(portfolio.minimum_payment_rate * balance, portfolio.minimum_payment_floor)
         self.installment = np.maximum(np.rint(installment * CENTS).astype(np.int64), 1)
         balance_cents = np.rint(balance * CENTS).astype(np.int64)
-        # Each account's last statement was 0..29 days before day 0; it is in the middle of that cycle.
+        # Each account's last statement was 0..29 days before its first day; it is in the middle of that cycle.
         days_into_cycle = np.floor(rng.uniform(setup_day, Purpose.CYCLE_OFFSET) * sc.cycle_days).astype(np.int64)
-        self.last_statement = -days_into_cycle
+        self.last_statement = start_day - days_into_cycle
 
         if self.is_invoice:
             # An invoice is due in full: one "minimum payment" is the whole invoice. An invoice `state` cycles
@@ -276,9 +311,9 @@ class PortfolioModel:
         self.settlement_offers = 0
         self.settlements = 0
 
-        # This cycle's payment decision, drawn as at the last statement. Payments whose day fell before day 0 are
-        # settled before the run starts, as instalments and never as a payoff. So day 0 shows the portfolio as its
-        # systems would, and the first statement in the run still follows the monthly transition row.
+        # This cycle's payment decision, drawn as at the last statement. Payments whose day fell before the first
+        # day are settled before it, as instalments and never as a payoff. So the first day shows the account as
+        # its systems would, and its first statement still follows the monthly transition row.
         self.pay_day = np.full(n, NO_PAYMENT, dtype=np.int64)
         self.pay_installments = np.zeros(n, dtype=np.int64)
         self.paid_this_cycle = np.zeros(n, dtype=bool)
@@ -286,9 +321,9 @@ class PortfolioModel:
         self.portal_logins = np.zeros(n, dtype=np.int64)
         self.spend_change = np.zeros(n, dtype=np.float64)
         self._draw_cycle_decision(np.arange(n), key_day=setup_day)
-        before_run = np.flatnonzero((self.pay_day != NO_PAYMENT) & (self.pay_day < 0))
+        before_run = np.flatnonzero((self.pay_day != NO_PAYMENT) & (self.pay_day < start_day))
         if self.is_invoice:
-            # An invoice paid before day 0 would not be in the portfolio: those invoices skip this cycle's payment.
+            # An invoice paid before its first day would not be in the portfolio: it skips this cycle's payment.
             self.pay_day[before_run] = NO_PAYMENT
             before_run = before_run[:0]
         amount = self._installments_amount(before_run)
@@ -328,6 +363,73 @@ class PortfolioModel:
         self._plan_offer_today = np.zeros(n, dtype=np.int64)  # instalments of a plan offered and received today
         self._portal_today = np.zeros(n, dtype=bool)  # a portal link reached the debtor today
         self.paid_self_service = np.zeros(n, dtype=np.int64)  # cents paid through the portal the day a link arrived
+
+    def renew_accounts(self, idx: np.ndarray, account_ids: np.ndarray) -> None:
+        """Replace the accounts at positions ``idx`` with new accounts ``account_ids`` that join the book today.
+
+        Each new account is drawn as at construction (its draws are keyed by its id, so account ``k`` of a seed
+        starts the same whatever its position or day), with its billing cycle counted from today, ``self.day``.
+        Portfolio totals (the daily record, transition counts, blocked actions by rule, unplaced calls) keep what
+        the replaced accounts did. Letters still in the post to them are discarded. Between :meth:`begin_day` and
+        :meth:`finish_day` the new accounts join after the 00:00 statements, and today's observation is refreshed.
+        """
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.ndim != 1 or len(np.unique(idx)) != len(idx):
+            raise ValueError(f"idx must be a 1-D array of distinct positions, got {idx!r}")
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.n):
+            raise ValueError(f"positions must lie in 0..{self.n - 1}, got {idx.min()}..{idx.max()}")
+        account_ids = _check_account_ids(account_ids, len(idx))
+        kept = np.ones(self.n, dtype=bool)
+        kept[idx] = False
+        in_use = account_ids[np.isin(account_ids, self.account_ids[kept])]
+        if len(in_use):
+            raise ValueError(f"account id {in_use[0]} is already in the portfolio; every account needs its own id")
+        if self.trace:
+            raise RuntimeError("a traced model cannot renew accounts: its logs record positions, not account ids")
+        if len(idx) == 0:
+            return
+
+        # Draw the new accounts in a model of their own that shares this model's tables, then copy them in place.
+        joining = PortfolioModel.__new__(PortfolioModel)
+        joining.__dict__.update((k, v) for k, v in vars(self).items() if k not in self._account_attributes)
+        joining.n = len(idx)
+        joining.rng = KeyedRandom(self.seed, account_ids)
+        # NOTE: the first cycle's payment decision is drawn as on day -1, so a recession running on the joining day
+        # does not lower it. Later cycles are drawn at their statements and do feel it.
+        joining._init_accounts(start_day=self.day)
+        for name in self._account_attributes:
+            current, drawn = getattr(self, name), getattr(joining, name)
+            if isinstance(current, np.ndarray):
+                self._copy_accounts(name, current, drawn, idx)
+            elif isinstance(current, dict) and all(isinstance(v, np.ndarray) for v in current.values()):
+                for key, values in current.items():
+                    self._copy_accounts(f"{name}[{key!r}]", values, drawn[key], idx)
+            # Anything else (calls_unplaced, blocked by rule) is a portfolio total and keeps its value.
+
+        self.account_ids[idx] = account_ids
+        self.rng = KeyedRandom(self.seed, self.account_ids)
+        for letter in self._in_post:
+            addressed_elsewhere = ~np.isin(letter.accounts, idx)
+            letter.accounts = letter.accounts[addressed_elsewhere]
+            letter.framing = letter.framing[addressed_elsewhere]
+        if self._observation is not None:
+            self._observation = self.observe(self.day)
+
+    def _copy_accounts(self, name: str, current: np.ndarray, drawn: np.ndarray, idx: np.ndarray) -> None:
+        """Write the per-account array ``drawn`` (new accounts only) into ``current`` at positions ``idx``."""
+        axis = current.ndim - 1 if name in _ACCOUNT_AXIS_LAST else 0
+        current_shape, drawn_shape = list(current.shape), list(drawn.shape)
+        fits = current.ndim == drawn.ndim and current_shape[axis] == self.n and drawn_shape[axis] == len(idx)
+        current_shape[axis] = drawn_shape[axis] = 0
+        if not fits or current_shape != drawn_shape:
+            raise RuntimeError(
+                f"cannot renew per-account array {name} of shape {current.shape}: its account axis is not axis "
+                f"{axis}; list it in _ACCOUNT_AXIS_LAST if the account is its last axis"
+            )
+        if axis == 0:
+            current[idx] = drawn
+        else:
+            current[..., idx] = drawn
 
     # -- the cycle --------------------------------------------------------------------------------------------------
 
@@ -531,28 +633,26 @@ class PortfolioModel:
         return self
 
     def step(self) -> None:
-        """Simulate one day. Between steps no SimPy process is mid-day, so the model can be pickled or copied."""
+        """Simulate one day with the model's policy. Between steps the model can be pickled or copied."""
+        obs = self.begin_day()
+        self.finish_day(self.policy.decide(obs))
+
+    @property
+    def observation(self) -> Observation | None:
+        """The observation of the day begun by :meth:`begin_day`; None until it begins and after it is finished."""
+        return self._observation
+
+    def begin_day(self) -> Observation:
+        """Run the 00:00 statements of the next day and return the 08:00 observation that the policy acts on.
+
+        Nothing happens between 00:00 and 08:00, so no SimPy process is mid-day and the model can be pickled or
+        copied until :meth:`finish_day` runs the rest of the day.
+        """
         if self.day >= self.days:
             raise RuntimeError(f"the run has ended: all {self.days} days are simulated")
-        self.env.process(self._simulate_day(self.day))
-        self.env.run(until=self.day + 1)
-        self.day += 1
-
-    def __getstate__(self) -> dict:
-        # SimPy's environment contains generators, which cannot be pickled. Letters in the post are kept as data in
-        # _in_post and re-posted on restore; nothing else is pending at a day boundary.
-        state = self.__dict__.copy()
-        del state["env"], state["call_centre"]
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self.env = simpy.Environment(initial_time=self.day)
-        self.call_centre = CallCentre(self.env, self.scenario.call_center)
-        for letter in list(self._in_post):
-            self.env.process(self._deliver(letter))
-
-    def _simulate_day(self, day: int) -> Generator[simpy.Event, object, None]:
+        if self._observation is not None:
+            raise RuntimeError(f"day {self.day} has already begun; call finish_day(actions) to simulate the rest of it")
+        day = self.day
         self._discount = (1.0 + self.scenario.economics.cost_of_capital) ** (-day / 365.0)
         self._statements(day)
         self._reached_today[:] = False
@@ -569,14 +669,42 @@ class PortfolioModel:
         }
         self.calls_ring[day % 7] = 0
         self.reached_ring[day % WINDOW_DAYS] = 0
+        self._observation = self.observe(day)
+        return self._observation
 
-        yield self.env.timeout(day + 8 / HOURS_PER_DAY - self.env.now)
-        obs = self.observe(day)
-        actions = np.asarray(self.policy.decide(obs), dtype=np.int64)
+    def finish_day(self, actions: np.ndarray) -> None:
+        """Simulate the day begun by :meth:`begin_day` from 08:00, with one catalogue action per account."""
+        obs = self._observation
+        if obs is None:
+            raise RuntimeError(f"day {self.day} has not begun; call begin_day() first")
+        actions = np.asarray(actions, dtype=np.int64)
         if actions.shape != (self.n,):
-            raise ValueError(f"policy returned actions of shape {actions.shape}, expected ({self.n},)")
+            raise ValueError(f"actions have shape {actions.shape}, expected ({self.n},)")
         if actions.min(initial=0) < 0 or actions.max(initial=0) >= N_ACTIONS:
-            raise ValueError(f"policy returned an action outside 0..{N_ACTIONS - 1}")
+            raise ValueError(f"an action is outside 0..{N_ACTIONS - 1}")
+        self.env.process(self._simulate_day(self.day, obs, actions))
+        self.env.run(until=self.day + 1)
+        self._observation = None
+        self.day += 1
+
+    def __getstate__(self) -> dict:
+        # SimPy's environment contains generators, which cannot be pickled. Letters in the post are kept as data in
+        # _in_post and re-posted on restore. Nothing else is pending at a day boundary or between begin_day and
+        # finish_day.
+        state = self.__dict__.copy()
+        del state["env"], state["call_centre"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.env = simpy.Environment(initial_time=self.day)
+        self.call_centre = CallCentre(self.env, self.scenario.call_center)
+        for letter in list(self._in_post):
+            self.env.process(self._deliver(letter))
+
+    def _simulate_day(self, day: int, obs: Observation, actions: np.ndarray) -> Generator[simpy.Event, object, None]:
+        """Run the day from 08:00: the guard, contacts, the call shift, then the debtors' decisions and the ledger."""
+        yield self.env.timeout(day + 8 / HOURS_PER_DAY - self.env.now)
         actions = self._guard(day, actions, obs)
         if self.trace:
             acting_accounts = np.flatnonzero(actions)
@@ -1022,6 +1150,8 @@ class PortfolioModel:
         row["accounts_settled"] = int((self.status == SETTLED).sum())
         row["accounts_sold"] = int((self.status == SOLD).sum())
         row["calls_unplaced"] = row["calls_requested"] - row["calls_handled"]
+        if not self.record_daily:
+            self._daily_rows.clear()
         self._daily_rows.append(row)
 
     # -- results --------------------------------------------------------------------------------------------------

@@ -1,0 +1,164 @@
+"""The accounts of one portfolio model, each on its own episode: the shared core of the single and vector envs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.behaviour import Behaviour
+from sim.engine import ACTIVE, CENTS, PortfolioModel
+from sim.envs.reward import DayOutcome, RewardFunction
+from sim.features import feature_matrix
+from sim.observation import Observation
+from sim.scenario import Scenario
+
+
+class AgentActions:
+    """The policy slot of a model whose actions come from an environment's ``step``, not from a policy."""
+
+    name = "agent"
+    description = "Actions chosen by the agent of a Gymnasium environment."
+
+    def decide(self, obs: Observation) -> np.ndarray:
+        raise RuntimeError(
+            "this model takes its actions from the environment's step(); call begin_day() and finish_day(actions)"
+        )
+
+
+@dataclass(frozen=True)
+class _Totals:
+    """Running per-account totals, read before and after a day to find what the day added."""
+
+    paid_cents: np.ndarray
+    sale_proceeds: np.ndarray
+    contact_cost: np.ndarray
+    commission: np.ndarray
+    attrited: np.ndarray
+    blocked: np.ndarray
+    unplaced: np.ndarray
+
+    @classmethod
+    def of(cls, model: PortfolioModel) -> _Totals:
+        return cls(
+            paid_cents=model.paid.copy(),
+            sale_proceeds=model.sale_proceeds.copy(),
+            contact_cost=model.contact_cost.copy(),
+            commission=model.commission.copy(),
+            attrited=model.attrited.copy(),
+            blocked=model.blocked_by_account.sum(axis=0),
+            unplaced=model.unplaced_by_account.copy(),
+        )
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """Per-account results of one simulated day, from :meth:`AccountEpisodes.advance`."""
+
+    rewards: np.ndarray  # float64
+    terminated: np.ndarray  # the account left the book: paid off, settled, charged off or sold
+    truncated: np.ndarray  # still on the book after `horizon` days of its episode
+    blocked: np.ndarray  # the compliance guard blocked the account's action today
+    call_unplaced: np.ndarray  # the account's call stayed in the queue when the shift ended
+
+
+class AccountEpisodes:
+    """A :class:`PortfolioModel` whose accounts each run one episode that starts on the day the account joins.
+
+    The model is always between :meth:`PortfolioModel.begin_day` and :meth:`PortfolioModel.finish_day`: the
+    features and mask describe the 08:00 observation of ``model.day``, on which the next actions act.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        behaviour: Behaviour,
+        reward: RewardFunction,
+        horizon: int,
+        seed: int,
+        account_ids: np.ndarray,
+        days: int,
+        record_daily: bool,
+    ) -> None:
+        self.model = PortfolioModel(
+            scenario,
+            AgentActions(),
+            n_accounts=len(account_ids),
+            days=days,
+            seed=seed,
+            behaviour=behaviour,
+            account_ids=account_ids,
+            record_daily=record_daily,
+        )
+        self.reward = reward
+        self.horizon = horizon
+        self.start_day = np.zeros(self.model.n, dtype=np.int64)
+        self.model.begin_day()
+        self._features: np.ndarray | None = None
+        self._mask: np.ndarray | None = None
+
+    @property
+    def day(self) -> int:
+        """The day whose 08:00 observation the accounts are at."""
+        return self.model.day
+
+    @property
+    def account_ids(self) -> np.ndarray:
+        return self.model.account_ids.copy()
+
+    @property
+    def status(self) -> np.ndarray:
+        return self.model.status.copy()
+
+    def features(self) -> np.ndarray:
+        """Feature vectors of the current observation, shape (n, len(FEATURES)), float32; a fresh array."""
+        if self._features is None:
+            self._features = feature_matrix(self.model.observation)
+        return self._features.copy()
+
+    def action_mask(self) -> np.ndarray:
+        """Actions the compliance guard allows on each account today, shape (n, N_ACTIONS); a fresh array."""
+        if self._mask is None:
+            self._mask = self.model.action_mask(self.model.observation)
+        return self._mask.copy()
+
+    def advance(self, actions: np.ndarray) -> DayResult:
+        """Simulate today with ``actions``, begin tomorrow, and return each account's reward and episode end."""
+        model = self.model
+        day = model.day
+        before = _Totals.of(model)
+        model.finish_day(actions)
+        after = _Totals.of(model)
+
+        outcome = DayOutcome(
+            day=day,
+            start_day=self.start_day.copy(),
+            collected=(after.paid_cents - before.paid_cents) / CENTS,
+            sale_proceeds=after.sale_proceeds - before.sale_proceeds,
+            contact_cost=after.contact_cost - before.contact_cost,
+            commission=after.commission - before.commission,
+            clv_lost=np.where(after.attrited & ~before.attrited, model.clv, 0.0),
+            status=model.status.copy(),
+            economics=model.scenario.economics,
+        )
+        rewards = np.asarray(self.reward(outcome), dtype=np.float64)
+        if rewards.shape != (model.n,):
+            raise ValueError(f"the reward function returned shape {rewards.shape}, expected ({model.n},)")
+        terminated = model.status != ACTIVE
+        truncated = ~terminated & (model.day - self.start_day >= self.horizon)
+
+        model.begin_day()
+        self._features = self._mask = None
+        return DayResult(
+            rewards=rewards,
+            terminated=terminated,
+            truncated=truncated,
+            blocked=after.blocked > before.blocked,
+            call_unplaced=after.unplaced > before.unplaced,
+        )
+
+    def renew(self, idx: np.ndarray, account_ids: np.ndarray) -> None:
+        """Replace the accounts at ``idx`` with new accounts whose episodes start today."""
+        self.model.renew_accounts(idx, account_ids)
+        self.start_day[idx] = self.model.day
+        self._features = self._mask = None

@@ -1,0 +1,112 @@
+"""``arrears/Account-v0`` as a Stable-Baselines3 ``VecEnv``, for PPO, MaskablePPO (sb3-contrib) and the like."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
+
+from sim.envs.reward import RewardFunction
+from sim.envs.vector import AccountVectorEnv
+from sim.scenario import Scenario
+
+
+class SB3AccountVecEnv(VecEnv):
+    """``num_envs`` accounts of one portfolio (:class:`~sim.envs.AccountVectorEnv`) behind SB3's ``VecEnv`` API.
+
+    SB3 resets a finished environment within the same step: the returned observation is the new account's first,
+    ``infos[i]["terminal_observation"]`` contains the old account's last, and ``infos[i]["TimeLimit.truncated"]`` is
+    True when the episode was truncated at the horizon rather than ended by the account leaving the book. Each
+    ``infos[i]`` also contains the account's ``action_mask``, ``account_id``, ``day``, ``status``, ``blocked`` and
+    ``call_unplaced``, as in the Gymnasium env.
+
+    ``env_method("action_masks")`` returns one mask per account, which is what sb3-contrib's
+    ``get_action_masks`` stacks for MaskablePPO. Seeding: ``seed(s)`` followed by ``reset()`` builds portfolio seed
+    ``s`` (SB3 hands out ``s + i`` per environment; the accounts share one portfolio, so the first is used).
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        scenario: Scenario | str = "default",
+        horizon: int = 180,
+        reward: RewardFunction | None = None,
+    ) -> None:
+        self.venv = AccountVectorEnv(
+            num_envs, scenario=scenario, horizon=horizon, reward=reward, autoreset_mode=AutoresetMode.SAME_STEP
+        )
+        self._actions: np.ndarray | None = None
+        super().__init__(num_envs, self.venv.single_observation_space, self.venv.single_action_space)
+
+    def reset(self) -> np.ndarray:
+        seed = self._seeds[0]
+        obs, info = self.venv.reset(seed=seed)
+        self.reset_infos = self._split_info(info)
+        self._reset_seeds()
+        self._reset_options()
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions).reshape(self.num_envs).astype(np.int64)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self._actions is None:
+            raise RuntimeError("call step_async(actions) before step_wait()")
+        obs, rewards, terminated, truncated, info = self.venv.step(self._actions)
+        self._actions = None
+        dones = terminated | truncated
+        infos = self._split_info(info)
+        for i in np.flatnonzero(dones):
+            infos[i]["terminal_observation"] = info["final_obs"][i]
+        for i, item in enumerate(infos):
+            item["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+        return obs, rewards.astype(np.float32), dones, infos
+
+    def action_masks(self) -> np.ndarray:
+        """Allowed actions per account, shape (num_envs, 37)."""
+        return self.venv.action_masks()
+
+    def close(self) -> None:
+        self.venv.close()
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """Return an attribute of the shared environment once per index (the accounts share one environment)."""
+        value = getattr(self.venv, attr_name)
+        return [value for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set an attribute of the shared environment; it applies to every account, whatever ``indices``."""
+        setattr(self.venv, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
+        """Call ``action_masks`` per account; any other method of the shared environment is called once.
+
+        A method other than ``action_masks`` acts on the whole portfolio, so its one result is repeated per index.
+        """
+        positions = list(self._get_indices(indices))
+        if method_name == "action_masks":
+            masks = self.venv.action_masks()
+            return [masks[i] for i in positions]
+        result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
+        return [result for _ in positions]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        """No account is wrapped: the accounts are rows of one vector environment, not Gymnasium envs."""
+        return [False for _ in self._get_indices(indices)]
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        return [None for _ in range(self.num_envs)]
+
+    def _split_info(self, info: dict[str, Any]) -> list[dict[str, Any]]:
+        """Turn the vector env's info (a dict of arrays) into SB3's list of per-account dicts."""
+        keys = [key for key in info if not key.startswith("_") and key not in ("final_obs", "final_info")]
+        return [{key: _item(info[key][i]) for key in keys} for i in range(self.num_envs)]
+
+
+def _item(value: Any) -> Any:
+    """Convert a numpy scalar to the matching Python scalar; return arrays (the action mask) unchanged."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,206 @@
+"""The vector form of ``arrears/Account-v0``: accounts of one portfolio stepped together, sharing call capacity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from sim.behaviour import Behaviour
+from sim.catalogue import N_ACTIONS, NO_ACTION
+from sim.engine import PortfolioModel
+from sim.envs.account import MAX_SEED, check_horizon, load_scenario
+from sim.envs.episodes import AccountEpisodes
+from sim.envs.reward import NetCashReward, RewardFunction
+from sim.features import FEATURE_HIGH, FEATURE_LOW
+from sim.scenario import Scenario
+
+#: Day limit of the vector env's model: it runs until the environment is closed, far short of this.
+_ENDLESS_DAYS = 2**31 - 1
+
+
+class AccountVectorEnv(VectorEnv):
+    """``num_envs`` accounts of one portfolio model, each an ``arrears/Account-v0`` episode, stepped in one pass.
+
+    ## Description
+
+    The accounts live in one :class:`sim.engine.PortfolioModel`, so a step is one simulated day of the whole
+    portfolio in a few numpy passes, and the accounts share one call centre. When more calls are queued than the
+    agents can dial in the shift, the calls with the smallest past-due amounts stay unplaced
+    (``info["call_unplaced"]``), so one account's return depends on what the others' actions cost in agent time.
+    Everything else (the spaces, the compliance guard, the reward, when an episode ends) is as in
+    :class:`sim.envs.AccountEnv`.
+
+    ## Action Space
+
+    ``MultiDiscrete([37] * num_envs)``: one catalogue action per account; :meth:`action_masks` and
+    ``info["action_mask"]`` (shape ``(num_envs, 37)``) give the allowed ones.
+
+    ## Observation Space
+
+    ``Box(FEATURE_LOW, FEATURE_HIGH, (num_envs, 25), float32)``: one row per account, the features of
+    :class:`sim.envs.AccountEnv`.
+
+    ## Rewards
+
+    As :class:`sim.envs.AccountEnv`, per account; each account's discounting starts on its own first day.
+
+    ## Starting State
+
+    ``reset(seed=s)`` builds a new portfolio on day 0 with accounts ``0 .. num_envs - 1`` of seed ``s``, the same
+    accounts as ``sim.simulate(scenario, ..., n_accounts=num_envs, seed=s)``; a ``reset()`` without a seed builds
+    one of the next ``num_envs`` accounts. An account that replaces a finished one gets the next unused account id
+    and joins on the current day, so each episode is a different account.
+
+    ## Episode End
+
+    As :class:`sim.envs.AccountEnv`, per account; ``horizon`` counts the steps since each account joined.
+
+    With ``autoreset_mode=AutoresetMode.NEXT_STEP`` (the default), the step after an account's episode ends
+    ignores that account's action, replaces the account and returns the new account's first observation with reward
+    0 and neither terminated nor truncated. The old account stays in the book for that one day with no action.
+    With ``AutoresetMode.SAME_STEP`` the account is replaced at once, and the step returns the new account's first
+    observation, with the old account's last one in ``info["final_obs"]`` and its info in ``info["final_info"]``.
+
+    ## Arguments
+
+    - ``num_envs``: accounts stepped together (default 1).
+    - ``scenario``, ``horizon``, ``reward``: as :class:`sim.envs.AccountEnv`.
+    - ``autoreset_mode``: ``AutoresetMode.NEXT_STEP`` (default) or ``AutoresetMode.SAME_STEP``.
+
+    ## Version History
+
+    - v0: initial version.
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        scenario: Scenario | str = "default",
+        horizon: int = 180,
+        reward: RewardFunction | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+            raise ValueError(f"num_envs must be a whole number of at least 1, got {num_envs!r}")
+        mode = AutoresetMode(autoreset_mode)
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {mode}")
+        self.num_envs = int(num_envs)
+        self.scenario = load_scenario(scenario)
+        self.horizon = check_horizon(horizon)
+        self.reward = NetCashReward() if reward is None else reward
+        self.metadata = {"autoreset_mode": mode, "render_modes": []}
+        self.single_action_space = spaces.Discrete(N_ACTIONS)
+        self.single_observation_space = spaces.Box(FEATURE_LOW, FEATURE_HIGH, dtype=np.float32)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._behaviour = Behaviour.from_scenario(self.scenario)
+        self._portfolio_seed: int | None = None
+        self._next_account_id = 0
+        self._episodes: AccountEpisodes | None = None
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+
+    @property
+    def model(self) -> PortfolioModel | None:
+        """The portfolio model behind the accounts, for inspection; None before the first reset."""
+        return None if self._episodes is None else self._episodes.model
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+            raise ValueError(
+                f"seed must be one integer for the whole portfolio (its accounts share one model), got {seed!r}"
+            )
+        super().reset(seed=seed)
+        if options:
+            raise ValueError(f"unknown reset option {sorted(options)[0]!r}; the vector env takes no options")
+        if seed is not None:
+            self._portfolio_seed, self._next_account_id = int(seed), 0
+        elif self._portfolio_seed is None:
+            self._portfolio_seed, self._next_account_id = int(self.np_random.integers(0, MAX_SEED)), 0
+
+        self._episodes = AccountEpisodes(
+            self.scenario,
+            self._behaviour,
+            self.reward,
+            self.horizon,
+            seed=self._portfolio_seed,
+            account_ids=self._new_account_ids(self.num_envs),
+            days=_ENDLESS_DAYS,
+            record_daily=False,
+        )
+        self._autoreset[:] = False
+        return self._episodes.features(), self._info()
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if self._episodes is None:
+            raise RuntimeError("call reset() before step()")
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
+            raise ValueError(f"actions must be {self.num_envs} integers, got shape {actions.shape} of {actions.dtype}")
+        if actions.min() < 0 or actions.max() >= N_ACTIONS:
+            raise ValueError(f"every action must lie in 0..{N_ACTIONS - 1}, got {actions.min()}..{actions.max()}")
+        episodes = self._episodes
+        replacing = self._autoreset.copy()
+        result = episodes.advance(np.where(replacing, NO_ACTION, actions).astype(np.int64))
+        rewards, blocked, call_unplaced = result.rewards, result.blocked, result.call_unplaced
+        terminated, truncated = result.terminated.copy(), result.truncated.copy()
+
+        final_obs = final_info = None
+        if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
+            replacing = terminated | truncated
+            if replacing.any():
+                final_obs = episodes.features()
+                final_info = self._info(blocked, call_unplaced)
+        else:
+            # The accounts that ended in the previous step stayed for one more day with no action. Only now are
+            # they replaced, and what that day brought them belongs to no episode.
+            rewards[replacing] = 0.0
+            terminated[replacing] = truncated[replacing] = False
+            self._autoreset = terminated | truncated
+
+        idx = np.flatnonzero(replacing)
+        if len(idx):
+            episodes.renew(idx, self._new_account_ids(len(idx)))
+            blocked[idx] = call_unplaced[idx] = False
+        info = self._info(blocked, call_unplaced)
+        if final_obs is not None:
+            info["final_obs"] = np.full(self.num_envs, None, dtype=object)
+            for i in idx:
+                info["final_obs"][i] = final_obs[i]
+            info["_final_obs"] = replacing.copy()
+            info["final_info"] = {
+                **final_info,
+                **{f"_{key}": replacing.copy() for key in final_info},
+            }
+            info["_final_info"] = replacing.copy()
+        return episodes.features(), rewards, terminated, truncated, info
+
+    def action_masks(self) -> np.ndarray:
+        """Actions the compliance guard allows on each account today, shape (num_envs, 37), for MaskablePPO."""
+        if self._episodes is None:
+            raise RuntimeError("call reset() before action_masks()")
+        return self._episodes.action_mask()
+
+    def _new_account_ids(self, count: int) -> np.ndarray:
+        ids = np.arange(self._next_account_id, self._next_account_id + count, dtype=np.int64)
+        self._next_account_id += count
+        return ids
+
+    def _info(self, blocked: np.ndarray | None = None, call_unplaced: np.ndarray | None = None) -> dict[str, Any]:
+        episodes = self._episodes
+        info: dict[str, Any] = {
+            "action_mask": episodes.action_mask(),
+            "account_id": episodes.account_ids,
+            "day": np.full(self.num_envs, episodes.day, dtype=np.int64),
+            "status": episodes.status.astype(np.int64),
+        }
+        if blocked is not None:
+            info["blocked"] = blocked.copy()
+            info["call_unplaced"] = call_unplaced.copy()
+        return info

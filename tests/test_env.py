@@ -1,0 +1,527 @@
+"""The Gymnasium environments: API checkers, seeding, pickling, rewards, autoreset, shared call capacity, SB3."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import pickle
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gymnasium = pytest.importorskip("gymnasium")
+
+import policies  # noqa: E402
+from sim.catalogue import AGENCY, N_ACTIONS, NO_ACTION, SELL, WRITE_OFF, contact_action  # noqa: E402
+from sim.engine import ACTIVE, CENTS, SOLD, PortfolioModel  # noqa: E402
+from sim.envs import ENV_ID, AccountEnv, AccountVectorEnv, DayOutcome  # noqa: E402
+from sim.features import FEATURE_NAMES, feature_matrix  # noqa: E402
+from sim.metrics import summarise  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LETTER = contact_action("letter")
+CALL = contact_action("call")
+SMS = contact_action("sms")
+#: Account 37 of seed 5 cures under an SMS every third day and then closes the account, losing its CLV; found by
+#: trying accounts 0-79 of that seed under that policy.
+ATTRITING_SEED, ATTRITING_ACCOUNT = 5, 37
+
+
+def masked_random_action(rng: np.random.Generator, mask: np.ndarray, exclude: tuple[int, ...] = ()) -> int:
+    """A uniformly random allowed action, leaving out ``exclude`` unless nothing else is allowed."""
+    allowed = np.flatnonzero(mask)
+    preferred = allowed[~np.isin(allowed, exclude)]
+    return int(rng.choice(preferred if len(preferred) else allowed))
+
+
+def masked_random_actions(rng: np.random.Generator, masks: np.ndarray) -> np.ndarray:
+    """One uniformly random allowed action per row of ``masks``."""
+    k = np.floor(rng.random(len(masks)) * masks.sum(axis=1)).astype(np.int64)
+    return (np.cumsum(masks, axis=1) > k[:, None]).argmax(axis=1)
+
+
+def rollout(env: AccountEnv, actions_seed: int, steps: int) -> list[tuple]:
+    """Step ``env`` (already reset) with masked random actions, resetting at episode ends; return every transition."""
+    rng = np.random.default_rng(actions_seed)
+    info = {"action_mask": env.action_masks()}
+    transitions = []
+    for _ in range(steps):
+        action = masked_random_action(rng, info["action_mask"], exclude=(SELL, WRITE_OFF))
+        obs, reward, terminated, truncated, info = env.step(action)
+        transitions.append((action, obs, reward, terminated, truncated, info))
+        if terminated or truncated:
+            obs, info = env.reset()
+            transitions.append(("reset", obs, info))
+    return transitions
+
+
+def assert_same_transitions(first: list[tuple], second: list[tuple]) -> None:
+    assert len(first) == len(second)
+    for step, (left, right) in enumerate(zip(first, second, strict=True)):
+        assert left[0] == right[0], f"step {step}: actions differ"
+        np.testing.assert_array_equal(left[1], right[1], err_msg=f"step {step}: observations differ")
+        if left[0] == "reset":
+            continue
+        assert left[2] == right[2], f"step {step}: rewards {left[2]} and {right[2]} differ"
+        assert left[3:5] == right[3:5], f"step {step}: episode ends differ"
+        np.testing.assert_array_equal(left[5]["action_mask"], right[5]["action_mask"])
+        assert {k: v for k, v in left[5].items() if k != "action_mask"} == {
+            k: v for k, v in right[5].items() if k != "action_mask"
+        }
+
+
+# -- the single env ----------------------------------------------------------------------------------------------
+
+
+def test_gymnasium_checker_passes():
+    from gymnasium.utils.env_checker import check_env
+
+    env = gymnasium.make(ENV_ID)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+
+
+def test_sb3_checker_passes():
+    from stable_baselines3.common.env_checker import check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(AccountEnv(), warn=True)
+
+
+def test_make_needs_no_import_of_ours(tmp_path):
+    script = """
+import sys
+import gymnasium
+assert "sim" not in sys.modules
+assert "policies" not in sys.modules
+env = gymnasium.make("sim.envs:arrears/Account-v0", horizon=5)
+obs, info = env.reset(seed=0)
+for _ in range(5):
+    obs, reward, terminated, truncated, info = env.step(0)
+vector = gymnasium.make_vec("sim.envs:arrears/Account-v0", num_envs=3, vectorization_mode="vector_entry_point")
+observations, infos = vector.reset(seed=0)
+print(type(env.unwrapped).__name__, obs.shape, truncated or terminated, type(vector).__name__, observations.shape)
+"""
+    output = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert output.returncode == 0, output.stderr
+    assert output.stdout.split() == ["AccountEnv", "(25,)", "True", "AccountVectorEnv", "(3,", "25)"]
+
+
+def test_same_seed_same_rollout():
+    first, second = AccountEnv(), AccountEnv()
+    first_reset, second_reset = first.reset(seed=21), second.reset(seed=21)
+    np.testing.assert_array_equal(first_reset[0], second_reset[0])
+    first_run, second_run = rollout(first, actions_seed=3, steps=250), rollout(second, actions_seed=3, steps=250)
+    assert_same_transitions(first_run, second_run)
+    assert sum(1 for t in first_run if t[0] == "reset") >= 1, "expected an episode end within 250 steps"
+
+    other = AccountEnv()
+    other.reset(seed=22)
+    other_run = rollout(other, actions_seed=3, steps=250)
+    assert any(not np.array_equal(a[1], b[1]) for a, b in zip(first_run, other_run, strict=False)), (
+        "seeds 21 and 22 gave the same observations"
+    )
+
+
+def test_reset_without_seed_moves_to_next_account():
+    env = AccountEnv()
+    ids = [env.reset(seed=4)[1]["account_id"], env.reset()[1]["account_id"], env.reset()[1]["account_id"]]
+    assert ids == [0, 1, 2]
+    assert env.reset(options={"account_id": 17})[1]["account_id"] == 17
+    assert env.reset()[1]["account_id"] == 18
+    assert env.reset(seed=4)[1]["account_id"] == 0
+
+
+def test_env_account_is_portfolio_account(default_scenario):
+    """Account k of seed s in the env is account k of a portfolio run on seed s (no calls, so no shared capacity)."""
+    env = AccountEnv(default_scenario, horizon=120)
+    env.reset(seed=8, options={"account_id": 3})
+    letters = policies.load("letters_only")
+    # One day more than the env's horizon, so the portfolio too can begin the day after the episode's last.
+    portfolio = PortfolioModel(default_scenario, letters, n_accounts=6, days=121, seed=8)
+    obs = portfolio.begin_day()
+    ended = False
+    while not ended:
+        actions = np.asarray(letters.decide(obs))
+        portfolio.finish_day(actions)
+        obs = portfolio.begin_day()
+        _, _, terminated, truncated, _ = env.step(int(actions[3]))
+        ended = terminated or truncated
+    env_ledger, portfolio_ledger = env.model.ledger_cents(), portfolio.ledger_cents()
+    for column, values in env_ledger.items():
+        assert values[0] == portfolio_ledger[column][3], (
+            f"{column}: env {values[0]}, portfolio {portfolio_ledger[column][3]}"
+        )
+    np.testing.assert_array_equal(feature_matrix(env.model.observation)[0], feature_matrix(obs)[3])
+    assert env.model.contacts_sent[0] == portfolio.contacts_sent[3]
+    assert env.model.contacts_sent[0] > 0, "the letters_only waterfall sent account 3 no letter"
+
+
+def test_rewards_sum_to_objective():
+    env = AccountEnv(horizon=90)
+    env.reset(seed=ATTRITING_SEED, options={"account_id": ATTRITING_ACCOUNT})
+    total, ended, mask = 0.0, False, env.action_masks()
+    while not ended:
+        action = SMS if mask[SMS] and env.model.day % 3 == 0 else NO_ACTION
+        _, reward, terminated, truncated, info = env.step(action)
+        total += reward
+        ended, mask = terminated or truncated, info["action_mask"]
+    metrics = summarise(env.model)
+    assert metrics["clv_lost"] > 0, "the account no longer attrites: pick another one so the CLV term is checked"
+    assert metrics["collected"] > 0
+    assert total == pytest.approx(metrics["objective"], rel=1e-12, abs=1e-9)
+
+
+def test_reward_argument_replaces_default():
+    def collected_cents(outcome: DayOutcome) -> np.ndarray:
+        return outcome.collected * CENTS
+
+    env = AccountEnv(horizon=60, reward=collected_cents)
+    env.reset(seed=2)
+    rng = np.random.default_rng(0)
+    total, ended, mask = 0.0, False, env.action_masks()
+    while not ended:
+        _, reward, terminated, truncated, info = env.step(masked_random_action(rng, mask, exclude=(SELL, WRITE_OFF)))
+        total += reward
+        ended, mask = terminated or truncated, info["action_mask"]
+    assert env.model.paid[0] > 0, "the account paid nothing: the check proves little"
+    assert total == pytest.approx(float(env.model.paid[0]))
+
+
+def pickle_round_trip(env: AccountEnv) -> AccountEnv:
+    return pickle.loads(pickle.dumps(env))
+
+
+@pytest.mark.parametrize("duplicate", [pickle_round_trip, copy.deepcopy], ids=["pickle", "deepcopy"])
+def test_copy_mid_episode_continues_identically(duplicate):
+    env = AccountEnv(horizon=150)
+    env.reset(seed=13, options={"account_id": 1})
+    rng = np.random.default_rng(5)
+    for day in range(40):
+        # Letters on the last days leave one in the post when the env is copied.
+        allowed = masked_random_action(rng, env.action_masks(), exclude=(SELL, WRITE_OFF, AGENCY))
+        action = LETTER if day >= 38 else allowed
+        _, _, terminated, truncated, _ = env.step(action)
+        assert not (terminated or truncated), "the episode ended before the copy point; pick another account"
+    assert env.model._in_post, "expected a letter in the post at the copy point"
+    twin = duplicate(env)
+    original_run, twin_run = rollout(env, actions_seed=9, steps=150), rollout(twin, actions_seed=9, steps=150)
+    assert_same_transitions(original_run, twin_run)
+
+
+def test_random_steps_stay_in_space():
+    """10,000 account-days under random allowed actions: features inside the Box, finite rewards, valid masks."""
+    vector = AccountVectorEnv(100, horizon=60)
+    space = vector.single_observation_space
+    observations, info = vector.reset(seed=1)
+    rng = np.random.default_rng(2)
+    ended = 0
+    for _ in range(100):
+        assert info["action_mask"][:, NO_ACTION].all()
+        actions = masked_random_actions(rng, info["action_mask"])
+        observations, rewards, terminated, truncated, info = vector.step(actions)
+        assert observations.dtype == np.float32
+        assert not np.isnan(observations).any()
+        assert (observations >= space.low).all()
+        assert (observations <= space.high).all()
+        assert all(row in space for row in observations)
+        assert np.isfinite(rewards).all()
+        ended += int((terminated | truncated).sum())
+    assert ended > 100, f"only {ended} episodes ended: renewal was barely exercised"
+
+    env = AccountEnv(horizon=60)
+    obs, info = env.reset(seed=3)
+    for _ in range(500):
+        obs, reward, terminated, truncated, info = env.step(masked_random_action(rng, info["action_mask"]))
+        assert obs in env.observation_space
+        assert np.isfinite(reward)
+        if terminated or truncated:
+            obs, info = env.reset()
+
+
+def test_agency_placement_keeps_episode_open():
+    env = AccountEnv()
+    env.reset(seed=6, options={"account_id": 2})
+    assert env.action_masks()[AGENCY]
+    _, reward, terminated, truncated, info = env.step(AGENCY)
+    assert not terminated
+    assert not truncated
+    assert info["status"] == ACTIVE
+    assert np.flatnonzero(info["action_mask"]).tolist() == [NO_ACTION]
+    assert reward == 0.0
+
+
+def test_sale_terminates_with_proceeds(default_scenario):
+    env = AccountEnv(default_scenario)
+    obs, _ = env.reset(seed=6, options={"account_id": 2})
+    balance = float(env.model.balance[0]) / CENTS
+    _, reward, terminated, truncated, info = env.step(SELL)
+    assert terminated and not truncated
+    assert info["status"] == SOLD
+    assert reward == pytest.approx(balance * default_scenario.sale.price_per_dollar)
+
+
+def test_misuse_raises():
+    env = AccountEnv(horizon=2)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(0)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action"):
+        env.step(N_ACTIONS)
+    with pytest.raises(ValueError, match="option"):
+        env.reset(options={"day": 3})
+    env.step(0)
+    _, _, terminated, truncated, _ = env.step(0)
+    assert truncated or terminated
+    with pytest.raises(RuntimeError, match="episode has ended"):
+        env.step(0)
+    with pytest.raises(ValueError, match="horizon"):
+        AccountEnv(horizon=0)
+
+
+def test_docstring_and_docs_list_every_feature():
+    doc = inspect.getdoc(AccountEnv)
+    table_rows = [line for line in doc.splitlines() if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
+    assert [row.split("|")[2].strip() for row in table_rows] == list(FEATURE_NAMES)
+    assert f"Discrete({N_ACTIONS})" in doc
+    assert f"({len(FEATURE_NAMES)},)" in doc
+    page = (REPO_ROOT / "docs" / "environment.md").read_text()
+    for name in FEATURE_NAMES:
+        assert f"| {name} |" in page, f"docs/environment.md has no row for feature {name}"
+
+
+# -- the engine's account renewal -----------------------------------------------------------------------------------
+
+
+def account_state(model: PortfolioModel) -> dict[str, np.ndarray]:
+    state = {}
+    for name in model._account_attributes:
+        value = getattr(model, name)
+        if isinstance(value, np.ndarray):
+            state[name] = value
+        elif isinstance(value, dict) and all(isinstance(v, np.ndarray) for v in value.values()):
+            state.update({f"{name}[{key}]": v for key, v in value.items()})
+    return state
+
+
+@pytest.mark.parametrize("begun", [False, True], ids=["before_begin_day", "after_begin_day"])
+def test_renewal_on_day_zero_equals_construction(default_scenario, begun):
+    do_nothing = policies.load("do_nothing")
+    renewed = PortfolioModel(default_scenario, do_nothing, n_accounts=6, days=10, seed=3)
+    if begun:
+        renewed.begin_day()
+    renewed.renew_accounts(np.array([4, 2]), np.array([9, 7]))
+    built = PortfolioModel(
+        default_scenario, do_nothing, n_accounts=6, days=10, seed=3, account_ids=np.array([0, 1, 7, 3, 9, 5])
+    )
+    if begun:
+        built.begin_day()
+        np.testing.assert_array_equal(feature_matrix(renewed.observation), feature_matrix(built.observation))
+    assert_same_accounts(renewed, built)
+    if begun:
+        renewed.finish_day(np.zeros(6, dtype=np.int64))
+        built.finish_day(np.zeros(6, dtype=np.int64))
+    renewed.run()
+    built.run()
+    assert_same_accounts(renewed, built)
+
+
+def assert_same_accounts(first: PortfolioModel, second: PortfolioModel) -> None:
+    first_state, second_state = account_state(first), account_state(second)
+    assert len(first_state) > 60, "expected every per-account array of the model"
+    assert first_state.keys() == second_state.keys()
+    for name, values in first_state.items():
+        np.testing.assert_array_equal(values, second_state[name], err_msg=name)
+
+
+def test_renewal_mid_run_keeps_ledgers_and_drops_letters(default_scenario):
+    model = PortfolioModel(default_scenario, policies.load("letters_only"), n_accounts=400, days=200, seed=2)
+    for _ in range(45):
+        model.step()
+    addressed = np.unique(np.concatenate([letter.accounts for letter in model._in_post]))
+    assert len(addressed) > 2, "expected letters in the post to renew away"
+    idx = addressed[:2]
+    model.renew_accounts(idx, np.array([1_000, 1_001]))
+    assert not any(np.isin(letter.accounts, idx).any() for letter in model._in_post)
+    np.testing.assert_array_equal(model.account_ids[idx], [1_000, 1_001])
+    assert (0 <= model.day - model.last_statement[idx]).all()
+    assert (model.day - model.last_statement[idx] < default_scenario.cycle_days).all()
+    assert (model.paid[idx] == 0).all()
+    assert (model.reached_ring[:, idx] == 0).all()
+    model.run()
+    ledger = model.ledger_cents()
+    left = ledger["opening_balance"] + ledger["interest"] + ledger["fees"]
+    right = ledger["paid"] + ledger["discounts"] + ledger["written_off"] + ledger["sold"] + ledger["outstanding"]
+    np.testing.assert_array_equal(left, right)
+
+
+def test_renewal_rejects_ids_in_use(default_scenario):
+    model = PortfolioModel(default_scenario, policies.load("do_nothing"), n_accounts=5, days=5, seed=0)
+    with pytest.raises(ValueError, match="already in the portfolio"):
+        model.renew_accounts(np.array([0]), np.array([3]))
+    with pytest.raises(ValueError, match="distinct"):
+        model.renew_accounts(np.array([0, 1]), np.array([8, 8]))
+    model.renew_accounts(np.array([0, 3]), np.array([3, 0]))
+    np.testing.assert_array_equal(model.account_ids, [3, 1, 2, 0, 4])
+
+
+# -- the vector env ----------------------------------------------------------------------------------------------
+
+
+def test_vector_next_step_autoreset():
+    vector = AccountVectorEnv(4)
+    observations, info = vector.reset(seed=5)
+    assert info["account_id"].tolist() == [0, 1, 2, 3]
+    twin = AccountVectorEnv(4)
+    twin.reset(seed=5)
+
+    sell_first = np.array([SELL, NO_ACTION, NO_ACTION, NO_ACTION])
+    idle = np.zeros(4, dtype=np.int64)
+    observations, rewards, terminated, truncated, info = vector.step(sell_first)
+    twin_observations, *_ = twin.step(idle)
+    assert terminated.tolist() == [True, False, False, False]
+    assert not truncated.any()
+    assert rewards[0] > 0
+    assert info["status"][0] == SOLD
+    assert info["account_id"][0] == 0
+
+    # The next step ignores account 0's action and starts account 4 in its place.
+    observations, rewards, terminated, truncated, info = vector.step(sell_first)
+    twin_observations, *_ = twin.step(idle)
+    assert info["account_id"].tolist() == [4, 1, 2, 3]
+    assert rewards[0] == 0.0
+    assert not terminated[0]
+    assert not truncated[0]
+    assert info["status"][0] == ACTIVE
+    assert info["day"][0] == 2
+    np.testing.assert_array_equal(observations[0], feature_matrix(vector.model.observe(2))[0])
+    np.testing.assert_array_equal(observations[1:], twin_observations[1:])
+    # Account 4 has the traits of account 4 of seed 5 in a portfolio built on day 0.
+    reference = PortfolioModel(
+        vector.scenario, policies.load("do_nothing"), n_accounts=1, days=1, seed=5, account_ids=np.array([4])
+    )
+    assert vector.model.credit_limit[0] == reference.credit_limit[0]
+    assert vector.model.installment[0] == reference.installment[0]
+    assert vector.model.debtor_type[0] == reference.debtor_type[0]
+
+    # Account 4's episode now runs: selling it ends it.
+    _, rewards, terminated, _, _ = vector.step(sell_first)
+    assert terminated[0]
+    assert rewards[0] > 0
+
+
+def test_vector_truncates_at_horizon_and_renews_everyone():
+    vector = AccountVectorEnv(5, horizon=3)
+    vector.reset(seed=2)
+    idle = np.zeros(5, dtype=np.int64)
+    for _ in range(2):
+        _, _, terminated, truncated, _ = vector.step(idle)
+        assert not truncated.any()
+    _, _, terminated, truncated, info = vector.step(idle)
+    assert (truncated | terminated).all()
+    assert truncated.any()
+    _, rewards, terminated, truncated, info = vector.step(idle)
+    assert info["account_id"].tolist() == [5, 6, 7, 8, 9]
+    assert (rewards == 0.0).all()
+    assert not (terminated | truncated).any()
+
+
+def test_vector_same_step_autoreset():
+    vector = AccountVectorEnv(3, autoreset_mode="SameStep")
+    vector.reset(seed=5)
+    observations, rewards, terminated, truncated, info = vector.step(np.array([NO_ACTION, SELL, NO_ACTION]))
+    assert terminated.tolist() == [False, True, False]
+    assert info["account_id"].tolist() == [0, 3, 2]
+    assert info["_final_obs"].tolist() == [False, True, False]
+    assert info["final_info"]["status"][1] == SOLD
+    assert info["final_info"]["account_id"][1] == 1
+    assert info["status"][1] == ACTIVE
+    # A sold account has no balance: its last observation shows none, the new account's first shows one.
+    balance = FEATURE_NAMES.index("balance")
+    assert info["final_obs"][1][balance] == 0.0
+    assert observations[1][balance] > 0.0
+
+
+def test_vector_calls_share_one_call_centre(default_scenario):
+    one_agent = default_scenario.model_copy(
+        update={"call_center": default_scenario.call_center.model_copy(update={"agents": 1})}
+    )
+    vector = AccountVectorEnv(300, scenario=one_agent)
+    _, info = vector.reset(seed=0)
+    assert info["action_mask"][:, CALL].all()
+    past_due = vector.model.past_due.copy()
+    _, _, _, _, info = vector.step(np.full(300, CALL))
+    unplaced = info["call_unplaced"]
+    assert 0 < unplaced.sum() < 300, f"{unplaced.sum()} of 300 calls unplaced with one agent"
+    assert vector.model.calls_unplaced == unplaced.sum()
+    # The queue dials the largest past-due amounts first, so the unplaced calls are the smallest.
+    assert past_due[unplaced].max() <= past_due[~unplaced].min()
+
+    few = AccountVectorEnv(5, scenario=one_agent)
+    few.reset(seed=0)
+    _, _, _, _, info = few.step(np.full(5, CALL))
+    assert not info["call_unplaced"].any()
+
+
+def test_vector_make_vec_entry_point():
+    vector = gymnasium.make_vec(ENV_ID, num_envs=6, vectorization_mode="vector_entry_point", horizon=30)
+    observations, info = vector.reset(seed=0)
+    assert observations.shape == (6, len(FEATURE_NAMES))
+    assert vector.unwrapped.horizon == 30
+    assert vector.metadata["autoreset_mode"] == gymnasium.vector.AutoresetMode.NEXT_STEP
+    assert vector.action_space == gymnasium.spaces.MultiDiscrete([N_ACTIONS] * 6)
+    assert info["action_mask"].shape == (6, N_ACTIONS)
+
+
+# -- the SB3 adapter ---------------------------------------------------------------------------------------------
+
+
+def test_sb3_adapter_reports_episode_ends():
+    pytest.importorskip("stable_baselines3")
+    from sim.envs.sb3 import SB3AccountVecEnv
+
+    venv = SB3AccountVecEnv(4, horizon=2)
+    venv.seed(7)
+    venv.reset()
+    observations, rewards, dones, infos = venv.step(np.array([SELL, NO_ACTION, NO_ACTION, NO_ACTION]))
+    assert dones.tolist() == [True, False, False, False]
+    assert rewards.dtype == np.float32
+    assert infos[0]["TimeLimit.truncated"] is False
+    assert infos[0]["terminal_observation"].shape == (len(FEATURE_NAMES),)
+    assert infos[0]["account_id"] == 4
+    assert "terminal_observation" not in infos[1]
+
+    observations, rewards, dones, infos = venv.step(np.zeros(4, dtype=np.int64))
+    assert dones.tolist() == [False, True, True, True]
+    # Accounts 1-3 of seed 7 are still on the book after two days without action: the horizon ends them.
+    assert [infos[i]["TimeLimit.truncated"] for i in range(4)] == [False, True, True, True]
+    masks = venv.env_method("action_masks")
+    assert len(masks) == 4
+    np.testing.assert_array_equal(np.stack(masks), venv.action_masks())
+
+
+def test_maskable_ppo_trains_on_adapter():
+    sb3_contrib = pytest.importorskip("sb3_contrib")
+    from sb3_contrib.common.maskable.utils import get_action_masks
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from sim.envs.sb3 import SB3AccountVecEnv
+
+    venv = VecMonitor(SB3AccountVecEnv(8, horizon=30))
+    venv.seed(0)
+    model = sb3_contrib.MaskablePPO("MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=512)
+    assert model.num_timesteps >= 512
+
+    observations = venv.reset()
+    for _ in range(20):
+        masks = get_action_masks(venv)
+        actions, _ = model.predict(observations, action_masks=masks)
+        assert masks[np.arange(8), actions].all(), "MaskablePPO chose an action the mask forbids"
+        observations, _, _, _ = venv.step(actions)
