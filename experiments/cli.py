@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="score YAML to write (default: the shipped score, %(default)s)",
     )
 
+    bench = commands.add_parser("bench", help="measure simulator, environment and training speed against targets")
+    bench.add_argument("--quick", action="store_true", help="tiny sizes: checks that the suite runs, not its speed")
+    bench.add_argument(
+        "--out", type=Path, help="JSON file for the results (default: benchmarks/results/bench-DATE.json)"
+    )
+
     commands.add_parser("list", help="list the shipped scenarios and policies")
     return parser
 
@@ -304,6 +310,19 @@ def cmd_fit_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from benchmarks.suite import format_table, run_suite, write_results
+
+    out = args.out or Path("benchmarks") / "results" / f"bench-{dt.date.today().isoformat()}.json"
+    results = run_suite(quick=args.quick, log=lambda line: print(line, file=sys.stderr))
+    write_results(results, out)
+    print(format_table(results))
+    print(f"\nwrote {out}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     import policies
     from sim.scenario import Scenario, shipped_scenarios
@@ -331,6 +350,7 @@ COMMANDS = {
     "report": cmd_report,
     "calibrate": cmd_calibrate,
     "fit-score": cmd_fit_score,
+    "bench": cmd_bench,
     "list": cmd_list,
 }
 

@@ -1,11 +1,12 @@
 """Call targeting under capacity: call the accounts where a call adds the most value, or (as a baseline) at random.
 
 The uplift of a call is estimated from a randomised hold-out in simulated history, never from the latent state.
-Each day of the history, every account a call could reach is called with the same probability, the call centre's
-capacity over the number of candidates. Called and uncalled accounts therefore differ only by chance. Two scikit-learn
-gradient-boosted regressors (a T-learner) predict the cash an account pays in the next 30 days with and without a
-call, from its observable features; their difference, less the expected cost of a call, is the call's incremental
-value. Each day the policy calls the accounts with the highest positive value, as many as the agents can handle.
+Each day of the history, every account a call could reach is called with the same probability: the call centre's
+capacity over the number of candidates, at most one half. Called and uncalled accounts therefore differ only by
+chance. Two scikit-learn gradient-boosted regressors (a T-learner) predict the cash an account pays in the next 30
+days with and without a call, from its observable features. Their difference, less the expected cost of a call, is
+the call's incremental value. Each day the policy calls the accounts with the highest positive value, as many as the
+agents can handle.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class HoldoutHistory:
 
 
 class _RandomisedCalls:
-    """Call each candidate with probability capacity / candidates; record the called and as many uncalled."""
+    """Call each candidate with probability min(capacity / candidates, 0.5); record the called and as many uncalled."""
 
     name = "randomised_calls"
 
@@ -73,7 +74,8 @@ class _RandomisedCalls:
         actions = np.zeros(obs.n_accounts, dtype=np.int64)
         if len(candidates) == 0:
             return actions
-        share = min(1.0, model.call_centre.expected_calls(obs.day) / len(candidates))
+        # At most half are called, so that an uncalled arm remains when the agents could call everyone.
+        share = min(0.5, model.call_centre.expected_calls(obs.day) / len(candidates))
         called = model.rng.uniform(obs.day, Purpose.HOLDOUT, candidates) < share
         # Record uncalled accounts at the same rate as called ones, from an independent draw, to keep arms even.
         recorded = called | (model.rng.uniform(obs.day, Purpose.HOLDOUT, candidates, draw=1) < share)

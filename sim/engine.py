@@ -89,6 +89,20 @@ def _check_account_ids(account_ids: np.ndarray, n_accounts: int) -> np.ndarray:
     return ids
 
 
+def _poisson_quantile(u: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """Poisson quantiles by table lookup: the rates take a few distinct values, so one CDF table each suffices.
+
+    Equal to ``scipy.stats.poisson.ppf(u, rate)`` for u in [0, 1), and many times faster on large arrays.
+    """
+    result = np.zeros(len(u), dtype=np.int64)
+    for value in np.unique(rate):
+        rows = rate == value
+        top = int(poisson.isf(1e-15, value)) + 2
+        cdf = poisson.cdf(np.arange(top), value)
+        result[rows] = np.searchsorted(cdf, u[rows], side="left")
+    return result
+
+
 @dataclass(eq=False)
 class _Letters:
     """A batch of letters in the post (compared by identity, so each batch is removed once on delivery)."""
@@ -476,7 +490,7 @@ class PortfolioModel:
         signals = self.scenario.signals
         rate = np.where(will_pay, signals.logins_if_paying, signals.logins_if_not_paying)
         u = self.rng.uniform(key_day, Purpose.PORTAL_LOGINS, idx)
-        self.portal_logins[idx] = poisson.ppf(u, rate).astype(np.int64)
+        self.portal_logins[idx] = _poisson_quantile(u, rate)
         by_type = np.array([signals.spend_change_by_type.get(t, 0.0) for t in DEBTOR_TYPES])
         mean = by_type[self.debtor_type[idx]] + np.where(will_pay, 0.0, signals.spend_change_if_not_paying)
         noise = signals.spend_change_sd * self.rng.normal(key_day, Purpose.SPEND_CHANGE, idx)

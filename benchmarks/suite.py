@@ -1,0 +1,360 @@
+"""The performance benchmarks behind ``arrears bench``: throughput of the simulator against its references.
+
+Each measurement runs in a fresh worker process (``spawn``), so that peak memory is that of one measurement and no
+cache or import of an earlier one helps it. The suite measures:
+
+- (a) portfolio throughput, account-days per second, of the standard waterfall on the default scenario, and peak
+  memory per account;
+- (b) the same model in a per-account mode, one SimPy environment and process per account (the naive design);
+- (c) a minimal numpy kernel of one account-day (keyed draws, payment hazard, payment, DPD update): the practical
+  limit of the array design;
+- (d) ``arrears/Account-v0`` single-environment steps per second next to Gymnasium's ``CartPole-v1``, and
+  account-steps per second of the vector environment at 1,024 accounts;
+- (e) stable-baselines3 PPO frames per second on ``Account-v0`` next to ``CartPole-v1``, same hyperparameters;
+- (f) the speed-up of an experiment grid with 2 workers over 1.
+
+Targets are ratios measured in one run, so that a slower or faster machine moves both sides together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Sizes of the full benchmark and of ``--quick`` (a smoke test that checks the suite runs, not its speed).
+FULL = {
+    "portfolio_sizes": (10_000, 100_000, 1_000_000),
+    "days": 180,
+    "per_account_accounts": 300,
+    "env_steps": 20_000,
+    "vector_accounts": 1_024,
+    "vector_steps": 200,
+    "ppo_timesteps": 8_192,
+    "grid_accounts": 5_000,
+    "grid_seeds": 4,
+}
+QUICK = {
+    "portfolio_sizes": (1_000,),
+    "days": 30,
+    "per_account_accounts": 5,
+    "env_steps": 200,
+    "vector_accounts": 64,
+    "vector_steps": 20,
+    "ppo_timesteps": 256,
+    "grid_accounts": 300,
+    "grid_seeds": 2,
+}
+# NOTE: the per-account mode is timed on a sample of accounts and reported as a rate; 10,000 accounts would take
+# over an hour at its speed, and the rate per account-day does not depend on how many accounts are timed.
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    value: Callable[[dict[str, Any]], float]
+    threshold: float
+    higher_is_better: bool = True
+
+    def check(self, results: dict[str, Any]) -> dict[str, Any]:
+        value = float(self.value(results))
+        passed = value >= self.threshold if self.higher_is_better else value <= self.threshold
+        return {"target": self.name, "value": value, "threshold": self.threshold, "passed": bool(passed)}
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in kilobytes on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# -- measurements, each run in its own process -------------------------------------------------------------------
+
+
+def measure_portfolio(n_accounts: int, days: int) -> dict[str, float]:
+    """(a) Simulate the standard waterfall on the default scenario; return account-days per second and memory."""
+    import policies
+    from sim.engine import PortfolioModel
+    from sim.scenario import Scenario
+
+    scenario = Scenario.load("default")
+    policy = policies.load("standard")
+    PortfolioModel(scenario, policy, n_accounts=100, days=2, seed=1).run()  # warm imports and caches
+    baseline = _peak_rss_mb()
+    started = time.perf_counter()
+    PortfolioModel(scenario, policy, n_accounts=n_accounts, days=days, seed=0).run()
+    seconds = time.perf_counter() - started
+    peak = _peak_rss_mb()
+    return {
+        "n_accounts": n_accounts,
+        "days": days,
+        "seconds": seconds,
+        "account_days_per_second": n_accounts * days / seconds,
+        "peak_rss_mb": peak,
+        "memory_per_account_kb": max(peak - baseline, 0.0) * 1024.0 / n_accounts,
+    }
+
+
+def measure_per_account(n_accounts: int, days: int) -> dict[str, float]:
+    """(b) The same model with one SimPy environment per account, each stepped a day at a time in turn."""
+    import policies
+    from sim.engine import PortfolioModel
+    from sim.scenario import Scenario
+
+    scenario = Scenario.load("default")
+    policy = policies.load("standard")
+    started = time.perf_counter()
+    models = [PortfolioModel(scenario, policy, n_accounts=1, days=days, seed=seed) for seed in range(n_accounts)]
+    for _ in range(days):
+        for model in models:
+            model.step()
+    seconds = time.perf_counter() - started
+    return {
+        "n_accounts": n_accounts,
+        "days": days,
+        "seconds": seconds,
+        "account_days_per_second": n_accounts * days / seconds,
+    }
+
+
+def measure_kernel(n_accounts: int, days: int) -> dict[str, float]:
+    """(c) One account-day as a minimal numpy kernel: keyed draws, payment hazard, payment and DPD update."""
+    from sim.rng import KeyedRandom, Purpose
+
+    rng = KeyedRandom(0, np.arange(n_accounts))
+    pay_probability = np.array([0.9, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
+    state = np.floor(rng.uniform(-1, Purpose.INITIAL_STATE) * 4).astype(np.int64)
+    installment = np.full(n_accounts, 5_000, dtype=np.int64)
+    balance = np.full(n_accounts, 200_000, dtype=np.int64)
+    dpd = state * 30
+    started = time.perf_counter()
+    for day in range(days):
+        hazard = pay_probability[np.minimum(state, 6)] / 30.0
+        pays = rng.uniform(day, Purpose.WILL_PAY) < hazard
+        amount = np.minimum(np.where(pays, installment * (state + 1), 0), balance)
+        balance -= amount
+        state = np.where(pays, 0, state)
+        dpd = np.where(state > 0, dpd + 1, 0)
+        state = np.where((dpd > 0) & (dpd % 30 == 0), state + 1, state)
+    seconds = time.perf_counter() - started
+    return {
+        "n_accounts": n_accounts,
+        "days": days,
+        "seconds": seconds,
+        "account_days_per_second": n_accounts * days / seconds,
+    }
+
+
+def measure_env_steps(steps: int) -> dict[str, float]:
+    """(d) Single-environment steps per second: Account-v0 with random allowed actions, and CartPole-v1."""
+    import gymnasium as gym
+
+    import sim.envs  # noqa: F401  (registers the environment even without the installed entry point)
+
+    rates = {}
+    for env_id in ("arrears/Account-v0", "CartPole-v1"):
+        env = gym.make(env_id)
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        started = time.perf_counter()
+        for _ in range(steps):
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                env.reset()
+        rates[env_id] = steps / (time.perf_counter() - started)
+        env.close()
+    return {
+        "steps": steps,
+        "account_env_steps_per_second": rates["arrears/Account-v0"],
+        "cartpole_steps_per_second": rates["CartPole-v1"],
+    }
+
+
+def measure_vector_env(n_accounts: int, steps: int) -> dict[str, float]:
+    """(d) Vector-env account-steps per second: ``n_accounts`` accounts of one portfolio stepped together."""
+    import gymnasium as gym
+
+    import sim.envs  # noqa: F401
+
+    env = gym.make_vec("arrears/Account-v0", num_envs=n_accounts, vectorization_mode="vector_entry_point")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    started = time.perf_counter()
+    for _ in range(steps):
+        env.step(rng.integers(0, env.single_action_space.n, size=n_accounts))
+    seconds = time.perf_counter() - started
+    env.close()
+    return {"n_accounts": n_accounts, "steps": steps, "account_steps_per_second": n_accounts * steps / seconds}
+
+
+def measure_ppo(timesteps: int) -> dict[str, float]:
+    """(e) PPO frames per second with the same hyperparameters on Account-v0 (8 accounts) and CartPole-v1 (8 envs)."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sim.envs.sb3 import SB3AccountVecEnv
+
+    torch.set_num_threads(1)
+    # Rollouts of 8 environments x n_steps; at least two rollouts, so the timing includes updates.
+    n_steps = max(32, min(128, timesteps // 16))
+    fps = {}
+    environments = {
+        "account": lambda: SB3AccountVecEnv(num_envs=8),
+        "cartpole": lambda: make_vec_env("CartPole-v1", n_envs=8, seed=0),
+    }
+    for name, build in environments.items():
+        env = build()
+        model = PPO("MlpPolicy", env, n_steps=n_steps, batch_size=64, n_epochs=4, seed=0, device="cpu", verbose=0)
+        started = time.perf_counter()
+        model.learn(total_timesteps=timesteps)
+        fps[name] = timesteps / (time.perf_counter() - started)
+        env.close()
+    return {"timesteps": timesteps, "n_steps": n_steps, "account_fps": fps["account"], "cartpole_fps": fps["cartpole"]}
+
+
+def measure_grid(n_accounts: int, seeds: int) -> dict[str, float]:
+    """(f) Wall time of a 2-policy grid with 1 worker and with 2 (joblib processes), and the speed-up."""
+    from experiments.config import ExperimentConfig, resolve
+    from experiments.runner import run
+
+    config = {
+        "name": "bench_grid",
+        "scenario": "default",
+        "policies": ["standard", "digital_first"],
+        "seeds": seeds,
+        "n_accounts": n_accounts,
+        "horizon_days": 180,
+    }
+    seconds = {}
+    for workers in (1, 2):
+        started = time.perf_counter()
+        run(resolve(ExperimentConfig.model_validate(config)), out=None, workers=workers, progress=False)
+        seconds[workers] = time.perf_counter() - started
+    return {
+        "n_accounts": n_accounts,
+        "cells": 2 * seeds,
+        "seconds_1_worker": seconds[1],
+        "seconds_2_workers": seconds[2],
+        "speedup": seconds[1] / seconds[2],
+    }
+
+
+# -- the suite ---------------------------------------------------------------------------------------------------
+
+TARGETS = (
+    Target(
+        "portfolio throughput >= 25% of the minimal kernel (c), at the largest size",
+        lambda r: r["portfolio"][-1]["account_days_per_second"] / r["kernel"]["account_days_per_second"],
+        0.25,
+    ),
+    Target(
+        "portfolio throughput >= 50x the per-account mode (b), at the largest size",
+        lambda r: r["portfolio"][-1]["account_days_per_second"] / r["per_account"]["account_days_per_second"],
+        50.0,
+    ),
+    Target(
+        "largest portfolio x days in under 120 s",
+        lambda r: r["portfolio"][-1]["seconds"],
+        120.0,
+        higher_is_better=False,
+    ),
+    Target("largest portfolio peak memory under 2 GB (MB)", lambda r: r["portfolio"][-1]["peak_rss_mb"], 2048.0, False),
+    Target(
+        "Account-v0 single steps >= 30% of CartPole-v1",
+        lambda r: r["env"]["account_env_steps_per_second"] / r["env"]["cartpole_steps_per_second"],
+        0.30,
+    ),
+    Target("vector env >= 1M account-steps per second", lambda r: r["vector"]["account_steps_per_second"], 1e6),
+    Target(
+        "PPO fps on Account-v0 >= 80% of CartPole-v1", lambda r: r["ppo"]["account_fps"] / r["ppo"]["cartpole_fps"], 0.8
+    ),
+    Target("2-worker grid speed-up >= 1.7", lambda r: r["grid"]["speedup"], 1.7),
+)
+
+
+def _in_fresh_process(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def run_suite(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every measurement; return the results with the machine, the date and each target's outcome."""
+    sizes = QUICK if quick else FULL
+    results: dict[str, Any] = {
+        "quick": quick,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "portfolio": [],
+    }
+    days = sizes["days"]
+    for n_accounts in sizes["portfolio_sizes"]:
+        log(f"(a) portfolio, {n_accounts:,} accounts x {days} days")
+        results["portfolio"].append(_in_fresh_process(measure_portfolio, n_accounts, days))
+    largest = sizes["portfolio_sizes"][-1]
+    log(f"(b) per-account mode, {sizes['per_account_accounts']} accounts x {days} days")
+    results["per_account"] = _in_fresh_process(measure_per_account, sizes["per_account_accounts"], days)
+    log(f"(c) numpy kernel, {largest:,} accounts x {days} days")
+    results["kernel"] = _in_fresh_process(measure_kernel, largest, days)
+    log(f"(d) single-env steps, {sizes['env_steps']:,} steps each")
+    results["env"] = _in_fresh_process(measure_env_steps, sizes["env_steps"])
+    log(f"(d) vector env, {sizes['vector_accounts']:,} accounts x {sizes['vector_steps']} steps")
+    results["vector"] = _in_fresh_process(measure_vector_env, sizes["vector_accounts"], sizes["vector_steps"])
+    log(f"(e) PPO, {sizes['ppo_timesteps']:,} timesteps each")
+    results["ppo"] = _in_fresh_process(measure_ppo, sizes["ppo_timesteps"])
+    log(f"(f) grid, 2 policies x {sizes['grid_seeds']} seeds x {sizes['grid_accounts']:,} accounts, 1 then 2 workers")
+    results["grid"] = _in_fresh_process(measure_grid, sizes["grid_accounts"], sizes["grid_seeds"])
+    results["targets"] = [target.check(results) for target in TARGETS]
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """Render the results as a Markdown table of measurements followed by one of targets."""
+    lines = ["| measurement | value |", "|---|---|"]
+    for row in results["portfolio"]:
+        lines.append(
+            f"| (a) portfolio {row['n_accounts']:,} x {row['days']} days | {row['account_days_per_second']:,.0f} "
+            f"account-days/s, {row['seconds']:.1f} s, peak {row['peak_rss_mb']:,.0f} MB, "
+            f"{row['memory_per_account_kb']:.2f} kB/account |"
+        )
+    per_account, kernel = results["per_account"], results["kernel"]
+    lines.append(f"| (b) per-account mode | {per_account['account_days_per_second']:,.0f} account-days/s |")
+    lines.append(f"| (c) numpy kernel | {kernel['account_days_per_second']:,.0f} account-days/s |")
+    env, vector, ppo, grid = results["env"], results["vector"], results["ppo"], results["grid"]
+    lines.append(
+        f"| (d) single env | Account-v0 {env['account_env_steps_per_second']:,.0f} steps/s, CartPole-v1 "
+        f"{env['cartpole_steps_per_second']:,.0f} steps/s |"
+    )
+    rate = vector["account_steps_per_second"]
+    lines.append(f"| (d) vector env, {vector['n_accounts']:,} accounts | {rate:,.0f} account-steps/s |")
+    lines.append(f"| (e) PPO | Account-v0 {ppo['account_fps']:,.0f} fps, CartPole-v1 {ppo['cartpole_fps']:,.0f} fps |")
+    lines.append(
+        f"| (f) grid, {grid['cells']} cells | 1 worker {grid['seconds_1_worker']:.1f} s, 2 workers "
+        f"{grid['seconds_2_workers']:.1f} s, speed-up {grid['speedup']:.2f} |"
+    )
+    lines += ["", "| target | measured | threshold | met |", "|---|---|---|---|"]
+    for target in results["targets"]:
+        met = "yes" if target["passed"] else "no"
+        lines.append(f"| {target['target']} | {target['value']:,.3g} | {target['threshold']:,.3g} | {met} |")
+    return "\n".join(lines)
+
+
+def write_results(results: dict[str, Any], path: Path) -> Path:
+    from sim.atomic import atomic_write_text
+
+    return atomic_write_text(path, json.dumps(results, indent=2) + "\n")

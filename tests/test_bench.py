@@ -1,0 +1,73 @@
+"""`arrears bench --quick` runs every measurement end to end; the speed targets live in the full run, not here."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks.suite import TARGETS, format_table, measure_kernel
+from experiments.cli import main
+
+
+def test_quick_bench_writes_every_measurement(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["quick"] is True
+    assert [row["n_accounts"] for row in results["portfolio"]] == [1_000]
+    rates = [
+        results["portfolio"][0]["account_days_per_second"],
+        results["per_account"]["account_days_per_second"],
+        results["kernel"]["account_days_per_second"],
+        results["env"]["account_env_steps_per_second"],
+        results["env"]["cartpole_steps_per_second"],
+        results["vector"]["account_steps_per_second"],
+        results["ppo"]["account_fps"],
+        results["ppo"]["cartpole_fps"],
+        results["grid"]["speedup"],
+    ]
+    for rate in rates:
+        assert rate > 0
+    assert results["portfolio"][0]["peak_rss_mb"] > 50
+    assert len(results["targets"]) == len(TARGETS)
+    printed = capsys.readouterr().out
+    assert "| (c) numpy kernel |" in printed
+    assert str(out) in printed
+
+
+def test_kernel_counts_account_days():
+    result = measure_kernel(2_000, 10)
+    assert result["n_accounts"] == 2_000
+    assert result["days"] == 10
+    assert result["account_days_per_second"] == 2_000 * 10 / result["seconds"]
+
+
+def test_table_marks_missed_targets():
+    results = {
+        "portfolio": [
+            {
+                "n_accounts": 10,
+                "days": 2,
+                "seconds": 200.0,
+                "account_days_per_second": 0.1,
+                "peak_rss_mb": 100.0,
+                "memory_per_account_kb": 1.0,
+            }
+        ],
+        "per_account": {"account_days_per_second": 0.01},
+        "kernel": {"account_days_per_second": 1.0},
+        "env": {"account_env_steps_per_second": 1.0, "cartpole_steps_per_second": 2.0},
+        "vector": {"n_accounts": 4, "account_steps_per_second": 5.0},
+        "ppo": {"account_fps": 9.0, "cartpole_fps": 10.0},
+        "grid": {"cells": 2, "seconds_1_worker": 2.0, "seconds_2_workers": 1.0, "speedup": 2.0},
+    }
+    results["targets"] = [target.check(results) for target in TARGETS]
+    met = {target["target"]: target["passed"] for target in results["targets"]}
+    assert met["portfolio throughput >= 25% of the minimal kernel (c), at the largest size"] is False
+    assert met["portfolio throughput >= 50x the per-account mode (b), at the largest size"] is False
+    assert met["largest portfolio x days in under 120 s"] is False
+    assert met["Account-v0 single steps >= 30% of CartPole-v1"] is True
+    assert met["PPO fps on Account-v0 >= 80% of CartPole-v1"] is True
+    assert met["2-worker grid speed-up >= 1.7"] is True
+    table = format_table(results)
+    assert "| 2-worker grid speed-up >= 1.7 | 2 | 1.7 | yes |" in table
+    assert "| largest portfolio x days in under 120 s | 200 | 120 | no |" in table
