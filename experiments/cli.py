@@ -107,12 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     calibrate = commands.add_parser("calibrate", help="fit a scenario from account-level monthly histories")
-    calibrate.add_argument("--uci", type=Path, required=True, help="the UCI 'default of credit card clients' CSV")
+    calibration_data = calibrate.add_mutually_exclusive_group(required=True)
+    calibration_data.add_argument("--uci", type=Path, help="the UCI 'default of credit card clients' CSV")
+    calibration_data.add_argument(
+        "--csv", type=Path, help="a long monthly CSV of your own accounts, one row per account and month"
+    )
     calibrate.add_argument(
         "--out",
         type=Path,
-        default=SHIPPED_DEFAULT_SCENARIO,
-        help="scenario YAML to write (default: the shipped default scenario, %(default)s)",
+        help=f"scenario YAML to write (required with --csv; default with --uci: {SHIPPED_DEFAULT_SCENARIO})",
+    )
+    calibrate.add_argument(
+        "--base",
+        default="default",
+        help="with --csv, the shipped scenario name or YAML whose keys the fit does not set (default: %(default)s)",
     )
 
     fit_score = commands.add_parser(
@@ -283,10 +291,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from sim.calibration import calibrate_uci
+    from sim.calibration import calibrate_monthly_csv, calibrate_uci
 
-    scenario = calibrate_uci(args.uci, args.out)
-    print(f"wrote {args.out} (scenario '{scenario.name}', fitted from {args.uci})")
+    if args.uci is not None:
+        out = args.out or SHIPPED_DEFAULT_SCENARIO
+        scenario = calibrate_uci(args.uci, out)
+        print(f"wrote {out} (scenario '{scenario.name}', fitted from {args.uci})")
+        return 0
+
+    if args.out is None:
+        raise ConfigError("--out", "", "missing; --csv needs the scenario YAML to write, such as --out mine.yaml")
+    command = f"arrears calibrate --csv {args.csv} --out {args.out} --base {args.base}"
+    scenario = calibrate_monthly_csv(args.csv, args.out, base=args.base, command=command)
+    print(f"wrote {args.out} (scenario '{scenario.name}', fitted from {args.csv}, other keys from {args.base})")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Calibrate the default scenario from the UCI "default of credit card clients" data (Taiwan, 2005).
+"""Calibrate scenarios from account-level monthly histories: the UCI "default of credit card clients" data
+(Taiwan, 2005), which gives the shipped default scenario, or a user's long monthly CSV (docs/calibration.md).
 
 Fits monthly roll rates between cycles past due, cure payments, the delinquent portfolio mix, balances, credit
 limits and the minimum payment rate, and writes them as a scenario YAML with their provenance.
@@ -9,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 import yaml
 
 from sim.atomic import atomic_write_text
@@ -119,24 +121,40 @@ def load_uci(path: str | Path) -> pd.DataFrame:
     return data
 
 
-def _numeric_column(path: Path, values: pd.Series) -> pd.Series:
-    """Convert one column to numbers. Raises :class:`ConfigError` on the first empty or non-finite cell."""
+def _data_row(row: int) -> str:
+    return f"data row {row + 1}"
+
+
+def _numeric_column(
+    path: Path, values: pd.Series, *, row_name: Callable[[int], str] = _data_row, allow_missing: bool = False
+) -> pd.Series:
+    """Convert one column to numbers. Raises :class:`ConfigError` on the first empty or non-finite cell.
+
+    ``row_name`` turns a 0-based row position into the words that locate it in the message. With ``allow_missing``
+    an empty cell becomes NaN instead of an error.
+    """
     numbers = pd.to_numeric(values, errors="coerce")
-    finite = np.isfinite(numbers)
-    if finite.all():
+    bad = ~np.isfinite(numbers)
+    if allow_missing:
+        bad &= values.notna()
+    if not bad.any():
         return numbers
-    row = int((~finite).idxmax())
-    if pd.isna(values[row]):
-        message = f"missing value in data row {row + 1}; expected a number"
-    elif pd.isna(numbers[row]):
-        message = f"non-numeric value {values[row]!r} in data row {row + 1}; expected a number"
+    row = int(bad.to_numpy().argmax())
+    if pd.isna(values.iloc[row]):
+        message = f"missing value in {row_name(row)}; expected a number"
+    elif pd.isna(numbers.iloc[row]):
+        message = f"non-numeric value {values.iloc[row]!r} in {row_name(row)}; expected a number"
     else:
-        message = f"non-finite value {numbers[row]:g} in data row {row + 1}; expected a finite number"
+        message = f"non-finite value {numbers.iloc[row]:g} in {row_name(row)}; expected a finite number"
     raise ConfigError(str(path), str(values.name), message)
 
 
 def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # -- state mapping and transitions ---------------------------------------------------------------------------
@@ -181,9 +199,14 @@ def uci_transitions(data: pd.DataFrame) -> pd.DataFrame:
 
     # The statuses stop at 8 and accounts sit at status 7 for months, so a state-6 account that is state 6
     # again at the next statement is read as the unpaid cycle that rolls it to charge-off.
+    mark_charge_offs_at_last_state(transitions)
+    return transitions
+
+
+def mark_charge_offs_at_last_state(transitions: pd.DataFrame) -> None:
+    """Set ``to_state`` to charge-off, in place, where an account is in state 6 at two consecutive statements."""
     rolled = (transitions["from_state"] == MAX_CYCLES_PAST_DUE) & (transitions["to_state"] == MAX_CYCLES_PAST_DUE)
     transitions.loc[rolled, "to_state"] = CHARGE_OFF
-    return transitions
 
 
 def _status_column(month: int) -> str:
@@ -208,11 +231,11 @@ def transition_counts(transitions: pd.DataFrame) -> pd.DataFrame:
 def fit_full_payoff_share(transitions: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Compute, by state, the share of cures (transitions to state 0) whose payment repays the earlier bill.
 
-    Only cures with a positive earlier bill count, because a zero or credit balance has nothing to repay. A
-    state with no such cure gets the pooled share of all delinquent states (1..6). Returns the shares and the
-    number of cures behind each.
+    Only cures with a positive earlier bill and a recorded payment count, because a zero or credit balance has
+    nothing to repay. A state with no such cure gets the pooled share of all delinquent states (1..6). Returns the
+    shares and the number of cures behind each.
     """
-    cures = transitions[(transitions["to_state"] == 0) & (transitions["bill"] > 0)]
+    cures = transitions[(transitions["to_state"] == 0) & (transitions["bill"] > 0) & transitions["payment"].notna()]
     paid_in_full = cures["payment"] >= cures["bill"]
     shares = paid_in_full.groupby(cures["from_state"]).mean().reindex(STATES)
     cure_counts = cures.groupby("from_state").size().reindex(STATES, fill_value=0)
@@ -224,7 +247,11 @@ def fit_full_payoff_share(transitions: pd.DataFrame) -> tuple[pd.Series, pd.Seri
 
 def fit_initial_mix(data: pd.DataFrame) -> pd.Series:
     """Compute the mix of cycles past due 1..6 in April among accounts delinquent in April."""
-    states = cycles_past_due(data[_status_column(SNAPSHOT_MONTH)])
+    return delinquent_mix(cycles_past_due(data[_status_column(SNAPSHOT_MONTH)]))
+
+
+def delinquent_mix(states: pd.Series) -> pd.Series:
+    """Compute the share of each state 1..6 among the delinquent (state > 0) entries of ``states``."""
     delinquent = states[states > 0]
     return delinquent.value_counts(normalize=True).reindex(STATES[1:], fill_value=0.0)
 
@@ -269,7 +296,7 @@ def fit_uci(path: str | Path, *, command: str = REGENERATE_COMMAND) -> Scenario:
         logger.warning("%s: dropped %d transitions that rise by more than one state per month", path, jumps)
     transitions = all_transitions[all_transitions["to_state"] - all_transitions["from_state"] <= 1]
 
-    fitted_transitions, counts, cure_counts = _fit_transitions(path, transitions)
+    fitted_transitions, counts, cure_counts = fit_transition_rows(path, transitions, window_name="April-August")
 
     snapshot_states = cycles_past_due(data[_status_column(SNAPSHOT_MONTH)])
     delinquent = data[snapshot_states > 0]
@@ -329,8 +356,14 @@ def fit_uci(path: str | Path, *, command: str = REGENERATE_COMMAND) -> Scenario:
     )
 
 
-def _fit_transitions(path: Path, transitions: pd.DataFrame) -> tuple[Transitions, pd.DataFrame, pd.Series]:
-    """Fit the monthly transition rows and full-payoff shares. Returns them with the counts behind them."""
+def fit_transition_rows(
+    path: Path, transitions: pd.DataFrame, *, window_name: str
+) -> tuple[Transitions, pd.DataFrame, pd.Series]:
+    """Fit the monthly transition rows and full-payoff shares. Returns them with the counts behind them.
+
+    ``transitions`` has the columns of :func:`uci_transitions`. Raises :class:`ConfigError` naming ``path`` when a
+    state has no transitions in ``window_name``.
+    """
     counts = transition_counts(transitions)
     observed = counts.sum(axis=1)
     empty_states = [state for state in STATES if observed[state] == 0]
@@ -338,7 +371,7 @@ def _fit_transitions(path: Path, transitions: pd.DataFrame) -> tuple[Transitions
         raise ConfigError(
             str(path),
             "",
-            f"no transitions from {empty_states[0]} cycles past due in April-August, so row "
+            f"no transitions from {empty_states[0]} cycles past due in {window_name}, so row "
             f"{empty_states[0]} of the transition matrix cannot be fitted",
         )
     probabilities = counts.div(observed, axis=0)
@@ -491,6 +524,491 @@ def _percentages(by_month: pd.Series) -> str:
     return ", ".join(f"{months} {share:.1%}" for months, share in by_month.items())
 
 
+# -- a user's monthly histories -----------------------------------------------------------------------------
+
+#: Columns of the long monthly CSV that must be present.
+CSV_REQUIRED_COLUMNS = ["account_id", "month", "cycles_past_due", "balance"]
+#: Columns that may be present, each letting the fit estimate more (see docs/calibration.md).
+CSV_OPTIONAL_COLUMNS = ["credit_limit", "payment", "minimum_due", "charged_off"]
+CSV_MONTH_PATTERN = r"\d{4}-(0[1-9]|1[0-2])"
+CHARGED_OFF_VALUES = {"0": False, "1": True, "false": False, "true": True}
+#: Share of accounts, chosen by a hash of account_id, whose transitions validate the fit instead of entering it.
+HOLDOUT_SHARE = 0.3
+
+_CSV_LAYOUT_HINT = (
+    "expected a long monthly CSV with one row per account and month and the columns account_id, month (YYYY-MM), "
+    "cycles_past_due and balance, optionally credit_limit, payment, minimum_due and charged_off"
+)
+
+
+def _csv_line(row: int) -> str:
+    # Line 1 is the header, so data row 0 is line 2. A quoted field that spans lines shifts later numbers.
+    return f"line {row + 2}"
+
+
+def load_monthly_csv(path: str | Path, *, holdout_share: float = HOLDOUT_SHARE) -> pd.DataFrame:
+    """Read a long monthly CSV (one row per account and month) and check every value the fit uses.
+
+    Returns one row per account-month in file order. ``account`` is an integer code per account_id, so that no
+    identifier travels further, and ``holdout`` marks the accounts of the validation part. ``month_index`` counts
+    months since year 0, ``cycles_past_due`` is an integer that is not capped, and ``balance`` and each optional
+    column present in the file follow, with NaN for an empty cell. Raises :class:`ConfigError` naming the file,
+    the column and the line of the first invalid value.
+    """
+    path = Path(path)
+    try:
+        # Only an empty cell counts as missing, so that text such as "NA" is reported as invalid.
+        raw = pd.read_csv(
+            path,
+            usecols=lambda column: column in (*CSV_REQUIRED_COLUMNS, *CSV_OPTIONAL_COLUMNS),
+            dtype={"account_id": str, "month": str, "charged_off": str},
+            keep_default_na=False,
+            na_values=[""],
+        )
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", f"file not found; {_CSV_LAYOUT_HINT}") from None
+    except pd.errors.EmptyDataError:
+        raise ConfigError(str(path), "", f"the file is empty; {_CSV_LAYOUT_HINT}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(str(path), "", f"not a valid CSV file ({exc}); {_CSV_LAYOUT_HINT}") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot be read: {exc.strerror}") from None
+
+    for column in CSV_REQUIRED_COLUMNS:
+        if column not in raw.columns:
+            raise ConfigError(str(path), column, f"missing column; {_CSV_LAYOUT_HINT}")
+    if raw.empty:
+        raise ConfigError(str(path), "", "the file has a header but no data rows")
+
+    missing_id = raw["account_id"].isna()
+    if missing_id.any():
+        row = int(missing_id.to_numpy().argmax())
+        raise ConfigError(str(path), "account_id", f"missing value in {_csv_line(row)}; expected an account identifier")
+    codes, unique_ids = pd.factorize(raw["account_id"])
+    data = pd.DataFrame({"account": codes, "holdout": holdout_accounts(unique_ids, holdout_share)[codes]})
+
+    data["month_index"] = _month_index(path, raw["month"])
+    data["cycles_past_due"] = _cycles_column(path, raw["cycles_past_due"])
+    data["balance"] = _amount_column(path, raw["balance"], allow_missing=False, positive=False)
+    for column in ("credit_limit", "payment", "minimum_due"):
+        if column in raw.columns:
+            data[column] = _amount_column(path, raw[column], allow_missing=True, positive=column == "credit_limit")
+    if "charged_off" in raw.columns:
+        data["charged_off"] = _charged_off_column(path, raw["charged_off"])
+
+    _check_unique_months(path, data)
+    return data
+
+
+def holdout_accounts(account_ids: Sequence[str] | pd.Index, share: float = HOLDOUT_SHARE) -> np.ndarray:
+    """Mark the accounts whose SHA-256 of account_id falls in the lowest ``share`` of the hash range.
+
+    The split depends on the identifier alone, so it is the same on every run, machine and file order.
+    """
+    hashes = np.array(
+        [int.from_bytes(hashlib.sha256(str(account).encode()).digest()[:8], "big") for account in account_ids],
+        dtype=np.float64,
+    )
+    return hashes / 2.0**64 < share
+
+
+def _month_index(path: Path, months: pd.Series) -> pd.Series:
+    valid = months.str.fullmatch(CSV_MONTH_PATTERN).fillna(False).astype(bool)
+    if not valid.all():
+        row = int((~valid).to_numpy().argmax())
+        cell = "an empty cell" if pd.isna(months.iloc[row]) else repr(months.iloc[row])
+        raise ConfigError(
+            str(path), "month", f"invalid month {cell} in {_csv_line(row)}; expected YYYY-MM, such as 2024-03"
+        )
+    year = months.str.slice(0, 4).astype("int64")
+    month = months.str.slice(5, 7).astype("int64")
+    return year * 12 + month - 1
+
+
+def _cycles_column(path: Path, values: pd.Series) -> pd.Series:
+    cycles = _numeric_column(path, values, row_name=_csv_line)
+    bad = (cycles < 0) | (cycles != cycles.round())
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise ConfigError(
+            str(path),
+            "cycles_past_due",
+            f"invalid value {cycles.iloc[row]:g} in {_csv_line(row)}; expected a whole number of unpaid minimum "
+            "payments, 0 or more",
+        )
+    return cycles.astype("int64")
+
+
+def _amount_column(path: Path, values: pd.Series, *, allow_missing: bool, positive: bool) -> pd.Series:
+    amounts = _numeric_column(path, values, row_name=_csv_line, allow_missing=allow_missing)
+    bad = amounts <= 0 if positive else amounts < 0
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        expected = "a positive amount" if positive else "an amount of 0 or more"
+        raise ConfigError(
+            str(path),
+            str(values.name),
+            f"invalid amount {amounts.iloc[row]:g} in {_csv_line(row)}; expected {expected}",
+        )
+    return amounts.astype("float64")
+
+
+def _charged_off_column(path: Path, values: pd.Series) -> pd.Series:
+    flags = values.str.strip().str.lower().map(CHARGED_OFF_VALUES)
+    bad = flags.isna()
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        cell = "an empty cell" if pd.isna(values.iloc[row]) else repr(values.iloc[row])
+        raise ConfigError(
+            str(path), "charged_off", f"invalid value {cell} in {_csv_line(row)}; expected 0, 1, true or false"
+        )
+    return flags.astype(bool)
+
+
+def _check_unique_months(path: Path, data: pd.DataFrame) -> None:
+    repeated = data.duplicated(["account", "month_index"])
+    if repeated.any():
+        row = int(repeated.to_numpy().argmax())
+        raise ConfigError(
+            str(path),
+            "month",
+            f"{_csv_line(row)} repeats the month of an earlier row of the same account; expected one row per "
+            "account and month",
+        )
+
+
+def monthly_transitions(data: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Pair each account-month with the same account's next calendar month, one row per pair.
+
+    Returns the pairs with the columns of :func:`uci_transitions` (``from_state``, ``to_state`` with 7 for
+    charge-off, ``bill`` = the earlier balance, ``payment`` = the later month's payment), plus ``account``,
+    ``holdout``, ``from_cycles`` and ``to_cycles``, and the counts of the pairs that are not fitted. States cap
+    cycles past due at 6. Without a ``charged_off`` column an account in state 6 at two consecutive statements
+    rolls to charge-off, as in the UCI fit. With it, a month flagged charged off after a month at state 6 is a
+    charge-off, and pairs that start in a charged-off month are left out.
+    """
+    ordered = data.sort_values(["account", "month_index"], kind="stable")
+    earlier = ordered.iloc[:-1].reset_index(drop=True)
+    later = ordered.iloc[1:].reset_index(drop=True)
+    same_account = earlier["account"].to_numpy() == later["account"].to_numpy()
+    step = later["month_index"].to_numpy() - earlier["month_index"].to_numpy()
+    consecutive = same_account & (step == 1)
+    skipped = {"gaps": int((same_account & (step > 1)).sum())}
+
+    earlier = earlier[consecutive].reset_index(drop=True)
+    later = later[consecutive].reset_index(drop=True)
+    transitions = pd.DataFrame(
+        {
+            "account": earlier["account"],
+            "holdout": earlier["holdout"],
+            "month_index": earlier["month_index"],
+            "from_cycles": earlier["cycles_past_due"],
+            "to_cycles": later["cycles_past_due"],
+            "from_state": earlier["cycles_past_due"].clip(upper=MAX_CYCLES_PAST_DUE),
+            "to_state": later["cycles_past_due"].clip(upper=MAX_CYCLES_PAST_DUE),
+            "bill": earlier["balance"],
+            "payment": later["payment"] if "payment" in later else np.nan,
+        }
+    )
+
+    if "charged_off" in data:
+        after_charge_off = earlier["charged_off"].to_numpy()
+        to_charge_off = later["charged_off"].to_numpy() & ~after_charge_off
+        early_charge_off = to_charge_off & (transitions["from_state"].to_numpy() < MAX_CYCLES_PAST_DUE)
+        transitions.loc[to_charge_off, "to_state"] = CHARGE_OFF
+        skipped["after_charge_off"] = int(after_charge_off.sum())
+        skipped["early_charge_off"] = int(early_charge_off.sum())
+        transitions = transitions[~after_charge_off & ~early_charge_off].reset_index(drop=True)
+    else:
+        mark_charge_offs_at_last_state(transitions)
+
+    jumps = transitions["to_state"] - transitions["from_state"] > 1
+    skipped["jumps"] = int(jumps.sum())
+    return transitions[~jumps].reset_index(drop=True), skipped
+
+
+def compare_transition_counts(fit_counts: pd.DataFrame, holdout_counts: pd.DataFrame) -> pd.DataFrame:
+    """Compare the holdout part's transitions with the matrix fitted on the other part, row by row.
+
+    Returns one row per state. ``fit`` and ``holdout`` count the transitions observed, and ``max_abs_difference``
+    is the largest absolute difference between the two parts' probabilities. ``chi_square``, ``df`` and
+    ``p_value`` test the holdout counts against the fitted probabilities (Pearson), over the cells the fit gives
+    a positive probability. ``impossible`` counts holdout transitions to a cell the fit gives probability 0. Rows
+    without holdout transitions get NaN statistics.
+    """
+    fit_totals = fit_counts.sum(axis=1)
+    holdout_totals = holdout_counts.sum(axis=1)
+    fitted = fit_counts.div(fit_totals.where(fit_totals > 0), axis=0)
+    holdout = holdout_counts.div(holdout_totals.where(holdout_totals > 0), axis=0)
+
+    expected = fitted.mul(holdout_totals, axis=0)
+    possible = fitted > 0
+    chi_square = ((holdout_counts - expected) ** 2 / expected).where(possible, 0.0).sum(axis=1)
+    df = possible.sum(axis=1) - 1
+    has_holdout = holdout_totals > 0
+    return pd.DataFrame(
+        {
+            "fit": fit_totals,
+            "holdout": holdout_totals,
+            "max_abs_difference": (fitted - holdout).abs().max(axis=1).where(has_holdout),
+            "chi_square": chi_square.where(has_holdout),
+            "df": df,
+            "p_value": pd.Series(scipy.stats.chi2.sf(chi_square, df.clip(lower=1)), index=df.index).where(
+                has_holdout & (df > 0)
+            ),
+            "impossible": holdout_counts.where(~possible, 0).sum(axis=1),
+        }
+    )
+
+
+def fit_monthly_csv(
+    path: str | Path,
+    *,
+    base: str | Path = "default",
+    name: str = "calibrated",
+    command: str | None = None,
+    holdout_share: float = HOLDOUT_SHARE,
+) -> Scenario:
+    """Fit a scenario to a long monthly CSV: the ``base`` scenario with the keys the data lets the fit estimate.
+
+    The transitions, cures and portfolio are fitted on the accounts outside the holdout part. The fitted matrix is
+    then checked against the holdout accounts' transitions, and the statistics go to ``calibration.notes``. No
+    account identifier enters the scenario. ``command`` is recorded as the command that regenerates the output.
+    """
+    path = Path(path)
+    base_scenario = Scenario.load(base)
+    data = load_monthly_csv(path, holdout_share=holdout_share)
+
+    transitions, skipped = monthly_transitions(data)
+    dropped = skipped["jumps"] + skipped.get("early_charge_off", 0)
+    if dropped:
+        logger.warning(
+            "%s: dropped %d transitions that rise by more than one state per month or charge off below 6 cycles "
+            "past due; calibration.notes has the counts",
+            path,
+            dropped,
+        )
+    first_month, last_month = _month_name(data["month_index"].min()), _month_name(data["month_index"].max())
+    window_name = f"{first_month} to {last_month}"
+    fit_part = transitions[~transitions["holdout"]]
+    holdout_part = transitions[transitions["holdout"]]
+    if fit_part.empty:
+        raise ConfigError(str(path), "month", "no account outside the holdout part has rows for two consecutive months")
+
+    fitted_transitions, counts, cure_counts = fit_transition_rows(path, fit_part, window_name=window_name)
+    has_payments = "payment" in data and bool(data["payment"].notna().any())
+    if not has_payments:
+        fitted_transitions = fitted_transitions.model_copy(
+            update={"full_payoff_share": base_scenario.transitions.full_payoff_share}
+        )
+    validation = compare_transition_counts(counts, transition_counts(holdout_part))
+
+    portfolio, portfolio_notes = _fit_portfolio(path, data, fit_part, base_scenario.portfolio)
+    n_accounts = int(data["account"].nunique())
+    n_holdout_accounts = int(data.loc[data["holdout"], "account"].nunique())
+    notes = [
+        _csv_mapping_note(data, skipped),
+        _csv_counts_note(counts, n_accounts, n_holdout_accounts, holdout_share),
+        _csv_payoff_note(cure_counts) if has_payments else _missing_note("payment", "transitions.full_payoff_share"),
+        *portfolio_notes,
+        _validation_note(validation),
+    ]
+    calibration = Calibration(
+        source=f"account-level monthly histories in {path.name}",
+        sha256=file_sha256(path),
+        command=command or f"arrears calibrate --csv {path} --out {name}.yaml --base {base}",
+        window=f"{window_name}: {len(transitions):,} transitions between consecutive months",
+        transitions_observed={state: int(total) for state, total in counts.sum(axis=1).items()},
+        notes=notes,
+    )
+    fitted = {
+        "name": name,
+        "description": (
+            f"Fitted by arrears calibrate to the monthly histories of {n_accounts:,} accounts in {path.name} "
+            f"({window_name}): monthly roll rates between cycles past due and the delinquent portfolio at "
+            f"{first_month}, with the other keys of scenario {str(base)!r}. calibration.notes lists what was "
+            "fitted and the validation on held-out accounts."
+        ),
+        "portfolio": portfolio.model_dump(),
+        "transitions": fitted_transitions.model_dump(),
+        "calibration": calibration.model_dump(),
+    }
+    return Scenario.from_dict({**base_scenario.model_dump(), **fitted}, source=f"scenario fitted to {path}")
+
+
+def _month_name(month_index: int) -> str:
+    return f"{int(month_index) // 12:04d}-{int(month_index) % 12 + 1:02d}"
+
+
+def _fit_portfolio(
+    path: Path, data: pd.DataFrame, fit_part: pd.DataFrame, base: Portfolio
+) -> tuple[Portfolio, list[str]]:
+    """Fit the delinquent mix, balances, credit limits and minimum payment rate on the accounts outside the holdout.
+
+    The snapshot is the first month in the file. Keys that the file's columns cannot inform keep ``base``'s values.
+    """
+    fit_rows = data[~data["holdout"]]
+    snapshot_index = int(data["month_index"].min())
+    snapshot_month = _month_name(snapshot_index)
+    snapshot = fit_rows[fit_rows["month_index"] == snapshot_index]
+    if "charged_off" in snapshot:
+        snapshot = snapshot[~snapshot["charged_off"]]
+    states = snapshot["cycles_past_due"].clip(upper=MAX_CYCLES_PAST_DUE)
+    delinquent = snapshot[states > 0]
+    if delinquent.empty:
+        raise ConfigError(
+            str(path),
+            "cycles_past_due",
+            f"no account outside the holdout part is delinquent in {snapshot_month}, the first month of the file, "
+            "so the initial mix cannot be fitted",
+        )
+    with_balance = delinquent[delinquent["balance"] > 0]
+    if with_balance.empty:
+        raise ConfigError(str(path), "balance", f"no account delinquent in {snapshot_month} has a positive balance")
+
+    update: dict[str, Any] = {
+        "initial_cycles_past_due": {state: float(share) for state, share in delinquent_mix(states).items()},
+        "balance": fit_lognormal(with_balance["balance"]),
+    }
+    notes = [
+        f"initial_cycles_past_due: {snapshot_month} mix of the {len(delinquent):,} accounts outside the holdout part "
+        f"that are delinquent in that month, the first of the file.",
+        "balance: maximum-likelihood log-normal fit (sd with divisor n) of the balances of the "
+        f"{len(with_balance):,} of them with a positive balance ({len(delinquent) - len(with_balance):,} with a zero "
+        "balance are left out), in the currency of the file.",
+    ]
+
+    limits = with_balance["credit_limit"].dropna() if "credit_limit" in with_balance else pd.Series(dtype=float)
+    if limits.empty:
+        notes.append(_missing_note("credit_limit", "portfolio.credit_limit"))
+    else:
+        update["credit_limit"] = fit_lognormal(limits)
+        notes.append(f"credit_limit: log-normal fit of the credit limits of {len(limits):,} of the same accounts.")
+
+    rate, rate_note = _fit_minimum_payment_rate(fit_rows, fit_part)
+    if rate is not None:
+        update["minimum_payment_rate"] = rate
+    notes.append(rate_note)
+    return base.model_copy(update=update), notes
+
+
+def _fit_minimum_payment_rate(fit_rows: pd.DataFrame, fit_part: pd.DataFrame) -> tuple[float | None, str]:
+    """Estimate the minimum payment rate from minimum_due, else from the payments of revolving accounts."""
+    low, high = MINIMUM_PAYMENT_RATE_RANGE
+    if "minimum_due" in fit_rows and fit_rows["minimum_due"].notna().any():
+        billed = fit_rows[(fit_rows["balance"] > 0) & (fit_rows["minimum_due"] > 0)]
+        if not billed.empty:
+            median = float((billed["minimum_due"] / billed["balance"]).median())
+            return float(np.clip(median, low, high)), (
+                f"minimum_payment_rate: the median ratio of minimum_due to balance over {len(billed):,} "
+                f"account-months with both positive is {median:.4f}, clipped to [{low}, {high}]. A minimum payment "
+                "floor raises the ratio on small balances."
+            )
+
+    if "payment" in fit_rows:
+        revolving = fit_part[
+            (fit_part["from_cycles"] == 0)
+            & (fit_part["to_cycles"] == 0)
+            & (fit_part["bill"] > 0)
+            & fit_part["payment"].notna()
+        ]
+        ratios = revolving["payment"] / revolving["bill"]
+        if ((ratios > 0) & (ratios <= 0.1)).any():
+            modal_payment_ratio = modal_ratio(ratios)
+            return float(np.clip(modal_payment_ratio, low, high)), (
+                f"minimum_payment_rate: the modal payment-to-balance ratio ({PAYMENT_RATIO_BIN}-wide bins, ratios in "
+                f"(0, 0.1]) of {len(ratios):,} transitions current in both months with a positive earlier balance "
+                f"is {modal_payment_ratio:.4f}, clipped to [{low}, {high}]. It assumes that many current accounts "
+                "pay exactly the minimum."
+            )
+    return None, _missing_note("minimum_due or payment", "portfolio.minimum_payment_rate")
+
+
+def _missing_note(columns: str, key: str) -> str:
+    return f"{key}: not fitted, because the file has no usable {columns} column, so it keeps the base scenario's value."
+
+
+def _csv_mapping_note(data: pd.DataFrame, skipped: dict[str, int]) -> str:
+    capped = int((data["cycles_past_due"] > MAX_CYCLES_PAST_DUE).sum())
+    note = (
+        "State mapping: cycles_past_due is the state, with values above 6 read as 6 "
+        f"({capped:,} account-months). Only pairs of consecutive calendar months of one account are transitions; "
+        f"{skipped['gaps']:,} pairs with missing months between them are skipped, and {skipped['jumps']:,} "
+        "transitions that rise by more than one state are dropped."
+    )
+    if "charged_off" in data:
+        return note + (
+            " Charge-off: a month flagged charged_off after a month in state 6 is a charge-off, so state 6 to 6 is a "
+            f"stay. {skipped['early_charge_off']:,} charge-offs from states 0-5, which the model cannot produce, "
+            f"and {skipped['after_charge_off']:,} pairs that start in a charged-off month are left out."
+        )
+    return note + (
+        " Charge-off: the file has no charged_off column, so an account in state 6 at two consecutive statements "
+        "counts as rolling to charge-off, as in the UCI fit, and row 6 gives state 6 probability 0."
+    )
+
+
+def _csv_counts_note(counts: pd.DataFrame, n_accounts: int, n_holdout_accounts: int, holdout_share: float) -> str:
+    observed = counts.sum(axis=1)
+    thin_states = [str(state) for state in STATES if observed[state] < 200]
+    return (
+        f"Split: {n_accounts - n_holdout_accounts:,} of {n_accounts:,} accounts are fitted and {n_holdout_accounts:,} "
+        f"are held out for validation, chosen by the SHA-256 of account_id (holdout share {holdout_share}). "
+        "Transitions observed per state in the fitted part: "
+        + ", ".join(f"state {state}: {int(observed[state]):,}" for state in STATES)
+        + f". Rows {', '.join(thin_states) or 'none'} rest on fewer than 200 transitions each."
+    )
+
+
+def _csv_payoff_note(cure_counts: pd.Series) -> str:
+    payoff_counts = ", ".join(f"state {state}: {int(cure_counts[state]):,}" for state in STATES)
+    return (
+        "full_payoff_share: among transitions that end in state 0 with a positive earlier balance and a recorded "
+        "payment, the share whose payment in the later month is at least the earlier balance. States without such "
+        f"a cure take the pooled share of states 1-6. Cures behind each share: {payoff_counts}."
+    )
+
+
+def _validation_note(validation: pd.DataFrame) -> str:
+    rows = []
+    for state, row in validation.iterrows():
+        text = f"state {state}: {int(row['fit']):,} fitted, {int(row['holdout']):,} held out"
+        if row["holdout"] > 0:
+            text += f", max |difference| {row['max_abs_difference']:.4f}, chi-square {row['chi_square']:.2f}"
+            text += f" on {int(row['df'])} df"
+            if not math.isnan(row["p_value"]):
+                text += f" (p = {row['p_value']:.3g})"
+        rows.append(text)
+    held_out = validation[validation["holdout"] > 0]
+    if held_out.empty:
+        return "Validation: no held-out account has two consecutive months, so the fit is not validated."
+    return (
+        "Validation of the fitted matrix on the held-out accounts' transitions, by row (Pearson chi-square of the "
+        "held-out counts against the fitted probabilities, over cells with a positive fitted probability): "
+        + "; ".join(rows)
+        + f". Largest absolute difference in any cell: {held_out['max_abs_difference'].max():.4f}. Held-out "
+        f"transitions to cells the fit gives probability 0: {int(validation['impossible'].sum()):,}."
+    )
+
+
+def calibrate_monthly_csv(
+    csv_path: str | Path,
+    out_path: str | Path,
+    *,
+    base: str | Path = "default",
+    command: str | None = None,
+    holdout_share: float = HOLDOUT_SHARE,
+) -> Scenario:
+    """Fit a scenario to a long monthly CSV, write it in full to ``out_path`` and return it as read back.
+
+    The file lists every key, so it loads the same whatever later changes the base scenario or the defaults.
+    """
+    out_path = Path(out_path)
+    scenario = fit_monthly_csv(csv_path, base=base, name=out_path.stem, command=command, holdout_share=holdout_share)
+    write_scenario(scenario, out_path, calibration_header(scenario, lists_every_key=True), exclude_unset=False)
+    return Scenario.from_yaml(out_path)
+
+
 # -- writing -------------------------------------------------------------------------------------------------
 
 
@@ -528,19 +1046,19 @@ def _round_floats(value: Any) -> Any:
         return round_significant(value)
     if isinstance(value, dict):
         return {key: _round_floats(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_round_floats(item) for item in value]
     return value
 
 
-def scenario_to_yaml_data(scenario: Scenario) -> dict[str, Any]:
+def scenario_to_yaml_data(scenario: Scenario, *, exclude_unset: bool = True) -> dict[str, Any]:
     """Convert the fields set on ``scenario`` to plain data in schema order, with floats rounded.
 
-    Distributions are rounded so that they still sum to 1. Fields left at their defaults are not included, so
-    a scenario file lists only what was fitted or set, and the rest follows the defaults in
-    :mod:`sim.scenario`.
+    Distributions are rounded so that they still sum to 1. With ``exclude_unset``, fields left at their defaults
+    are not included, so a scenario file lists only what was fitted or set, and the rest follows the defaults in
+    :mod:`sim.scenario`. Without it every field is written.
     """
-    data = _round_floats(scenario.model_dump(mode="python", exclude_unset=True))
+    data = _round_floats(scenario.model_dump(mode="python", exclude_unset=exclude_unset))
 
     monthly = data.get("transitions", {}).get("monthly")
     if monthly is not None:
@@ -553,12 +1071,12 @@ def scenario_to_yaml_data(scenario: Scenario) -> dict[str, Any]:
     return data
 
 
-def render_scenario_yaml(scenario: Scenario, header_lines: Sequence[str]) -> str:
-    """Render ``scenario`` as YAML under a ``#`` comment header.
+def render_scenario_yaml(scenario: Scenario, header_lines: Sequence[str], *, exclude_unset: bool = True) -> str:
+    """Render ``scenario`` as YAML under a ``#`` comment header, with fields as :func:`scenario_to_yaml_data`.
 
     Raises :class:`ConfigError` if the rounded data no longer loads as a scenario.
     """
-    data = scenario_to_yaml_data(scenario)
+    data = scenario_to_yaml_data(scenario, exclude_unset=exclude_unset)
     Scenario.from_dict(data, source=f"scenario {scenario.name!r} after rounding")
 
     header = "".join(f"# {line}".rstrip() + "\n" for line in header_lines)
@@ -566,14 +1084,29 @@ def render_scenario_yaml(scenario: Scenario, header_lines: Sequence[str]) -> str
     return header + body
 
 
-def write_scenario(scenario: Scenario, path: str | Path, header_lines: Sequence[str]) -> Path:
+def write_scenario(
+    scenario: Scenario, path: str | Path, header_lines: Sequence[str], *, exclude_unset: bool = True
+) -> Path:
     """Write ``scenario`` as YAML to ``path`` atomically, as rendered by :func:`render_scenario_yaml`."""
-    return atomic_write_text(path, render_scenario_yaml(scenario, header_lines))
+    return atomic_write_text(path, render_scenario_yaml(scenario, header_lines, exclude_unset=exclude_unset))
 
 
-def calibration_header(scenario: Scenario) -> list[str]:
-    """Return the comment lines that state where a fitted scenario's numbers come from and how to regenerate them."""
+def calibration_header(scenario: Scenario, *, lists_every_key: bool = False) -> list[str]:
+    """Return the comment lines that state where a fitted scenario's numbers come from and how to regenerate them.
+
+    ``lists_every_key`` says that the file is written in full rather than as the keys that differ from the defaults.
+    """
     calibration = scenario.calibration
+    if lists_every_key:
+        keys = [
+            "Every key is listed, so the file does not depend on the defaults of sim/scenario.py. The fit's",
+            "choices, its validation on held-out accounts and doubtful points are listed under calibration.notes.",
+        ]
+    else:
+        keys = [
+            "Keys that are not listed take their defaults from sim/scenario.py. The fit's choices and doubtful",
+            "points are listed under calibration.notes.",
+        ]
     return [
         f"Scenario {scenario.name!r}, fitted by sim/calibration.py to:",
         f"  {calibration.source}",
@@ -581,8 +1114,7 @@ def calibration_header(scenario: Scenario) -> list[str]:
         f"Fit window: {calibration.window}.",
         "Generated file: do not edit by hand. Regenerate from the repository root with:",
         f"  {calibration.command}",
-        "Keys that are not listed take their defaults from sim/scenario.py. The fit's choices and doubtful",
-        "points are listed under calibration.notes.",
+        *keys,
     ]
 
 
