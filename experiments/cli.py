@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="JSON file for the results (default: benchmarks/results/bench-DATE.json)"
     )
 
+    _add_rl_commands(commands)
     commands.add_parser("list", help="list the shipped scenarios and policies")
     return parser
 
@@ -361,6 +362,47 @@ def _first_sentence(text: str) -> str:
     return text if end < 0 else text[: end + 1]
 
 
+def _add_rl_commands(commands) -> None:
+    """Add ``train`` and ``tune``, which need the ``rl`` extra (Stable-Baselines3, sb3-contrib, Optuna)."""
+    algorithms = ("ppo", "a2c", "dqn", "maskable_ppo")
+    train = commands.add_parser("train", help="train a reinforcement-learning agent on arrears/Account-v0")
+    train.add_argument("--algo", choices=algorithms, help="algorithm (default: the config's 'algo')")
+    train.add_argument(
+        "--config", type=Path, help="training YAML (default: the shipped configs/rl/ALGO.yaml of --algo)"
+    )
+    train.add_argument("--timesteps", type=bounded_int(10**10), help="total timesteps (account-days) to train")
+    train.add_argument("--seed", type=int, help="seed of the network and of the training accounts, 0 to 2**31 - 1")
+    train.add_argument("--out", type=Path, help="run directory (default: results/rl/ALGO-NAME-seedS)")
+    train.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its latest checkpoint")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    tune = commands.add_parser("tune", help="search hyperparameters with Optuna and write the best as a training YAML")
+    tune.add_argument("--algo", choices=algorithms, default="ppo", help="algorithm (default: %(default)s)")
+    tune.add_argument("--config", type=Path, help="training YAML whose settings the trials share (default: shipped)")
+    tune.add_argument("--trials", type=bounded_int(100_000), default=20, help="trials to run (default: %(default)s)")
+    tune.add_argument("--timesteps", type=bounded_int(10**10), help="timesteps per trial (default: the config's)")
+    tune.add_argument(
+        "--storage",
+        help="Optuna storage URL shared by several workers, such as sqlite:///study.db (default: in memory)",
+    )
+    tune.add_argument("--study-name", help="study to create or continue (default: ALGO-NAME)")
+    tune.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial (default: 0)")
+    tune.add_argument("--out", type=Path, help="YAML to write the best config to (default: results/rl/tune/STUDY.yaml)")
+    tune.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from experiments.train import run_train_command
+
+    return run_train_command(args)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from experiments.tune import run_tune_command
+
+    return run_tune_command(args)
+
+
 COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
@@ -369,6 +411,8 @@ COMMANDS = {
     "fit-score": cmd_fit_score,
     "bench": cmd_bench,
     "list": cmd_list,
+    "train": cmd_train,
+    "tune": cmd_tune,
 }
 
 if __name__ == "__main__":

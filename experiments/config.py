@@ -86,7 +86,7 @@ class ExperimentConfig(BaseModel):
         default=None, description="One scenario parameter and its values, which multiply the scenarios."
     )
     policies: Annotated[list[str], Field(min_length=1)] = Field(
-        description="Shipped policy names or waterfall YAML paths; each runs on every seed."
+        description="Shipped policy names, waterfall YAML paths or model zips (arrears train); each runs on every seed."
     )
     champion: str | None = Field(default=None, description="The current strategy; the first policy if absent.")
     seeds: int | list[int] = Field(
@@ -226,8 +226,8 @@ class LoadedExperiment(BaseModel):
 
 
 def _resolve_path(spec: str, base: Path) -> str:
-    """Resolve a spec that looks like a YAML path relative to the config file's folder; keep names as they are."""
-    if spec.endswith((".yaml", ".yml")):
+    """Resolve a spec that looks like a YAML or model zip path relative to the config file's folder; keep names."""
+    if spec.endswith((".yaml", ".yml", ".zip")):
         path = Path(spec)
         return str(path if path.is_absolute() else (base / path).resolve())
     return spec

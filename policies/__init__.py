@@ -32,8 +32,15 @@ def shipped_policies() -> list[str]:
 
 
 def load(spec: str | Path) -> Policy:
-    """Load a policy by shipped name (``standard``, ``random``) or from a waterfall YAML path."""
+    """Load a policy by shipped name (``standard``, ``random``), from a waterfall YAML path or a model zip path.
+
+    A ``.zip`` is a model saved by ``arrears train``; it contains pickles, so name only a file you trust.
+    """
     text = str(spec)
+    if text.endswith(".zip"):
+        from policies.learned import LearnedPolicy
+
+        return LearnedPolicy(text)
     if text.endswith((".yaml", ".yml")) or Path(text).is_file():
         return Waterfall.from_yaml(text)
     if text in BUILT_IN:
@@ -45,5 +52,5 @@ def load(spec: str | Path) -> Policy:
     raise ConfigError(
         text,
         "policy",
-        f"unknown policy; shipped: {', '.join(shipped_policies())}, or a path to a waterfall YAML",
+        f"unknown policy; shipped: {', '.join(shipped_policies())}, or a path to a waterfall YAML or a model zip",
     )

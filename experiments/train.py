@@ -1,0 +1,682 @@
+"""Train a Stable-Baselines3 agent on ``arrears/Account-v0`` from a hyperparameter YAML, into a run directory.
+
+A training config (``configs/rl/<algo>.yaml``) contains the environment settings, the algorithm's hyperparameters,
+``policy_kwargs``, the timestep budget and the evaluation and checkpoint frequencies, in the manner of the RL Zoo.
+Timesteps count account-days: one step of the vector env advances ``env.n_envs`` accounts by one day.
+
+Seeds: the training accounts come from portfolio seed ``TRAINING_SEED_BASE + 1024 * seed + segment`` (``segment``
+counts resumes), the evaluation accounts from ``EVALUATION_SEED_BASE + seed``. Both lie above ``2**41``, so they never
+meet each other or the seeds of an experiment (below ``2**31``), on which a learned policy is compared.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import logging
+import platform
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sim.atomic import atomic_write_text
+from sim.errors import ConfigError, config_error_from_validation
+from sim.scenario import Scenario, load_yaml_mapping
+
+logger = logging.getLogger(__name__)
+
+ALGORITHMS = ("ppo", "a2c", "dqn", "maskable_ppo")
+SHIPPED_CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "rl"
+RESULTS_DIR = Path("results") / "rl"
+TRAINING_SEED_BASE = 2**41
+EVALUATION_SEED_BASE = 2**42
+#: Training segments of one run (the first plus its resumes) with their own accounts. A further segment's
+#: portfolio seed would be the first segment's seed of the next --seed.
+MAX_SEGMENTS = 1024
+MAX_SEED = 2**31 - 1
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_PREFIX = "rl_model"
+REPORTED_PACKAGES = ("stable_baselines3", "sb3_contrib", "torch", "gymnasium", "numpy", "optuna")
+_CHECKPOINT_NAME = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)_steps\.zip$")
+
+# -- the training config ------------------------------------------------------------------------------------------
+
+Schedule = Annotated[float, Field(gt=0.0)] | Annotated[str, Field(pattern=r"^lin_[0-9.eE+-]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RewardWeights(_Strict):
+    """Weights of :class:`sim.envs.NetCashReward`; a weight left out takes the scenario's ``economics`` value."""
+
+    recovery_weight: Annotated[float, Field(ge=0.0)] | None = None
+    cost_weight: Annotated[float, Field(ge=0.0)] | None = None
+    clv_weight: Annotated[float, Field(ge=0.0)] | None = None
+
+
+class EnvSettings(_Strict):
+    scenario: str = Field(default="default", description="Shipped scenario name or scenario YAML path.")
+    horizon: Annotated[int, Field(ge=1, le=3650)] = Field(default=180, description="Days per episode.")
+    n_envs: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=64, description="Accounts stepped together in one portfolio model (SB3's n_envs)."
+    )
+    normalize_reward: bool = Field(
+        default=True,
+        description="Scale rewards with VecNormalize (observations are left as they are: they already lie in [-1, 1]).",
+    )
+    reward: RewardWeights = RewardWeights()
+
+
+class PolicyKwargs(_Strict):
+    net_arch: list[Annotated[int, Field(ge=1, le=4096)]] | dict[Literal["pi", "vf"], list[int]] = [64, 64]
+    activation_fn: Literal["tanh", "relu"] = "tanh"
+    ortho_init: bool | None = Field(default=None, description="Actor-critic algorithms only; SB3's default if absent.")
+
+
+class EvalSettings(_Strict):
+    freq: Annotated[int, Field(ge=1)] = Field(default=50_000, description="Timesteps between evaluations.")
+    n_accounts: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=256, description="Held-out accounts per evaluation, one episode each."
+    )
+
+
+class CheckpointSettings(_Strict):
+    freq: Annotated[int, Field(ge=1)] = Field(default=200_000, description="Timesteps between checkpoints.")
+
+
+class PPOHyperparameters(_Strict):
+    learning_rate: Schedule = 3e-4
+    n_steps: Annotated[int, Field(ge=1)] = 128
+    batch_size: Annotated[int, Field(ge=2)] = 1024
+    n_epochs: Annotated[int, Field(ge=1)] = 5
+    gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.995
+    gae_lambda: Annotated[float, Field(ge=0.0, le=1.0)] = 0.95
+    clip_range: Schedule = 0.2
+    ent_coef: Annotated[float, Field(ge=0.0)] = 0.01
+    vf_coef: Annotated[float, Field(ge=0.0)] = 0.5
+    max_grad_norm: Annotated[float, Field(gt=0.0)] = 0.5
+    normalize_advantage: bool = True
+    target_kl: Annotated[float, Field(gt=0.0)] | None = None
+
+
+class A2CHyperparameters(_Strict):
+    learning_rate: Schedule = 7e-4
+    n_steps: Annotated[int, Field(ge=1)] = 16
+    gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.995
+    gae_lambda: Annotated[float, Field(ge=0.0, le=1.0)] = 0.95
+    ent_coef: Annotated[float, Field(ge=0.0)] = 0.01
+    vf_coef: Annotated[float, Field(ge=0.0)] = 0.5
+    max_grad_norm: Annotated[float, Field(gt=0.0)] = 0.5
+    use_rms_prop: bool = True
+    normalize_advantage: bool = False
+
+
+class DQNHyperparameters(_Strict):
+    learning_rate: Schedule = 1e-4
+    buffer_size: Annotated[int, Field(ge=1)] = 200_000
+    learning_starts: Annotated[int, Field(ge=0)] = 10_000
+    batch_size: Annotated[int, Field(ge=1)] = 256
+    tau: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.995
+    train_freq: Annotated[int, Field(ge=1)] = 1
+    gradient_steps: Annotated[int, Field(ge=-1)] = 8
+    target_update_interval: Annotated[int, Field(ge=1)] = 10_000
+    exploration_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+    exploration_initial_eps: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    exploration_final_eps: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    max_grad_norm: Annotated[float, Field(gt=0.0)] = 10.0
+
+
+class TrainConfig(_Strict):
+    """One training run: environment, algorithm, hyperparameters, budget, evaluation and checkpoints."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "default"
+    description: str = ""
+    algo: Literal["ppo", "a2c", "dqn", "maskable_ppo"]
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
+    total_timesteps: Annotated[int, Field(ge=1)] = 1_000_000
+    env: EnvSettings = EnvSettings()
+    policy: Literal["MlpPolicy"] = "MlpPolicy"
+    policy_kwargs: PolicyKwargs = PolicyKwargs()
+    hyperparameters: PPOHyperparameters | A2CHyperparameters | DQNHyperparameters
+    eval: EvalSettings = EvalSettings()
+    checkpoint: CheckpointSettings = CheckpointSettings()
+
+
+HYPERPARAMETERS: dict[str, type[BaseModel]] = {
+    "ppo": PPOHyperparameters,
+    "maskable_ppo": PPOHyperparameters,
+    "a2c": A2CHyperparameters,
+    "dqn": DQNHyperparameters,
+}
+
+
+def shipped_config(algo: str) -> Path:
+    return SHIPPED_CONFIG_DIR / f"{algo}.yaml"
+
+
+def validate_train_config(data: dict[str, Any], source: str, base: Path | None = None) -> TrainConfig:
+    """Validate a training config mapping; raise :class:`ConfigError` naming ``source`` and the key path.
+
+    The hyperparameters are checked against the model of the config's ``algo``, so an unknown key lists the keys
+    that algorithm accepts. A scenario given as a YAML path is resolved relative to ``base``.
+    """
+    algo = data.get("algo")
+    if algo not in ALGORITHMS:
+        message = "missing" if algo is None else f"unknown algorithm {algo!r}"
+        raise ConfigError(source, "algo", f"{message}; allowed: {', '.join(ALGORITHMS)}")
+    hyperparameters = data.get("hyperparameters") or {}
+    if not isinstance(hyperparameters, dict):
+        raise ConfigError(source, "hyperparameters", f"must be a mapping, got {hyperparameters!r}")
+    model = HYPERPARAMETERS[algo]
+    try:
+        parsed = model.model_validate(hyperparameters)
+    except ValidationError as exc:
+        raise config_error_from_validation(source, exc, prefix="hyperparameters", model=model) from None
+    try:
+        config = TrainConfig.model_validate({**data, "hyperparameters": parsed})
+    except ValidationError as exc:
+        raise config_error_from_validation(source, exc, model=TrainConfig) from None
+
+    scenario = config.env.scenario
+    if scenario.endswith((".yaml", ".yml")) and base is not None and not Path(scenario).is_absolute():
+        scenario = str((base / scenario).resolve())
+        config = config.model_copy(update={"env": config.env.model_copy(update={"scenario": scenario})})
+    try:
+        Scenario.load(scenario)
+    except ConfigError as exc:
+        if exc.key_path == "scenario":
+            raise ConfigError(source, "env.scenario", f"{scenario!r}: {exc.message}") from None
+        raise
+    _check_algorithm_settings(config, source)
+    return config
+
+
+def _check_algorithm_settings(config: TrainConfig, source: str) -> None:
+    params = config.hyperparameters
+    if config.algo == "dqn" and isinstance(config.policy_kwargs.net_arch, dict):
+        raise ConfigError(source, "policy_kwargs.net_arch", "DQN takes a list of layer sizes, not pi/vf")
+    if config.algo == "dqn" and config.policy_kwargs.ortho_init is not None:
+        raise ConfigError(source, "policy_kwargs.ortho_init", "applies to actor-critic algorithms, not DQN")
+    if isinstance(params, PPOHyperparameters) and params.batch_size > params.n_steps * config.env.n_envs:
+        raise ConfigError(
+            source,
+            "hyperparameters.batch_size",
+            f"{params.batch_size} exceeds a rollout of n_steps × env.n_envs = {params.n_steps * config.env.n_envs}",
+        )
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Load and validate a training YAML (see :func:`validate_train_config`)."""
+    path = Path(path)
+    return validate_train_config(load_yaml_mapping(path), str(path), base=path.parent)
+
+
+def config_dict(config: TrainConfig) -> dict[str, Any]:
+    """Return ``config`` as plain data in the YAML layout, every default filled in."""
+    return config.model_dump(mode="json", exclude_none=False)
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    return RESULTS_DIR / f"{config.algo}-{config.name}-seed{config.seed}"
+
+
+def training_portfolio_seed(seed: int, segment: int) -> int:
+    """Portfolio seed of the training accounts in ``segment`` (0, then 1 after the first resume, ...)."""
+    if not 0 <= segment < MAX_SEGMENTS:
+        raise ValueError(f"a run can be resumed at most {MAX_SEGMENTS - 1} times, got segment {segment}")
+    return TRAINING_SEED_BASE + MAX_SEGMENTS * seed + segment
+
+
+def evaluation_portfolio_seed(seed: int) -> int:
+    return EVALUATION_SEED_BASE + seed
+
+
+# -- environments and the algorithm -------------------------------------------------------------------------------
+
+
+def _require_rl() -> None:
+    missing = [name for name in ("stable_baselines3", "sb3_contrib", "torch") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            "arrears train",
+            "",
+            f"needs {', '.join(missing)}, which is not installed; install it with: pip install 'arrears[rl]'",
+        )
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block, then restore the thread count.
+
+    The networks are small, so more threads do not pay off, and idle ones spin on a busy machine. Measured with
+    PPO and configs/rl/ppo.yaml on 2 CPU cores: 3,970 timesteps/s on one thread, 780 on two.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def algorithm_class(algo: str):
+    """Return the SB3 (or sb3-contrib) class of ``algo``."""
+    _require_rl()
+    if algo == "maskable_ppo":
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO
+    import stable_baselines3
+
+    return {"ppo": stable_baselines3.PPO, "a2c": stable_baselines3.A2C, "dqn": stable_baselines3.DQN}[algo]
+
+
+def _fixed_seed_wrapper():
+    from stable_baselines3.common.vec_env import VecEnvWrapper
+
+    class FixedPortfolioSeed(VecEnvWrapper):
+        """Build portfolio seed ``portfolio_seed`` on every reset, whatever seed SB3 passes to ``seed()``.
+
+        SB3 seeds an environment with the algorithm's seed. The accounts here come from a seed kept apart from
+        experiment seeds, and every evaluation starts from the same held-out accounts.
+        """
+
+        def __init__(self, venv, portfolio_seed: int) -> None:
+            super().__init__(venv)
+            self.portfolio_seed = portfolio_seed
+
+        def reset(self):
+            self.venv.seed(self.portfolio_seed)
+            return self.venv.reset()
+
+        def step_wait(self):
+            return self.venv.step_wait()
+
+        def seed(self, seed: int | None = None):
+            return [self.portfolio_seed] * self.num_envs
+
+    return FixedPortfolioSeed
+
+
+def make_env(config: TrainConfig, portfolio_seed: int, n_accounts: int):
+    """Build the SB3 vector env of ``n_accounts`` accounts of ``portfolio_seed``, wrapped in VecMonitor."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from sim.envs import NetCashReward
+    from sim.envs.sb3 import SB3AccountVecEnv
+
+    weights = config.env.reward
+    reward = NetCashReward(weights.recovery_weight, weights.cost_weight, weights.clv_weight)
+    venv = SB3AccountVecEnv(n_accounts, scenario=config.env.scenario, horizon=config.env.horizon, reward=reward)
+    return VecMonitor(_fixed_seed_wrapper()(venv, portfolio_seed))
+
+
+def normalize(venv, config: TrainConfig, training: bool):
+    """Wrap ``venv`` in VecNormalize (rewards only) when the config asks for it; an evaluation env never scales."""
+    if not config.env.normalize_reward:
+        return venv
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    return VecNormalize(
+        venv,
+        training=training,
+        norm_obs=False,
+        norm_reward=training,
+        gamma=config.hyperparameters.gamma,
+    )
+
+
+def _schedule(value: float | str) -> float | Callable[[float], float]:
+    """A number, or RL Zoo's ``lin_<start>``: linear decay from ``start`` to 0 over training."""
+    if isinstance(value, str):
+        start = float(value.removeprefix("lin_"))
+        return lambda progress_remaining: progress_remaining * start
+    return value
+
+
+def algorithm_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """Keyword arguments of the algorithm's constructor: hyperparameters, schedules and policy_kwargs."""
+    import torch
+
+    params = config.hyperparameters.model_dump()
+    for key in ("learning_rate", "clip_range"):
+        if key in params:
+            params[key] = _schedule(params[key])
+    policy_kwargs: dict[str, Any] = {
+        "net_arch": config.policy_kwargs.net_arch,
+        "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[config.policy_kwargs.activation_fn],
+    }
+    if config.policy_kwargs.ortho_init is not None:
+        policy_kwargs["ortho_init"] = config.policy_kwargs.ortho_init
+    return {**params, "policy_kwargs": policy_kwargs}
+
+
+def _per_step(timesteps: int, config: TrainConfig) -> int:
+    """Convert a frequency in timesteps to calls of the callback (one per vector step of ``n_envs`` timesteps)."""
+    return max(1, timesteps // config.env.n_envs)
+
+
+def eval_callback(config: TrainConfig, eval_env, run_dir: Path | None, callback_class=None, **kwargs):
+    """Build the evaluation callback: ``callback_class``, else MaskableEvalCallback for MaskablePPO or EvalCallback."""
+    if callback_class is None:
+        if config.algo == "maskable_ppo":
+            from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback as callback_class
+        else:
+            from stable_baselines3.common.callbacks import EvalCallback as callback_class
+    return callback_class(
+        eval_env,
+        n_eval_episodes=config.eval.n_accounts,
+        eval_freq=_per_step(config.eval.freq, config),
+        log_path=None if run_dir is None else str(run_dir),
+        best_model_save_path=None if run_dir is None else str(run_dir),
+        deterministic=True,
+        verbose=0,
+        **kwargs,
+    )
+
+
+# -- a run directory ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    timesteps: int
+    model: Path
+    vecnormalize: Path | None
+    replay_buffer: Path | None
+
+
+def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
+    """Return the checkpoint with the most timesteps under ``run_dir/checkpoints``, or None when there is none."""
+    folder = run_dir / CHECKPOINT_DIR
+    found = []
+    for path in folder.glob(f"{CHECKPOINT_PREFIX}_*_steps.zip") if folder.is_dir() else []:
+        match = _CHECKPOINT_NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    if not found:
+        return None
+    steps, model = max(found)
+    vecnormalize = folder / f"{CHECKPOINT_PREFIX}_vecnormalize_{steps}_steps.pkl"
+    replay_buffer = folder / f"{CHECKPOINT_PREFIX}_replay_buffer_{steps}_steps.pkl"
+    return Checkpoint(
+        timesteps=steps,
+        model=model,
+        vecnormalize=vecnormalize if vecnormalize.is_file() else None,
+        replay_buffer=replay_buffer if replay_buffer.is_file() else None,
+    )
+
+
+def _save_checkpoint(model, run_dir: Path) -> None:
+    """Save the model, its VecNormalize statistics and its replay buffer under the names CheckpointCallback uses."""
+    folder = run_dir / CHECKPOINT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = model.num_timesteps
+    model.save(folder / f"{CHECKPOINT_PREFIX}_{steps}_steps.zip")
+    if model.get_vec_normalize_env() is not None:
+        model.get_vec_normalize_env().save(str(folder / f"{CHECKPOINT_PREFIX}_vecnormalize_{steps}_steps.pkl"))
+    if getattr(model, "replay_buffer", None) is not None:
+        model.save_replay_buffer(folder / f"{CHECKPOINT_PREFIX}_replay_buffer_{steps}_steps.pkl")
+
+
+def _restore_evaluations(callback, run_dir: Path) -> None:
+    """Load evaluations.npz of the run into ``callback``, so that it appends to the earlier evaluations."""
+    path = run_dir / "evaluations.npz"
+    if not path.is_file():
+        return
+    with np.load(path) as data:
+        callback.evaluations_timesteps = [int(t) for t in data["timesteps"]]
+        callback.evaluations_results = [list(r) for r in data["results"]]
+        callback.evaluations_length = [list(n) for n in data["ep_lengths"]]
+    if callback.evaluations_results:
+        callback.best_mean_reward = float(max(np.mean(r) for r in callback.evaluations_results))
+
+
+def check_new_run_dir(path: Path) -> None:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ConfigError(
+            str(path), "--out", "exists and is not empty; continue it with --resume DIR or name a new directory"
+        )
+
+
+def _versions() -> dict[str, str | None]:
+    versions = {}
+    for name in ("arrears", *REPORTED_PACKAGES):
+        try:
+            versions[name] = metadata.version(name.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+# -- training -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    timesteps: int
+    last_mean_reward: float | None
+    seconds: float
+    model: Any  # the trained SB3 model, as saved to run_dir/model.zip
+
+
+def train(
+    config: TrainConfig,
+    run_dir: Path,
+    progress: bool = True,
+    resume: bool = False,
+    note: Callable[[str], None] = lambda message: None,
+) -> TrainResult:
+    """Train ``config``'s algorithm into ``run_dir``; with ``resume``, continue from its latest checkpoint.
+
+    Writes ``model.zip``, ``config.yaml`` (resolved), ``vecnormalize.pkl`` (with ``normalize_reward``),
+    ``evaluations.npz``, ``best_model.zip``, ``checkpoints/`` and ``manifest.json``, and ``tensorboard/`` when the
+    tensorboard package is installed. ``note`` receives one-line notes for the user (a missing optional package).
+    """
+    _require_rl()
+    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    started_at = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    algorithm = algorithm_class(config.algo)
+    earlier = _read_manifest(run_dir) if resume else None
+    segment = 0 if earlier is None else int(earlier.get("segments", 1))
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    if resume and checkpoint is None:
+        raise ConfigError(str(run_dir), "--resume", f"has no checkpoint in {CHECKPOINT_DIR}/ to continue from")
+
+    train_seed = training_portfolio_seed(config.seed, segment)
+    env = make_env(config, train_seed, config.env.n_envs)
+    eval_env = normalize(
+        make_env(config, evaluation_portfolio_seed(config.seed), config.eval.n_accounts), config, False
+    )
+    tensorboard_log = None
+    if importlib.util.find_spec("tensorboard") is not None:
+        tensorboard_log = str(run_dir / "tensorboard")
+    else:
+        note("tensorboard is not installed, so no TensorBoard logs are written (pip install tensorboard)")
+    if progress and (importlib.util.find_spec("tqdm") is None or importlib.util.find_spec("rich") is None):
+        note("the progress bar needs tqdm and rich; training without it (pip install tqdm rich)")
+        progress = False
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if checkpoint is None:
+        env = normalize(env, config, True)
+        model = algorithm(
+            config.policy, env, seed=config.seed, tensorboard_log=tensorboard_log, verbose=0, **algorithm_kwargs(config)
+        )
+    else:
+        if checkpoint.vecnormalize is not None:
+            env = VecNormalize.load(str(checkpoint.vecnormalize), env)
+            env.training = True
+        elif config.env.normalize_reward:
+            raise ConfigError(str(checkpoint.model), "--resume", "has no VecNormalize statistics beside it")
+        model = algorithm.load(checkpoint.model, env=env, device="cpu", tensorboard_log=tensorboard_log)
+        if checkpoint.replay_buffer is not None:
+            model.load_replay_buffer(checkpoint.replay_buffer)
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_dict(config), sort_keys=False))
+
+    evaluation = eval_callback(config, eval_env, run_dir)
+    if checkpoint is not None:
+        _restore_evaluations(evaluation, run_dir)
+    checkpoints = CheckpointCallback(
+        save_freq=_per_step(config.checkpoint.freq, config),
+        save_path=str(run_dir / CHECKPOINT_DIR),
+        name_prefix=CHECKPOINT_PREFIX,
+        save_replay_buffer=True,
+        save_vecnormalize=True,
+    )
+    remaining = config.total_timesteps - model.num_timesteps
+    if remaining > 0:
+        with one_torch_thread():
+            model.learn(
+                total_timesteps=remaining,
+                callback=CallbackList([evaluation, checkpoints]),
+                reset_num_timesteps=checkpoint is None,
+                tb_log_name=config.algo,
+                progress_bar=progress,
+            )
+    else:
+        note(f"the run already has {model.num_timesteps} timesteps; raise --timesteps to train further")
+
+    model.save(run_dir / "model.zip")
+    if model.get_vec_normalize_env() is not None:
+        model.get_vec_normalize_env().save(str(run_dir / "vecnormalize.pkl"))
+    _save_checkpoint(model, run_dir)
+    env.close()
+    eval_env.close()
+
+    seconds = time.perf_counter() - clock
+    last = float(np.mean(evaluation.evaluations_results[-1])) if evaluation.evaluations_results else None
+    manifest = _manifest(config, run_dir, model, earlier, checkpoint, train_seed, started_at, seconds, last)
+    atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    return TrainResult(
+        run_dir=run_dir, timesteps=model.num_timesteps, last_mean_reward=last, seconds=seconds, model=model
+    )
+
+
+def _read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise ConfigError(
+            str(path), "", "is not valid JSON; it should be the manifest written by arrears train"
+        ) from None
+
+
+def _manifest(
+    config: TrainConfig,
+    run_dir: Path,
+    model,
+    earlier: dict[str, Any] | None,
+    checkpoint: Checkpoint | None,
+    train_seed: int,
+    started_at: dt.datetime,
+    seconds: float,
+    last_mean_reward: float | None,
+) -> dict[str, Any]:
+    from experiments.runner import _git_commit
+
+    segment = {
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "elapsed_seconds": round(seconds, 3),
+        "resumed_from": None if checkpoint is None else str(checkpoint.model.relative_to(run_dir)),
+        "start_timesteps": 0 if checkpoint is None else checkpoint.timesteps,
+        "end_timesteps": int(model.num_timesteps),
+        "training_portfolio_seed": train_seed,
+    }
+    history = [] if earlier is None else list(earlier.get("history", []))
+    return {
+        "algo": config.algo,
+        "config_name": config.name,
+        "seed": config.seed,
+        "timesteps": int(model.num_timesteps),
+        "segments": len(history) + 1,
+        "evaluation_portfolio_seed": evaluation_portfolio_seed(config.seed),
+        "evaluation_accounts": config.eval.n_accounts,
+        "last_mean_evaluation_return": last_mean_reward,
+        "scenario_sha256": Scenario.load(config.env.scenario).config_hash(),
+        "normalization": "rewards" if config.env.normalize_reward else None,
+        "tensorboard": (run_dir / "tensorboard").is_dir(),
+        "versions": _versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": _git_commit(),
+        "history": [*history, segment],
+    }
+
+
+# -- the command line ---------------------------------------------------------------------------------------------
+
+
+def resolve_command_config(args) -> tuple[TrainConfig, Path]:
+    """Return the training config and run directory that ``arrears train`` options select.
+
+    With ``--resume DIR`` the config is DIR/config.yaml; ``--timesteps`` may raise its budget, and the options that
+    would change the run (``--config``, ``--algo``, ``--seed``, ``--out``) are rejected.
+    """
+    if args.resume is not None:
+        for option in ("config", "algo", "seed", "out"):
+            if getattr(args, option) is not None:
+                raise ConfigError(
+                    "--resume", f"--{option}", "cannot change a run being resumed; leave it out or start a new run"
+                )
+        if not (args.resume / "config.yaml").is_file():
+            raise ConfigError(str(args.resume), "--resume", "has no config.yaml; it is not a run of arrears train")
+        config = load_train_config(args.resume / "config.yaml")
+        run_dir = args.resume
+    else:
+        if args.config is None and args.algo is None:
+            raise ConfigError("arrears train", "--algo", f"give --algo ({', '.join(ALGORITHMS)}) or --config FILE")
+        config = load_train_config(args.config or shipped_config(args.algo))
+        if args.algo is not None and config.algo != args.algo:
+            raise ConfigError(str(args.config), "algo", f"is {config.algo!r}, but --algo is {args.algo!r}")
+        if args.seed is not None:
+            if not 0 <= args.seed <= MAX_SEED:
+                raise ConfigError("arrears train", "--seed", f"must be from 0 to {MAX_SEED}, got {args.seed}")
+            config = config.model_copy(update={"seed": args.seed})
+        run_dir = args.out or default_run_dir(config)
+        check_new_run_dir(run_dir)
+    if args.timesteps is not None:
+        config = config.model_copy(update={"total_timesteps": args.timesteps})
+    return config, run_dir
+
+
+def run_train_command(args) -> int:
+    """Run ``arrears train`` for parsed arguments; print where the run went and its last evaluation."""
+    _require_rl()
+    config, run_dir = resolve_command_config(args)
+    result = train(
+        config,
+        run_dir,
+        progress=not args.no_progress,
+        resume=args.resume is not None,
+        note=lambda message: print(f"arrears train: note: {message}", file=sys.stderr),
+    )
+    evaluation = "no evaluation yet"
+    if result.last_mean_reward is not None:
+        evaluation = f"mean evaluation return {result.last_mean_reward:,.2f} per account"
+    print(f"wrote {result.run_dir}: {result.timesteps:,} timesteps in {result.seconds:.0f} s, {evaluation}")
+    return 0

@@ -1,0 +1,241 @@
+"""Search training hyperparameters with Optuna: TPE sampling, median pruning on intermediate evaluations.
+
+Each trial trains the config's algorithm with sampled hyperparameters and evaluates it on the held-out accounts every
+``eval.freq`` timesteps. A trial whose evaluation return falls below the median of earlier trials at the same
+evaluation is pruned. With an RDB storage URL (``sqlite:///study.db``), several ``arrears tune`` processes share one
+study.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from typing import Any
+
+import yaml
+
+from experiments.train import (
+    RESULTS_DIR,
+    TrainConfig,
+    algorithm_class,
+    algorithm_kwargs,
+    config_dict,
+    eval_callback,
+    evaluation_portfolio_seed,
+    load_train_config,
+    make_env,
+    normalize,
+    one_torch_thread,
+    shipped_config,
+    training_portfolio_seed,
+    validate_train_config,
+)
+from sim.atomic import atomic_write_text
+from sim.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: Trials that are never pruned, and evaluations of each trial before pruning may stop it.
+STARTUP_TRIALS = 5
+WARMUP_EVALUATIONS = 1
+
+
+def sample_hyperparameters(trial, algo: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sample the main hyperparameters of ``algo``; return (hyperparameters, policy_kwargs) for the config.
+
+    The ranges follow the RL Zoo's samplers, narrowed to what fits one account-day step: batch sizes are powers of
+    two, so they divide a rollout of ``n_steps × n_envs`` when ``n_envs`` is one too.
+    """
+    params: dict[str, Any] = {
+        "learning_rate": trial.suggest_float("learning_rate", 1e-5, 3e-3, log=True),
+        "gamma": trial.suggest_categorical("gamma", [0.98, 0.99, 0.995, 0.999]),
+    }
+    if algo in ("ppo", "maskable_ppo", "a2c"):
+        params["gae_lambda"] = trial.suggest_categorical("gae_lambda", [0.9, 0.95, 0.98, 1.0])
+        params["ent_coef"] = trial.suggest_float("ent_coef", 1e-6, 0.05, log=True)
+        params["vf_coef"] = trial.suggest_float("vf_coef", 0.2, 1.0)
+        params["max_grad_norm"] = trial.suggest_categorical("max_grad_norm", [0.3, 0.5, 1.0, 2.0])
+    if algo in ("ppo", "maskable_ppo"):
+        params["n_steps"] = trial.suggest_categorical("n_steps", [32, 64, 128, 256])
+        params["batch_size"] = trial.suggest_categorical("batch_size", [256, 512, 1024, 2048])
+        params["n_epochs"] = trial.suggest_categorical("n_epochs", [1, 3, 5, 10])
+        params["clip_range"] = trial.suggest_categorical("clip_range", [0.1, 0.2, 0.3])
+    elif algo == "a2c":
+        params["n_steps"] = trial.suggest_categorical("n_steps", [4, 8, 16, 32])
+    else:
+        params["batch_size"] = trial.suggest_categorical("batch_size", [64, 128, 256, 512])
+        params["exploration_fraction"] = trial.suggest_float("exploration_fraction", 0.05, 0.5)
+        params["exploration_final_eps"] = trial.suggest_float("exploration_final_eps", 0.01, 0.2)
+        params["target_update_interval"] = trial.suggest_categorical("target_update_interval", [1000, 5000, 20000])
+        params["gradient_steps"] = trial.suggest_categorical("gradient_steps", [1, 4, 8])
+    width = trial.suggest_categorical("net_width", [32, 64, 128])
+    depth = trial.suggest_categorical("net_depth", [1, 2])
+    policy_kwargs = {
+        "net_arch": [width] * depth,
+        "activation_fn": trial.suggest_categorical("activation_fn", ["tanh", "relu"]),
+    }
+    return params, policy_kwargs
+
+
+def trial_config(base: TrainConfig, params: dict[str, Any], policy_kwargs: dict[str, Any], source: str) -> TrainConfig:
+    """Return ``base`` with sampled hyperparameters and policy_kwargs, validated like a training YAML."""
+    data = config_dict(base)
+    data["hyperparameters"] = {**data["hyperparameters"], **params}
+    data["policy_kwargs"] = {**data["policy_kwargs"], **policy_kwargs}
+    if "batch_size" in params and "n_steps" in data["hyperparameters"]:
+        rollout = data["hyperparameters"]["n_steps"] * base.env.n_envs
+        data["hyperparameters"]["batch_size"] = min(params["batch_size"], rollout)
+    return validate_train_config(data, source)
+
+
+def _trial_eval_callback(config: TrainConfig, eval_env, trial):
+    """An evaluation callback that reports each evaluation's mean return to ``trial`` and stops a pruned trial."""
+    if config.algo == "maskable_ppo":
+        from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback as base
+    else:
+        from stable_baselines3.common.callbacks import EvalCallback as base
+
+    class TrialEvalCallback(base):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.evaluations_done = 0
+            self.is_pruned = False
+
+        def _on_step(self) -> bool:
+            if self.eval_freq <= 0 or self.n_calls % self.eval_freq != 0:
+                return True
+            continue_training = super()._on_step()
+            self.evaluations_done += 1
+            trial.report(self.last_mean_reward, self.evaluations_done)
+            if trial.should_prune():
+                self.is_pruned = True
+                return False
+            return continue_training
+
+    return eval_callback(config, eval_env, None, callback_class=TrialEvalCallback)
+
+
+def objective(trial, base: TrainConfig, source: str, progress: bool) -> float:
+    """Train one trial and return its last evaluation's mean return per account; raise TrialPruned when pruned."""
+    import optuna
+
+    params, policy_kwargs = sample_hyperparameters(trial, base.algo)
+    config = trial_config(base, params, policy_kwargs, source)
+    env = normalize(make_env(config, training_portfolio_seed(config.seed, 0), config.env.n_envs), config, True)
+    eval_env = normalize(
+        make_env(config, evaluation_portfolio_seed(config.seed), config.eval.n_accounts), config, False
+    )
+    model = algorithm_class(config.algo)(config.policy, env, seed=config.seed, verbose=0, **algorithm_kwargs(config))
+    callback = _trial_eval_callback(config, eval_env, trial)
+    try:
+        with one_torch_thread():
+            model.learn(config.total_timesteps, callback=callback, progress_bar=progress)
+    finally:
+        env.close()
+        eval_env.close()
+    if callback.is_pruned:
+        raise optuna.TrialPruned()
+    if callback.evaluations_done == 0:
+        raise RuntimeError(f"trial {trial.number} finished without an evaluation; eval.freq exceeds its timesteps")
+    return callback.last_mean_reward
+
+
+def best_config(base: TrainConfig, study, source: str) -> TrainConfig:
+    """Rebuild the training config of the study's best trial."""
+    import optuna
+
+    params, policy_kwargs = sample_hyperparameters(optuna.trial.FixedTrial(study.best_trial.params), base.algo)
+    return trial_config(base, params, policy_kwargs, source)
+
+
+def tune(
+    base: TrainConfig,
+    source: str,
+    trials: int,
+    storage: str | None = None,
+    study_name: str | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    on_trial=None,
+):
+    """Run ``trials`` trials of an Optuna study, created or continued from ``storage``, and return the study."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EVALUATIONS)
+    try:
+        study = optuna.create_study(
+            study_name=study_name or f"{base.algo}-{base.name}",
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            direction="maximize",
+            load_if_exists=True,
+        )
+    except (ValueError, ImportError, optuna.exceptions.StorageInternalError) as exc:
+        raise ConfigError(str(storage), "--storage", f"cannot open the Optuna storage: {exc}") from None
+    callbacks = [] if on_trial is None else [on_trial]
+    study.optimize(
+        lambda trial: objective(trial, base, source, progress),
+        n_trials=trials,
+        callbacks=callbacks,
+        catch=(),
+    )
+    return study
+
+
+def run_tune_command(args) -> int:
+    """Run ``arrears tune`` for parsed arguments: print each trial, the best parameters, and write the best YAML."""
+    missing = [name for name in ("optuna", "stable_baselines3", "torch") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            "arrears tune", "", f"needs {', '.join(missing)}, not installed; install it with: pip install 'arrears[rl]'"
+        )
+    import optuna
+
+    source = str(args.config or shipped_config(args.algo))
+    base = load_train_config(source)
+    if base.algo != args.algo:
+        raise ConfigError(source, "algo", f"is {base.algo!r}, but --algo is {args.algo!r}")
+    if not 0 <= args.seed < 2**31:
+        raise ConfigError("arrears tune", "--seed", f"must be from 0 to 2**31 - 1, got {args.seed}")
+    base = base.model_copy(update={"seed": args.seed})
+    if args.timesteps is not None:
+        base = base.model_copy(update={"total_timesteps": args.timesteps})
+    study_name = args.study_name or f"{base.algo}-{base.name}"
+    if base.eval.freq > base.total_timesteps:
+        raise ConfigError(
+            source,
+            "eval.freq",
+            f"{base.eval.freq} exceeds the {base.total_timesteps} timesteps of a trial, so no trial would be "
+            "evaluated; lower eval.freq or raise --timesteps",
+        )
+
+    def report(study, trial) -> None:
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            outcome = f"mean evaluation return {trial.value:,.2f}"
+        else:
+            outcome = trial.state.name.lower()
+        print(f"trial {trial.number}: {outcome}", file=sys.stderr)
+
+    study = tune(base, source, args.trials, args.storage, study_name, args.seed, not args.no_progress, report)
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not finished:
+        print(f"study {study_name}: no trial has finished (all pruned or failed); run more trials", file=sys.stderr)
+        return 1
+    best = best_config(base, study, source)
+    data = config_dict(best)
+    data["description"] = (
+        f"Best of {len(finished)} finished trials of Optuna study {study_name!r}, mean evaluation return "
+        f"{study.best_value:,.2f} per account at {base.total_timesteps:,} timesteps per trial."
+    )
+    out = args.out or RESULTS_DIR / "tune" / f"{study_name}.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, yaml.safe_dump(data, sort_keys=False))
+    print(f"best trial {study.best_trial.number}: mean evaluation return {study.best_value:,.2f}")
+    for key, value in study.best_trial.params.items():
+        print(f"  {key}: {value}")
+    print(f"wrote {out}; train with it: arrears train --config {out}")
+    return 0

@@ -1,0 +1,153 @@
+"""A policy learned with Stable-Baselines3 (``arrears train``), applied to a whole portfolio in one batch.
+
+Security: an SB3 model zip contains pickled Python objects, and loading it can run arbitrary code. Load only models
+you trained yourself or otherwise trust; arrears loads a model only from a path the user names, never by search.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from sim.catalogue import ACTIONS, NO_ACTION
+from sim.errors import ConfigError
+from sim.features import feature_matrix
+from sim.observation import Observation
+
+ALGORITHMS = ("ppo", "a2c", "dqn", "maskable_ppo")
+#: Catalogue indices of the call actions, one per framing: the actions that use the call centre's capacity.
+CALL_ACTIONS = np.array([action.index for action in ACTIONS if action.channel == "call"], dtype=np.int64)
+_IS_CALL = np.isin(np.arange(len(ACTIONS)), CALL_ACTIONS)
+
+
+def detect_algorithm(path: Path) -> str:
+    """Return the algorithm of an SB3 model zip from the parameter names in its JSON ``data`` member.
+
+    Only the JSON is read here, no pickle: PPO stores ``clip_range``, DQN ``target_update_interval``, and
+    MaskablePPO's policy class lives in ``sb3_contrib``; an actor-critic model with neither is A2C.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data"))
+    except (zipfile.BadZipFile, KeyError, ValueError):
+        raise ConfigError(
+            str(path), "policy", "is not a Stable-Baselines3 model zip (written by arrears train)"
+        ) from None
+    module = str(data.get("policy_class", {}).get("__module__", ""))
+    if "target_update_interval" in data:
+        return "dqn"
+    if "clip_range" in data:
+        return "maskable_ppo" if module.startswith("sb3_contrib") else "ppo"
+    if "vf_coef" in data:
+        return "a2c"
+    raise ConfigError(
+        str(path), "policy", f"is a model of an algorithm arrears does not load; allowed: {', '.join(ALGORITHMS)}"
+    )
+
+
+def _model_name(path: Path) -> str:
+    """``results/rl/ppo-default-seed0/model.zip`` is named ``ppo-default-seed0``; any other zip by its stem."""
+    return path.parent.name if path.stem == "model" and path.parent.name else path.stem
+
+
+class LearnedPolicy:
+    """Actions of a saved SB3 model, the greedy action per account, with calls capped at the day's capacity.
+
+    Each day the model sees :func:`sim.features.feature_matrix` of every account at once and picks its most
+    probable action (the largest Q-value for DQN); MaskablePPO also gets the compliance guard's action mask. When
+    the accounts that would really be called (active, not with an agency, the call allowed) outnumber the calls the
+    agents can handle (:meth:`sim.callcenter.CallCentre.expected_calls`), the calls go to the accounts where the
+    model most prefers a call: the largest total probability of the call actions, or for DQN the largest margin of
+    the best call's Q-value over the best other action's. Every other account gets its best allowed non-call action.
+
+    The model is loaded in :meth:`bind`, when a simulation starts, so listing a model in a config costs little.
+    ``path`` must name a file you trust, because an SB3 zip contains pickles (see the module docstring).
+
+    :param path: the model zip written by ``arrears train`` (``model.zip``, ``best_model.zip`` or a checkpoint)
+    :param algo: ``ppo``, ``a2c``, ``dqn`` or ``maskable_ppo``; read from the zip when None
+    :param name: the name in results; by default the run directory's name for ``model.zip``, else the file's stem
+    """
+
+    def __init__(self, path: str | Path, algo: str | None = None, name: str | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ConfigError(str(self.path), "policy", "model file not found; train one with 'arrears train'")
+        if algo is not None and algo not in ALGORITHMS:
+            raise ValueError(f"algo must be one of {', '.join(ALGORITHMS)}, got {algo!r}")
+        self.algo = algo or detect_algorithm(self.path)
+        self.name = name or _model_name(self.path)
+        self.description = f"Learned {self.algo} policy from {self.path}, greedy, with calls capped at capacity."
+        self.sb3_model = None
+        self.model = None
+
+    def load_model(self):
+        """Load the SB3 model from :attr:`path` once (it unpickles the zip) and return it."""
+        if self.sb3_model is None:
+            from experiments.train import algorithm_class
+
+            self.sb3_model = algorithm_class(self.algo).load(self.path, device="cpu")
+        return self.sb3_model
+
+    def bind(self, model) -> None:
+        """Keep the portfolio model for its action masks and call centre, and load the SB3 model."""
+        self.model = model
+        self.load_model()
+
+    def decide(self, obs: Observation) -> np.ndarray:
+        if self.model is None:
+            raise RuntimeError("LearnedPolicy needs its portfolio model: simulate it, or call bind(model) first")
+        features = feature_matrix(obs)
+        mask = self.model.action_mask(obs)
+        from experiments.train import one_torch_thread
+
+        with one_torch_thread():
+            if self.algo == "maskable_ppo":
+                actions, _ = self.sb3_model.predict(features, deterministic=True, action_masks=mask)
+            else:
+                actions, _ = self.sb3_model.predict(features, deterministic=True)
+            actions = np.asarray(actions, dtype=np.int64).reshape(obs.n_accounts)
+            return self.cap_calls(obs, features, mask, actions)
+
+    def cap_calls(self, obs: Observation, features: np.ndarray, mask: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Keep the day's capacity of calls on the accounts that prefer a call most; demote the other calls."""
+        rows = np.arange(obs.n_accounts)
+        # Only these calls reach the queue: the guard turns a call on a closed, placed or protected account into
+        # no action, so such a call uses no agent time.
+        queued = _IS_CALL[actions] & obs.active & ~obs.placed_with_agency & mask[rows, actions]
+        capacity = self.model.call_centre.expected_calls(obs.day)
+        callers = np.flatnonzero(queued)
+        if len(callers) <= capacity:
+            return actions
+
+        preference = self.action_preferences(features[callers], mask[callers])
+        if self.algo == "dqn":
+            call_score = preference[:, _IS_CALL].max(axis=1) - preference[:, ~_IS_CALL].max(axis=1)
+        else:
+            call_score = preference[:, _IS_CALL].sum(axis=1)
+        order = np.argsort(-call_score, kind="stable")
+        demoted = order[capacity:]
+
+        other = np.where(mask[callers[demoted]] & ~_IS_CALL, preference[demoted], -np.inf)
+        best_other = other.argmax(axis=1)
+        best_other[~np.isfinite(other.max(axis=1))] = NO_ACTION
+        actions = actions.copy()
+        actions[callers[demoted]] = best_other
+        return actions
+
+    def action_preferences(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Action probabilities (actor-critic algorithms) or Q-values (DQN), shape (len(features), N_ACTIONS)."""
+        import torch
+
+        policy = self.sb3_model.policy
+        tensor, _ = policy.obs_to_tensor(features)
+        with torch.no_grad():
+            if self.algo == "dqn":
+                return policy.q_net(tensor).cpu().numpy()
+            if self.algo == "maskable_ppo":
+                distribution = policy.get_distribution(tensor, action_masks=mask)
+            else:
+                distribution = policy.get_distribution(tensor)
+            return distribution.distribution.probs.cpu().numpy()

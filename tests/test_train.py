@@ -1,0 +1,321 @@
+"""arrears train and tune, and learned policies in simulations and experiments: tiny budgets, real components."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+pytest.importorskip("stable_baselines3")
+pytest.importorskip("sb3_contrib")
+torch = pytest.importorskip("torch")
+
+import policies  # noqa: E402
+from experiments.cli import main  # noqa: E402
+from experiments.config import load_config  # noqa: E402
+from experiments.runner import plan_cells  # noqa: E402
+from experiments.train import (  # noqa: E402
+    algorithm_class,
+    load_train_config,
+    shipped_config,
+    train,
+    training_portfolio_seed,
+)
+from policies.learned import CALL_ACTIONS, LearnedPolicy  # noqa: E402
+from sim.engine import PortfolioModel  # noqa: E402
+from sim.features import feature_matrix  # noqa: E402
+from sim.scenario import Scenario  # noqa: E402
+from sim.simulate import simulate  # noqa: E402
+
+#: Per algorithm: hyperparameters small enough for a few hundred timesteps, and the timesteps trained.
+TINY_HYPERPARAMETERS = {
+    "ppo": {"n_steps": 16, "batch_size": 64, "n_epochs": 1},
+    "maskable_ppo": {"n_steps": 16, "batch_size": 64, "n_epochs": 1},
+    "a2c": {"n_steps": 8},
+    "dqn": {"buffer_size": 1_000, "learning_starts": 64, "batch_size": 32, "target_update_interval": 64},
+}
+TIMESTEPS = 256
+
+
+def write_tiny_config(folder: Path, algo: str, **overrides) -> Path:
+    """Write a training YAML of ``algo`` with 8 accounts, 20-day episodes and evaluations every 128 timesteps."""
+    data = {
+        "name": "tiny",
+        "algo": algo,
+        "total_timesteps": TIMESTEPS,
+        "env": {"horizon": 20, "n_envs": 8},
+        "policy_kwargs": {"net_arch": [16]},
+        "hyperparameters": TINY_HYPERPARAMETERS[algo],
+        "eval": {"freq": 128, "n_accounts": 8},
+        "checkpoint": {"freq": 128},
+        **overrides,
+    }
+    path = folder / f"{algo}.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_ppo(tmp_path_factory):
+    """The TrainResult of a PPO run of 256 timesteps, with the trained model in memory."""
+    folder = tmp_path_factory.mktemp("ppo")
+    config = load_train_config(write_tiny_config(folder, "ppo"))
+    return train(config, folder / "ppo-tiny-seed0", progress=False)
+
+
+def tiny_call_centre() -> Scenario:
+    """The default scenario with one agent for one hour a day: 13 call attempts of capacity."""
+    data = Scenario.load("default").model_dump(mode="json")
+    data["name"] = "one_agent"
+    data["call_center"].update(agents=1, shift_start_hour=9.0, shift_end_hour=10.0)
+    return Scenario.model_validate(data)
+
+
+def eager_caller(trained_ppo, path: Path) -> Path:
+    """Save a copy of the trained PPO whose action logits favour calls by 8, so that it calls almost everyone."""
+    model = algorithm_class("ppo").load(trained_ppo.run_dir / "model.zip", device="cpu")
+    bias = model.policy.action_net.bias.data
+    bias[CALL_ACTIONS] += torch.tensor(8.0 + 0.1 * np.arange(len(CALL_ACTIONS)), dtype=bias.dtype)
+    model.save(path)
+    return path
+
+
+# -- arrears train ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "maskable_ppo"])
+def test_train_writes_run_directory(algo, tmp_path):
+    out = tmp_path / "run"
+    code = main(["train", "--config", str(write_tiny_config(tmp_path, algo)), "--out", str(out), "--no-progress"])
+    assert code == 0
+
+    for name in ("model.zip", "config.yaml", "vecnormalize.pkl", "evaluations.npz", "manifest.json"):
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["algo"] == algo
+    assert manifest["timesteps"] == TIMESTEPS
+    assert manifest["history"][0]["training_portfolio_seed"] == training_portfolio_seed(0, 0)
+    assert manifest["evaluation_portfolio_seed"] != manifest["history"][0]["training_portfolio_seed"]
+    with np.load(out / "evaluations.npz") as evaluations:
+        assert evaluations["timesteps"].tolist() == [128, 256]
+        assert evaluations["results"].shape == (2, 8)
+    assert load_train_config(out / "config.yaml").algo == algo
+    assert LearnedPolicy(out / "model.zip").algo == algo
+
+
+def test_saved_model_reproduces_actions(trained_ppo):
+    model = PortfolioModel(Scenario.load("default"), policies.load("do_nothing"), n_accounts=300, days=5, seed=3)
+    features = feature_matrix(model.begin_day())
+    loaded = LearnedPolicy(trained_ppo.run_dir / "model.zip")
+    loaded.load_model()
+
+    in_memory_actions, _ = trained_ppo.model.predict(features, deterministic=True)
+    loaded_actions, _ = loaded.sb3_model.predict(features, deterministic=True)
+    assert np.array_equal(in_memory_actions, loaded_actions)
+
+    obs_tensor, _ = trained_ppo.model.policy.obs_to_tensor(features)
+    in_memory = trained_ppo.model.policy.get_distribution(obs_tensor).distribution.probs.detach().numpy()
+    reloaded = loaded.action_preferences(features, np.ones_like(in_memory, dtype=bool))
+    assert np.array_equal(in_memory, reloaded)
+    assert np.ptp(reloaded[:, 0]) > 0, "probabilities that ignore the features would make this test vacuous"
+
+
+def test_same_seed_trains_same_model(trained_ppo, tmp_path):
+    config = load_train_config(trained_ppo.run_dir / "config.yaml")
+    again = train(config, tmp_path / "again", progress=False)
+    first = trained_ppo.model.policy.state_dict()
+    second = again.model.policy.state_dict()
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert again.last_mean_reward == trained_ppo.last_mean_reward
+
+
+def test_resume_continues_step_count(tmp_path):
+    out = tmp_path / "run"
+    config = write_tiny_config(tmp_path, "ppo", total_timesteps=128)
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    assert main(["train", "--resume", str(out), "--timesteps", "256", "--no-progress"]) == 0
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["timesteps"] == 256
+    assert [segment["start_timesteps"] for segment in manifest["history"]] == [0, 128]
+    assert manifest["history"][1]["resumed_from"] == "checkpoints/rl_model_128_steps.zip"
+    assert manifest["history"][1]["training_portfolio_seed"] == training_portfolio_seed(0, 1)
+    with np.load(out / "evaluations.npz") as evaluations:
+        assert evaluations["timesteps"].tolist() == [128, 256]
+    assert algorithm_class("ppo").load(out / "model.zip").num_timesteps == 256
+
+
+def test_resume_rejects_changed_seed(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    assert main(["train", "--resume", str(out), "--seed", "3"]) == 2
+    assert "--seed: cannot change a run being resumed" in capsys.readouterr().err
+
+
+def test_out_must_be_new(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["train", "--algo", "ppo", "--out", str(tmp_path)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"hyperparameters": {"n_stepz": 16}}, "hyperparameters.n_stepz: unknown key; allowed: learning_rate, n_steps"),
+        ({"hyperparameters": {"gamma": 1.5}}, "hyperparameters.gamma: Input should be less than or equal to 1"),
+        ({"algo": "sac"}, "algo: unknown algorithm 'sac'; allowed: ppo, a2c, dqn, maskable_ppo"),
+        ({"env": {"n_envs": 0}}, "env.n_envs: Input should be greater than or equal to 1"),
+        ({"env": {"scenario": "atlantis"}}, "env.scenario: 'atlantis'"),
+        ({"policy_kwargs": {"activation_fn": "gelu"}}, "policy_kwargs.activation_fn: Input should be 'tanh' or 'relu'"),
+    ],
+)
+def test_bad_config_exits_2_with_one_line(change, expected, tmp_path, capsys):
+    path = write_tiny_config(tmp_path, "ppo")
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **change}), encoding="utf-8")
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"arrears train: error: {path}: {expected}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_shipped_configs_validate():
+    for algo in ("ppo", "a2c", "dqn", "maskable_ppo"):
+        config = load_train_config(shipped_config(algo))
+        assert config.algo == algo
+        assert config.name == "default"
+
+
+# -- learned policies ---------------------------------------------------------------------------------------------
+
+
+def test_learned_policy_caps_calls_at_capacity(trained_ppo, tmp_path):
+    scenario = tiny_call_centre()
+    policy = LearnedPolicy(eager_caller(trained_ppo, tmp_path / "caller.zip"))
+    model = PortfolioModel(scenario, policy, n_accounts=300, days=5, seed=1)
+    obs = model.begin_day()
+    capacity = model.call_centre.expected_calls(obs.day)
+    features = feature_matrix(obs)
+    raw, _ = policy.sb3_model.predict(features, deterministic=True)
+    mask = model.action_mask(obs)
+    queued = np.isin(raw, CALL_ACTIONS) & obs.active & mask[np.arange(300), raw]
+    assert capacity == 13
+    assert queued.sum() > 5 * capacity, "the raw policy must ask for more calls than the agents can make"
+
+    actions = policy.decide(obs)
+    called = np.flatnonzero(np.isin(actions, CALL_ACTIONS))
+    probabilities = policy.action_preferences(features, mask)
+    call_probability = probabilities[:, CALL_ACTIONS].sum(axis=1)
+    assert len(called) == capacity
+    assert call_probability[called].min() >= call_probability[queued & ~np.isin(actions, CALL_ACTIONS)].max()
+    demoted = queued & ~np.isin(actions, CALL_ACTIONS)
+    assert mask[demoted, actions[demoted]].all(), "a demoted call becomes an allowed non-call action"
+
+    result = simulate(scenario, policy, n_accounts=300, days=10, seed=1)
+    days = result.daily["day"].to_numpy()
+    limits = np.array([result.model.call_centre.expected_calls(day) for day in days])
+    assert (result.daily["calls_requested"].to_numpy() <= limits).all()
+    assert result.daily["calls_requested"].max() == capacity
+
+
+@pytest.mark.parametrize("algo", ["a2c", "dqn", "maskable_ppo"])
+def test_cap_calls_for_each_algorithm(algo, tmp_path):
+    run = train(load_train_config(write_tiny_config(tmp_path, algo)), tmp_path / "run", progress=False)
+    policy = LearnedPolicy(run.run_dir / "model.zip")
+    model = PortfolioModel(tiny_call_centre(), policy, n_accounts=200, days=5, seed=1)
+    obs = model.begin_day()
+    features = feature_matrix(obs)
+    mask = model.action_mask(obs)
+    wanted = np.where(mask[:, CALL_ACTIONS[0]] & obs.active, CALL_ACTIONS[0], 0)
+    assert (wanted > 0).sum() > 13
+
+    actions = policy.cap_calls(obs, features, mask, wanted)
+    calls = np.isin(actions, CALL_ACTIONS)
+    demoted = (wanted > 0) & ~calls
+    assert calls.sum() == model.call_centre.expected_calls(obs.day) == 13
+    assert mask[demoted, actions[demoted]].all()
+    assert not np.isin(actions[demoted], CALL_ACTIONS).any()
+
+
+def test_learned_policy_repeats_with_same_seed(trained_ppo):
+    first = simulate("default", LearnedPolicy(trained_ppo.run_dir / "model.zip"), n_accounts=200, days=10, seed=4)
+    second = simulate("default", policies.load(str(trained_ppo.run_dir / "model.zip")), n_accounts=200, days=10, seed=4)
+    pd.testing.assert_frame_equal(first.metrics, second.metrics)
+    assert first.metrics.at[0, "policy"] == "ppo-tiny-seed0"
+
+
+def test_experiment_runs_model_next_to_waterfall(trained_ppo, tmp_path):
+    model_path = tmp_path / "models" / "ppo" / "model.zip"
+    model_path.parent.mkdir(parents=True)
+    model_path.write_bytes((trained_ppo.run_dir / "model.zip").read_bytes())
+    config = tmp_path / "experiment.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "learned",
+                "policies": ["standard", "models/ppo/model.zip"],
+                "seeds": 2,
+                "n_accounts": 150,
+                "horizon_days": 10,
+            }
+        )
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    assert sorted(metrics["policy"].unique()) == ["ppo", "standard"]
+    assert len(metrics) == 4
+
+    before = {cell.policy: cell.key for cell in plan_cells(load_config(config))[0] if cell.seed == 0}
+    eager_caller(trained_ppo, model_path)
+    after = {cell.policy: cell.key for cell in plan_cells(load_config(config))[0] if cell.seed == 0}
+    assert after["standard"] == before["standard"]
+    assert after["ppo"] != before["ppo"], "a changed model file must change its cells' keys, so resume reruns them"
+
+
+def test_missing_model_in_experiment_exits_2(tmp_path, capsys):
+    config = tmp_path / "experiment.yaml"
+    config.write_text(yaml.safe_dump({"name": "x", "policies": ["standard", "nowhere/model.zip"]}))
+    assert main(["validate", str(config)]) == 2
+    assert "policies[1]: 'nowhere/model.zip': model file not found" in capsys.readouterr().err
+
+
+# -- arrears tune -------------------------------------------------------------------------------------------------
+
+
+def test_tune_runs_trials_in_sqlite_study(tmp_path, capsys):
+    optuna = pytest.importorskip("optuna")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    out = tmp_path / "best.yaml"
+    config = write_tiny_config(tmp_path, "ppo")
+    arguments = ["tune", "--config", str(config), "--trials", "2", "--timesteps", "128", "--no-progress"]
+    code = main([*arguments, "--storage", storage, "--study-name", "tiny", "--out", str(out)])
+    assert code == 0
+
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    assert len(study.trials) == 2
+    assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in study.trials)
+    best = load_train_config(out)
+    assert best.hyperparameters.learning_rate == study.best_params["learning_rate"]
+    assert best.hyperparameters.n_epochs == study.best_params["n_epochs"]
+    assert best.total_timesteps == 128
+    assert "best trial" in capsys.readouterr().out
+
+
+def test_pruned_trial_stops_training_early(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    from experiments.tune import objective
+
+    source = str(write_tiny_config(tmp_path, "ppo", total_timesteps=512))
+    base = load_train_config(source)
+    # Every evaluation return lies below this threshold, so the pruner stops the trial at its first evaluation.
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1e12))
+    study.optimize(lambda trial: objective(trial, base, source, False), n_trials=1)
+
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [1]
