@@ -1,4 +1,4 @@
-"""The ``arrears`` command line: run, validate, report, calibrate and list.
+"""The ``arrears`` command line: run, validate, report, calibrate, fit-score, bench, train, tune and list.
 
 Bad input (a config, a data file, an argument) prints one line naming the file, the key and what is allowed, and
 exits with code 2; ``--debug`` shows the traceback instead.
