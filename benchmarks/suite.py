@@ -225,6 +225,8 @@ def measure_ppo(timesteps: int) -> dict[str, float]:
 
 def measure_grid(n_accounts: int, seeds: int) -> dict[str, float]:
     """(f) Wall time of a 2-policy grid with 1 worker and with 2 (joblib processes), and the speed-up."""
+    from joblib.externals.loky import get_reusable_executor
+
     from experiments.config import ExperimentConfig, resolve
     from experiments.runner import run
 
@@ -241,6 +243,9 @@ def measure_grid(n_accounts: int, seeds: int) -> dict[str, float]:
         started = time.perf_counter()
         run(resolve(ExperimentConfig.model_validate(config)), out=None, workers=workers, progress=False)
         seconds[workers] = time.perf_counter() - started
+    # joblib keeps its worker processes alive for reuse; stop them, or this process would wait for their idle
+    # timeout (300 s) before it can exit.
+    get_reusable_executor().shutdown(wait=True)
     return {
         "n_accounts": n_accounts,
         "cells": 2 * seeds,
