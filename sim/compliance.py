@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sim.catalogue import ACTIONS, N_ACTIONS, NO_ACTION
+from sim.catalogue import ACTIONS, NO_ACTION
 from sim.observation import Observation
 
 CALL_CAP_PER_WEEK = 7  # Regulation F, 12 CFR 1006.14(b)(2): 7 call attempts in 7 days
@@ -59,13 +59,16 @@ def blocked_by_rule(
 def allowed_actions(obs: Observation, settlement_cap: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Boolean mask (n_accounts, N_ACTIONS): the actions the guard would let through today.
 
-    Resolved and agency-placed accounts allow only the no-action; the no-action is always allowed.
+    Resolved and agency-placed accounts allow only the no-action; the no-action is always allowed. The mask is the
+    union of the rules of :func:`blocked_by_rule`, each evaluated once per account and broadcast over the actions
+    (the order of the rules matters only for which rule a blocked action is counted under).
     """
+    on_hold = obs.on_hold[:, None] & ~_IS_HOLD[None, :]
+    no_contact = (obs.disputed | obs.stop_contact)[:, None] & _REACHES_DEBTOR[None, :]
+    call_barred = (obs.calls_last_7_days >= CALL_CAP_PER_WEEK) | (obs.days_since_conversation < DAYS_AFTER_CONVERSATION)
+    calls = call_barred[:, None] & _IS_CALL[None, :]
+    over_cap = _IS_SETTLEMENT[None, :] & (_DISCOUNT[None, :] > settlement_cap(obs.dpd)[:, None] + 1e-12)
     open_accounts = obs.active & ~obs.placed_with_agency
-    mask = np.zeros((obs.n_accounts, N_ACTIONS), dtype=bool)
-    for action in range(N_ACTIONS):
-        chosen = np.full(obs.n_accounts, action, dtype=np.int64)
-        blocked = np.logical_or.reduce(list(blocked_by_rule(chosen, obs, settlement_cap).values()))
-        mask[:, action] = open_accounts & ~blocked
+    mask = open_accounts[:, None] & ~(on_hold | no_contact | calls | over_cap)
     mask[:, NO_ACTION] = True
     return mask
