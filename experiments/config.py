@@ -267,14 +267,15 @@ def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | Non
 
     champion = config.champion_policy
     if champion not in specs:
-        # The champion may be given by its file path; report it under its policy name.
+        # The champion may be given by its file path (the first policy's path when no champion is named); report
+        # it under its policy name.
         by_spec = {spec: name for name, spec in specs.items()}
         resolved_champion = _resolve_path(champion, base)
         if resolved_champion not in by_spec:
             raise ConfigError(source, "champion", f"{champion!r} is not one of the policies: {', '.join(specs)}")
-        config = config.model_copy(update={"champion": by_spec[resolved_champion]})
-    elif config.champion is None:
-        config = config.model_copy(update={"champion": champion})
+        champion = by_spec[resolved_champion]
+    # From here on policies go by name, with their files in policy_sources, as in a run directory's config.yaml.
+    config = config.model_copy(update={"champion": champion, "policies": list(specs), "policy_sources": dict(specs)})
     splits: dict[str, dict[str, tuple[str, float]]] = {}
     for i, split in enumerate(config.splits):
         if split.name in specs or split.name in splits:

@@ -41,6 +41,8 @@ from sim.errors import ConfigError, config_error_from_validation
 from sim.scenario import CHANNELS, DpdRange, load_yaml_mapping
 
 SHIPPED_WATERFALL_DIR = Path(__file__).parent / "waterfalls"
+#: Largest ``start`` or ``every``, in days: ten years, beyond any DPD an account reaches before charge-off.
+MAX_DAYS = 3650
 
 
 class Treatment(BaseModel):
@@ -55,8 +57,10 @@ class Treatment(BaseModel):
         default=None, description="Share of the balance forgiven by a settlement offer."
     )
     instalments: Literal[3, 6, 12] | None = Field(default=None, description="Monthly instalments of a payment plan.")
-    start: Annotated[int, Field(ge=0)] = Field(default=0, description="Days after the stage's lowest DPD.")
-    every: Annotated[int, Field(ge=1)] | None = Field(default=None, description="Repeat every N days; once if absent.")
+    start: Annotated[int, Field(ge=0, le=MAX_DAYS)] = Field(default=0, description="Days after the stage's lowest DPD.")
+    every: Annotated[int, Field(ge=1, le=MAX_DAYS)] | None = Field(
+        default=None, description="Repeat every N days; once if absent."
+    )
     cycle_day: Annotated[int, Field(ge=0, le=29)] | None = Field(
         default=None,
         description="Fire on this day of each statement cycle (days since the statement) instead of by DPD; for "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import reprlib
+
 from pydantic import ValidationError
 
 
@@ -14,6 +16,20 @@ class ConfigError(ValueError):
         self.message = message
         where = f"{source}: {key_path}" if key_path else source
         super().__init__(f"{where}: {message}")
+
+
+# reprlib shortens while it builds the text, so even a value of millions of items (a YAML alias bomb) gives a short
+# message quickly.
+_REPR = reprlib.Repr()  # Python 3.11's Repr takes no keyword arguments: set the limits as attributes.
+_REPR.maxlevel = 3
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = 6
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlong = 40
+
+
+def _short_repr(value: object) -> str:
+    """Return a repr of at most a few hundred characters, with '...' where items were left out."""
+    return _REPR.repr(value)
 
 
 def format_key_path(location: tuple[str | int, ...]) -> str:
@@ -67,7 +83,7 @@ def config_error_from_validation(
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
     elif "input" in error and error["type"] != "missing" and ", got " not in message:
-        message = f"{message}, got {error['input']!r}"
+        message = f"{message}, got {_short_repr(error['input'])}"
     count = exc.error_count()
     if count > 1:
         message += f" (and {count - 1} more error{'s' if count > 2 else ''})"

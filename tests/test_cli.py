@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from experiments.cli import main
 
@@ -280,3 +281,17 @@ def test_rerun_into_earlier_run_directory(tmp_path, capsys):
     code, printed, _ = run_cli(["run", str(config), "--out", str(out), "--seeds", "3", "--no-progress"], capsys)
     assert code == 0
     assert "(3 metrics rows, 2 cells from the earlier run)" in printed
+
+
+def test_waterfall_path_listed_first_is_the_champion(tmp_path, capsys):
+    waterfall = write(tmp_path / "mine.yaml", "name: mine\nstages: [{dpd: [1, 29], treatments: [{channel: sms}]}]\n")
+    config = write(
+        tmp_path / "exp.yaml",
+        "name: t\nscenario: default\npolicies: [mine.yaml, standard]\nseeds: 1\nn_accounts: 50\nhorizon_days: 3\n",
+    )
+    code, out, err = run_cli(["run", str(config), "--out", str(tmp_path / "run"), "--no-progress"], capsys)
+    assert code == 0, err
+    written = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert written["champion"] == "mine"
+    assert written["policies"] == ["mine", "standard"]
+    assert written["policy_sources"]["mine"] == str(waterfall.resolve())

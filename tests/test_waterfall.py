@@ -84,6 +84,23 @@ def test_shipped_waterfalls_load(name):
     assert policy.spec.description
 
 
+def test_huge_every_names_the_limit():
+    data = {"name": "x", "stages": [{"dpd": [1, 9], "treatments": [{"channel": "sms", "every": 2**63}]}]}
+    with pytest.raises(ConfigError) as caught:
+        Waterfall.from_dict(data, source="w.yaml")
+    assert caught.value.key_path == "stages[0].treatments[0].every"
+    assert "less than or equal to 3650" in caught.value.message
+
+
+def test_error_shortens_a_huge_value():
+    data = {"name": "x", "stages": {f"key{i}": list(range(1_000)) for i in range(3_000)}}
+    with pytest.raises(ConfigError) as caught:
+        Waterfall.from_dict(data, source="w.yaml")
+    assert caught.value.key_path == "stages"
+    assert len(str(caught.value)) < 400
+    assert "..." in caught.value.message
+
+
 @pytest.mark.parametrize(
     ("data", "key", "fragment"),
     [
