@@ -370,7 +370,11 @@ def _add_rl_commands(commands) -> None:
     train.add_argument(
         "--config", type=Path, help="training YAML (default: the shipped configs/rl/ALGO.yaml of --algo)"
     )
-    train.add_argument("--timesteps", type=bounded_int(10**10), help="total timesteps (account-days) to train")
+    train.add_argument(
+        "--timesteps",
+        type=bounded_int(10**10),
+        help="total timesteps (account-days) to train; PPO and A2C round it up to whole rollouts (n_steps x n_envs)",
+    )
     train.add_argument("--seed", type=int, help="seed of the network and of the training accounts, 0 to 2**31 - 1")
     train.add_argument("--out", type=Path, help="run directory (default: results/rl/ALGO-NAME-seedS)")
     train.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its latest checkpoint")

@@ -258,7 +258,7 @@ def write_pdf(run_dir: str | Path, chromium: str | Path = CHROMIUM) -> Path:
 
     Uses Playwright's Chromium driver on the browser at ``chromium``, A4 landscape so the leaderboard fits across a
     page, with the report's own print styles. Write the HTML first with :func:`write_report`. Raises ConfigError
-    when report.html is missing, and PdfError when the playwright package or the browser is missing or the browser
+    when report.html or the browser is missing, and PdfError when the playwright package is missing or the browser
     fails.
     """
     run_dir = Path(run_dir)
@@ -267,7 +267,9 @@ def write_pdf(run_dir: str | Path, chromium: str | Path = CHROMIUM) -> Path:
     if not html_path.is_file():
         raise ConfigError(str(html_path), "", "file not found; write the HTML report before the PDF")
     if not chromium.is_file():
-        raise PdfError(f"{chromium}: Chromium not found; install Debian's chromium package or pass its path")
+        raise ConfigError(
+            str(chromium), "--chromium", "Chromium not found; install Debian's chromium package or pass its path"
+        )
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright

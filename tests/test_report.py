@@ -1054,9 +1054,10 @@ def test_pdf_needs_chromium(
     exit_code = cli_main(["report", str(run_dir), "--pdf", "--chromium", str(missing)])
 
     output = capsys.readouterr()
-    assert exit_code == 1
+    assert exit_code == 2
     assert output.err.splitlines() == [
-        f"arrears report: error: {missing}: Chromium not found; install Debian's chromium package or pass its path"
+        f"arrears report: error: {missing}: --chromium: Chromium not found; install Debian's chromium package or pass "
+        "its path"
     ]
     assert (run_dir / "report.html").exists()
     assert not (run_dir / "report.pdf").exists()
