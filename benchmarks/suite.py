@@ -78,6 +78,16 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _account_days(n_accounts: int, days: int, seconds: float) -> dict[str, float]:
+    """Return the size of a timed run and its throughput in account-days per second."""
+    return {
+        "n_accounts": n_accounts,
+        "days": days,
+        "seconds": seconds,
+        "account_days_per_second": n_accounts * days / seconds,
+    }
+
+
 # -- measurements, each run in its own process -------------------------------------------------------------------
 
 
@@ -96,10 +106,7 @@ def measure_portfolio(n_accounts: int, days: int) -> dict[str, float]:
     seconds = time.perf_counter() - started
     peak = _peak_rss_mb()
     return {
-        "n_accounts": n_accounts,
-        "days": days,
-        "seconds": seconds,
-        "account_days_per_second": n_accounts * days / seconds,
+        **_account_days(n_accounts, days, seconds),
         "peak_rss_mb": peak,
         "memory_per_account_kb": max(peak - baseline, 0.0) * 1024.0 / n_accounts,
     }
@@ -118,13 +125,7 @@ def measure_per_account(n_accounts: int, days: int) -> dict[str, float]:
     for _ in range(days):
         for model in models:
             model.step()
-    seconds = time.perf_counter() - started
-    return {
-        "n_accounts": n_accounts,
-        "days": days,
-        "seconds": seconds,
-        "account_days_per_second": n_accounts * days / seconds,
-    }
+    return _account_days(n_accounts, days, time.perf_counter() - started)
 
 
 def measure_kernel(n_accounts: int, days: int) -> dict[str, float]:
@@ -146,13 +147,7 @@ def measure_kernel(n_accounts: int, days: int) -> dict[str, float]:
         state = np.where(pays, 0, state)
         dpd = np.where(state > 0, dpd + 1, 0)
         state = np.where((dpd > 0) & (dpd % 30 == 0), state + 1, state)
-    seconds = time.perf_counter() - started
-    return {
-        "n_accounts": n_accounts,
-        "days": days,
-        "seconds": seconds,
-        "account_days_per_second": n_accounts * days / seconds,
-    }
+    return _account_days(n_accounts, days, time.perf_counter() - started)
 
 
 def measure_env_steps(steps: int) -> dict[str, float]:

@@ -18,18 +18,10 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from experiments.cli import main as arrears_cli
+from experiments.report import CHROMIUM, CHROMIUM_ARGS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "docs" / "images" / "report.png"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1280, "height": 800}
 # The quick start's baseline job (configs/baseline.yaml) on fewer accounts and seeds, so that it runs in under a minute.
 CONFIG = """\
@@ -49,7 +41,7 @@ horizon_days: 180
 def take_screenshot(report: Path, out: Path, chromium: Path = CHROMIUM) -> None:
     """Open ``report`` in headless Chromium and save the first screen as a PNG at ``out``."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=list(CHROMIUM_ARGS))
         try:
             page = browser.new_page(viewport=VIEWPORT)
             page.goto(report.as_uri(), wait_until="load")

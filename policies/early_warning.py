@@ -4,7 +4,7 @@ The classifier is a scikit-learn logistic regression on the observable features 
 simulated account histories (of any scenario, including one calibrated from a lender's data). The label of an
 account observed on day ``d`` is 1 when, on day ``d + horizon``, it has more unpaid minimum payments than on day
 ``d`` or has been charged off. A fitted model is a handful of numbers, so it is stored as YAML (never a pickle) and
-scored with numpy; ``arrears fit-score`` refits the shipped one.
+scored with numpy. ``arrears fit-score`` refits the shipped one.
 """
 
 from __future__ import annotations

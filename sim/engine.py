@@ -482,7 +482,7 @@ class PortfolioModel:
         self.paid_this_cycle[idx] = False
 
     def _draw_signals(self, idx: np.ndarray, key_day: int, will_pay: np.ndarray) -> None:
-        """Draw the weak signals a lender sees at a statement: portal logins and the change in spend.
+        """Draw the weak signals a lender records at a statement: portal logins and the change in spend.
 
         They depend on the cycle's payment decision and the debtor type, and feed no decision, so an early-warning
         model can learn from them while the untreated behaviour stays as calibrated.

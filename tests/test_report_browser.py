@@ -13,17 +13,8 @@ import pytest
 from test_report import CHAMPION, POLICIES, SPLIT_SHARES, write_run_dir
 
 from experiments.cli import main as cli_main
-from experiments.report import write_report
+from experiments.report import CHROMIUM, CHROMIUM_ARGS, write_report
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SCREENSHOT = Path(__file__).resolve().parents[1] / "test-artifacts" / "report.png"
 
 pytestmark = pytest.mark.browser
@@ -60,7 +51,7 @@ def test_report_renders_in_chromium(tmp_path: Path, chromium_path: Path) -> None
             outside_requests.append(request.url)
 
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=list(CHROMIUM_ARGS))
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("console", record_console)
@@ -111,7 +102,7 @@ def test_script_policy_fires_no_dialog(tmp_path: Path, chromium_path: Path) -> N
     console_errors: list[str] = []
 
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=list(CHROMIUM_ARGS))
         try:
             page = browser.new_page()
             page.on("dialog", lambda dialog: record_dialog(dialog, dialogs))
@@ -138,7 +129,7 @@ def test_split_and_scenarios_render(tmp_path: Path, chromium_path: Path) -> None
     console_errors: list[str] = []
 
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=list(CHROMIUM_ARGS))
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("console", lambda message: console_errors.append(message.text))

@@ -61,7 +61,7 @@ def test_uplift_beats_random_targeting(scenario):
     for seed in range(6):
         uplift_value, uplift_calls = _net_cash(scenario, UpliftCalls(SETTINGS), seed)
         random_value, random_calls = _net_cash(scenario, RandomCalls(), seed)
-        # Same capacity: targeting never asks for more calls than the random baseline.
+        # Same capacity: targeting never requests more calls than the random baseline.
         assert uplift_calls <= random_calls
         differences.append(uplift_value - random_value)
     differences = np.array(differences)
