@@ -83,14 +83,15 @@ class Treatment(BaseModel):
             raise ValueError("cycle_day fires once a cycle; it takes no start or every")
         return self
 
-    def fires(self, obs: Observation, in_stage: np.ndarray, low: int) -> np.ndarray:
-        """Accounts in the stage on which this treatment falls today; ``low`` is the stage's lowest DPD."""
+    def fires(self, obs: Observation, candidates: np.ndarray, low: int) -> np.ndarray:
+        """Which of the accounts at positions ``candidates`` (in a stage whose lowest DPD is ``low``) this treatment
+        falls on today, as a boolean array aligned with ``candidates``."""
         if self.cycle_day is not None:
-            return in_stage & (obs.days_since_statement == self.cycle_day)
-        offset = obs.dpd - low - self.start
+            return obs.days_since_statement[candidates] == self.cycle_day
+        offset = obs.dpd[candidates] - low - self.start
         if self.every is None:
-            return in_stage & (offset == 0)
-        return in_stage & (offset >= 0) & (offset % self.every == 0)
+            return offset == 0
+        return (offset >= 0) & (offset % self.every == 0)
 
     @property
     def action_index(self) -> int:
@@ -267,13 +268,15 @@ class Waterfall:
         for stage in self.spec.stages:
             low, high = stage.dpd
             in_stage = undecided & (obs.dpd >= low) & (obs.dpd <= high) & stage.segment.matches(obs, risk_score)
-            if not in_stage.any():
-                continue
+            # The treatments work on positions: a stage holds a fraction of the accounts.
+            candidates = np.flatnonzero(in_stage)
             for treatment in stage.treatments:
-                fires = treatment.fires(obs, in_stage, low)
-                actions[fires] = treatment.action_index
-                in_stage &= ~fires
-                undecided &= ~fires
+                if len(candidates) == 0:
+                    break
+                fires = treatment.fires(obs, candidates, low)
+                actions[candidates[fires]] = treatment.action_index
+                undecided[candidates[fires]] = False
+                candidates = candidates[~fires]
         return actions
 
 

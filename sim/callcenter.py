@@ -19,6 +19,15 @@ HOURS_PER_DAY = 24.0
 
 
 @dataclass
+class _Queue:
+    """Today's calls in queue order, as handling times in days and in minutes, and the next call to dial."""
+
+    durations: list[float]
+    minutes: list[float]
+    position: int = 0
+
+
+@dataclass
 class ShiftLog:
     """Outcome of one shift: which queued calls were handled, and the peak number of agents busy at once."""
 
@@ -79,35 +88,38 @@ class CallCentre:
     def shift(self, day: int, minutes: np.ndarray, log: ShiftLog) -> Generator[simpy.Event, object, None]:
         """Dial calls of the given handling times (in queue order) through the day's staffed periods.
 
-        Each period of constant staffing is its own SimPy resource, and every call ends within its period, so the
-        agents on duty are never exceeded. Calls still queued when the last period ends are unplaced.
+        Each period of constant staffing is its own SimPy resource. Every agent on duty holds one unit of it for the
+        period and, whenever free, dials the next call in the queue, so the calls go in queue order to the agent who
+        is free first. Every call ends within its period, so the agents on duty are never exceeded. Calls still
+        queued when the last period ends are unplaced; the handled calls are always a prefix of the queue.
         """
         durations = minutes / (HOURS_PER_DAY * 60.0)
-        longest_call = self.config.minutes_right_party / (HOURS_PER_DAY * 60.0)
-        position = 0
+        queue = _Queue(durations=durations.tolist(), minutes=minutes.tolist())
         for start_hour, end_hour, staff in self.periods(day):
+            if queue.position == len(queue.durations):
+                break
             start, end = day + start_hour / HOURS_PER_DAY, day + end_hour / HOURS_PER_DAY
             if self.env.now < start:
                 yield self.env.timeout(start - self.env.now)
             self.agents = simpy.Resource(self.env, capacity=staff)
-            finished: list[simpy.Process] = []
-            while position < len(durations):
-                request = self.agents.request()
-                yield request
+            # An agent who would find the queue empty dials nothing, so no more agents start than calls remain.
+            on_duty = min(staff, len(queue.durations) - queue.position)
+            yield self.env.all_of([self.env.process(self._agent(end, queue, log)) for _ in range(on_duty)])
+
+    def _agent(self, end: float, queue: _Queue, log: ShiftLog) -> Generator[simpy.Event, object, None]:
+        """Dial calls from the queue until it is empty or too little of the period is left for a conversation."""
+        longest_call = self.config.minutes_right_party / (HOURS_PER_DAY * 60.0)
+        with self.agents.request() as request:
+            yield request
+            while queue.position < len(queue.durations):
                 if self.env.now + longest_call > end + 1e-12:
                     # Too late in the period to start a call that may become a conversation.
-                    self.agents.release(request)
                     break
+                position = queue.position
+                queue.position += 1
                 log.handled[position] = True
-                log.agent_minutes += float(minutes[position])
-                finished.append(self.env.process(self._talk(request, float(durations[position]), log)))
-                position += 1
-            if finished:
-                yield self.env.all_of(finished)
-
-    def _talk(self, request: simpy.Resource, duration: float, log: ShiftLog) -> Generator[simpy.Event, object, None]:
-        log.busy_now += 1
-        log.peak_busy = max(log.peak_busy, log.busy_now, self.agents.count)
-        yield self.env.timeout(duration)
-        log.busy_now -= 1
-        self.agents.release(request)
+                log.agent_minutes += queue.minutes[position]
+                log.busy_now += 1
+                log.peak_busy = max(log.peak_busy, log.busy_now)
+                yield self.env.timeout(queue.durations[position])
+                log.busy_now -= 1

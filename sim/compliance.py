@@ -45,7 +45,9 @@ def blocked_by_rule(
     call_cap = is_call & (obs.calls_last_7_days >= CALL_CAP_PER_WEEK)
     after_conversation = is_call & ~call_cap & (obs.days_since_conversation < DAYS_AFTER_CONVERSATION)
     is_offer = _IS_SETTLEMENT[actions] & ~on_hold & ~disputed & ~stopped
-    over_cap = is_offer & (_DISCOUNT[actions] > settlement_cap(obs.dpd) + 1e-12)
+    over_cap = is_offer.copy()
+    offers = np.flatnonzero(is_offer)
+    over_cap[offers] = _DISCOUNT[actions[offers]] > settlement_cap(obs.dpd[offers]) + 1e-12
     return {
         "breathing_space": on_hold,
         "dispute": disputed,

@@ -22,6 +22,7 @@ Order of events in one simulated day ``t`` (fractions of a day are hours / 24):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -97,10 +98,17 @@ def _poisson_quantile(u: np.ndarray, rate: np.ndarray) -> np.ndarray:
     result = np.zeros(len(u), dtype=np.int64)
     for value in np.unique(rate):
         rows = rate == value
-        top = int(poisson.isf(1e-15, value)) + 2
-        cdf = poisson.cdf(np.arange(top), value)
-        result[rows] = np.searchsorted(cdf, u[rows], side="left")
+        result[rows] = np.searchsorted(_poisson_cdf_table(float(value)), u[rows], side="left")
     return result
+
+
+@functools.lru_cache(maxsize=64)
+def _poisson_cdf_table(rate: float) -> np.ndarray:
+    """The Poisson CDF of ``rate`` at 0, 1, ... until the upper tail is below 1e-15 (cached: rates repeat daily)."""
+    top = int(poisson.isf(1e-15, rate)) + 2
+    table = poisson.cdf(np.arange(top), rate)
+    table.setflags(write=False)
+    return table
 
 
 @dataclass(eq=False)
@@ -574,18 +582,24 @@ class PortfolioModel:
         amount = np.where(self.on_plan[idx], self.plan_instalment[idx], amount)
         return np.minimum(amount, self.balance[idx])
 
-    def _cycles_past_due(self, idx: np.ndarray) -> np.ndarray:
-        return -(-self.past_due[idx] // self.installment[idx])
+    def _cycles_past_due(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """Unpaid minimum payments: the amount past due over the instalment, rounded up (all accounts by default)."""
+        past_due = self.past_due if idx is None else self.past_due[idx]
+        installment = self.installment if idx is None else self.installment[idx]
+        # Amounts in cents lie far below 2**43, where a float quotient rounds up to the same whole number as the
+        # exact one, and float division is several times faster than numpy's integer floor division.
+        return np.ceil(past_due / installment).astype(np.int64)
 
-    def dpd(self, day: int) -> np.ndarray:
+    def dpd(self, day: int, cycles: np.ndarray | None = None) -> np.ndarray:
         """Days past due: days since the oldest unpaid minimum payment fell due (contractual aging).
 
-        For invoices, which are due in full, days since the invoice fell due.
+        For invoices, which are due in full, days since the invoice fell due. ``cycles`` are the accounts' cycles
+        past due if the caller has them already.
         """
         if self.is_invoice:
             dpd = np.where(self.past_due > 0, day - self.due_day + 1, 0)
         else:
-            cycles = -(-self.past_due // self.installment)
+            cycles = self._cycles_past_due() if cycles is None else cycles
             dpd = np.where(cycles > 0, (cycles - 1) * self.scenario.cycle_days + (day - self.last_statement) + 1, 0)
         return np.where(self.status == ACTIVE, dpd, 0)
 
@@ -593,10 +607,11 @@ class PortfolioModel:
 
     def observe(self, day: int) -> Observation:
         """Return the observable state on ``day`` as fresh read-only arrays."""
+        cycles = self._cycles_past_due()
         fields = {
             "active": self.status == ACTIVE,
-            "dpd": self.dpd(day),
-            "cycles_past_due": -(-self.past_due // self.installment),
+            "dpd": self.dpd(day, cycles),
+            "cycles_past_due": cycles,
             "balance": self.balance / CENTS,
             "past_due": self.past_due / CENTS,
             "credit_limit": self.credit_limit.copy(),
@@ -632,10 +647,12 @@ class PortfolioModel:
         """
         actions = np.where(obs.active & ~self.placed, actions, NO_ACTION)
         rules = blocked_by_rule(actions, obs, self.behaviour.settlement.cap)
+        blocked = np.zeros(self.n, dtype=bool)
         for rule, mask in rules.items():
-            self.blocked[rule] += int(mask.sum())
-            self.blocked_by_account[RULES.index(rule)] += mask
-        blocked = np.logical_or.reduce(list(rules.values()))
+            idx = np.flatnonzero(mask)
+            self.blocked[rule] += len(idx)
+            self.blocked_by_account[RULES.index(rule), idx] += 1
+            blocked[idx] = True
         return np.where(blocked, NO_ACTION, actions)
 
     # -- the day --------------------------------------------------------------------------------------------------
@@ -842,7 +859,8 @@ class PortfolioModel:
         if len(idx) == 0:
             return
         day = int(self.env.now)
-        reached_7 = self.reached_ring[[(day - i) % WINDOW_DAYS for i in range(0, 7)]].sum(axis=0)[idx]
+        last_7_days = [(day - i) % WINDOW_DAYS for i in range(0, 7)]
+        reached_7 = self.reached_ring[np.ix_(last_7_days, idx)].sum(axis=0)
         p = self.behaviour.nudge.probability(self.debtor_type[idx], channel, framing, reached_7)
         if boost is not None:
             p = np.clip(p * boost, 0.0, 1.0)
@@ -1158,11 +1176,12 @@ class PortfolioModel:
         row.update(self._today)
         active_mask = self.status == ACTIVE
         for column, low, high in BUCKETS:
-            row[column] = int((active_mask & (dpd >= low) & (dpd <= high)).sum())
-        row["accounts_charged_off"] = int((self.status == CHARGED_OFF).sum())
-        row["accounts_paid_off"] = int((self.status == PAID_OFF).sum())
-        row["accounts_settled"] = int((self.status == SETTLED).sum())
-        row["accounts_sold"] = int((self.status == SOLD).sum())
+            row[column] = np.count_nonzero(active_mask & (dpd >= low) & (dpd <= high))
+        by_status = np.bincount(self.status, minlength=SOLD + 1)
+        row["accounts_charged_off"] = int(by_status[CHARGED_OFF])
+        row["accounts_paid_off"] = int(by_status[PAID_OFF])
+        row["accounts_settled"] = int(by_status[SETTLED])
+        row["accounts_sold"] = int(by_status[SOLD])
         row["calls_unplaced"] = row["calls_requested"] - row["calls_handled"]
         if not self.record_daily:
             self._daily_rows.clear()
