@@ -31,6 +31,7 @@ import pandas as pd
 import simpy
 from scipy.stats import poisson
 
+from sim.allocator import tune_allocator
 from sim.behaviour import Behaviour
 from sim.callcenter import HOURS_PER_DAY, CallCentre, ShiftLog
 from sim.catalogue import ACTIONS, AGENCY, HARDSHIP_HOLD, N_ACTIONS, NO_ACTION, SELL, WRITE_OFF
@@ -133,6 +134,9 @@ class PortfolioModel:
     ``0 .. n_accounts - 1``), so account ``k`` of a seed is the same account whatever its position. With
     ``record_daily=False`` only the last day's row of :meth:`daily_frame` is kept, so a model that runs without end
     does not grow.
+
+    Building a model tunes glibc's allocator for the process (:func:`sim.allocator.tune_allocator`), which makes
+    large portfolios faster; set ``ARREARS_DEFAULT_MALLOC=1`` to prevent it.
     """
 
     def __init__(
@@ -151,6 +155,7 @@ class PortfolioModel:
             raise ValueError(f"n_accounts must be at least 1, got {n_accounts}")
         if days < 1:
             raise ValueError(f"days must be at least 1, got {days}")
+        tune_allocator()
         self.scenario = scenario
         self.policy = policy
         self.n = n_accounts
@@ -600,8 +605,14 @@ class PortfolioModel:
             dpd = np.where(self.past_due > 0, day - self.due_day + 1, 0)
         else:
             cycles = self._cycles_past_due() if cycles is None else cycles
-            dpd = np.where(cycles > 0, (cycles - 1) * self.scenario.cycle_days + (day - self.last_statement) + 1, 0)
-        return np.where(self.status == ACTIVE, dpd, 0)
+            # In place, because every temporary of a large portfolio costs a pass over memory.
+            dpd = cycles - 1
+            dpd *= self.scenario.cycle_days
+            dpd += day + 1
+            dpd -= self.last_statement
+            dpd *= cycles > 0
+        dpd *= self.status == ACTIVE
+        return dpd
 
     # -- observation and policy -----------------------------------------------------------------------------------
 
@@ -761,20 +772,23 @@ class PortfolioModel:
 
     def _send(self, day: int, actions: np.ndarray, obs: Observation) -> None:
         """Send emails, SMS, letters and settlement offers; place, hold, sell or write off accounts."""
-        place = np.flatnonzero(actions == AGENCY)
+        # Most accounts get no action on a given day, so the work below runs on the positions of the others.
+        acting = np.flatnonzero(actions)
+        chosen = actions[acting]
+        place = acting[chosen == AGENCY]
         self.placed[place] = True
         self._log_contacts(day, place, actions[place], sent=True, reached=np.zeros(len(place), dtype=bool))
-        hold = np.flatnonzero(actions == HARDSHIP_HOLD)
+        hold = acting[chosen == HARDSHIP_HOLD]
         self.hold_until[hold] = day + self.scenario.hardship.breathing_space_days
-        self._sell(day, np.flatnonzero(actions == SELL))
-        self._write_off(day, np.flatnonzero(actions == WRITE_OFF))
-        self._send_offers(day, actions)
+        self._sell(day, acting[chosen == SELL])
+        self._write_off(day, acting[chosen == WRITE_OFF])
+        self._send_offers(day, actions, acting)
 
-        channel = self.action_channel[actions]
+        channel = self.action_channel[chosen]
         for c, name in enumerate(CHANNELS):
             if name == "call":
                 continue
-            idx = np.flatnonzero(channel == c)
+            idx = acting[channel == c]
             if len(idx) == 0:
                 continue
             self.contact_cost[idx] += self.channel_cost[c]
@@ -794,10 +808,13 @@ class PortfolioModel:
             else:
                 self._post(day, int(self.channel_delay[c]), idx[reached], c, framing[reached])
 
-    def _send_offers(self, day: int, actions: np.ndarray) -> None:
-        """Send settlement and payment-plan offers; a debtor who receives one decides at 22:00."""
-        kind = self.action_kind[actions]
-        idx = np.flatnonzero((kind == KIND_SETTLEMENT) | (kind == KIND_PLAN))
+    def _send_offers(self, day: int, actions: np.ndarray, acting: np.ndarray) -> None:
+        """Send settlement and payment-plan offers; a debtor who receives one decides at 22:00.
+
+        ``acting`` holds the positions of the accounts with an action today.
+        """
+        kind = self.action_kind[actions[acting]]
+        idx = acting[(kind == KIND_SETTLEMENT) | (kind == KIND_PLAN)]
         if len(idx) == 0:
             return
         config = self.scenario.settlements
@@ -806,7 +823,7 @@ class PortfolioModel:
         self._today["cost"] += config.offer_cost * len(idx)
         self._today["contacts"] += len(idx)
         self.contacts_sent[idx] += 1
-        is_plan = kind[idx] == KIND_PLAN
+        is_plan = self.action_kind[actions[idx]] == KIND_PLAN
         self.settlement_offers += int((~is_plan).sum())
         self.plans_by_account["offered"][idx[is_plan]] += 1
         reached = self.reachable[idx, len(CHANNELS)]
@@ -870,12 +887,14 @@ class PortfolioModel:
         # Several contacts on one day combine as independent chances.
         self._response_today[idx] = 1.0 - (1.0 - self._response_today[idx]) * (1.0 - p)
         self._reached_today[idx] = True
-        np.add.at(self.reached_ring[day % WINDOW_DAYS], idx, 1)
+        # An account appears once in a batch (one action a day, one letter batch a day), so += counts each contact.
+        self.reached_ring[day % WINDOW_DAYS, idx] += 1
 
     def _call_shift(self, day: int, actions: np.ndarray, obs: Observation):
         """Queue today's calls (largest past-due amount first) and run the call centre's shift."""
         call_channel = CHANNELS.index("call")
-        idx = np.flatnonzero(self.action_channel[actions] == call_channel)
+        acting = np.flatnonzero(actions)
+        idx = acting[self.action_channel[actions[acting]] == call_channel]
         if len(idx) == 0:
             return
         idx = idx[np.argsort(-obs.past_due[idx], kind="stable")]
@@ -901,7 +920,7 @@ class PortfolioModel:
         self._today["contacts"] += len(handled)
         self.contacts_sent[handled] += 1
         self.last_contact[handled, call_channel] = day
-        np.add.at(self.calls_ring[day % 7], handled, 1)
+        self.calls_ring[day % 7, handled] += 1
 
         self._log_contacts(day, idx, actions[idx], sent=log.handled, reached=log.handled & rpc)
         conversation = handled[rpc[log.handled]]
@@ -1097,7 +1116,7 @@ class PortfolioModel:
         if len(reached) == 0:
             return
         today = self.reached_ring[day % WINDOW_DAYS, reached]
-        before = self.reached_ring[[(day - i) % WINDOW_DAYS for i in range(1, 8)]][:, reached].sum(axis=0)
+        before = self.reached_ring[np.ix_([(day - i) % WINDOW_DAYS for i in range(1, 8)], reached)].sum(axis=0)
         p = self.behaviour.fatigue.complaint_probability(today, before)
         complains = reached[self.rng.uniform(day, Purpose.COMPLAINT, reached) < p]
         self.complaints[complains] += 1
@@ -1153,11 +1172,12 @@ class PortfolioModel:
     def _close_day(self, day: int) -> None:
         """Accrue interest, age the accounts, charge off at the charge-off DPD and record the day."""
         # Interest and fees are frozen during a hardship hold or breathing space.
-        active = np.flatnonzero((self.status == ACTIVE) & (self.hold_until <= day))
+        accruing = (self.status == ACTIVE) & (self.hold_until <= day)
         daily_rate = self.scenario.portfolio.annual_interest_rate / 365.0
-        accrued = np.rint(self.balance[active] * daily_rate).astype(np.int64)
-        self.interest[active] += accrued
-        self.balance[active] += accrued
+        accrued = np.rint(self.balance * daily_rate).astype(np.int64)
+        accrued *= accruing
+        self.interest += accrued
+        self.balance += accrued
 
         dpd = self.dpd(day)
         charge_off = np.flatnonzero((self.status == ACTIVE) & (dpd >= self.scenario.charge_off_dpd))
@@ -1177,11 +1197,10 @@ class PortfolioModel:
         active_mask = self.status == ACTIVE
         for column, low, high in BUCKETS:
             row[column] = np.count_nonzero(active_mask & (dpd >= low) & (dpd <= high))
-        by_status = np.bincount(self.status, minlength=SOLD + 1)
-        row["accounts_charged_off"] = int(by_status[CHARGED_OFF])
-        row["accounts_paid_off"] = int(by_status[PAID_OFF])
-        row["accounts_settled"] = int(by_status[SETTLED])
-        row["accounts_sold"] = int(by_status[SOLD])
+        row["accounts_charged_off"] = np.count_nonzero(self.status == CHARGED_OFF)
+        row["accounts_paid_off"] = np.count_nonzero(self.status == PAID_OFF)
+        row["accounts_settled"] = np.count_nonzero(self.status == SETTLED)
+        row["accounts_sold"] = np.count_nonzero(self.status == SOLD)
         row["calls_unplaced"] = row["calls_requested"] - row["calls_handled"]
         if not self.record_daily:
             self._daily_rows.clear()
