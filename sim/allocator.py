@@ -22,7 +22,7 @@ OPT_OUT_VARIABLE = "ARREARS_DEFAULT_MALLOC"
 # mallopt parameter numbers from glibc's <malloc.h>.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-#: glibc rejects an mmap threshold above 32 MiB on 64-bit systems; an int64 array of 1M accounts is 8 MB.
+#: Blocks up to 32 MiB, an int64 array of 4 million accounts, come from the heap; larger ones still use mmap.
 MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 TRIM_THRESHOLD_BYTES = 2**31 - 1
 
