@@ -27,7 +27,10 @@ _DISCOUNT = np.array([a.discount for a in ACTIONS])
 
 
 def blocked_by_rule(
-    actions: np.ndarray, obs: Observation, settlement_cap: Callable[[np.ndarray], np.ndarray]
+    actions: np.ndarray,
+    obs: Observation,
+    settlement_cap: Callable[[np.ndarray], np.ndarray],
+    index: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """For one action per account, which rule (if any) blocks it: one boolean array per rule in :data:`RULES`.
 
@@ -35,19 +38,28 @@ def blocked_by_rule(
     allowed). No contact or offer while a dispute is validated, nor after a request to stop contact. Calls at most 7
     attempts in 7 days and none within 7 days after a conversation (Regulation F, 12 CFR 1006.14). No settlement
     discount above the cap of the account's DPD band.
+
+    With ``index``, only the accounts at those positions are checked, and each array is aligned with ``index``.
     """
+
+    def state(name: str) -> np.ndarray:
+        values = getattr(obs, name)
+        return values if index is None else values[index]
+
+    if index is not None:
+        actions = actions[index]
     acting = actions != NO_ACTION
     reaches_debtor = _REACHES_DEBTOR[actions]
-    on_hold = acting & obs.on_hold & ~_IS_HOLD[actions]
-    disputed = reaches_debtor & obs.disputed & ~on_hold
-    stopped = reaches_debtor & obs.stop_contact & ~on_hold & ~disputed
+    on_hold = acting & state("on_hold") & ~_IS_HOLD[actions]
+    disputed = reaches_debtor & state("disputed") & ~on_hold
+    stopped = reaches_debtor & state("stop_contact") & ~on_hold & ~disputed
     is_call = _IS_CALL[actions] & ~on_hold & ~disputed & ~stopped
-    call_cap = is_call & (obs.calls_last_7_days >= CALL_CAP_PER_WEEK)
-    after_conversation = is_call & ~call_cap & (obs.days_since_conversation < DAYS_AFTER_CONVERSATION)
+    call_cap = is_call & (state("calls_last_7_days") >= CALL_CAP_PER_WEEK)
+    after_conversation = is_call & ~call_cap & (state("days_since_conversation") < DAYS_AFTER_CONVERSATION)
     is_offer = _IS_SETTLEMENT[actions] & ~on_hold & ~disputed & ~stopped
     over_cap = is_offer.copy()
     offers = np.flatnonzero(is_offer)
-    over_cap[offers] = _DISCOUNT[actions[offers]] > settlement_cap(obs.dpd[offers]) + 1e-12
+    over_cap[offers] = _DISCOUNT[actions[offers]] > settlement_cap(state("dpd")[offers]) + 1e-12
     return {
         "breathing_space": on_hold,
         "dispute": disputed,

@@ -650,21 +650,24 @@ class PortfolioModel:
         """Actions the compliance guard would let through for each account today, shape (n_accounts, N_ACTIONS)."""
         return allowed_actions(obs, self.behaviour.settlement.cap)
 
-    def _guard(self, day: int, actions: np.ndarray, obs: Observation) -> np.ndarray:
-        """Apply the compliance guard (:mod:`sim.compliance`); return the actions that go ahead.
+    def _guard(self, day: int, actions: np.ndarray, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        """Apply the compliance guard (:mod:`sim.compliance`); return the actions that go ahead and the positions of
+        the accounts that still have one.
 
         Nothing happens on resolved or agency-placed accounts. Blocked actions are counted per rule. Calls happen
         only within the shift, which the scenario keeps inside 08:00-21:00.
         """
         actions = np.where(obs.active & ~self.placed, actions, NO_ACTION)
-        rules = blocked_by_rule(actions, obs, self.behaviour.settlement.cap)
-        blocked = np.zeros(self.n, dtype=bool)
+        acting = np.flatnonzero(actions)
+        rules = blocked_by_rule(actions, obs, self.behaviour.settlement.cap, index=acting)
+        blocked = np.zeros(len(acting), dtype=bool)
         for rule, mask in rules.items():
-            idx = np.flatnonzero(mask)
+            idx = acting[mask]
             self.blocked[rule] += len(idx)
             self.blocked_by_account[RULES.index(rule), idx] += 1
-            blocked[idx] = True
-        return np.where(blocked, NO_ACTION, actions)
+            blocked |= mask
+        actions[acting[blocked]] = NO_ACTION
+        return actions, acting[~blocked]
 
     # -- the day --------------------------------------------------------------------------------------------------
 
@@ -747,33 +750,34 @@ class PortfolioModel:
     def _simulate_day(self, day: int, obs: Observation, actions: np.ndarray) -> Generator[simpy.Event, object, None]:
         """Run the day from 08:00: the guard, contacts, the call shift, then the debtors' decisions and the ledger."""
         yield self.env.timeout(day + 8 / HOURS_PER_DAY - self.env.now)
-        actions = self._guard(day, actions, obs)
+        actions, acting = self._guard(day, actions, obs)
         if self.trace:
-            acting_accounts = np.flatnonzero(actions)
             self._action_log.append(
                 pd.DataFrame(
                     {
                         "day": day,
-                        "account": acting_accounts,
-                        "action": [ACTIONS[a].name for a in actions[acting_accounts]],
-                        "dpd": obs.dpd[acting_accounts],
-                        "balance": obs.balance[acting_accounts],
-                        "promise_pending": obs.promise_pending[acting_accounts],
-                        "on_plan": obs.on_plan[acting_accounts],
+                        "account": acting,
+                        "action": [ACTIONS[a].name for a in actions[acting]],
+                        "dpd": obs.dpd[acting],
+                        "balance": obs.balance[acting],
+                        "promise_pending": obs.promise_pending[acting],
+                        "on_plan": obs.on_plan[acting],
                     }
                 )
             )
-        self._send(day, actions, obs)
-        yield self.env.process(self._call_shift(day, actions, obs))
+        self._send(day, actions, acting)
+        yield self.env.process(self._call_shift(day, actions, acting, obs))
 
         yield self.env.timeout(day + 22 / HOURS_PER_DAY - self.env.now)
         self._debtors_decide(day)
         self._close_day(day)
 
-    def _send(self, day: int, actions: np.ndarray, obs: Observation) -> None:
-        """Send emails, SMS, letters and settlement offers; place, hold, sell or write off accounts."""
-        # Most accounts get no action on a given day, so the work below runs on the positions of the others.
-        acting = np.flatnonzero(actions)
+    def _send(self, day: int, actions: np.ndarray, acting: np.ndarray) -> None:
+        """Send emails, SMS, letters and settlement offers; place, hold, sell or write off accounts.
+
+        ``acting`` holds the positions of the accounts with an action today: most accounts have none on a given day,
+        so the work runs on those positions.
+        """
         chosen = actions[acting]
         place = acting[chosen == AGENCY]
         self.placed[place] = True
@@ -890,10 +894,9 @@ class PortfolioModel:
         # An account appears once in a batch (one action a day, one letter batch a day), so += counts each contact.
         self.reached_ring[day % WINDOW_DAYS, idx] += 1
 
-    def _call_shift(self, day: int, actions: np.ndarray, obs: Observation):
+    def _call_shift(self, day: int, actions: np.ndarray, acting: np.ndarray, obs: Observation):
         """Queue today's calls (largest past-due amount first) and run the call centre's shift."""
         call_channel = CHANNELS.index("call")
-        acting = np.flatnonzero(actions)
         idx = acting[self.action_channel[actions[acting]] == call_channel]
         if len(idx) == 0:
             return
@@ -1139,7 +1142,9 @@ class PortfolioModel:
         self.billed[idx] -= to_bill
         self.balance[idx] -= amount
         self.paid[idx] += amount
-        self.paid_within_days[np.flatnonzero(np.array(RECOVERY_DAYS) > day)[:, None], idx] += amount
+        for window, window_days in enumerate(RECOVERY_DAYS):
+            if window_days > day:
+                self.paid_within_days[window, idx] += amount
         self.last_payment_day[idx] = day
         paid_off = idx[self.balance[idx] == 0]
         # A payoff ends the account current: record it as the transition to state 0 it would show at a statement.
