@@ -31,16 +31,19 @@ class Feature:
     high: float = 1.0
 
 
+# np.minimum(np.maximum(...)) is np.clip with less overhead per call, which dominates for one account per step.
+
+
 def _money(values: np.ndarray) -> np.ndarray:
-    return np.log1p(np.clip(values, 0.0, MONEY_SCALE)) / np.log1p(MONEY_SCALE)
+    return np.log1p(np.minimum(np.maximum(values, 0.0), MONEY_SCALE)) / np.log1p(MONEY_SCALE)
 
 
 def _days(values: np.ndarray) -> np.ndarray:
-    return np.clip(values, 0, DAYS_CAP) / DAYS_CAP
+    return np.minimum(np.maximum(values, 0), DAYS_CAP) / DAYS_CAP
 
 
 def _count(values: np.ndarray, cap: float) -> np.ndarray:
-    return np.clip(values, 0, cap) / cap
+    return np.minimum(np.maximum(values, 0), cap) / cap
 
 
 def _flag(name: str) -> Feature:
@@ -119,8 +122,9 @@ def feature_matrix(obs: Observation, index: np.ndarray | None = None) -> np.ndar
 
     Every value lies within ``[FEATURE_LOW, FEATURE_HIGH]``.
     """
-    columns = [feature.transform(obs) for feature in FEATURES]
-    matrix = np.column_stack(columns).astype(np.float32)
+    matrix = np.empty((obs.n_accounts, len(FEATURES)), dtype=np.float32)
+    for column, feature in enumerate(FEATURES):
+        matrix[:, column] = feature.transform(obs)
     if index is not None:
         matrix = matrix[index]
     return np.clip(matrix, FEATURE_LOW, FEATURE_HIGH)
