@@ -91,16 +91,12 @@ def _check_account_ids(account_ids: np.ndarray, n_accounts: int) -> np.ndarray:
     return ids
 
 
-def _poisson_quantile(u: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """Poisson quantiles by table lookup: the rates take a few distinct values, so one CDF table each suffices.
+def _poisson_quantile(u: np.ndarray, rate: float) -> np.ndarray:
+    """Poisson quantiles by lookup in a cached CDF table.
 
     Equal to ``scipy.stats.poisson.ppf(u, rate)`` for u in [0, 1), and many times faster on large arrays.
     """
-    result = np.zeros(len(u), dtype=np.int64)
-    for value in np.unique(rate):
-        rows = rate == value
-        result[rows] = np.searchsorted(_poisson_cdf_table(float(value)), u[rows], side="left")
-    return result
+    return np.searchsorted(_poisson_cdf_table(float(rate)), u, side="left")
 
 
 @functools.lru_cache(maxsize=64)
@@ -192,6 +188,7 @@ class PortfolioModel:
 
     def _init_tables(self) -> None:
         sc = self.scenario
+        self.spend_change_by_type = np.array([sc.signals.spend_change_by_type.get(t, 0.0) for t in DEBTOR_TYPES])
         rows = sc.transitions.monthly
         n_states = MAX_CYCLES_PAST_DUE + 1
         self.transition_matrix = np.array([rows[s] for s in range(n_states)], dtype=np.float64)
@@ -501,13 +498,17 @@ class PortfolioModel:
         model can learn from them while the untreated behaviour stays as calibrated.
         """
         signals = self.scenario.signals
-        rate = np.where(will_pay, signals.logins_if_paying, signals.logins_if_not_paying)
         u = self.rng.uniform(key_day, Purpose.PORTAL_LOGINS, idx)
-        self.portal_logins[idx] = _poisson_quantile(u, rate)
-        by_type = np.array([signals.spend_change_by_type.get(t, 0.0) for t in DEBTOR_TYPES])
-        mean = by_type[self.debtor_type[idx]] + np.where(will_pay, 0.0, signals.spend_change_if_not_paying)
+        logins = np.empty(len(idx), dtype=np.int64)
+        for paying, rate in ((True, signals.logins_if_paying), (False, signals.logins_if_not_paying)):
+            rows = will_pay == paying
+            logins[rows] = _poisson_quantile(u[rows], rate)
+        self.portal_logins[idx] = logins
+        mean = self.spend_change_by_type[self.debtor_type[idx]] + np.where(
+            will_pay, 0.0, signals.spend_change_if_not_paying
+        )
         noise = signals.spend_change_sd * self.rng.normal(key_day, Purpose.SPEND_CHANGE, idx)
-        self.spend_change[idx] = np.clip(mean + noise, -1.0, 1.0)
+        self.spend_change[idx] = np.minimum(np.maximum(mean + noise, -1.0), 1.0)
 
     def _recession_multiplier(self, day: int) -> float:
         recession = self.scenario.recession

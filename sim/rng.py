@@ -11,6 +11,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
+from scipy.special import ndtri
 
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -61,12 +62,21 @@ def _mix_int(z: int) -> int:
     return z ^ (z >> 31)
 
 
+_GOLDEN_U64 = np.uint64(_GOLDEN)
+_MULTIPLIER_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MULTIPLIER_2 = np.uint64(0x94D049BB133111EB)
+_SHIFT_30, _SHIFT_27, _SHIFT_31, _SHIFT_11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+
+
 def _mix_array(z: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on a uint64 array (wrapping arithmetic)."""
-    z = z + np.uint64(_GOLDEN)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+    """SplitMix64 finaliser on a uint64 array (wrapping arithmetic), into a new array."""
+    z = z + _GOLDEN_U64
+    z ^= z >> _SHIFT_30
+    z *= _MULTIPLIER_1
+    z ^= z >> _SHIFT_27
+    z *= _MULTIPLIER_2
+    z ^= z >> _SHIFT_31
+    return z
 
 
 class KeyedRandom:
@@ -84,14 +94,13 @@ class KeyedRandom:
         scalar_key = _mix_int(((int(day) + (1 << 20)) << 24) ^ (int(purpose) << 8) ^ int(draw))
         keys = self._account_keys if index is None else self._account_keys[index]
         bits = _mix_array(keys ^ np.uint64(scalar_key))
-        return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+        bits >>= _SHIFT_11
+        return bits.astype(np.float64) * (1.0 / (1 << 53))
 
     def normal(self, day: int, purpose: Purpose, index: np.ndarray | None = None) -> np.ndarray:
         """Standard normal draws by the inverse CDF of a keyed uniform."""
-        from scipy.special import ndtri
-
         u = self.uniform(day, purpose, index)
-        return ndtri(np.clip(u, 1e-16, 1 - 1e-16))
+        return ndtri(np.minimum(np.maximum(u, 1e-16), 1 - 1e-16))
 
     def choice(
         self, day: int, purpose: Purpose, probabilities: np.ndarray, index: np.ndarray | None = None

@@ -62,8 +62,8 @@ class SB3AccountVecEnv(VecEnv):
         infos = self._split_info(info)
         for i in np.flatnonzero(dones):
             infos[i]["terminal_observation"] = info["final_obs"][i]
-        for i, item in enumerate(infos):
-            item["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+        for item, time_limit in zip(infos, (truncated & ~terminated).tolist(), strict=True):
+            item["TimeLimit.truncated"] = time_limit
         return obs, rewards.astype(np.float32), dones, infos
 
     def action_masks(self) -> np.ndarray:
@@ -104,9 +104,6 @@ class SB3AccountVecEnv(VecEnv):
     def _split_info(self, info: dict[str, Any]) -> list[dict[str, Any]]:
         """Turn the vector env's info (a dict of arrays) into SB3's list of per-account dicts."""
         keys = [key for key in info if not key.startswith("_") and key not in ("final_obs", "final_info")]
-        return [{key: _item(info[key][i]) for key in keys} for i in range(self.num_envs)]
-
-
-def _item(value: Any) -> Any:
-    """Convert a numpy scalar to the matching Python scalar; return arrays (the action mask) unchanged."""
-    return value.item() if isinstance(value, np.generic) else value
+        # One column per key: Python scalars for 1-D arrays, one row (array) each for the action mask.
+        columns = [info[key].tolist() if info[key].ndim == 1 else list(info[key]) for key in keys]
+        return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
