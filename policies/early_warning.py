@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 import yaml
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from sim.atomic import atomic_write_text
 from sim.engine import CHARGED_OFF, PortfolioModel
@@ -117,6 +115,8 @@ class EarlyWarningModel:
         """Fit on a :class:`RollHistory`; ``regularisation`` is scikit-learn's ``C`` (inverse L2 strength)."""
         if history.rolled.all() or not history.rolled.any():
             raise ValueError("the history needs accounts that rolled and accounts that did not")
+        from sklearn.linear_model import LogisticRegression  # slow to import; only fitting needs it
+
         classifier = LogisticRegression(C=regularisation, max_iter=5000)
         classifier.fit(history.features.astype(np.float64), history.rolled)
         metadata = {"training_samples": int(len(history.rolled)), "training_roll_rate": float(history.rolled.mean())}
@@ -133,6 +133,8 @@ class EarlyWarningModel:
 
     def auc(self, history: RollHistory) -> float:
         """Area under the ROC curve on a labelled history."""
+        from sklearn.metrics import roc_auc_score
+
         return float(roc_auc_score(history.rolled, self.score_features(history.features)))
 
     def to_dict(self) -> dict[str, Any]:

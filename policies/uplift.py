@@ -12,9 +12,9 @@ agents can handle.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from sim.catalogue import contact_action
@@ -23,6 +23,9 @@ from sim.features import feature_matrix
 from sim.observation import Observation
 from sim.rng import Purpose
 from sim.scenario import Scenario
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
 CALL = contact_action("call", "neutral")
 #: Seed of the simulated history the uplift is learned from. Experiment seeds stay below 2**31, so the training
@@ -125,6 +128,9 @@ class UpliftModel:
 
     @classmethod
     def fit(cls, history: HoldoutHistory) -> UpliftModel:
+        # Imported here: scikit-learn takes most of a second to import, and most runs never fit a model.
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
         if history.called.all() or not history.called.any():
             raise ValueError("the hold-out history needs both called and uncalled accounts")
         fitted = []
