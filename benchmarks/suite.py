@@ -130,8 +130,11 @@ def measure_per_account(n_accounts: int, days: int) -> dict[str, float]:
 
 def measure_kernel(n_accounts: int, days: int) -> dict[str, float]:
     """(c) One account-day as a minimal numpy kernel: keyed draws, payment hazard, payment and DPD update."""
+    from sim.allocator import tune_allocator
     from sim.rng import KeyedRandom, Purpose
 
+    # The same allocator settings as a PortfolioModel runs under, so that the two rates are comparable.
+    tune_allocator()
     rng = KeyedRandom(0, np.arange(n_accounts))
     pay_probability = np.array([0.9, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
     state = np.floor(rng.uniform(-1, Purpose.INITIAL_STATE) * 4).astype(np.int64)
