@@ -15,11 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 import policies
 from sim.errors import ConfigError, config_error_from_validation
-from sim.scenario import Scenario, load_yaml_mapping
+from sim.scenario import SafeName, Scenario, load_yaml_mapping
 
 MAX_SEEDS = 10_000
 MAX_SCENARIOS = 1_000
-SafeName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
 class SplitSpec(BaseModel):

@@ -38,7 +38,7 @@ from policies.early_warning import EarlyWarningModel, load_score
 from sim.catalogue import ACTION_BY_NAME, contact_action, plan_action, settlement_action
 from sim.engine import Observation
 from sim.errors import ConfigError, config_error_from_validation
-from sim.scenario import CHANNELS, DpdRange, load_yaml_mapping
+from sim.scenario import CHANNELS, DpdRange, SafeName, load_yaml_mapping
 
 SHIPPED_WATERFALL_DIR = Path(__file__).parent / "waterfalls"
 #: Largest ``start`` or ``every``, in days: ten years, beyond any DPD an account reaches before charge-off.
@@ -175,7 +175,7 @@ class Stage(BaseModel):
 class WaterfallSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
+    name: SafeName
     description: str = ""
     exit: list[
         Literal["promise_pending", "on_plan", "hardship_disclosed", "disputed", "stop_contact", "paid_since_statement"]

@@ -29,6 +29,9 @@ DpdRange = Annotated[
 
 MAX_MONEY = 1e9  # currency units; larger amounts are typos, and they overflow integer cents
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+#: A name that becomes part of file names, cell keys and report rows: 1 to 100 letters, digits, '_', '.' and '-',
+#: starting with a letter or digit.
+SafeName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Money = Annotated[float, Field(ge=0.0, le=MAX_MONEY)]
 PositiveMoney = Annotated[float, Field(gt=0.0, le=MAX_MONEY)]
 

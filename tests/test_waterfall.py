@@ -124,6 +124,10 @@ def test_error_shortens_a_huge_value():
             "stages[0].segment.balance[0]",
             "greater than or equal to 0",
         ),
+        ({"name": "", "stages": [{"dpd": [1, 9]}]}, "name", "at least 1 character"),
+        ({"name": "arm/b", "stages": [{"dpd": [1, 9]}]}, "name", "should match pattern"),
+        ({"name": "bell\x07", "stages": [{"dpd": [1, 9]}]}, "name", "should match pattern"),
+        ({"name": "x" * 101, "stages": [{"dpd": [1, 9]}]}, "name", "at most 100 characters"),
     ],
 )
 def test_bad_waterfall_names_the_key(data, key, fragment):
