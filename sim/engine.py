@@ -494,7 +494,7 @@ class PortfolioModel:
         pay_day = np.where(bound, aligned, pay_day)
         self.pay_day[idx] = np.where(will_pay, pay_day, NO_PAYMENT)
 
-        k = rng.choice(key_day, Purpose.PAY_AMOUNT, self.payments_given_pay[state], idx)
+        k = rng.choice_by_group(key_day, Purpose.PAY_AMOUNT, self.payments_given_pay, state, idx)
         self.pay_installments[idx] = k
         self.paid_this_cycle[idx] = False
 

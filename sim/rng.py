@@ -112,3 +112,19 @@ class KeyedRandom:
         if cumulative.ndim == 1:
             return np.searchsorted(cumulative, u, side="right")
         return (u[:, None] >= cumulative).sum(axis=1)
+
+    def choice_by_group(
+        self, day: int, purpose: Purpose, tables: np.ndarray, group: np.ndarray, index: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Category per account from the distribution of its group: row ``group[i]`` of ``tables`` (G, K).
+
+        The same draws as :meth:`choice` with ``tables[group]``, without building a distribution per account.
+        """
+        u = self.uniform(day, purpose, index)
+        cumulative = np.cumsum(tables, axis=-1)
+        cumulative[:, -1] = 1.0
+        categories = np.empty(len(u), dtype=np.int64)
+        for g in range(len(tables)):
+            rows = group == g
+            categories[rows] = np.searchsorted(cumulative[g], u[rows], side="right")
+        return categories

@@ -88,3 +88,18 @@ def test_paired_seeds_cut_difference_variance(default_scenario):
             f"paired seeds cut the variance of the {metric} difference only {ratio:.3g}-fold "
             f"(paired {paired_variance:.4g}, independent {independent_variance:.4g})"
         )
+
+
+def test_choice_by_group_matches_choice():
+    from sim.rng import KeyedRandom, Purpose
+
+    rng = KeyedRandom(7, np.arange(5_000))
+    tables = np.array([[0.5, 0.5, 0.0], [0.1, 0.0, 0.9], [0.0, 0.0, 1.0], [0.2, 0.3, 0.5]])
+    group = np.arange(5_000) % len(tables)
+    index = np.arange(0, 5_000, 3)
+    by_group = rng.choice_by_group(3, Purpose.PAY_AMOUNT, tables, group[index], index)
+    per_account = rng.choice(3, Purpose.PAY_AMOUNT, tables[group[index]], index)
+    np.testing.assert_array_equal(by_group, per_account)
+    assert set(np.unique(by_group[group[index] == 2])) == {2}
+    assert 2 not in set(by_group[group[index] == 0])
+    assert 1 not in set(by_group[group[index] == 1])
