@@ -22,6 +22,7 @@ SHIPPED_SCORE = Path(__file__).resolve().parents[1] / "policies" / "scores" / "e
 # Debian's chromium, for `arrears report --pdf`; experiments.report.CHROMIUM has the same default.
 DEFAULT_CHROMIUM = Path("/usr/bin/chromium")
 EXIT_BAD_INPUT = 2
+VALIDATE_KINDS = ("experiment", "scenario", "waterfall", "training", "score")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -85,13 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.set_defaults(command_parser=run)
 
-    validate = commands.add_parser("validate", help="check an experiment config, a scenario or a waterfall YAML")
-    validate.add_argument("config", type=Path, help="experiment, scenario or waterfall YAML")
+    validate = commands.add_parser(
+        "validate", help="check an experiment config, a scenario, a waterfall, a training config or a score YAML"
+    )
+    validate.add_argument("config", type=Path, help="experiment, scenario, waterfall, training or score YAML")
     validate.add_argument(
         "--kind",
-        choices=("experiment", "scenario", "waterfall"),
-        help="what the file is (default: an experiment if it has 'policies', a waterfall if it has 'stages', "
-        "else a scenario)",
+        choices=VALIDATE_KINDS,
+        help="what the file is (default: an experiment if it has 'policies', a waterfall if it has 'stages', a "
+        "training config if it has 'algo', a score if its 'kind' is 'early_warning', else a scenario)",
     )
 
     report = commands.add_parser("report", help="write report.html for an existing run directory")
@@ -236,21 +239,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def detect_kind(data: dict) -> str:
+    """Return a YAML's kind from its top-level keys, in the order that ``arrears validate --help`` lists."""
+    if "policies" in data:
+        return "experiment"
+    if "stages" in data:
+        return "waterfall"
+    if "algo" in data:
+        return "training"
+    if data.get("kind") == "early_warning":
+        return "score"
+    return "scenario"
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Validate by the file's top-level keys: an experiment has 'policies', a waterfall 'stages'."""
+    """Validate a YAML as the kind given, or as the kind its top-level keys show."""
     import policies
     from experiments.config import load_config
     from sim.scenario import Scenario, load_yaml_mapping
 
     data = load_yaml_mapping(args.config)
-    kind = args.kind
-    if kind is None and "policies" in data:
-        kind = "experiment"
-    elif kind is None and "stages" in data:
-        kind = "waterfall"
-    elif kind is None:
-        kind = "scenario"
-    if kind == "experiment":
+    kind = args.kind or detect_kind(data)
+    if kind == "training":
+        from experiments.train import load_train_config
+
+        config = load_train_config(args.config)
+        counts = f"{config.total_timesteps:,} timesteps, {_count(config.env.n_envs, 'account')} per step"
+        print(f"{args.config}: valid training config '{config.name}' for {config.algo}: {counts}")
+    elif kind == "score":
+        from policies.early_warning import EarlyWarningModel
+
+        score = EarlyWarningModel.from_yaml(args.config)
+        print(f"{args.config}: valid early-warning score over {_count(len(score.feature_names), 'feature')}")
+    elif kind == "experiment":
         experiment = load_config(args.config)
         cfg = experiment.config
         counts = ", ".join(
@@ -267,7 +288,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"{args.config}: valid waterfall '{policy.name}' with {_count(len(policy.spec.stages), 'stage')}")
     else:
         scenario = Scenario.from_yaml(args.config)
-        detected = "" if args.kind else " (no 'policies' or 'stages' key; pass --kind to check it as another kind)"
+        detected = "" if args.kind else " (no key of another kind; pass --kind to check it as another kind)"
         print(f"{args.config}: valid scenario '{scenario.name}'{detected}")
     return 0
 

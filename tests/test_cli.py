@@ -15,6 +15,8 @@ import yaml
 
 from experiments.cli import main
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+
 EXPERIMENT = """\
 name: tiny
 scenario: {scenario}
@@ -295,3 +297,32 @@ def test_waterfall_path_listed_first_is_the_champion(tmp_path, capsys):
     assert written["champion"] == "mine"
     assert written["policies"] == ["mine", "standard"]
     assert written["policy_sources"]["mine"] == str(waterfall.resolve())
+
+
+@pytest.mark.parametrize(
+    ("path", "fragments"),
+    [
+        ("configs/rl/ppo.yaml", ("valid training config 'default' for ppo", "1,000,000 timesteps", "64 accounts")),
+        ("policies/scores/early_warning.yaml", ("valid early-warning score over 25 features",)),
+        ("configs/baseline.yaml", ("valid experiment 'baseline'",)),
+    ],
+)
+def test_validate_detects_each_kind(path, fragments, capsys):
+    code, out, err = run_cli(["validate", str(REPOSITORY / path)], capsys)
+    assert code == 0
+    for fragment in fragments:
+        assert fragment in out
+
+
+def test_validate_bad_training_config_names_the_key(tmp_path, capsys):
+    config = write(tmp_path / "train.yaml", "algo: ppo\ntotal_timesteps: 0\n")
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "train.yaml", "total_timesteps", "greater than or equal to 1")
+
+
+def test_validate_bad_score_names_the_key(tmp_path, capsys):
+    score = write(tmp_path / "score.yaml", "kind: early_warning\nintercept: 1.0\ncoefficients: [1, 2]\n")
+    code, out, err = run_cli(["validate", str(score)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "score.yaml", "coefficients", "mapping of feature name to number")
