@@ -433,7 +433,7 @@ def _mapping_notes(data: pd.DataFrame, jumps: int) -> list[str]:
 def _transition_notes(data: pd.DataFrame, transitions: pd.DataFrame, counts: pd.DataFrame) -> list[str]:
     observed = counts.sum(axis=1)
     charge_offs = int(counts.loc[MAX_CYCLES_PAST_DUE, CHARGE_OFF])
-    thin_states = [str(state) for state in STATES if observed[state] < 200]
+    thin_states = [str(state) for state in STATES if observed[state] < THIN_ROW_TRANSITIONS]
 
     from_last_state = transitions[transitions["from_state"] == MAX_CYCLES_PAST_DUE]
     late_cures = from_last_state[from_last_state["to_state"] == 1]
@@ -458,8 +458,8 @@ def _transition_notes(data: pd.DataFrame, transitions: pd.DataFrame, counts: pd.
         "state 6.",
         "Transitions observed per state: "
         + ", ".join(f"state {state}: {int(observed[state]):,}" for state in STATES)
-        + f". Rows {', '.join(thin_states) or 'none'} rest on fewer than 200 transitions each, so their "
-        "entries carry sampling errors of several percentage points.",
+        + f". Rows {', '.join(thin_states) or 'none'} rest on fewer than {THIN_ROW_TRANSITIONS} transitions each, "
+        "so their entries carry sampling errors of several percentage points.",
         "Row 0 pools every current account, including inactive cards (status -2) and accounts paid in full. "
         f"Roll from state 0 to 1 by month: {_percentages(roll_forward)}. Cure from state 1 to 0 by month: "
         f"{_percentages(cure_rate)}. Accounts cured the month before rolled back to state 1 at "
@@ -534,6 +534,8 @@ CSV_MONTH_PATTERN = r"\d{4}-(0[1-9]|1[0-2])"
 CHARGED_OFF_VALUES = {"0": False, "1": True, "false": False, "true": True}
 #: Share of accounts, chosen by a hash of account_id, whose transitions validate the fit instead of entering it.
 HOLDOUT_SHARE = 0.3
+#: A fitted transition row resting on fewer transitions than this is flagged in the notes and in a warning.
+THIN_ROW_TRANSITIONS = 200
 
 _CSV_LAYOUT_HINT = (
     "expected a long monthly CSV with one row per account and month and the columns account_id, month (YYYY-MM), "
@@ -806,6 +808,18 @@ def fit_monthly_csv(
     portfolio, portfolio_notes = _fit_portfolio(path, data, fit_part, base_scenario.portfolio)
     n_accounts = int(data["account"].nunique())
     n_holdout_accounts = int(data.loc[data["holdout"], "account"].nunique())
+    observed = counts.sum(axis=1)
+    thin_states = [str(state) for state in STATES if observed[state] < THIN_ROW_TRANSITIONS]
+    if thin_states:
+        logger.warning(
+            "%s: transition rows %s rest on fewer than %d transitions each, so their fitted probabilities are "
+            "uncertain; calibration.notes has the counts",
+            path,
+            ", ".join(thin_states),
+            THIN_ROW_TRANSITIONS,
+        )
+    if not (validation["holdout"] > 0).any():
+        logger.warning("%s: no held-out account has two consecutive months, so the fit is not validated", path)
     notes = [
         _csv_mapping_note(data, skipped),
         _csv_counts_note(counts, n_accounts, n_holdout_accounts, holdout_share),
@@ -950,13 +964,13 @@ def _csv_mapping_note(data: pd.DataFrame, skipped: dict[str, int]) -> str:
 
 def _csv_counts_note(counts: pd.DataFrame, n_accounts: int, n_holdout_accounts: int, holdout_share: float) -> str:
     observed = counts.sum(axis=1)
-    thin_states = [str(state) for state in STATES if observed[state] < 200]
+    thin_states = [str(state) for state in STATES if observed[state] < THIN_ROW_TRANSITIONS]
     return (
-        f"Split: {n_accounts - n_holdout_accounts:,} of {n_accounts:,} accounts are fitted and {n_holdout_accounts:,} "
-        f"are held out for validation, chosen by the SHA-256 of account_id (holdout share {holdout_share}). "
+        f"Split: of {n_accounts:,} accounts, {n_accounts - n_holdout_accounts:,} fitted and {n_holdout_accounts:,} "
+        f"held out for validation, chosen by the SHA-256 of account_id (holdout share {holdout_share}). "
         "Transitions observed per state in the fitted part: "
         + ", ".join(f"state {state}: {int(observed[state]):,}" for state in STATES)
-        + f". Rows {', '.join(thin_states) or 'none'} rest on fewer than 200 transitions each."
+        + f". Rows {', '.join(thin_states) or 'none'} rest on fewer than {THIN_ROW_TRANSITIONS} transitions each."
     )
 
 
@@ -974,9 +988,12 @@ def _validation_note(validation: pd.DataFrame) -> str:
     for state, row in validation.iterrows():
         text = f"state {state}: {int(row['fit']):,} fitted, {int(row['holdout']):,} held out"
         if row["holdout"] > 0:
-            text += f", max |difference| {row['max_abs_difference']:.4f}, chi-square {row['chi_square']:.2f}"
-            text += f" on {int(row['df'])} df"
-            if not math.isnan(row["p_value"]):
+            text += f", max |difference| {row['max_abs_difference']:.4f}"
+            if row["df"] > 0:
+                text += f", chi-square {row['chi_square']:.2f} on {int(row['df'])} df"
+            else:
+                text += ", one reachable cell, so no chi-square test"
+            if row["df"] > 0 and not math.isnan(row["p_value"]):
                 text += f" (p = {row['p_value']:.3g})"
         rows.append(text)
     held_out = validation[validation["holdout"] > 0]

@@ -367,3 +367,24 @@ def test_minimum_due_sets_rate(tmp_path: Path) -> None:
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     fitted = fit_monthly_csv(path, holdout_share=0.0)
     assert fitted.portfolio.minimum_payment_rate == pytest.approx(0.03, abs=1e-6)
+
+
+def test_thin_file_warns_and_skips_chi_square(tmp_path: Path, caplog) -> None:
+    # 14 accounts that each move one state a month: every row has 10 transitions, all to one cell.
+    rows = ["account_id,month,cycles_past_due,balance"]
+    for account in range(14):
+        state = account % 7
+        for month in range(1, 9):
+            rows.append(f"acc{account},2024-0{month},{state},{500 + 10 * month}")
+            state = 0 if state == 6 else state + 1
+    path = tmp_path / "thin.csv"
+    path.write_text("\n".join(rows) + "\n")
+
+    with caplog.at_level("WARNING", logger="sim.calibration"):
+        scenario = fit_monthly_csv(path, name="thin")
+
+    assert "transition rows 0, 1, 2, 3, 4, 5, 6 rest on fewer than 200 transitions" in caplog.text
+    notes = " ".join(scenario.calibration.notes)
+    assert "Split: of 14 accounts, 10 fitted and 4 held out" in notes
+    assert "one reachable cell, so no chi-square test" in notes
+    assert "on 0 df" not in notes
