@@ -51,6 +51,8 @@ BACKENDS = ("local", "dask")
 SCHEDULER_TIMEOUT_SECONDS = 30
 #: Subfolder of a run directory with one folder per finished cell, and the grid of the latest run in grid.json.
 CELLS_DIR = "cells"
+#: Tries to lock a run directory whose lock file other runs keep deleting and creating.
+LOCK_ATTEMPTS = 5
 GRID_FILE = "grid.json"
 #: Part of every cell key; bump it when the files of a cell change, so that older cells are not reused.
 CELL_FORMAT = 1
@@ -145,10 +147,73 @@ def run(
     """
     _check_backend(backend, scheduler, workers)
     experiment = config if isinstance(config, LoadedExperiment) else load_config(config)
+    path = Path(out) if out is not None else None
+    if path is not None:
+        check_run_directory(path)  # before the lock file beside it is created
+    with _exclusive_run_directory(path):
+        return _run(experiment, path, workers, progress, backend, scheduler)
+
+
+@contextmanager
+def _exclusive_run_directory(path: Path | None) -> Iterator[None]:
+    """Hold a lock on ``path`` as a run directory for the duration, or raise :class:`ConfigError` if a run holds it.
+
+    The lock is an advisory ``flock`` on a hidden file beside the directory (``.NAME.lock``), because the directory
+    itself is replaced when the run is written. The file is deleted before the lock is released, and a run that
+    locked a file that another run has since deleted tries again, so two runs never both hold a lock. A killed run
+    leaves its file behind, unlocked, for the next run to take. Where ``fcntl`` is missing (Windows), runs are not
+    locked.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if path is None or fcntl is None:
+        yield
+        return
+    busy = ConfigError(
+        str(path), "--out", "another arrears run is writing to this directory; wait for it or name another"
+    )
+    lock_path = path.parent / f".{path.name}.lock"
+    for _ in range(LOCK_ATTEMPTS):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock_file = open(lock_path, "a+b")
+        except OSError as exc:
+            raise ConfigError(str(path), "--out", f"cannot create the lock file {lock_path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            raise busy from None
+        try:
+            current = os.stat(lock_path)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(os.fstat(lock_file.fileno()), current):
+            break
+        lock_file.close()  # the file was deleted by the run that held it; lock the new one
+    else:
+        raise busy
+    try:
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)
+        fcntl.flock(lock_file, fcntl.LOCK_UN)
+        lock_file.close()
+
+
+def _run(
+    experiment: LoadedExperiment,
+    path: Path | None,
+    workers: int | None,
+    progress: bool,
+    backend: str,
+    scheduler: str | None,
+) -> ExperimentResult:
     cells, arguments = plan_cells(experiment)
 
     # Check the run directory before anything is written or simulated, so that bad input changes nothing.
-    path = Path(out) if out is not None else None
     store = None
     if path is not None:
         check_run_directory(path)

@@ -10,6 +10,7 @@ import yaml
 
 import experiments
 from experiments.config import ExperimentConfig, resolve
+from sim.errors import ConfigError
 from sim.metrics import METRIC_COLUMNS
 
 
@@ -91,3 +92,19 @@ def test_policies_compared_on_common_portfolios(tiny_experiment):
 
 def test_seeds_override(tiny_experiment):
     assert tiny_experiment.with_overrides(seeds=5).config.seed_list == [0, 1, 2, 3, 4]
+
+
+def test_second_run_into_one_directory_is_rejected(tiny_experiment, tmp_path):
+    from experiments.runner import _exclusive_run_directory
+
+    out = tmp_path / "run"
+    with _exclusive_run_directory(out):
+        with pytest.raises(ConfigError) as caught:
+            experiments.run(tiny_experiment, out=out, workers=1, progress=False)
+    assert caught.value.key_path == "--out"
+    assert "another arrears run is writing to this directory" in caught.value.message
+    assert not out.exists()
+
+    # Once the first run has finished, the directory is free again.
+    result = experiments.run(tiny_experiment, out=out, workers=1, progress=False)
+    assert (result.path / "metrics.parquet").is_file()
