@@ -442,8 +442,8 @@ class CellStore:
     def prepare(self, experiment: LoadedExperiment, cells: list[Cell]) -> None:
         """Create the folder, delete what a killed run left half-written, and record this run's grid."""
         self.root.mkdir(parents=True, exist_ok=True)
-        # NOTE: two runs into the same directory at once are not supported, because the second deletes the first's
-        # half-written cells here.
+        # NOTE: run() locks the directory, so no other run is writing cells here, except on Windows, which has no
+        # fcntl. There a second run at once would delete the first's half-written cells.
         for entry in self.root.iterdir():
             if entry.is_dir() and (entry.name.startswith(".") or not self.is_finished(entry.name)):
                 logger.info("deleting %s, an unfinished cell of an interrupted run", entry)
