@@ -25,6 +25,18 @@ def load_scenario(scenario: Scenario | str) -> Scenario:
     return scenario if isinstance(scenario, Scenario) else Scenario.load(scenario)
 
 
+def portfolio_seed_for_reset(seed: int | None, current: int | None, np_random: np.random.Generator) -> int | None:
+    """Return the portfolio seed a reset starts, or None to continue the current one with its next accounts.
+
+    A seed given to ``reset`` starts that portfolio; an environment never seeded draws one from ``np_random``.
+    """
+    if seed is not None:
+        return int(seed)
+    if current is None:
+        return int(np_random.integers(0, MAX_SEED))
+    return None
+
+
 def check_horizon(horizon: int) -> int:
     if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
         raise ValueError(f"horizon must be a whole number of days of at least 1, got {horizon!r}")
@@ -159,10 +171,9 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
         account_id = options.pop("account_id", None)
         if options:
             raise ValueError(f"unknown reset option {sorted(options)[0]!r}; the only option is 'account_id'")
-        if seed is not None:
-            self._portfolio_seed, self._next_account_id = int(seed), 0
-        elif self._portfolio_seed is None:
-            self._portfolio_seed, self._next_account_id = int(self.np_random.integers(0, MAX_SEED)), 0
+        new_seed = portfolio_seed_for_reset(seed, self._portfolio_seed, self.np_random)
+        if new_seed is not None:
+            self._portfolio_seed, self._next_account_id = new_seed, 0
         if account_id is not None:
             if isinstance(account_id, bool) or not isinstance(account_id, int | np.integer) or account_id < 0:
                 raise ValueError(f"account_id must be a whole number of at least 0, got {account_id!r}")

@@ -12,7 +12,7 @@ from gymnasium.vector.utils import batch_space
 from sim.behaviour import Behaviour
 from sim.catalogue import N_ACTIONS, NO_ACTION
 from sim.engine import PortfolioModel
-from sim.envs.account import MAX_SEED, check_horizon, load_scenario
+from sim.envs.account import check_horizon, load_scenario, portfolio_seed_for_reset
 from sim.envs.episodes import AccountEpisodes
 from sim.envs.reward import NetCashReward, RewardFunction
 from sim.features import FEATURE_HIGH, FEATURE_LOW
@@ -119,10 +119,9 @@ class AccountVectorEnv(VectorEnv):
         super().reset(seed=seed)
         if options:
             raise ValueError(f"unknown reset option {sorted(options)[0]!r}; the vector env takes no options")
-        if seed is not None:
-            self._portfolio_seed, self._next_account_id = int(seed), 0
-        elif self._portfolio_seed is None:
-            self._portfolio_seed, self._next_account_id = int(self.np_random.integers(0, MAX_SEED)), 0
+        new_seed = portfolio_seed_for_reset(seed, self._portfolio_seed, self.np_random)
+        if new_seed is not None:
+            self._portfolio_seed, self._next_account_id = new_seed, 0
 
         self._episodes = AccountEpisodes(
             self.scenario,
