@@ -68,6 +68,28 @@ _LAYOUT_HINT = (
 # -- loading -------------------------------------------------------------------------------------------------
 
 
+def _read_csv(path: Path, required: Sequence[str], layout_hint: str, **options) -> pd.DataFrame:
+    """Read a CSV with ``pd.read_csv(path, **options)``; raise :class:`ConfigError` naming the file (and the column)
+    when it is missing, unreadable, not CSV, has no data rows or lacks a ``required`` column."""
+    try:
+        raw = pd.read_csv(path, **options)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", f"file not found; {layout_hint}") from None
+    except pd.errors.EmptyDataError:
+        raise ConfigError(str(path), "", f"the file is empty; {layout_hint}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(str(path), "", f"not a valid CSV file ({exc}); {layout_hint}") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot be read: {exc.strerror}") from None
+
+    for column in required:
+        if column not in raw.columns:
+            raise ConfigError(str(path), column, f"missing column; {layout_hint}")
+    if raw.empty:
+        raise ConfigError(str(path), "", "the file has a header but no data rows")
+    return raw
+
+
 def load_uci(path: str | Path) -> pd.DataFrame:
     """Read the UCI CSV and check the columns the fit needs.
 
@@ -75,23 +97,8 @@ def load_uci(path: str | Path) -> pd.DataFrame:
     :class:`ConfigError` naming the file and the column when the file is missing or a column is missing or invalid.
     """
     path = Path(path)
-    try:
-        # Only an empty cell counts as missing, so that text such as "NA" is reported as non-numeric.
-        raw = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except FileNotFoundError:
-        raise ConfigError(str(path), "", f"file not found; {_LAYOUT_HINT}") from None
-    except pd.errors.EmptyDataError:
-        raise ConfigError(str(path), "", f"the file is empty; {_LAYOUT_HINT}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), "", f"not a valid CSV file ({exc}); {_LAYOUT_HINT}") from None
-    except OSError as exc:
-        raise ConfigError(str(path), "", f"cannot be read: {exc.strerror}") from None
-
-    for column in REQUIRED_COLUMNS:
-        if column not in raw.columns:
-            raise ConfigError(str(path), column, f"missing column; {_LAYOUT_HINT}")
-    if raw.empty:
-        raise ConfigError(str(path), "", "the file has a header but no data rows")
+    # Only an empty cell counts as missing, so that text such as "NA" is reported as non-numeric.
+    raw = _read_csv(path, REQUIRED_COLUMNS, _LAYOUT_HINT, keep_default_na=False, na_values=[""])
 
     data = raw[REQUIRED_COLUMNS].copy()
     for column in REQUIRED_COLUMNS:
@@ -558,29 +565,16 @@ def load_monthly_csv(path: str | Path, *, holdout_share: float = HOLDOUT_SHARE) 
     the column and the line of the first invalid value.
     """
     path = Path(path)
-    try:
-        # Only an empty cell counts as missing, so that text such as "NA" is reported as invalid.
-        raw = pd.read_csv(
-            path,
-            usecols=lambda column: column in (*CSV_REQUIRED_COLUMNS, *CSV_OPTIONAL_COLUMNS),
-            dtype={"account_id": str, "month": str, "charged_off": str},
-            keep_default_na=False,
-            na_values=[""],
-        )
-    except FileNotFoundError:
-        raise ConfigError(str(path), "", f"file not found; {_CSV_LAYOUT_HINT}") from None
-    except pd.errors.EmptyDataError:
-        raise ConfigError(str(path), "", f"the file is empty; {_CSV_LAYOUT_HINT}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(str(path), "", f"not a valid CSV file ({exc}); {_CSV_LAYOUT_HINT}") from None
-    except OSError as exc:
-        raise ConfigError(str(path), "", f"cannot be read: {exc.strerror}") from None
-
-    for column in CSV_REQUIRED_COLUMNS:
-        if column not in raw.columns:
-            raise ConfigError(str(path), column, f"missing column; {_CSV_LAYOUT_HINT}")
-    if raw.empty:
-        raise ConfigError(str(path), "", "the file has a header but no data rows")
+    # Only an empty cell counts as missing, so that text such as "NA" is reported as invalid.
+    raw = _read_csv(
+        path,
+        CSV_REQUIRED_COLUMNS,
+        _CSV_LAYOUT_HINT,
+        usecols=lambda column: column in (*CSV_REQUIRED_COLUMNS, *CSV_OPTIONAL_COLUMNS),
+        dtype={"account_id": str, "month": str, "charged_off": str},
+        keep_default_na=False,
+        na_values=[""],
+    )
 
     missing_id = raw["account_id"].isna()
     if missing_id.any():
