@@ -599,8 +599,8 @@ class PortfolioModel:
         """Unpaid minimum payments: the amount past due over the instalment, rounded up (all accounts by default)."""
         past_due = self.past_due if idx is None else self.past_due[idx]
         installment = self.installment if idx is None else self.installment[idx]
-        # Amounts in cents lie far below 2**43, where a float quotient rounds up to the same whole number as the
-        # exact one, and float division is several times faster than numpy's integer floor division.
+        # For whole numbers below 2**53 (amounts in cents are far below it), the float quotient rounds up to the
+        # same whole number as the exact one. Float division is several times faster than integer floor division.
         return np.ceil(past_due / installment).astype(np.int64)
 
     def dpd(self, day: int, cycles: np.ndarray | None = None) -> np.ndarray:
