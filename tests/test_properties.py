@@ -358,3 +358,19 @@ def test_contacts_action_is_text_when_empty():
     contacts = run_case(case, trace=True).contacts
     assert contacts.empty
     assert pd.api.types.is_string_dtype(contacts["action"]), f"action column has dtype {contacts['action'].dtype}"
+
+
+def test_cycles_past_due_match_integer_ceiling():
+    from sim.engine import PortfolioModel
+
+    rng = np.random.default_rng(11)
+    model = PortfolioModel.__new__(PortfolioModel)  # only the two arrays are read
+    installment = rng.integers(1, 2**40, size=200_000)
+    # Exact multiples, one cent either side of them, and arbitrary amounts, up to about 2**52 cents.
+    multiple = rng.integers(0, 2**12, size=200_000) * installment
+    model.installment = np.concatenate([installment] * 4)
+    model.past_due = np.concatenate(
+        [multiple, multiple + 1, np.maximum(multiple - 1, 0), rng.integers(0, 2**52, 200_000)]
+    )
+    expected = -(-model.past_due // model.installment)
+    np.testing.assert_array_equal(model._cycles_past_due(), expected)
