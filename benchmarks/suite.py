@@ -19,6 +19,7 @@ Targets are ratios measured in one run, so that a slower or faster machine moves
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -71,7 +72,11 @@ class Target:
     higher_is_better: bool = True
 
     def check(self, results: dict[str, Any]) -> dict[str, Any]:
-        value = float(self.value(results))
+        """Return the target's value and whether it is met; both are None when a measurement it needs was skipped."""
+        try:
+            value = float(self.value(results))
+        except TypeError:  # a skipped measurement is None
+            return {"target": self.name, "value": None, "threshold": self.threshold, "passed": None}
         passed = value >= self.threshold if self.higher_is_better else value <= self.threshold
         return {"target": self.name, "value": value, "threshold": self.threshold, "passed": bool(passed)}
 
@@ -290,6 +295,11 @@ TARGETS = (
 )
 
 
+def missing_rl_packages() -> list[str]:
+    """Return the packages of the rl extra that (d) and (e) need and this environment lacks."""
+    return [name for name in ("gymnasium", "stable_baselines3", "torch") if importlib.util.find_spec(name) is None]
+
+
 def _in_fresh_process(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         return pool.submit(function, *args).result()
@@ -318,12 +328,17 @@ def run_suite(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
     results["per_account"] = _in_fresh_process(measure_per_account, sizes["per_account_accounts"], days)
     log(f"(c) numpy kernel, {largest:,} accounts x {days} days")
     results["kernel"] = _in_fresh_process(measure_kernel, largest, days)
-    log(f"(d) single-env steps, {sizes['env_steps']:,} steps each")
-    results["env"] = _in_fresh_process(measure_env_steps, sizes["env_steps"])
-    log(f"(d) vector env, {sizes['vector_accounts']:,} accounts x {sizes['vector_steps']} steps")
-    results["vector"] = _in_fresh_process(measure_vector_env, sizes["vector_accounts"], sizes["vector_steps"])
-    log(f"(e) PPO, {sizes['ppo_timesteps']:,} timesteps each")
-    results["ppo"] = _in_fresh_process(measure_ppo, sizes["ppo_timesteps"])
+    missing = missing_rl_packages()
+    if missing:
+        log(f"(d) and (e) skipped: {', '.join(missing)} not installed; install the rl extra for them")
+        results["env"] = results["vector"] = results["ppo"] = None
+    else:
+        log(f"(d) single-env steps, {sizes['env_steps']:,} steps each")
+        results["env"] = _in_fresh_process(measure_env_steps, sizes["env_steps"])
+        log(f"(d) vector env, {sizes['vector_accounts']:,} accounts x {sizes['vector_steps']} steps")
+        results["vector"] = _in_fresh_process(measure_vector_env, sizes["vector_accounts"], sizes["vector_steps"])
+        log(f"(e) PPO, {sizes['ppo_timesteps']:,} timesteps each")
+        results["ppo"] = _in_fresh_process(measure_ppo, sizes["ppo_timesteps"])
     policies = sizes["grid_policies"]
     log(
         f"(f) grid, {len(policies)} policies x {sizes['grid_seeds']} seeds x {sizes['grid_accounts']:,} accounts, "
@@ -347,22 +362,33 @@ def format_table(results: dict[str, Any]) -> str:
     lines.append(f"| (b) per-account mode | {per_account['account_days_per_second']:,.0f} account-days/s |")
     lines.append(f"| (c) numpy kernel | {kernel['account_days_per_second']:,.0f} account-days/s |")
     env, vector, ppo, grid = results["env"], results["vector"], results["ppo"], results["grid"]
-    lines.append(
-        f"| (d) single env | Account-v0 {env['account_env_steps_per_second']:,.0f} steps/s, CartPole-v1 "
-        f"{env['cartpole_steps_per_second']:,.0f} steps/s |"
-    )
-    rate = vector["account_steps_per_second"]
-    lines.append(f"| (d) vector env, {vector['n_accounts']:,} accounts | {rate:,.0f} account-steps/s |")
-    lines.append(f"| (e) PPO | Account-v0 {ppo['account_fps']:,.0f} fps, CartPole-v1 {ppo['cartpole_fps']:,.0f} fps |")
+    if env is None:
+        lines.append("| (d), (e) environments and PPO | skipped: the rl extra is not installed |")
+    else:
+        lines.append(
+            f"| (d) single env | Account-v0 {env['account_env_steps_per_second']:,.0f} steps/s, CartPole-v1 "
+            f"{env['cartpole_steps_per_second']:,.0f} steps/s |"
+        )
+        rate = vector["account_steps_per_second"]
+        lines.append(f"| (d) vector env, {vector['n_accounts']:,} accounts | {rate:,.0f} account-steps/s |")
+        lines.append(
+            f"| (e) PPO | Account-v0 {ppo['account_fps']:,.0f} fps, CartPole-v1 {ppo['cartpole_fps']:,.0f} fps |"
+        )
     lines.append(
         f"| (f) grid, {grid['cells']} cells | 1 worker {grid['seconds_1_worker']:.1f} s, 2 workers "
         f"{grid['seconds_2_workers']:.1f} s, speed-up {grid['speedup']:.2f} |"
     )
     lines += ["", "| target | measured | threshold | met |", "|---|---|---|---|"]
     for target in results["targets"]:
-        met = "yes" if target["passed"] else "no"
-        lines.append(f"| {target['target']} | {target['value']:,.3g} | {target['threshold']:,.3g} | {met} |")
+        met = {True: "yes", False: "no", None: "not measured"}[target["passed"]]
+        value = "-" if target["value"] is None else _number(target["value"])
+        lines.append(f"| {target['target']} | {value} | {_number(target['threshold'])} | {met} |")
     return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    """Format a table value: whole numbers with thousands separators from 100 up, three significant digits below."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def write_results(results: dict[str, Any], path: Path) -> Path:

@@ -17,7 +17,6 @@ from policies.exact import (
     solve,
 )
 from sim.catalogue import NO_ACTION, SELL, contact_action
-from sim.envs import AccountEnv
 from sim.scenario import Scenario
 
 Z_99 = norm.ppf(0.995)
@@ -121,6 +120,9 @@ def test_simulated_optimum_matches_computed_value(optimum, optimal_values):
 
 
 def test_account_env_return_matches_portfolio(tiny, optimum, optimal_values):
+    pytest.importorskip("gymnasium", reason="gymnasium is not installed; pip install -e '.[rl]'")
+    from sim.envs import AccountEnv
+
     env = AccountEnv(tiny, horizon=optimum.solution.mdp.horizon_days)
     for account in range(8):
         env.reset(seed=0, options={"account_id": account})
