@@ -11,7 +11,9 @@ from sim.rng import Purpose
 class ChampionChallenger:
     """Run several policies side by side on one portfolio, each on a random share of the accounts.
 
-    Assignment uses keyed draws (seed, account), so it is reproducible and independent of the policies. After a run,
+    Assignment uses keyed draws (seed, account), so it is reproducible and independent of the policies. The draws
+    are split among the arms in the order of their names, so the order in which a config lists the arms changes no
+    account's arm. After a run,
     :meth:`arm_masks` gives each arm's accounts, and the result reports one metrics row per arm besides the whole.
     """
 
@@ -32,9 +34,10 @@ class ChampionChallenger:
 
     def bind(self, model) -> None:
         draws = model.rng.uniform(-1, Purpose.ASSIGNMENT)
-        cumulative = np.cumsum(self.shares)
+        by_name = np.array(sorted(range(len(self.arm_names)), key=lambda arm: self.arm_names[arm]))
+        cumulative = np.cumsum(self.shares[by_name])
         cumulative[-1] = 1.0
-        self.assignment = np.searchsorted(cumulative, draws, side="right")
+        self.assignment = by_name[np.searchsorted(cumulative, draws, side="right")]
         for policy in self.policies:
             if hasattr(policy, "bind"):
                 policy.bind(model)

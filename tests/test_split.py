@@ -92,3 +92,15 @@ def test_bad_split_rejected(tmp_path, arms, fragment):
         load_config(path)
     assert caught.value.key_path == "splits[0].arms"
     assert fragment in caught.value.message
+
+
+def test_arm_order_changes_no_assignment(default_scenario):
+    standard, digital = policies.load("standard"), policies.load("digital_first")
+    listed = ChampionChallenger("cc", {"standard": (standard, 0.7), "digital_first": (digital, 0.3)})
+    swapped = ChampionChallenger("cc", {"digital_first": (digital, 0.3), "standard": (standard, 0.7)})
+    first = simulate(default_scenario, listed, n_accounts=2_000, days=20, seed=3)
+    second = simulate(default_scenario, swapped, n_accounts=2_000, days=20, seed=3)
+    for arm in ("standard", "digital_first"):
+        np.testing.assert_array_equal(listed.arm_masks()[arm], swapped.arm_masks()[arm])
+    assert abs(int(listed.arm_masks()["digital_first"].sum()) - 600) < 4 * 21
+    pd.testing.assert_frame_equal(first.ledger, second.ledger)
