@@ -147,11 +147,28 @@ def run(
     """
     _check_backend(backend, scheduler, workers)
     experiment = config if isinstance(config, LoadedExperiment) else load_config(config)
-    path = Path(out) if out is not None else None
+    path = _resolve_out(Path(out)) if out is not None else None
     if path is not None:
         check_run_directory(path)  # before the lock file beside it is created
     with _exclusive_run_directory(path):
         return _run(experiment, path, workers, progress, backend, scheduler)
+
+
+def _resolve_out(path: Path) -> Path:
+    """Return ``path`` with symbolic links resolved, so that two names of one directory share one lock.
+
+    Raises :class:`ConfigError` when it is the current directory or contains it: a run replaces its directory.
+    """
+    resolved = path.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise ConfigError(
+            str(path),
+            "--out",
+            "is the current directory or contains it, which a run would replace; name a new "
+            "directory such as results/NAME",
+        )
+    return resolved
 
 
 @contextmanager

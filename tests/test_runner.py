@@ -108,3 +108,30 @@ def test_second_run_into_one_directory_is_rejected(tiny_experiment, tmp_path):
     # Once the first run has finished, the directory is free again.
     result = experiments.run(tiny_experiment, out=out, workers=1, progress=False)
     assert (result.path / "metrics.parquet").is_file()
+
+
+def test_out_through_symlink_shares_the_lock(tiny_experiment, tmp_path):
+    from experiments.runner import _exclusive_run_directory
+
+    target = tmp_path / "run"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with _exclusive_run_directory(target):
+        with pytest.raises(ConfigError) as caught:
+            experiments.run(tiny_experiment, out=link, workers=1, progress=False)
+    assert "another arrears run" in caught.value.message
+
+    experiments.run(tiny_experiment, out=link, workers=1, progress=False)
+    assert link.is_symlink()
+    assert (target / "metrics.parquet").is_file()
+
+
+def test_out_must_not_be_current_directory(tiny_experiment, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for out in (".", tmp_path, tmp_path.parent):
+        with pytest.raises(ConfigError) as caught:
+            experiments.run(tiny_experiment, out=out, workers=1, progress=False)
+        assert caught.value.key_path == "--out"
+        assert "current directory" in caught.value.message
+    assert list(tmp_path.iterdir()) == []
