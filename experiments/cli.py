@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments.config import MAX_SEEDS
+from sim.atomic import check_writable_file
 from sim.errors import ConfigError
 
 DEFAULT_CONFIG = Path("configs") / "baseline.yaml"
@@ -297,7 +298,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from experiments.report import PdfError, write_pdf, write_report
 
     if not args.run_dir.is_dir():
-        raise ConfigError(str(args.run_dir), "", "directory not found")
+        reason = "is a file, not a run directory" if args.run_dir.exists() else "directory not found"
+        raise ConfigError(str(args.run_dir), "", f"{reason}; name a directory written by arrears run")
     if not (args.run_dir / "metrics.parquet").exists():
         raise ConfigError(str(args.run_dir), "", "not a run directory: metrics.parquet is missing")
     path = write_report(args.run_dir)
@@ -317,12 +319,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     if args.uci is not None:
         out = args.out or SHIPPED_DEFAULT_SCENARIO
+        check_writable_file(out, "--out")
         scenario = calibrate_uci(args.uci, out)
         print(f"wrote {out} (scenario '{scenario.name}', fitted from {args.uci})")
         return 0
 
     if args.out is None:
         raise ConfigError("--out", "", "missing; --csv needs the scenario YAML to write, such as --out mine.yaml")
+    check_writable_file(args.out, "--out")
     command = f"arrears calibrate --csv {args.csv} --out {args.out} --base {args.base}"
     scenario = calibrate_monthly_csv(args.csv, args.out, base=args.base, command=command)
     print(f"wrote {args.out} (scenario '{scenario.name}', fitted from {args.csv}, other keys from {args.base})")
@@ -336,6 +340,7 @@ def cmd_fit_score(args: argparse.Namespace) -> int:
 
     if args.days <= HORIZON_DAYS:
         raise ConfigError("--days", "", f"must exceed the {HORIZON_DAYS}-day horizon, got {args.days}")
+    check_writable_file(args.out, "--out")
     scenario = Scenario.load(args.scenario)
     policy = policies.load(args.policy)
     report = train(
@@ -355,6 +360,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.suite import format_table, run_suite, write_results
 
     out = args.out or Path("benchmarks") / "results" / f"bench-{dt.date.today().isoformat()}.json"
+    check_writable_file(out, "--out")
     results = run_suite(quick=args.quick, log=lambda line: print(line, file=sys.stderr))
     write_results(results, out)
     print(format_table(results))

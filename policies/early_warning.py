@@ -27,6 +27,8 @@ from sim.scenario import Scenario, load_yaml_mapping
 SHIPPED_SCORE_DIR = Path(__file__).parent / "scores"
 #: Days ahead over which a roll is predicted.
 HORIZON_DAYS = 30
+#: Top-level keys of a score YAML, as :meth:`EarlyWarningModel.to_dict` writes them.
+SCORE_KEYS = ("kind", "horizon_days", "intercept", "coefficients", "metadata")
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,14 @@ class EarlyWarningModel:
         data = load_yaml_mapping(Path(path))
         if data.get("kind") != "early_warning":
             raise ConfigError(source, "kind", f"expected 'early_warning', got {data.get('kind')!r}")
+        unknown = sorted(set(data) - set(SCORE_KEYS), key=str)
+        if unknown:
+            raise ConfigError(source, str(unknown[0]), f"unknown key; allowed: {', '.join(SCORE_KEYS)}")
+        horizon = data.get("horizon_days", HORIZON_DAYS)
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            raise ConfigError(source, "horizon_days", f"expected a whole number of days of at least 1, got {horizon!r}")
+        if not isinstance(data.get("metadata") or {}, dict):
+            raise ConfigError(source, "metadata", "expected a mapping of names to values")
         coefficients = data.get("coefficients")
         if not isinstance(coefficients, dict):
             raise ConfigError(source, "coefficients", "expected a mapping of feature name to number")

@@ -19,18 +19,45 @@ FILE_MODE = 0o666 & ~UMASK
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file in the target's folder, then rename it to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        # Name the file the caller asked for, not a temporary one.
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         write(tmp)
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def check_writable_file(path: str | Path, option: str) -> None:
+    """Raise :class:`~sim.errors.ConfigError` (naming ``option``) unless ``path`` can be written as a file.
+
+    Checked before a long computation whose result goes to ``path``: the path must not be a directory, and its
+    nearest existing folder must be a writable directory.
+    """
+    from sim.errors import ConfigError
+
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(str(path), option, "is a directory; name the file to write, such as mine.yaml")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(str(path), option, f"{folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(str(path), option, f"the folder {folder} is not writable")
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -326,3 +326,36 @@ def test_validate_bad_score_names_the_key(tmp_path, capsys):
     code, out, err = run_cli(["validate", str(score)], capsys)
     assert code == 2
     assert_one_line_error(err, "score.yaml", "coefficients", "mapping of feature name to number")
+
+
+@pytest.mark.parametrize(
+    ("change", "fragments"),
+    [
+        ({"metadata": 5}, ("metadata", "mapping of names to values")),
+        ({"bogus": 1}, ("bogus", "unknown key; allowed: kind, horizon_days")),
+        ({"horizon_days": 0}, ("horizon_days", "at least 1")),
+    ],
+)
+def test_bad_score_keys_exit_2(tmp_path, capsys, change, fragments):
+    data = yaml.safe_load((REPOSITORY / "policies" / "scores" / "early_warning.yaml").read_text())
+    score = write(tmp_path / "score.yaml", yaml.safe_dump({**data, **change}, sort_keys=False))
+    code, out, err = run_cli(["validate", str(score)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "score.yaml", *fragments)
+
+
+@pytest.mark.parametrize("command", [["fit-score", "--accounts", "200", "--days", "40"], ["calibrate", "--uci"]])
+def test_output_directory_rejected_before_work(tmp_path, capsys, command):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    args = [*command, str(tmp_path / "missing.csv")] if command[-1] == "--uci" else command
+    code, out, err = run_cli([*args, "--out", str(folder)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "folder", "--out", "is a directory")
+
+
+def test_report_on_a_file_says_so(tmp_path, capsys):
+    not_a_run = write(tmp_path / "metrics.csv", "a,b\n1,2\n")
+    code, out, err = run_cli(["report", str(not_a_run)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "metrics.csv", "is a file, not a run directory")
