@@ -379,7 +379,7 @@ def _dask_client(address: str):
             "--backend dask",
             "",
             "needs the dask.distributed package, which is not installed; "
-            "install it with: pip install 'arrears[distributed]'",
+            "install it from the repository with: pip install -e '.[distributed]'",
         ) from None
     _probe_scheduler(address)
     try:

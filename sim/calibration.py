@@ -964,7 +964,12 @@ def _csv_counts_note(counts: pd.DataFrame, n_accounts: int, n_holdout_accounts: 
         f"held out for validation, chosen by the SHA-256 of account_id (holdout share {holdout_share}). "
         "Transitions observed per state in the fitted part: "
         + ", ".join(f"state {state}: {int(observed[state]):,}" for state in STATES)
-        + f". Rows {', '.join(thin_states) or 'none'} rest on fewer than {THIN_ROW_TRANSITIONS} transitions each."
+        + ". "
+        + (
+            f"Rows {', '.join(thin_states)} rest on fewer than {THIN_ROW_TRANSITIONS} transitions each."
+            if thin_states
+            else f"Every row rests on at least {THIN_ROW_TRANSITIONS} transitions."
+        )
     )
 
 

@@ -250,7 +250,7 @@ def test_dask_backend_without_dask_names_the_extra(tmp_path, capsys, monkeypatch
     args = ["run", str(config), "--out", str(tmp_path / "run"), "--backend", "dask", "--scheduler", "tcp://127.0.0.1:1"]
     code, out, err = run_cli(args, capsys)
     assert code == 2
-    assert_one_line_error(err, "--backend dask", "not installed", "pip install 'arrears[distributed]'")
+    assert_one_line_error(err, "--backend dask", "not installed", "pip install -e '.[distributed]'")
     assert not (tmp_path / "run").exists()
 
 
