@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
+import markupsafe
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -959,10 +960,25 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float | np.floating) and math.isnan(value))
 
 
+# Control characters other than tab and newline, which a config's free text may contain but HTML may not.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _without_control_characters(value: Any) -> Any:
+    """Replace control characters in a string written into the report with U+FFFD, the replacement character.
+
+    Markup (HTML that a filter built from escaped values) stays markup: the replacement touches no tag.
+    """
+    if isinstance(value, markupsafe.Markup):
+        return markupsafe.Markup(_CONTROL_CHARACTERS.sub("\ufffd", value))
+    return _CONTROL_CHARACTERS.sub("\ufffd", value) if isinstance(value, str) else value
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("experiments", "templates"),
         autoescape=True,
+        finalize=_without_control_characters,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

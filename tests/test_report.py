@@ -374,6 +374,18 @@ def test_untrusted_names_are_escaped(tmp_path: Path) -> None:
     assert section_text(html, "summary").startswith(f"Executive summary {script_policy} is the best policy")
 
 
+def test_control_characters_are_replaced(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path, name="q3\x00review", description="first\x1b[31m line\x07")
+
+    html = render_report(run_dir)
+
+    assert "\x00" not in html
+    assert "\x1b" not in html
+    assert "\x07" not in html
+    assert "q3\ufffdreview" in html
+    assert "first\ufffd[31m line\ufffd" in html
+
+
 def test_report_loads_nothing_from_network(report_html: str) -> None:
     references = re.findall(r'\b(?:src|href)\s*=\s*["\']?([^"\'\s>]+)', report_html, re.IGNORECASE)
 
