@@ -19,6 +19,7 @@ from experiments.cli import main  # noqa: E402
 from experiments.config import load_config  # noqa: E402
 from experiments.runner import plan_cells  # noqa: E402
 from experiments.train import (  # noqa: E402
+    SHIPPED_CONFIG_DIR,
     algorithm_class,
     load_train_config,
     shipped_config,
@@ -188,6 +189,14 @@ def test_shipped_configs_validate():
         config = load_train_config(shipped_config(algo))
         assert config.algo == algo
         assert config.name == "default"
+
+
+def test_every_shipped_config_loads():
+    paths = sorted(SHIPPED_CONFIG_DIR.glob("*.yaml"))
+    assert "ppo_tiny.yaml" in [path.name for path in paths]
+    for path in paths:
+        config = load_train_config(path)  # raises ConfigError on an invalid key or value
+        assert config.algo in ("ppo", "a2c", "dqn", "maskable_ppo"), path.name
 
 
 # -- learned policies ---------------------------------------------------------------------------------------------
