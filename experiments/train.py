@@ -254,7 +254,8 @@ def _require_rl() -> None:
         raise ConfigError(
             "arrears train",
             "",
-            f"needs {', '.join(missing)}, which is not installed; install it with: pip install 'arrears[rl]'",
+            f"needs {', '.join(missing)}, which is not installed; install the CPU build of torch first, then the rl "
+            "extra from the repository: pip install torch==2.13.0 && pip install -e '.[rl]'",
         )
 
 

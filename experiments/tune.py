@@ -161,6 +161,7 @@ def tune(
 ):
     """Run ``trials`` trials of an Optuna study, created or continued from ``storage``, and return the study."""
     import optuna
+    import sqlalchemy.exc  # optuna's RDB storage is built on SQLAlchemy
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
@@ -174,8 +175,13 @@ def tune(
             direction="maximize",
             load_if_exists=True,
         )
-    except (ValueError, ImportError, optuna.exceptions.StorageInternalError) as exc:
-        raise ConfigError(str(storage), "--storage", f"cannot open the Optuna storage: {exc}") from None
+    except (ValueError, ImportError, optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            str(storage),
+            "--storage",
+            f"cannot open the Optuna storage ({reason}); give a URL such as sqlite:///study.db",
+        ) from None
     callbacks = [] if on_trial is None else [on_trial]
     study.optimize(
         lambda trial: objective(trial, base, source, progress),
@@ -191,7 +197,10 @@ def run_tune_command(args) -> int:
     missing = [name for name in ("optuna", "stable_baselines3", "torch") if importlib.util.find_spec(name) is None]
     if missing:
         raise ConfigError(
-            "arrears tune", "", f"needs {', '.join(missing)}, not installed; install it with: pip install 'arrears[rl]'"
+            "arrears tune",
+            "",
+            f"needs {', '.join(missing)}, which is not installed; install the CPU build of torch first, then the rl "
+            "extra from the repository: pip install torch==2.13.0 && pip install -e '.[rl]'",
         )
     import optuna
 

@@ -315,6 +315,18 @@ def test_tune_runs_trials_in_sqlite_study(tmp_path, capsys):
     assert "best trial" in capsys.readouterr().out
 
 
+def test_tune_bad_storage_exits_2(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    config = write_tiny_config(tmp_path, "ppo")
+    arguments = ["tune", "--config", str(config), "--trials", "1", "--timesteps", "128", "--no-progress"]
+    code = main([*arguments, "--storage", "garbage", "--out", str(tmp_path / "best.yaml")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "garbage: --storage: cannot open the Optuna storage" in err
+    assert "sqlite:///study.db" in err
+
+
 def test_pruned_trial_stops_training_early(tmp_path):
     optuna = pytest.importorskip("optuna")
     from experiments.tune import objective
