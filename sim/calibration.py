@@ -7,9 +7,11 @@ limits and the minimum payment rate, and writes them as a scenario YAML with the
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,12 +74,21 @@ def _read_csv(path: Path, required: Sequence[str], layout_hint: str, **options) 
     """Read a CSV with ``pd.read_csv(path, **options)``; raise :class:`ConfigError` naming the file (and the column)
     when it is missing, unreadable, not CSV, has no data rows or lacks a ``required`` column."""
     try:
-        raw = pd.read_csv(path, **options)
+        with warnings.catch_warnings():
+            # A row with more fields than the header would otherwise turn its first fields into an index silently.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            raw = pd.read_csv(path, index_col=False, **options)
+    except pd.errors.ParserWarning:
+        raise ConfigError(str(path), "", f"{_first_row_of_wrong_width(path)}; {layout_hint}") from None
     except FileNotFoundError:
         raise ConfigError(str(path), "", f"file not found; {layout_hint}") from None
     except pd.errors.EmptyDataError:
         raise ConfigError(str(path), "", f"the file is empty; {layout_hint}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+    except pd.errors.ParserError as exc:
+        # pandas reports a later row with too many fields as "Expected N fields in line L, saw M".
+        problem = _first_row_of_wrong_width(path) if "fields in line" in str(exc) else f"not a valid CSV file ({exc})"
+        raise ConfigError(str(path), "", f"{problem}; {layout_hint}") from None
+    except (UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(str(path), "", f"not a valid CSV file ({exc}); {layout_hint}") from None
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot be read: {exc.strerror}") from None
@@ -88,6 +99,18 @@ def _read_csv(path: Path, required: Sequence[str], layout_hint: str, **options) 
     if raw.empty:
         raise ConfigError(str(path), "", "the file has a header but no data rows")
     return raw
+
+
+def _first_row_of_wrong_width(path: Path) -> str:
+    """Describe the first CSV line whose number of fields differs from the header's."""
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = csv.reader(file)
+        width = len(next(rows, []))
+        for row in rows:
+            if len(row) != width:
+                # NOTE: line numbers count records; a quoted field that spans lines shifts them.
+                return f"line {rows.line_num} has {len(row)} fields, the header {width}"
+    return f"a row's number of fields differs from the header's {width}"
 
 
 def load_uci(path: str | Path) -> pd.DataFrame:
@@ -570,11 +593,12 @@ def load_monthly_csv(path: str | Path, *, holdout_share: float = HOLDOUT_SHARE) 
         path,
         CSV_REQUIRED_COLUMNS,
         _CSV_LAYOUT_HINT,
-        usecols=lambda column: column in (*CSV_REQUIRED_COLUMNS, *CSV_OPTIONAL_COLUMNS),
         dtype={"account_id": str, "month": str, "charged_off": str},
         keep_default_na=False,
         na_values=[""],
     )
+    # Every column is read, so that a row with more fields than the header is caught; only the known ones are used.
+    raw = raw[[column for column in raw.columns if column in (*CSV_REQUIRED_COLUMNS, *CSV_OPTIONAL_COLUMNS)]]
 
     missing_id = raw["account_id"].isna()
     if missing_id.any():

@@ -388,3 +388,21 @@ def test_thin_file_warns_and_skips_chi_square(tmp_path: Path, caplog) -> None:
     assert "Split: of 14 accounts, 10 fitted and 4 held out" in notes
     assert "one reachable cell, so no chi-square test" in notes
     assert "on 0 df" not in notes
+
+
+def test_row_with_extra_fields_names_the_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_text("account_id,month,cycles_past_due,balance\na,2020-01,1,5\nb,2020-01,1,5,7,8\n")
+    code = main(["calibrate", "--csv", str(path), "--out", str(tmp_path / "out.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "wide.csv: line 3 has 6 fields, the header 4" in err
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_first_row_with_extra_fields_names_the_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_text("account_id,month,cycles_past_due,balance\na,2020-01,1,5,7,8\nb,2020-01,1,5\n")
+    code = main(["calibrate", "--csv", str(path), "--out", str(tmp_path / "out.yaml")])
+    assert code == 2
+    assert "wide.csv: line 2 has 6 fields, the header 4" in capsys.readouterr().err
