@@ -843,7 +843,8 @@ def _provenance(manifest: Mapping[str, Any] | None, seeds: list[int]) -> dict[st
         "config_sha256": manifest.get("config_sha256"),
         "seeds": manifest.get("seeds", seeds),
         "python": manifest.get("python"),
-        "packages": sorted((str(name), str(version)) for name, version in packages.items()),
+        # A package that is not installed (version None) is left out rather than shown as "None".
+        "packages": sorted((str(name), str(version)) for name, version in packages.items() if version is not None),
         "started_at": manifest.get("started_at"),
         "finished_at": manifest.get("finished_at"),
         "elapsed_seconds": manifest.get("elapsed_seconds"),

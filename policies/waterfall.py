@@ -38,7 +38,7 @@ from policies.early_warning import EarlyWarningModel, load_score
 from sim.catalogue import ACTION_BY_NAME, contact_action, plan_action, settlement_action
 from sim.engine import Observation
 from sim.errors import ConfigError, config_error_from_validation
-from sim.scenario import CHANNELS, DpdRange, SafeName, load_yaml_mapping
+from sim.scenario import CHANNELS, DpdRange, Probability, SafeName, load_yaml_mapping
 
 SHIPPED_WATERFALL_DIR = Path(__file__).parent / "waterfalls"
 #: Largest ``start`` or ``every``, in days: ten years, beyond any DPD an account reaches before charge-off.
@@ -116,7 +116,7 @@ class Segment(BaseModel):
     past_due: Band | None = Field(default=None, description="Amount past due, currency units.")
     credit_limit: Band | None = Field(default=None, description="Credit limit, currency units.")
     cycles_past_due: Band | None = Field(default=None, description="Unpaid minimum payments.")
-    risk_score: Band | None = Field(
+    risk_score: tuple[Probability | None, Probability | None] | None = Field(
         default=None,
         description="Early-warning probability of a roll within 30 days (0 to 1), from the waterfall's score.",
     )
@@ -297,7 +297,7 @@ def compliance_warnings(spec: WaterfallSpec) -> list[str]:
                 )
             if treatment.channel == "call" and treatment.every is not None and treatment.every < 7:
                 warnings.append(
-                    f"{where}: calls every {treatment.every} days; the guard blocks calls within 7 days after a "
+                    f"{where}: calls every {_days(treatment.every)}; the guard blocks calls within 7 days after a "
                     "conversation (Regulation F), so some will not be placed"
                 )
             if treatment.action == "settlement":
@@ -308,6 +308,10 @@ def compliance_warnings(spec: WaterfallSpec) -> list[str]:
                         "blocked by the discount caps"
                     )
     return warnings
+
+
+def _days(count: int) -> str:
+    return "day" if count == 1 else f"{count} days"
 
 
 def _first_settlement_dpd(discount: float) -> int:

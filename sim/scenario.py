@@ -48,6 +48,8 @@ DEBTOR_TYPES = ("forgetful", "short_of_cash", "hardship", "unwilling", "unreacha
 DebtorType = Literal["forgetful", "short_of_cash", "hardship", "unwilling", "unreachable"]
 
 SHIPPED_SCENARIO_DIR = Path(__file__).parent / "scenarios"
+#: Top-level keys that mark a YAML as another kind of file than a scenario.
+OTHER_KINDS = {"policies": "an experiment config", "stages": "a waterfall", "algo": "a training config"}
 
 
 class StrictModel(BaseModel):
@@ -610,7 +612,11 @@ class Scenario(StrictModel):
     def from_yaml(cls, path: str | Path) -> Scenario:
         """Load a scenario from a YAML file; raise :class:`ConfigError` naming the file and key on bad input."""
         path = Path(path)
-        return cls.from_dict(_resolve_extends(path, seen=()), source=str(path))
+        data = _resolve_extends(path, seen=())
+        for key, kind in OTHER_KINDS.items():
+            if key in data:
+                raise ConfigError(str(path), "", f"is {kind} (it has '{key}'), not a scenario; name a scenario YAML")
+        return cls.from_dict(data, source=str(path))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<scenario>") -> Scenario:

@@ -359,3 +359,11 @@ def test_report_on_a_file_says_so(tmp_path, capsys):
     code, out, err = run_cli(["report", str(not_a_run)], capsys)
     assert code == 2
     assert_one_line_error(err, "metrics.csv", "is a file, not a run directory")
+
+
+def test_experiment_named_as_scenario_says_so(tmp_path, capsys):
+    inner = write(tmp_path / "inner.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
+    outer = write(tmp_path / "outer.yaml", EXPERIMENT.format(scenario=inner, policies="standard"))
+    code, out, err = run_cli(["validate", str(outer)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "inner.yaml", "is an experiment config (it has 'policies'), not a scenario")

@@ -125,6 +125,11 @@ def test_error_shortens_a_huge_value():
             "greater than or equal to 0",
         ),
         ({"name": "", "stages": [{"dpd": [1, 9]}]}, "name", "at least 1 character"),
+        (
+            {"name": "x", "stages": [{"dpd": [1, 9], "segment": {"risk_score": [0.5, 2]}}]},
+            "stages[0].segment.risk_score[1]",
+            "less than or equal to 1",
+        ),
         ({"name": "arm/b", "stages": [{"dpd": [1, 9]}]}, "name", "should match pattern"),
         ({"name": "bell\x07", "stages": [{"dpd": [1, 9]}]}, "name", "should match pattern"),
         ({"name": "x" * 101, "stages": [{"dpd": [1, 9]}]}, "name", "at most 100 characters"),
