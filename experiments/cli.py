@@ -23,6 +23,8 @@ SHIPPED_SCORE = Path(__file__).resolve().parents[1] / "policies" / "scores" / "e
 # Debian's chromium, for `arrears report --pdf`; experiments.report.CHROMIUM has the same default.
 DEFAULT_CHROMIUM = Path("/usr/bin/chromium")
 EXIT_BAD_INPUT = 2
+#: fit-score warns when the held-out AUC beats the shuffled-feature AUC by less than this.
+WEAK_SCORE_AUC_MARGIN = 0.05
 VALIDATE_KINDS = ("experiment", "scenario", "waterfall", "training", "score")
 
 
@@ -351,6 +353,13 @@ def cmd_fit_score(args: argparse.Namespace) -> int:
         f"wrote {args.out}: AUC {report.holdout_auc:.3f} on held-out accounts ({report.training_auc:.3f} in "
         f"training, {report.shuffled_auc:.3f} with the features shuffled)"
     )
+    if report.holdout_auc - report.shuffled_auc < WEAK_SCORE_AUC_MARGIN:
+        logging.getLogger(__name__).warning(
+            "the score ranks held-out accounts barely better than shuffled features (AUC %.3f against %.3f); "
+            "fit it on more accounts or days before using it",
+            report.holdout_auc,
+            report.shuffled_auc,
+        )
     return 0
 
 

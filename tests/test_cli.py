@@ -367,3 +367,12 @@ def test_experiment_named_as_scenario_says_so(tmp_path, capsys):
     code, out, err = run_cli(["validate", str(outer)], capsys)
     assert code == 2
     assert_one_line_error(err, "inner.yaml", "is an experiment config (it has 'policies'), not a scenario")
+
+
+def test_weak_score_is_warned(tmp_path, capsys, caplog):
+    with caplog.at_level("WARNING", logger="experiments.cli"):
+        code, out, err = run_cli(
+            ["fit-score", "--accounts", "50", "--days", "31", "--out", str(tmp_path / "s.yaml")], capsys
+        )
+    assert code == 0
+    assert "barely better than shuffled features" in caplog.text
