@@ -24,7 +24,7 @@ MAX_SCENARIOS = 1_000
 class SplitSpec(BaseModel):
     """A champion/challenger test inside one portfolio: accounts assigned at random to policies by share."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: SafeName
     arms: dict[str, Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
@@ -44,7 +44,7 @@ class SplitSpec(BaseModel):
 class SweepSpec(BaseModel):
     """One scenario parameter set to each of several values; every scenario of the grid runs with each value."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     parameter: str = Field(
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$",
@@ -69,7 +69,7 @@ class SweepSpec(BaseModel):
 class ExperimentConfig(BaseModel):
     """One experiment: every policy runs on the same portfolios (one per seed), so differences are paired."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = Field(
         description="Letters, digits, '_', '.' and '-', starting with a letter or digit; names the run directory."

@@ -56,7 +56,7 @@ Schedule = Annotated[float, Field(gt=0.0)] | Annotated[str, Field(pattern=r"^lin
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class RewardWeights(_Strict):

@@ -46,7 +46,7 @@ MAX_DAYS = 3650
 
 
 class Treatment(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     channel: Literal["email", "sms", "letter", "call"] | None = None
     framing: Literal["neutral", "social_norm", "loss_aversion", "active_choice", "personalised", "pledge"] = "neutral"
@@ -104,13 +104,13 @@ class Treatment(BaseModel):
         return ACTION_BY_NAME[self.action]
 
 
-Band = tuple[Annotated[float, Field(ge=0)] | None, Annotated[float, Field(ge=0)] | None]
+Band = Annotated[tuple[Annotated[float, Field(ge=0)] | None, Annotated[float, Field(ge=0)] | None], Field(strict=False)]
 
 
 class Segment(BaseModel):
     """Accounts a stage applies to: each band is ``[low, high]`` inclusive, ``null`` for no bound."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     balance: Band | None = Field(default=None, description="Outstanding balance, currency units.")
     past_due: Band | None = Field(default=None, description="Amount past due, currency units.")
@@ -118,6 +118,7 @@ class Segment(BaseModel):
     cycles_past_due: Band | None = Field(default=None, description="Unpaid minimum payments.")
     risk_score: tuple[Probability | None, Probability | None] | None = Field(
         default=None,
+        strict=False,
         description="Early-warning probability of a roll within 30 days (0 to 1), from the waterfall's score.",
     )
 
@@ -164,7 +165,7 @@ EXIT_CONDITIONS = (
 
 
 class Stage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str = ""
     dpd: DpdRange
@@ -173,7 +174,7 @@ class Stage(BaseModel):
 
 
 class WaterfallSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: SafeName
     description: str = ""

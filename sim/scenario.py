@@ -22,9 +22,14 @@ def _check_range_order(bounds: tuple[int, int]) -> tuple[int, int]:
     return bounds
 
 
+#: An integer dict key that may also come as text, as JSON writes keys (a run directory's config.yaml does).
+StateKey = Annotated[int, Field(strict=False)]
+
 #: An inclusive DPD range ``[low, high]`` with ``low <= high``.
 DpdRange = Annotated[
-    tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]], AfterValidator(_check_range_order)
+    tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]],
+    Field(strict=False),  # a YAML list fills the tuple; its items stay strict integers
+    AfterValidator(_check_range_order),
 ]
 
 MAX_MONEY = 1e9  # currency units; larger amounts are typos, and they overflow integer cents
@@ -53,7 +58,8 @@ OTHER_KINDS = {"policies": "an experiment config", "stages": "a waterfall", "alg
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # Strict: a YAML boolean or a quoted number is not taken for a number.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class LogNormal(StrictModel):
@@ -66,7 +72,7 @@ class LogNormal(StrictModel):
 class Portfolio(StrictModel):
     """Accounts at the start of a run (day 0)."""
 
-    initial_cycles_past_due: dict[int, Probability] = Field(
+    initial_cycles_past_due: dict[StateKey, Probability] = Field(
         default={1: 0.85, 2: 0.1, 3: 0.03, 4: 0.01, 5: 0.005, 6: 0.005},
         description="Share of accounts by unpaid minimum payments (cycles past due, 0..6) on day 0; sums to 1.",
     )
@@ -111,7 +117,7 @@ class Transitions(StrictModel):
     statement, so row ``s`` also fixes how many minimum payments the debtor pays.
     """
 
-    monthly: dict[int, list[Probability]] = Field(
+    monthly: dict[StateKey, list[Probability]] = Field(
         default={
             0: [0.95, 0.05, 0, 0, 0, 0, 0, 0],
             1: [0.30, 0.60, 0.10, 0, 0, 0, 0, 0],
@@ -122,7 +128,7 @@ class Transitions(StrictModel):
             6: [0.02, 0.0, 0.0, 0.0, 0.0, 0.08, 0.40, 0.50],
         }
     )
-    full_payoff_share: dict[int, Probability] = Field(
+    full_payoff_share: dict[StateKey, Probability] = Field(
         default={s: 0.1 for s in range(MAX_CYCLES_PAST_DUE + 1)},
         description="Among payments that bring the account current, the share that repays the whole balance.",
     )
@@ -401,7 +407,7 @@ class Income(StrictModel):
     payment behaviour, which stays as fitted.
     """
 
-    pay_period_mix: dict[int, Probability] = Field(
+    pay_period_mix: dict[StateKey, Probability] = Field(
         default={7: 0.25, 14: 0.35, 30: 0.40}, description="Share of debtors by days between paydays; an assumption."
     )
     payday_bound_types: list[DebtorType] = Field(default=["short_of_cash"])
@@ -511,7 +517,7 @@ class Calibration(StrictModel):
     sha256: str | None = None
     command: str | None = None
     window: str | None = None
-    transitions_observed: dict[int, int] = Field(default_factory=dict)
+    transitions_observed: dict[StateKey, int] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
 
 
@@ -568,7 +574,9 @@ class Scenario(StrictModel):
     signals: Signals = Signals()
     sale: Sale = Sale()
     present_bias: tuple[Probability, Probability] = Field(
-        default=(0.7, 1.0), description="Range of the quasi-hyperbolic β drawn per debtor (Shui & Ausubel 2005)."
+        default=(0.7, 1.0),
+        strict=False,
+        description="Range of the quasi-hyperbolic β drawn per debtor (Shui & Ausubel 2005).",
     )
     calibration: Calibration = Calibration()
 

@@ -376,3 +376,20 @@ def test_weak_score_is_warned(tmp_path, capsys, caplog):
         )
     assert code == 0
     assert "barely better than shuffled features" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "key"),
+    [
+        ("exp.yaml", "name: t\nscenario: default\npolicies: [do_nothing]\nn_accounts: true\n", "n_accounts"),
+        ("exp.yaml", "name: t\nscenario: default\npolicies: [do_nothing]\nhorizon_days: '30'\n", "horizon_days"),
+        ("w.yaml", "name: w\nstages:\n- dpd: [1, 30]\n  treatments:\n  - {channel: sms, every: '7'}\n", "every"),
+        ("s.yaml", "extends: default\nname: s\ncall_center: {agents: yes}\n", "call_center.agents"),
+        ("t.yaml", "algo: ppo\ntotal_timesteps: yes\n", "total_timesteps"),
+    ],
+)
+def test_booleans_and_quoted_numbers_are_not_numbers(tmp_path, capsys, name, text, key):
+    config = write(tmp_path / name, text)
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, name, key, "Input should be a valid integer")
