@@ -47,6 +47,8 @@ MAX_SEGMENTS = 1024
 MAX_SEED = 2**31 - 1
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "rl_model"
+#: Packages of the rl extra that training needs.
+RL_PACKAGES = ("stable_baselines3", "sb3_contrib", "torch")
 REPORTED_PACKAGES = ("stable_baselines3", "sb3_contrib", "torch", "gymnasium", "numpy", "optuna")
 _CHECKPOINT_NAME = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)_steps\.zip$")
 
@@ -248,11 +250,12 @@ def evaluation_portfolio_seed(seed: int) -> int:
 # -- environments and the algorithm -------------------------------------------------------------------------------
 
 
-def _require_rl() -> None:
-    missing = [name for name in ("stable_baselines3", "sb3_contrib", "torch") if importlib.util.find_spec(name) is None]
+def require_rl_packages(command: str = "arrears train", packages: tuple[str, ...] = RL_PACKAGES) -> None:
+    """Raise :class:`ConfigError` naming ``command`` when any of ``packages`` (from the rl extra) is missing."""
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
     if missing:
         raise ConfigError(
-            "arrears train",
+            command,
             "",
             f"needs {', '.join(missing)}, which is not installed; install the CPU build of torch first, then the rl "
             "extra from the repository: pip install torch==2.13.0 && pip install -e '.[rl]'",
@@ -278,7 +281,7 @@ def one_torch_thread() -> Iterator[None]:
 
 def algorithm_class(algo: str):
     """Return the SB3 (or sb3-contrib) class of ``algo``."""
-    _require_rl()
+    require_rl_packages()
     if algo == "maskable_ppo":
         from sb3_contrib import MaskablePPO
 
@@ -491,7 +494,7 @@ def train(
     ``evaluations.npz``, ``best_model.zip``, ``checkpoints/`` and ``manifest.json``, and ``tensorboard/`` when the
     tensorboard package is installed. ``note`` receives one-line notes for the user (a missing optional package).
     """
-    _require_rl()
+    require_rl_packages()
     from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
     from stable_baselines3.common.vec_env import VecNormalize
 
@@ -667,7 +670,7 @@ def resolve_command_config(args) -> tuple[TrainConfig, Path]:
 
 def run_train_command(args) -> int:
     """Run ``arrears train`` for parsed arguments; print where the run went and its last evaluation."""
-    _require_rl()
+    require_rl_packages()
     config, run_dir = resolve_command_config(args)
     result = train(
         config,

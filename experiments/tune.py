@@ -8,7 +8,6 @@ study.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
 from typing import Any
@@ -27,6 +26,7 @@ from experiments.train import (
     make_env,
     normalize,
     one_torch_thread,
+    require_rl_packages,
     shipped_config,
     training_portfolio_seed,
     validate_train_config,
@@ -194,14 +194,7 @@ def tune(
 
 def run_tune_command(args) -> int:
     """Run ``arrears tune`` for parsed arguments: print each trial, the best parameters, and write the best YAML."""
-    missing = [name for name in ("optuna", "stable_baselines3", "torch") if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ConfigError(
-            "arrears tune",
-            "",
-            f"needs {', '.join(missing)}, which is not installed; install the CPU build of torch first, then the rl "
-            "extra from the repository: pip install torch==2.13.0 && pip install -e '.[rl]'",
-        )
+    require_rl_packages("arrears tune", ("optuna", "stable_baselines3", "torch"))
     import optuna
 
     source = str(args.config or shipped_config(args.algo))
