@@ -84,8 +84,10 @@ class Treatment(BaseModel):
         return self
 
     def fires(self, obs: Observation, candidates: np.ndarray, low: int) -> np.ndarray:
-        """Which of the accounts at positions ``candidates`` (in a stage whose lowest DPD is ``low``) this treatment
-        falls on today, as a boolean array aligned with ``candidates``."""
+        """Return whether this treatment falls today on each account at positions ``candidates``, aligned with them.
+
+        ``low`` is the lowest DPD of the treatment's stage.
+        """
         if self.cycle_day is not None:
             return obs.days_since_statement[candidates] == self.cycle_day
         offset = obs.dpd[candidates] - low - self.start
@@ -269,7 +271,7 @@ class Waterfall:
         for stage in self.spec.stages:
             low, high = stage.dpd
             in_stage = undecided & (obs.dpd >= low) & (obs.dpd <= high) & stage.segment.matches(obs, risk_score)
-            # The treatments work on positions: a stage holds a fraction of the accounts.
+            # The treatments work on positions, because a stage contains a fraction of the accounts.
             candidates = np.flatnonzero(in_stage)
             for treatment in stage.treatments:
                 if len(candidates) == 0:

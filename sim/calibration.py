@@ -71,8 +71,10 @@ _LAYOUT_HINT = (
 
 
 def _read_csv(path: Path, required: Sequence[str], layout_hint: str, **options) -> pd.DataFrame:
-    """Read a CSV with ``pd.read_csv(path, **options)``; raise :class:`ConfigError` naming the file (and the column)
-    when it is missing, unreadable, not CSV, has no data rows or lacks a ``required`` column."""
+    """Read a CSV with ``pd.read_csv(path, **options)`` and check that it has data rows and every ``required`` column.
+
+    Raises :class:`ConfigError` naming the file (and the column) when a check fails or the file cannot be read as CSV.
+    """
     try:
         with warnings.catch_warnings():
             # A row with more fields than the header would otherwise turn its first fields into an index silently.

@@ -103,8 +103,8 @@ def _poisson_quantile(u: np.ndarray, rate: float) -> np.ndarray:
 def _poisson_cdf_table(rate: float) -> np.ndarray:
     """The Poisson CDF of ``rate`` at 0, 1, ... up to the first value that is 1.0 in floating point (cached).
 
-    scipy.special.pdtr is the function scipy.stats.poisson.cdf evaluates; it is used directly to keep scipy.stats,
-    slow to import, out of the model (every worker process of a grid imports the model).
+    scipy.special.pdtr is the function that scipy.stats.poisson.cdf evaluates. It is called directly because
+    scipy.stats is slow to import, and every worker process of a grid imports the model.
     """
     size = int(rate + 10.0 * np.sqrt(rate)) + 16
     while True:
@@ -783,8 +783,8 @@ class PortfolioModel:
     def _send(self, day: int, actions: np.ndarray, acting: np.ndarray) -> None:
         """Send emails, SMS, letters and settlement offers; place, hold, sell or write off accounts.
 
-        ``acting`` holds the positions of the accounts with an action today: most accounts have none on a given day,
-        so the work runs on those positions.
+        ``acting`` contains the positions of the accounts with an action today. Most accounts have none on a given
+        day, so the work runs on those positions.
         """
         chosen = actions[acting]
         place = acting[chosen == AGENCY]
@@ -823,10 +823,11 @@ class PortfolioModel:
     def _send_offers(self, day: int, actions: np.ndarray, acting: np.ndarray) -> None:
         """Send settlement and payment-plan offers; a debtor who receives one decides at 22:00.
 
-        ``acting`` holds the positions of the accounts with an action today.
+        ``acting`` contains the positions of the accounts with an action today.
         """
         kind = self.action_kind[actions[acting]]
-        idx = acting[(kind == KIND_SETTLEMENT) | (kind == KIND_PLAN)]
+        is_offer = (kind == KIND_SETTLEMENT) | (kind == KIND_PLAN)
+        idx = acting[is_offer]
         if len(idx) == 0:
             return
         config = self.scenario.settlements
@@ -835,7 +836,7 @@ class PortfolioModel:
         self._today["cost"] += config.offer_cost * len(idx)
         self._today["contacts"] += len(idx)
         self.contacts_sent[idx] += 1
-        is_plan = self.action_kind[actions[idx]] == KIND_PLAN
+        is_plan = kind[is_offer] == KIND_PLAN
         self.settlement_offers += int((~is_plan).sum())
         self.plans_by_account["offered"][idx[is_plan]] += 1
         reached = self.reachable[idx, len(CHANNELS)]
@@ -888,8 +889,7 @@ class PortfolioModel:
         if len(idx) == 0:
             return
         day = int(self.env.now)
-        last_7_days = [(day - i) % WINDOW_DAYS for i in range(0, 7)]
-        reached_7 = self.reached_ring[np.ix_(last_7_days, idx)].sum(axis=0)
+        reached_7 = self._reached_on(day, range(0, 7), idx)
         p = self.behaviour.nudge.probability(self.debtor_type[idx], channel, framing, reached_7)
         if boost is not None:
             p = np.clip(p * boost, 0.0, 1.0)
@@ -901,6 +901,11 @@ class PortfolioModel:
         self._reached_today[idx] = True
         # An account appears once in a batch (one action a day, one letter batch a day), so += counts each contact.
         self.reached_ring[day % WINDOW_DAYS, idx] += 1
+
+    def _reached_on(self, day: int, days_back: range, idx: np.ndarray) -> np.ndarray:
+        """Count the contacts that reached each account at ``idx`` on days ``day - k``, ``k`` in ``days_back``."""
+        rows = [(day - k) % WINDOW_DAYS for k in days_back]
+        return self.reached_ring[np.ix_(rows, idx)].sum(axis=0)
 
     def _call_shift(self, day: int, actions: np.ndarray, acting: np.ndarray, obs: Observation):
         """Queue today's calls (largest past-due amount first) and run the call centre's shift."""
@@ -1127,7 +1132,7 @@ class PortfolioModel:
         if len(reached) == 0:
             return
         today = self.reached_ring[day % WINDOW_DAYS, reached]
-        before = self.reached_ring[np.ix_([(day - i) % WINDOW_DAYS for i in range(1, 8)], reached)].sum(axis=0)
+        before = self._reached_on(day, range(1, 8), reached)
         p = self.behaviour.fatigue.complaint_probability(today, before)
         complains = reached[self.rng.uniform(day, Purpose.COMPLAINT, reached) < p]
         self.complaints[complains] += 1
