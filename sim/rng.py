@@ -79,6 +79,13 @@ def _mix_array(z: np.ndarray) -> np.ndarray:
     return z
 
 
+def _cumulative(probabilities: np.ndarray) -> np.ndarray:
+    """Return cumulative sums along the last axis, the last set to exactly 1 so that every draw below 1 is placed."""
+    cumulative = np.cumsum(probabilities, axis=-1)
+    cumulative[..., -1] = 1.0
+    return cumulative
+
+
 class KeyedRandom:
     """Uniform draws in [0, 1) for a fixed seed and a fixed set of account ids."""
 
@@ -107,8 +114,7 @@ class KeyedRandom:
     ) -> np.ndarray:
         """Category per account: ``probabilities`` is one distribution (K,) or one per account (n, K)."""
         u = self.uniform(day, purpose, index)
-        cumulative = np.cumsum(probabilities, axis=-1)
-        cumulative[..., -1] = 1.0
+        cumulative = _cumulative(probabilities)
         if cumulative.ndim == 1:
             return np.searchsorted(cumulative, u, side="right")
         return (u[:, None] >= cumulative).sum(axis=1)
@@ -121,8 +127,7 @@ class KeyedRandom:
         The same draws as :meth:`choice` with ``tables[group]``, without building a distribution per account.
         """
         u = self.uniform(day, purpose, index)
-        cumulative = np.cumsum(tables, axis=-1)
-        cumulative[:, -1] = 1.0
+        cumulative = _cumulative(tables)
         categories = np.empty(len(u), dtype=np.int64)
         for g in range(len(tables)):
             rows = group == g
