@@ -244,12 +244,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def detect_kind(data: dict) -> str:
     """Return a YAML's kind from its top-level keys, in the order that ``arrears validate --help`` lists."""
-    if "policies" in data:
-        return "experiment"
-    if "stages" in data:
-        return "waterfall"
-    if "algo" in data:
-        return "training"
+    from sim.scenario import OTHER_KINDS
+
+    for key, (kind, _) in OTHER_KINDS.items():
+        if key in data:
+            return kind
     if data.get("kind") == "early_warning":
         return "score"
     return "scenario"

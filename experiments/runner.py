@@ -209,7 +209,7 @@ def _exclusive_run_directory(path: Path | None) -> Iterator[None]:
             current = None
         if current is not None and os.path.samestat(os.fstat(lock_file.fileno()), current):
             break
-        lock_file.close()  # the file was deleted by the run that held it; lock the new one
+        lock_file.close()  # the run that held the file deleted it, so lock the new one
     else:
         raise busy
     try:

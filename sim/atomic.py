@@ -10,6 +10,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from sim.errors import ConfigError
+
 # mkstemp creates files readable by the owner only; give the final file the permissions open() would.
 UMASK = os.umask(0)
 os.umask(UMASK)
@@ -46,8 +48,6 @@ def check_writable_file(path: str | Path, option: str) -> None:
     Checked before a long computation whose result goes to ``path``: the path must not be a directory, and its
     nearest existing folder must be a writable directory.
     """
-    from sim.errors import ConfigError
-
     path = Path(path)
     if path.is_dir():
         raise ConfigError(str(path), option, "is a directory; name the file to write, such as mine.yaml")

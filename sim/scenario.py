@@ -53,8 +53,12 @@ DEBTOR_TYPES = ("forgetful", "short_of_cash", "hardship", "unwilling", "unreacha
 DebtorType = Literal["forgetful", "short_of_cash", "hardship", "unwilling", "unreachable"]
 
 SHIPPED_SCENARIO_DIR = Path(__file__).parent / "scenarios"
-#: Top-level keys that mark a YAML as another kind of file than a scenario.
-OTHER_KINDS = {"policies": "an experiment config", "stages": "a waterfall", "algo": "a training config"}
+#: Top-level keys that mark a YAML as another kind of file than a scenario: the kind's name and description.
+OTHER_KINDS = {
+    "policies": ("experiment", "an experiment config"),
+    "stages": ("waterfall", "a waterfall"),
+    "algo": ("training", "a training config"),
+}
 
 
 class StrictModel(BaseModel):
@@ -621,9 +625,11 @@ class Scenario(StrictModel):
         """Load a scenario from a YAML file; raise :class:`ConfigError` naming the file and key on bad input."""
         path = Path(path)
         data = _resolve_extends(path, seen=())
-        for key, kind in OTHER_KINDS.items():
+        for key, (_, description) in OTHER_KINDS.items():
             if key in data:
-                raise ConfigError(str(path), "", f"is {kind} (it has '{key}'), not a scenario; name a scenario YAML")
+                raise ConfigError(
+                    str(path), "", f"is {description} (it has '{key}'), not a scenario; name a scenario YAML"
+                )
         return cls.from_dict(data, source=str(path))
 
     @classmethod
