@@ -599,7 +599,7 @@ def load_monthly_csv(path: str | Path, *, holdout_share: float = HOLDOUT_SHARE) 
         keep_default_na=False,
         na_values=[""],
     )
-    # Every column is read, so that a row with more fields than the header is caught; only the known ones are used.
+    # Every column is read, so that a row with more fields than the header is caught. Only the known ones are kept.
     raw = raw[[column for column in raw.columns if column in (*CSV_REQUIRED_COLUMNS, *CSV_OPTIONAL_COLUMNS)]]
 
     missing_id = raw["account_id"].isna()

@@ -15,7 +15,7 @@ MINUTES_PER_DAY = HOURS_PER_DAY * 60.0
 
 
 def expected_shift(centre: CallCentre, day: int, minutes: np.ndarray) -> tuple[int, float, int]:
-    """Calls handled, agent minutes and peak agents busy, by giving each call in queue order to the agent free first.
+    """Return the calls handled, agent minutes and peak agents busy, giving each queued call to the agent free first.
 
     A call starts only if a conversation starting then would end within its staffing period. The first call that
     cannot start closes the period for the calls behind it.
