@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 import pickle
 import subprocess
 import sys
@@ -94,23 +95,68 @@ def test_sb3_checker_passes():
         check_env(AccountEnv(), warn=True)
 
 
+def run_fresh_interpreter(script: str, cwd: Path, **environment: str) -> subprocess.CompletedProcess:
+    """Run ``script`` in a new interpreter of this venv, so the installed start-up hook runs as it does for users."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **environment},
+    )
+
+
 def test_make_needs_no_import_of_ours(tmp_path):
     script = """
 import sys
 import gymnasium
 assert "sim" not in sys.modules
 assert "policies" not in sys.modules
-env = gymnasium.make("sim.envs:arrears/Account-v0", horizon=5)
+assert "arrears/Account-v0" in gymnasium.registry
+# The hook leaves Gymnasium's own loader in place and takes its finder off the import path.
+assert type(gymnasium.__loader__) is type(gymnasium.__spec__.loader) is type(sys.modules["json"].__loader__)
+assert not any(type(finder).__name__ == "_GymnasiumImportFinder" for finder in sys.meta_path)
+env = gymnasium.make("arrears/Account-v0", horizon=5)
 obs, info = env.reset(seed=0)
 for _ in range(5):
     obs, reward, terminated, truncated, info = env.step(0)
-vector = gymnasium.make_vec("sim.envs:arrears/Account-v0", num_envs=3, vectorization_mode="vector_entry_point")
+vector = gymnasium.make_vec("arrears/Account-v0", num_envs=3, vectorization_mode="vector_entry_point")
 observations, infos = vector.reset(seed=0)
 print(type(env.unwrapped).__name__, obs.shape, truncated or terminated, type(vector).__name__, observations.shape)
 """
-    output = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    output = run_fresh_interpreter(script, tmp_path)
     assert output.returncode == 0, output.stderr
     assert output.stdout.split() == ["AccountEnv", "(25,)", "True", "AccountVectorEnv", "(3,", "25)"]
+    assert output.stderr == ""
+
+
+def test_start_up_hook_imports_nothing_heavy_and_can_be_disabled(tmp_path):
+    script = """
+import sys
+heavy = sorted(name for name in ("gymnasium", "numpy", "sim", "pandas") if name in sys.modules)
+import gymnasium
+registered = "arrears/Account-v0" in gymnasium.registry
+import sim.envs
+print(",".join(heavy) or "-", registered, "arrears/Account-v0" in gymnasium.registry)
+"""
+    hooked = run_fresh_interpreter(script, tmp_path)
+    assert hooked.returncode == 0, hooked.stderr
+    assert hooked.stdout.split() == ["-", "True", "True"]
+    opted_out = run_fresh_interpreter(script, tmp_path, ARREARS_NO_GYMNASIUM_HOOK="1")
+    assert opted_out.returncode == 0, opted_out.stderr
+    assert opted_out.stdout.split() == ["-", "False", "True"]
+
+
+def test_module_prefixed_id_still_works(tmp_path):
+    script = """
+import gymnasium
+env = gymnasium.make("sim.envs:arrears/Account-v0", horizon=5)
+print(type(env.unwrapped).__name__)
+"""
+    output = run_fresh_interpreter(script, tmp_path, ARREARS_NO_GYMNASIUM_HOOK="1")
+    assert output.returncode == 0, output.stderr
+    assert output.stdout.split() == ["AccountEnv"]
 
 
 def test_same_seed_same_rollout():
