@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import policies
-from sim.errors import ConfigError, config_error_from_validation
+from sim.errors import KEY_PATH_PATTERN, NAME_PATTERN, ConfigError, config_error_from_validation
 from sim.scenario import SafeName, Scenario, load_yaml_mapping
 
 MAX_SEEDS = 10_000
@@ -47,7 +47,7 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     parameter: str = Field(
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$",
+        pattern=KEY_PATH_PATTERN,
         description="Dotted key path of a scenario parameter, such as call_center.agents; list items by index.",
     )
     values: Annotated[list[Any], Field(min_length=1, max_length=MAX_SCENARIOS)] = Field(
@@ -71,7 +71,7 @@ class ExperimentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = Field(
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATTERN)] = Field(
         description="Letters, digits, '_', '.' and '-', starting with a letter or digit; names the run directory."
     )
     description: str = ""

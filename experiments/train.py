@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sim.atomic import atomic_write_text
-from sim.errors import ConfigError, config_error_from_validation
+from sim.errors import NAME_PATTERN, SCHEDULE_PATTERN, ConfigError, config_error_from_validation
 from sim.scenario import Scenario, load_yaml_mapping
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ _CHECKPOINT_NAME = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)_steps\.zip$")
 
 # -- the training config ------------------------------------------------------------------------------------------
 
-Schedule = Annotated[float, Field(gt=0.0)] | Annotated[str, Field(pattern=r"^lin_[0-9.eE+-]+$")]
+Schedule = Annotated[float, Field(gt=0.0)] | Annotated[str, Field(pattern=SCHEDULE_PATTERN)]
 
 
 class _Strict(BaseModel):
@@ -145,7 +145,7 @@ class DQNHyperparameters(_Strict):
 class TrainConfig(_Strict):
     """One training run: environment, algorithm, hyperparameters, budget, evaluation and checkpoints."""
 
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "default"
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATTERN)] = "default"
     description: str = ""
     algo: Literal["ppo", "a2c", "dqn", "maskable_ppo"]
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0

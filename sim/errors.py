@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import re
 import reprlib
+from typing import Any
 
 from pydantic import ValidationError
+
+#: Pattern of a name that becomes part of file names, cell keys and report rows.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+#: Pattern of a dotted key path into a scenario, such as ``call_center.agents``.
+KEY_PATH_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$"
+#: Pattern of a linear schedule in the RL Zoo's notation, such as ``lin_3.0e-4``.
+SCHEDULE_PATTERN = r"^lin_[0-9.eE+-]+$"
+
+# The meaning of each pattern in words, used in messages in place of the regular expression.
+_PATTERN_MEANINGS = {
+    NAME_PATTERN: "must start with a letter or digit and contain only letters, digits, '_', '.' and '-'",
+    KEY_PATH_PATTERN: "must be a dotted key path of letters, digits and '_', such as call_center.agents",
+    SCHEDULE_PATTERN: "must be 'lin_' and a number, such as lin_3.0e-4",
+}
+
+# Segments that pydantic adds to an error location for union members and validators, such as 'int',
+# 'constrained-float', 'list[int]' or 'function-after[...]': they name a type, not a key of the config.
+_TYPE_TAG = re.compile(r"(int|float|str|bool|none|(constrained|function)-[a-z-]+|.*\[.*)")
+
+# Text that YAML 1.1 (PyYAML) reads as a string although it looks like a number: PyYAML's floats need a dot in the
+# mantissa and a sign in the exponent, so 1e9, 1.0e9 and 2.5e3 are strings.
+_EXPONENT_AS_TEXT = re.compile(r"[+-]?([0-9][0-9_]*\.?[0-9_]*|\.[0-9]+)[eE][+-]?[0-9]+")
 
 
 class ConfigError(ValueError):
@@ -66,25 +90,80 @@ def _allowed_keys(model: type | None, location: tuple) -> list[str]:
     return []
 
 
+def _is_type_tag(part: str | int) -> bool:
+    return isinstance(part, str) and _TYPE_TAG.fullmatch(part) is not None
+
+
+def _union_alternatives(errors: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    """Pick the error to report from the first error and its union siblings, and count the errors it stands for.
+
+    A value that fails every member of a union (``int | list[int]``, say) gives one error per member at the same
+    key. When one member got past the type check and failed inside the value (an item of the list), that error
+    is the useful one. Otherwise the members' messages are joined: "should be a valid integer or a valid list".
+    """
+    first = errors[0]
+    tags = [i for i, part in enumerate(first["loc"]) if _is_type_tag(part)]
+    if not tags:
+        return first, 1
+    union_at = tags[0]
+    key = first["loc"][:union_at]
+    siblings = [
+        error
+        for error in errors
+        if error["loc"][:union_at] == key and len(error["loc"]) > union_at and _is_type_tag(error["loc"][union_at])
+    ]
+    inside = [error for error in siblings if any(not _is_type_tag(part) for part in error["loc"][union_at:])]
+    if inside:
+        return inside[0], len(siblings)
+    alternatives = list(dict.fromkeys(error["msg"].removeprefix("Input should be ") for error in siblings))
+    if len(alternatives) == 1:
+        return first, len(siblings)
+    joined = {**first, "type": "union", "msg": "should be " + " or ".join(alternatives)}
+    return joined, len(siblings)
+
+
+def _yaml_float(number: float) -> str:
+    """Return ``number`` in exponent notation that PyYAML reads as a float, such as 2.5e+03."""
+    mantissa, exponent = f"{number:e}".split("e")
+    mantissa = mantissa.rstrip("0")
+    return f"{mantissa}0e{exponent}" if mantissa.endswith(".") else f"{mantissa}e{exponent}"
+
+
+def _readable_message(error: dict[str, Any]) -> str:
+    """Return pydantic's message for ``error`` in the project's words, with the value where it helps."""
+    message = error["msg"]
+    pattern = (error.get("ctx") or {}).get("pattern")
+    if error["type"] == "string_pattern_mismatch" and pattern in _PATTERN_MEANINGS:
+        message = _PATTERN_MEANINGS[pattern]
+    if message.startswith("Value error, "):
+        return message.removeprefix("Value error, ")
+    if "input" in error and error["type"] != "missing" and ", got " not in message:
+        message = f"{message}, got {_short_repr(error['input'])}"
+    value = error.get("input")
+    if error["type"] in ("int_type", "float_type", "union") and isinstance(value, str):
+        if _EXPONENT_AS_TEXT.fullmatch(value.strip()):
+            number = float(value.replace("_", ""))
+            suggestion = f"{int(number):_}" if number.is_integer() and abs(number) < 2**63 else _yaml_float(number)
+            message += f"; YAML reads {value.strip()} as text, so write {suggestion}"
+    return message
+
+
 def config_error_from_validation(
     source: str, exc: ValidationError, prefix: str = "", model: type | None = None
 ) -> ConfigError:
     """Turn the first pydantic validation error into a :class:`ConfigError`; ``model`` lets it list allowed keys."""
-    error = exc.errors()[0]
-    # Drop pydantic's internal tags such as 'function-after[...]' from the location.
-    location = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
+    errors = exc.errors()
+    error, reported = _union_alternatives(errors)
+    location = tuple(part for part in error["loc"] if not _is_type_tag(part))
     key_path = format_key_path(location)
     if prefix:
         key_path = f"{prefix}.{key_path}" if key_path else prefix
-    message = error["msg"]
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, location[:-1])
         message = f"unknown key; allowed: {', '.join(allowed)}" if allowed else "unknown key"
-    elif message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
-    elif "input" in error and error["type"] != "missing" and ", got " not in message:
-        message = f"{message}, got {_short_repr(error['input'])}"
-    count = exc.error_count()
-    if count > 1:
-        message += f" (and {count - 1} more error{'s' if count > 2 else ''})"
+    else:
+        message = _readable_message(error)
+    others = len(errors) - reported
+    if others > 0:
+        message += f" (and {others} more error{'s' if others > 1 else ''})"
     return ConfigError(source, key_path, message)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sim.errors import ConfigError, config_error_from_validation
+from sim.errors import NAME_PATTERN, ConfigError, config_error_from_validation
 
 
 def _check_range_order(bounds: tuple[int, int]) -> tuple[int, int]:
@@ -36,7 +36,7 @@ MAX_MONEY = 1e9  # currency units; larger amounts are typos, and they overflow i
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 #: A name that becomes part of file names, cell keys and report rows: 1 to 100 letters, digits, '_', '.' and '-',
 #: starting with a letter or digit.
-SafeName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+SafeName = Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATTERN)]
 Money = Annotated[float, Field(ge=0.0, le=MAX_MONEY)]
 PositiveMoney = Annotated[float, Field(gt=0.0, le=MAX_MONEY)]
 

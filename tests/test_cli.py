@@ -205,7 +205,7 @@ def test_run_directory_replays_identically(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [
-        ("name: ../escape\npolicies: [standard]\n", ("name", "pattern")),
+        ("name: ../escape\npolicies: [standard]\n", ("name", "must start with a letter or digit", "../escape")),
         ("name: a\nname: b\npolicies: [standard]\n", ("duplicate key 'name'", "line 2")),
         ("name: a\npolicies: [standard]\nsede: 3\n", ("sede", "unknown key; allowed: name, description")),
         ("name: a\npolicies: [standard]\nseeds: [0, 4294967296]\n", ("seeds",)),
@@ -393,3 +393,38 @@ def test_booleans_and_quoted_numbers_are_not_numbers(tmp_path, capsys, name, tex
     code, out, err = run_cli(["validate", str(config)], capsys)
     assert code == 2
     assert_one_line_error(err, name, key, "Input should be a valid integer")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message"),
+    [
+        # A value that fits no member of a union gets one message naming every member, not one per member.
+        ("name: t\nseeds: yes\n", "seeds:", "should be a valid integer or a valid list, got True"),
+        # A list that fails inside gets the failing item's position.
+        ("name: t\nseeds: [1, x]\n", "seeds[1]:", "Input should be a valid integer, got 'x'"),
+        (
+            "name: t\nn_accounts: 1e6\n",
+            "n_accounts:",
+            "Input should be a valid integer, got '1e6'; YAML reads 1e6 as text, so write 1_000_000",
+        ),
+        ("name: bad name!\n", "name:", "must start with a letter or digit and contain only letters, digits"),
+        ("name: t\nsweep: {parameter: a b, values: [1]}\n", "sweep.parameter:", "must be a dotted key path"),
+    ],
+)
+def test_validation_messages_use_config_words(tmp_path, capsys, text, key, message):
+    config = write(tmp_path / "exp.yaml", "scenario: default\npolicies: [do_nothing]\n" + text)
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, f"exp.yaml: {key} {message}")
+    assert ".int" not in err
+    assert "list[int]" not in err
+    assert "more error" not in err
+    assert "^" not in err
+
+
+def test_schedule_text_error_names_the_form(tmp_path, capsys):
+    config = write(tmp_path / "t.yaml", "algo: ppo\nhyperparameters: {learning_rate: lin_x}\n")
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "t.yaml: hyperparameters.learning_rate:")
+    assert "constrained" not in err

@@ -126,7 +126,7 @@ def test_sweep_multiplies_every_scenario():
         ("sweep: {parameter: name, values: [x]}\n", "sweep.parameter", ("label",)),
         ("sweep: {parameter: call_center.agents, values: [5, -1]}\n", "sweep.values[1]", ("greater than or equal",)),
         ("sweep: {parameter: call_center.agents, values: [5, 5]}\n", "sweep.values", ("listed twice",)),
-        ("sweep: {parameter: 'call_center..agents', values: [5]}\n", "sweep.parameter", ("pattern",)),
+        ("sweep: {parameter: 'call_center..agents', values: [5]}\n", "sweep.parameter", ("must be a dotted key path",)),
         ("sweep: {parameter: call_center.agents, values: []}\n", "sweep.values", ("at least 1",)),
     ],
 )

@@ -130,8 +130,8 @@ def test_error_shortens_a_huge_value():
             "stages[0].segment.risk_score[1]",
             "less than or equal to 1",
         ),
-        ({"name": "arm/b", "stages": [{"dpd": [1, 9]}]}, "name", "should match pattern"),
-        ({"name": "bell\x07", "stages": [{"dpd": [1, 9]}]}, "name", "should match pattern"),
+        ({"name": "arm/b", "stages": [{"dpd": [1, 9]}]}, "name", "must start with a letter or digit"),
+        ({"name": "bell\x07", "stages": [{"dpd": [1, 9]}]}, "name", "must start with a letter or digit"),
         ({"name": "x" * 101, "stages": [{"dpd": [1, 9]}]}, "name", "at most 100 characters"),
     ],
 )
