@@ -19,7 +19,8 @@ SCHEDULE_PATTERN = r"^lin_[0-9.eE+-]+$"
 _PATTERN_MEANINGS = {
     NAME_PATTERN: "must start with a letter or digit and contain only letters, digits, '_', '.' and '-'",
     KEY_PATH_PATTERN: "must be a dotted key path of letters, digits and '_', such as call_center.agents",
-    SCHEDULE_PATTERN: "must be 'lin_' and a number, such as lin_3.0e-4",
+    # Schedules are a union of a number and this text, so the meaning names both.
+    SCHEDULE_PATTERN: "must be a number above 0, or 'lin_' and a number for a linear decay, such as lin_3.0e-4",
 }
 
 # Segments that pydantic adds to an error location for union members and validators, such as 'int',
@@ -115,6 +116,9 @@ def _union_alternatives(errors: list[dict[str, Any]]) -> tuple[dict[str, Any], i
     inside = [error for error in siblings if any(not _is_type_tag(part) for part in error["loc"][union_at:])]
     if inside:
         return inside[0], len(siblings)
+    described = [error for error in siblings if (error.get("ctx") or {}).get("pattern") in _PATTERN_MEANINGS]
+    if described:
+        return described[0], len(siblings)
     alternatives = list(dict.fromkeys(error["msg"].removeprefix("Input should be ") for error in siblings))
     if len(alternatives) == 1:
         return first, len(siblings)

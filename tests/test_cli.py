@@ -426,5 +426,7 @@ def test_schedule_text_error_names_the_form(tmp_path, capsys):
     config = write(tmp_path / "t.yaml", "algo: ppo\nhyperparameters: {learning_rate: lin_x}\n")
     code, out, err = run_cli(["validate", str(config)], capsys)
     assert code == 2
-    assert_one_line_error(err, "t.yaml: hyperparameters.learning_rate:")
+    assert_one_line_error(
+        err, "t.yaml: hyperparameters.learning_rate: must be a number above 0, or 'lin_' and a number", "got 'lin_x'"
+    )
     assert "constrained" not in err
