@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.text import Annotation
+from matplotlib.text import Annotation, Text
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from experiments.stats import IntervalMethod, mean_interval_by_column
@@ -82,12 +82,14 @@ def recovery_vs_cost_figure(
     """Draw recovery rate against cost to collect, one labelled point per policy with interval bars.
 
     A dashed line joins the policies of the :func:`efficient_frontier`. With ``clv_lost`` (each policy's mean CLV
-    lost), a marker's area grows with the customer value the policy lost, and its label states the amount. Labels
-    that would overlap, such as those of two zero-cost policies with the same recovery, are stacked.
+    lost), a marker's area grows with the customer value the policy lost, and its label states the amount. A label
+    that would overlap another, such as those of two zero-cost policies with the same recovery, moves to the nearest
+    free place above or below and is joined to its point by a thin line.
     """
     figure = Figure(figsize=(7.2, 4.6), layout="constrained")
     axes = figure.add_subplot()
     largest_loss = max((value for value in (clv_lost or {}).values() if not math.isnan(value)), default=0.0)
+    lowest_cost = 0.0
     labels = []
     points: dict[str, tuple[float, float]] = {}
     for policy in summary.index:
@@ -96,6 +98,7 @@ def recovery_vs_cost_figure(
         if math.isnan(x) or math.isnan(y):
             continue
         points[policy] = (x, y)
+        lowest_cost = min(lowest_cost, x if math.isnan(x_low) else x_low)
         is_champion = policy == champion
         loss = math.nan if clv_lost is None else clv_lost.get(policy, math.nan)
         size = MIN_MARKER_POINTS if math.isnan(loss) or largest_loss <= 0 else _marker_size(loss / largest_loss)
@@ -124,8 +127,20 @@ def recovery_vs_cost_figure(
                 textcoords="offset points",
                 fontsize=9,
                 color="#1f2937",
+                annotation_clip=False,
+                # The line to the point shows only when the label has to move away from it.
+                arrowprops={
+                    "arrowstyle": "-",
+                    "color": colours[policy],
+                    "linewidth": 0.7,
+                    "alpha": 0.8,
+                    "relpos": (0.0, 0.5),
+                    "shrinkA": 1,
+                    "shrinkB": size / 2,
+                },
             )
         )
+        labels[-1].arrow_patch.set_visible(False)
 
     frontier = efficient_frontier(points)
     if len(frontier) > 1:
@@ -144,8 +159,11 @@ def recovery_vs_cost_figure(
     axes.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     axes.margins(x=0.25, y=0.2)
+    # Costs are never negative: keep the margin (or an interval that crosses 0) from opening a wide negative range.
+    left, right = axes.get_xlim()
+    axes.set_xlim(max(left, lowest_cost - 0.04 * (right - lowest_cost)), right)
     _style_axes(axes)
-    _stack_overlapping_labels(figure, labels)
+    _move_overlapping_labels(figure, labels)
     return figure
 
 
@@ -157,19 +175,39 @@ def _marker_size(relative_loss: float) -> float:
 LABEL_GAP_POINTS = 2.0
 
 
-def _stack_overlapping_labels(figure: Figure, labels: Sequence[Annotation]) -> None:
-    """Move each label down, one line at a time, until it overlaps no label placed before it."""
+def _move_overlapping_labels(figure: Figure, labels: Sequence[Annotation]) -> None:
+    """Move each label that overlaps one placed before it to the nearest free slot above or below its place.
+
+    Labels are placed from the highest point down. Slots are one label height plus a gap apart, tried in the order
+    0, -1, +1, -2, +2, ... A label that moved shows its line to the point.
+    """
     # Lay the figure out once so each label has a position in display coordinates.
     figure.draw_without_rendering()
+    order = sorted(range(len(labels)), key=lambda index: -labels[index].xy[1])
     placed = []
-    for label in labels:
-        for _ in range(len(labels)):
-            box = label.get_window_extent()
-            if not any(box.overlaps(other) for other in placed):
+    for index in order:
+        label = labels[index]
+        x_offset, y_offset = label.xyann
+        step = _text_box(label).height * 72 / figure.dpi + LABEL_GAP_POINTS
+        for slot in _slots(len(labels)):
+            label.xyann = (x_offset, y_offset + slot * step)
+            if not any(_text_box(label).overlaps(other) for other in placed):
                 break
-            x_offset, y_offset = label.xyann
-            label.xyann = (x_offset, y_offset - box.height * 72 / figure.dpi - LABEL_GAP_POINTS)
-        placed.append(label.get_window_extent())
+        label.arrow_patch.set_visible(label.xyann[1] != y_offset)
+        placed.append(_text_box(label))
+
+
+def _text_box(label: Annotation) -> Any:
+    """Return the display box of the label's text alone; an Annotation's own box also spans its line to the point."""
+    return Text.get_window_extent(label)
+
+
+def _slots(count: int) -> list[int]:
+    """Return the slot offsets 0, -1, 1, -2, 2, ... enough for ``count`` labels on either side."""
+    slots = [0]
+    for distance in range(1, count + 1):
+        slots += [-distance, distance]
+    return slots
 
 
 # -- cumulative cash ----------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from matplotlib.text import Text
 from scipy import stats as scipy_stats
 
 from experiments.cli import main as cli_main
@@ -700,12 +701,48 @@ def test_frontier_labels_at_same_place_do_not_overlap() -> None:
 
     figure.draw_without_rendering()
     labels = figure.axes[0].texts
-    boxes = {label.get_text(): label.get_window_extent() for label in labels}
+    # The text's own box: an Annotation's box also spans its line to the point.
+    boxes = {label.get_text(): Text.get_window_extent(label) for label in labels}
     assert sorted(boxes) == sorted(["current_waterfall (champion)", "do_nothing", "letters_only", "hold_only"])
     names = sorted(boxes)
     for index, first in enumerate(names):
         for second in names[index + 1 :]:
             assert not boxes[first].overlaps(boxes[second]), f"labels {first!r} and {second!r} overlap"
+    # The first of the three labels at one point stays beside it; the two that moved are joined to it by a line.
+    lines = {label.get_text(): label.arrow_patch.get_visible() for label in labels}
+    assert lines == {
+        "current_waterfall (champion)": False,
+        "do_nothing": False,
+        "letters_only": True,
+        "hold_only": True,
+    }
+
+
+def test_frontier_labels_of_a_cluster_stay_near_it() -> None:
+    # Seven policies within 0.5 pp of cost and 3 pp of recovery, and one far away, as with random in a run.
+    columns = pd.MultiIndex.from_product([["recovery_rate", "cost_to_collect"], ["mean", "low", "high"]])
+    rows = [[0.66 + 0.005 * i, 0.6, 0.72 + 0.005 * i, 0.001 * i, 0.0, 0.002 * i + 0.001] for i in range(7)]
+    rows.append([0.36, 0.24, 0.47, 0.074, 0.067, 0.081])
+    names = [CHAMPION, "p1", "p2", "p3", "p4", "p5", "p6", "random"]
+    summary = pd.DataFrame(rows, index=names, columns=columns)
+
+    figure = recovery_vs_cost_figure(summary, CHAMPION, {policy: "#2563eb" for policy in names})
+
+    figure.draw_without_rendering()
+    axes = figure.axes[0]
+    boxes = [Text.get_window_extent(label) for label in axes.texts]
+    for index, first in enumerate(boxes):
+        for second in boxes[index + 1 :]:
+            assert not first.overlaps(second)
+    # Every label stays within the plot and within a few label heights of its point.
+    plot = axes.get_window_extent()
+    label_height = max(box.height for box in boxes)
+    for label, box in zip(axes.texts, boxes, strict=True):
+        point = axes.transData.transform(label.xy)
+        assert plot.y0 - label_height <= box.y0 and box.y1 <= plot.y1 + label_height, label.get_text()
+        assert abs((box.y0 + box.y1) / 2 - point[1]) <= 5 * label_height, label.get_text()
+    # Costs are never negative, so the axis starts just below 0 rather than a quarter of the range below.
+    assert -0.005 < axes.get_xlim()[0] < 0.0
 
 
 # -- unreadable inputs ----------------------------------------------------------------------------------
