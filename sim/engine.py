@@ -69,10 +69,32 @@ BUCKETS = (
     ("accounts_150_179", 150, 179),
     ("accounts_180_plus", 180, np.iinfo(np.int64).max),  # only when charge_off_dpd is above 180
 )
+
+
+def _bucket_table() -> tuple[np.ndarray, int]:
+    """Return a lookup table from DPD to its position in BUCKETS, and the largest DPD the table holds.
+
+    Entry ``d`` is the bucket of DPD ``d`` for ``d`` up to the lowest DPD of the last bucket, ``top``; larger DPDs
+    belong to the last bucket, so callers cap DPD at ``top``. The extra last entry, ``len(BUCKETS)``, marks no bucket,
+    and index -1 reaches it.
+    """
+    top = BUCKETS[-1][1]
+    if BUCKETS[-1][2] != np.iinfo(np.int64).max or any(low > top for _, low, _ in BUCKETS):
+        raise RuntimeError("the last DPD bucket must have the highest lower bound and no upper bound")
+    table = np.full(top + 2, len(BUCKETS), dtype=np.intp)
+    for position, (column, low, high) in enumerate(BUCKETS):
+        if (table[low : min(high, top) + 1] != len(BUCKETS)).any():
+            raise RuntimeError(f"DPD bucket {column} overlaps an earlier bucket")
+        table[low : min(high, top) + 1] = position
+    return table, top
+
+
+_BUCKET_OF_DPD, _BUCKET_TOP_DPD = _bucket_table()
 WINDOW_DAYS = 30  # contact history kept per account, days
 CENTS = 100
 RECOVERY_DAYS = (30, 60, 90, 180)  # paid_within_days[k]: cents paid before run day RECOVERY_DAYS[k]
 NO_PAYMENT = np.iinfo(np.int64).min  # pay_day of an account that will not pay this cycle unprompted
+_CALL_CHANNEL = CHANNELS.index("call")
 
 
 #: Per-account arrays whose last axis, not the first, is the account (rings of recent days, counts per rule).
@@ -667,13 +689,16 @@ class PortfolioModel:
         """
         actions = np.where(obs.active & ~self.placed, actions, NO_ACTION)
         acting = np.flatnonzero(actions)
+        if len(acting) == 0:
+            return actions, acting
         rules = blocked_by_rule(actions, obs, self.behaviour.settlement.cap, index=acting)
-        blocked = np.zeros(len(acting), dtype=bool)
-        for rule, mask in rules.items():
-            idx = acting[mask]
-            self.blocked[rule] += len(idx)
-            self.blocked_by_account[RULES.index(rule), idx] += 1
-            blocked |= mask
+        by_rule = np.stack([rules[rule] for rule in RULES])
+        # Most days block nothing, so the counts are updated only for the rules that blocked an action.
+        for row, count in enumerate(np.count_nonzero(by_rule, axis=1).tolist()):
+            if count:
+                self.blocked[RULES[row]] += count
+                self.blocked_by_account[row, acting[by_rule[row]]] += 1
+        blocked = by_rule.any(axis=0)
         actions[acting[blocked]] = NO_ACTION
         return actions, acting[~blocked]
 
@@ -774,7 +799,9 @@ class PortfolioModel:
                 )
             )
         self._send(day, actions, acting)
-        yield self.env.process(self._call_shift(day, actions, acting, obs))
+        calls = acting[self.action_channel[actions[acting]] == _CALL_CHANNEL]
+        if len(calls):
+            yield self.env.process(self._call_shift(day, actions, calls, obs))
 
         yield self.env.timeout(day + 22 / HOURS_PER_DAY - self.env.now)
         self._debtors_decide(day)
@@ -857,6 +884,8 @@ class PortfolioModel:
         self._close_accounts(idx, SOLD, day)
 
     def _write_off(self, day: int, idx: np.ndarray) -> None:
+        if len(idx) == 0:
+            return
         self.written_off[idx] += self.balance[idx]
         self._close_accounts(idx, CHARGED_OFF, day)
 
@@ -907,13 +936,10 @@ class PortfolioModel:
         rows = [(day - k) % WINDOW_DAYS for k in days_back]
         return self.reached_ring[np.ix_(rows, idx)].sum(axis=0)
 
-    def _call_shift(self, day: int, actions: np.ndarray, acting: np.ndarray, obs: Observation):
-        """Queue today's calls (largest past-due amount first) and run the call centre's shift."""
-        call_channel = CHANNELS.index("call")
-        idx = acting[self.action_channel[actions[acting]] == call_channel]
-        if len(idx) == 0:
-            return
-        idx = idx[np.argsort(-obs.past_due[idx], kind="stable")]
+    def _call_shift(self, day: int, actions: np.ndarray, calls: np.ndarray, obs: Observation):
+        """Queue today's calls at positions ``calls`` (largest past-due amount first) and run the call centre's
+        shift."""
+        idx = calls[np.argsort(-obs.past_due[calls], kind="stable")]
         cc = self.scenario.call_center
         rpc = self.rng.uniform(day, Purpose.RIGHT_PARTY_CONTACT, idx) < cc.right_party_contact_probability
         rpc &= self.debtor_type[idx] != DEBTOR_TYPES.index("unreachable")
@@ -935,7 +961,7 @@ class PortfolioModel:
         self._today["cost"] += float(cost.sum())
         self._today["contacts"] += len(handled)
         self.contacts_sent[handled] += 1
-        self.last_contact[handled, call_channel] = day
+        self.last_contact[handled, _CALL_CHANNEL] = day
         self.calls_ring[day % 7, handled] += 1
 
         self._log_contacts(day, idx, actions[idx], sent=log.handled, reached=log.handled & rpc)
@@ -943,7 +969,7 @@ class PortfolioModel:
         self.rpc_count[conversation] += 1
         self.last_conversation[conversation] = day
         framing = self.action_framing[actions[conversation]]
-        self._receive(conversation, call_channel, framing)
+        self._receive(conversation, _CALL_CHANNEL, framing)
         self._conversation(day, conversation, framing)
 
     def _conversation(self, day: int, idx: np.ndarray, framing: np.ndarray) -> None:
@@ -1036,9 +1062,10 @@ class PortfolioModel:
         active = self.status == ACTIVE
         scheduled = active & (self.pay_day == day) & ~self.paid_this_cycle
         candidates = np.flatnonzero(active & self._reached_today & ~self.paid_this_cycle)
-        respond_draw = self.rng.uniform(day, Purpose.RESPONSE, candidates)
-        responded = candidates[respond_draw < self._response_today[candidates]]
-        scheduled[responded] = True
+        if len(candidates):
+            respond_draw = self.rng.uniform(day, Purpose.RESPONSE, candidates)
+            responded = candidates[respond_draw < self._response_today[candidates]]
+            scheduled[responded] = True
 
         promised_today = active & (self.promise_day == day)
         self.promises_kept[promised_today & self.promise_will_keep] += 1
@@ -1076,6 +1103,8 @@ class PortfolioModel:
         Acceptance turns the arrears and the current bill into equal monthly instalments, due at the statements
         from the next one on. The account is current (DPD 0) while it keeps the plan.
         """
+        if not self._plan_offer_today.any():
+            return
         offered = np.flatnonzero(self._plan_offer_today > 0)
         instalments = self._plan_offer_today[offered]
         self._plan_offer_today[:] = 0
@@ -1108,6 +1137,8 @@ class PortfolioModel:
 
     def _settle(self, day: int) -> None:
         """Debtors who received a settlement offer today accept it or not; acceptance resolves the account."""
+        if not self._offer_today.any():
+            return
         idx = np.flatnonzero((self._offer_today > 0) & (self.status == ACTIVE))
         discount_share = self._offer_today[idx]
         self._offer_today[:] = 0.0
@@ -1212,13 +1243,18 @@ class PortfolioModel:
         self.balance_days += self.balance
         row: dict[str, float] = {"day": day}
         row.update(self._today)
-        active_mask = self.status == ACTIVE
-        for column, low, high in BUCKETS:
-            row[column] = np.count_nonzero(active_mask & (dpd >= low) & (dpd <= high))
-        row["accounts_charged_off"] = np.count_nonzero(self.status == CHARGED_OFF)
-        row["accounts_paid_off"] = np.count_nonzero(self.status == PAID_OFF)
-        row["accounts_settled"] = np.count_nonzero(self.status == SETTLED)
-        row["accounts_sold"] = np.count_nonzero(self.status == SOLD)
+        # One pass per step instead of a few per bucket: inactive accounts go to the extra "no bucket" entry.
+        capped = np.where(self.status == ACTIVE, dpd, -1)
+        np.minimum(capped, _BUCKET_TOP_DPD, out=capped)
+        np.maximum(capped, -1, out=capped)
+        in_bucket = np.bincount(_BUCKET_OF_DPD[capped], minlength=len(BUCKETS) + 1).tolist()
+        for position, (column, _, _) in enumerate(BUCKETS):
+            row[column] = in_bucket[position]
+        by_status = np.bincount(self.status, minlength=len(STATUS_NAMES)).tolist()
+        row["accounts_charged_off"] = by_status[CHARGED_OFF]
+        row["accounts_paid_off"] = by_status[PAID_OFF]
+        row["accounts_settled"] = by_status[SETTLED]
+        row["accounts_sold"] = by_status[SOLD]
         row["calls_unplaced"] = row["calls_requested"] - row["calls_handled"]
         if not self.record_daily:
             self._daily_rows.clear()
