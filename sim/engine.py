@@ -462,7 +462,7 @@ class PortfolioModel:
         self.account_ids[idx] = account_ids
         self.rng = KeyedRandom(self.seed, self.account_ids)
         for letter in self._in_post:
-            addressed_elsewhere = ~np.isin(letter.accounts, idx)
+            addressed_elsewhere = kept[letter.accounts]
             letter.accounts = letter.accounts[addressed_elsewhere]
             letter.framing = letter.framing[addressed_elsewhere]
         if self._observation is not None:
