@@ -71,25 +71,20 @@ BUCKETS = (
 )
 
 
-def _bucket_table() -> tuple[np.ndarray, int]:
-    """Return a lookup table from DPD to its position in BUCKETS, and the largest DPD the table holds.
+def _bucket_lows() -> tuple[int, ...]:
+    """Return the lowest DPD of each bucket, checking that the buckets cover DPD 0 upwards without gaps or overlaps.
 
-    Entry ``d`` is the bucket of DPD ``d`` for ``d`` up to the lowest DPD of the last bucket, ``top``; larger DPDs
-    belong to the last bucket, so callers cap DPD at ``top``. The extra last entry, ``len(BUCKETS)``, marks no bucket,
-    and index -1 reaches it.
+    Then the accounts in bucket ``k`` are those at or above its lowest DPD less those at or above the next one's.
     """
-    top = BUCKETS[-1][1]
-    if BUCKETS[-1][2] != np.iinfo(np.int64).max or any(low > top for _, low, _ in BUCKETS):
-        raise RuntimeError("the last DPD bucket must have the highest lower bound and no upper bound")
-    table = np.full(top + 2, len(BUCKETS), dtype=np.intp)
-    for position, (column, low, high) in enumerate(BUCKETS):
-        if (table[low : min(high, top) + 1] != len(BUCKETS)).any():
-            raise RuntimeError(f"DPD bucket {column} overlaps an earlier bucket")
-        table[low : min(high, top) + 1] = position
-    return table, top
+    lows = tuple(low for _, low, _ in BUCKETS)
+    highs = tuple(high for _, _, high in BUCKETS)
+    gaps = [high + 1 != low for high, low in zip(highs[:-1], lows[1:], strict=True)]
+    if lows[0] != 0 or highs[-1] != np.iinfo(np.int64).max or any(gaps):
+        raise RuntimeError(f"the DPD buckets must cover 0 upwards without gaps or overlaps, got {BUCKETS}")
+    return lows
 
 
-_BUCKET_OF_DPD, _BUCKET_TOP_DPD = _bucket_table()
+_BUCKET_LOWS = _bucket_lows()
 WINDOW_DAYS = 30  # contact history kept per account, days
 CENTS = 100
 RECOVERY_DAYS = (30, 60, 90, 180)  # paid_within_days[k]: cents paid before run day RECOVERY_DAYS[k]
@@ -1243,18 +1238,16 @@ class PortfolioModel:
         self.balance_days += self.balance
         row: dict[str, float] = {"day": day}
         row.update(self._today)
-        # One pass per step instead of a few per bucket: inactive accounts go to the extra "no bucket" entry.
-        capped = np.where(self.status == ACTIVE, dpd, -1)
-        np.minimum(capped, _BUCKET_TOP_DPD, out=capped)
-        np.maximum(capped, -1, out=capped)
-        in_bucket = np.bincount(_BUCKET_OF_DPD[capped], minlength=len(BUCKETS) + 1).tolist()
+        # Fewer passes than counting each bucket's range: count the active accounts at or above each lowest DPD.
+        active_dpd = dpd[self.status == ACTIVE]
+        at_or_above = [np.count_nonzero(active_dpd >= low) for low in _BUCKET_LOWS]
         for position, (column, _, _) in enumerate(BUCKETS):
-            row[column] = in_bucket[position]
-        by_status = np.bincount(self.status, minlength=len(STATUS_NAMES)).tolist()
-        row["accounts_charged_off"] = by_status[CHARGED_OFF]
-        row["accounts_paid_off"] = by_status[PAID_OFF]
-        row["accounts_settled"] = by_status[SETTLED]
-        row["accounts_sold"] = by_status[SOLD]
+            above_bucket = at_or_above[position + 1] if position + 1 < len(BUCKETS) else 0
+            row[column] = at_or_above[position] - above_bucket
+        row["accounts_charged_off"] = np.count_nonzero(self.status == CHARGED_OFF)
+        row["accounts_paid_off"] = np.count_nonzero(self.status == PAID_OFF)
+        row["accounts_settled"] = np.count_nonzero(self.status == SETTLED)
+        row["accounts_sold"] = np.count_nonzero(self.status == SOLD)
         row["calls_unplaced"] = row["calls_requested"] - row["calls_handled"]
         if not self.record_daily:
             self._daily_rows.clear()
