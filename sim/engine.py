@@ -230,6 +230,7 @@ class PortfolioModel:
             else:
                 self.payments_given_pay[s, 1] = 1.0
         self.full_payoff_share = np.array([sc.transitions.full_payoff_share.get(s, 0.0) for s in range(n_states)])
+        self.dispute_probability = np.array([sc.disputes.probability_per_contact.get(t, 0.0) for t in DEBTOR_TYPES])
 
         # Per channel in CHANNELS order; calls take their cost and reach from the call centre instead.
         messages = [sc.channels.get(c) for c in CHANNELS]
@@ -439,7 +440,8 @@ class PortfolioModel:
 
         # Draw the new accounts in a model of their own that shares this model's tables, then copy them in place.
         joining = PortfolioModel.__new__(PortfolioModel)
-        joining.__dict__.update((k, v) for k, v in vars(self).items() if k not in self._account_attributes)
+        per_account = frozenset(self._account_attributes)
+        joining.__dict__.update((k, v) for k, v in vars(self).items() if k not in per_account)
         joining.n = len(idx)
         joining.rng = KeyedRandom(self.seed, account_ids)
         # NOTE: the first cycle's payment decision is drawn as on day -1, so a recession running on the joining day
@@ -687,13 +689,16 @@ class PortfolioModel:
         if len(acting) == 0:
             return actions, acting
         rules = blocked_by_rule(actions, obs, self.behaviour.settlement.cap, index=acting)
-        by_rule = np.stack([rules[rule] for rule in RULES])
-        # Most days block nothing, so the counts are updated only for the rules that blocked an action.
-        for row, count in enumerate(np.count_nonzero(by_rule, axis=1).tolist()):
-            if count:
-                self.blocked[RULES[row]] += count
-                self.blocked_by_account[row, acting[by_rule[row]]] += 1
-        blocked = by_rule.any(axis=0)
+        blocked = np.zeros(len(acting), dtype=bool)
+        for row, rule in enumerate(RULES):
+            mask = rules[rule]
+            # Most rules block nothing on most days, and then nothing needs counting.
+            if not mask.any():
+                continue
+            idx = acting[mask]
+            self.blocked[rule] += len(idx)
+            self.blocked_by_account[row, idx] += 1
+            blocked |= mask
         actions[acting[blocked]] = NO_ACTION
         return actions, acting[~blocked]
 
@@ -1164,13 +1169,13 @@ class PortfolioModel:
         self.complaints[complains] += 1
         self._today["complaints"] += len(complains)
         stop_share = self.scenario.customer.stop_request_share
-        stops = complains[self.rng.uniform(day, Purpose.STOP_REQUEST, complains) < stop_share]
-        self.stop_contact[stops] = True
+        if len(complains):
+            stops = complains[self.rng.uniform(day, Purpose.STOP_REQUEST, complains) < stop_share]
+            self.stop_contact[stops] = True
 
-        config = self.scenario.disputes
-        dispute_p = np.array([config.probability_per_contact.get(t, 0.0) for t in DEBTOR_TYPES])
-        disputing = reached[self.rng.uniform(day, Purpose.DISPUTE, reached) < dispute_p[self.debtor_type[reached]]]
-        self.dispute_until[disputing] = day + config.pause_days
+        dispute_p = self.dispute_probability[self.debtor_type[reached]]
+        disputing = reached[self.rng.uniform(day, Purpose.DISPUTE, reached) < dispute_p]
+        self.dispute_until[disputing] = day + self.scenario.disputes.pause_days
         self.disputes[disputing] += 1
 
     def _apply_payment(self, idx: np.ndarray, amount: np.ndarray, day: int) -> None:
