@@ -495,10 +495,10 @@ class PortfolioModel:
             keep = self.behaviour.plans.keep_probability(self.debtor_type[idx], self.present_bias[idx])
             pay_probability = np.where(on_plan, keep, pay_probability)
         will_pay = rng.uniform(key_day, Purpose.WILL_PAY, idx) < pay_probability
-        agency_pay = self.placed[idx] & (
-            rng.uniform(key_day, Purpose.AGENCY, idx) < self.behaviour.nudge.agency_probability(self.debtor_type[idx])
-        )
-        will_pay |= agency_pay
+        placed = self.placed[idx]
+        if placed.any():
+            agency_probability = self.behaviour.nudge.agency_probability(self.debtor_type[idx])
+            will_pay |= placed & (rng.uniform(key_day, Purpose.AGENCY, idx) < agency_probability)
         self._draw_signals(idx, key_day, will_pay)
 
         # Pay day: uniform over the cycle's days. A cycle that began at statement day S takes payments on days
@@ -1093,7 +1093,9 @@ class PortfolioModel:
 
         was_delinquent = state > 0
         newly_current = payers[(self.past_due[payers] == 0) & (self.billed[payers] == 0) & was_delinquent & ~on_plan]
-        newly_current = np.union1d(newly_current, completed)
+        if len(completed):
+            # Without completed plans the union is newly_current itself, which is already sorted and distinct.
+            newly_current = np.union1d(newly_current, completed)
         self.cured[newly_current] = True
         self._attrition(day, newly_current)
 
