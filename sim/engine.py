@@ -468,10 +468,8 @@ class PortfolioModel:
     def _copy_accounts(self, name: str, current: np.ndarray, drawn: np.ndarray, idx: np.ndarray) -> None:
         """Write the per-account array ``drawn`` (new accounts only) into ``current`` at positions ``idx``."""
         axis = current.ndim - 1 if name in _ACCOUNT_AXIS_LAST else 0
-        current_shape, drawn_shape = list(current.shape), list(drawn.shape)
-        fits = current.ndim == drawn.ndim and current_shape[axis] == self.n and drawn_shape[axis] == len(idx)
-        current_shape[axis] = drawn_shape[axis] = 0
-        if not fits or current_shape != drawn_shape:
+        expected = (*current.shape[:axis], len(idx), *current.shape[axis + 1 :])
+        if current.shape[axis] != self.n or drawn.shape != expected:
             raise RuntimeError(
                 f"cannot renew per-account array {name} of shape {current.shape}: its account axis is not axis "
                 f"{axis}; list it in _ACCOUNT_AXIS_LAST if the account is its last axis"
