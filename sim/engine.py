@@ -620,23 +620,28 @@ class PortfolioModel:
         # same whole number as the exact one. Float division is several times faster than integer floor division.
         return np.ceil(past_due / installment).astype(np.int64)
 
-    def dpd(self, day: int, cycles: np.ndarray | None = None) -> np.ndarray:
+    def dpd(self, day: int, cycles: np.ndarray | None = None, index: np.ndarray | None = None) -> np.ndarray:
         """Days past due: days since the oldest unpaid minimum payment fell due (contractual aging).
 
         For invoices, which are due in full, days since the invoice fell due. ``cycles`` are the accounts' cycles
-        past due if the caller has them already.
+        past due if the caller has them already. With ``index``, only the accounts at those positions, in that order
+        (``cycles`` then belongs to them too).
         """
+
+        def at(values: np.ndarray) -> np.ndarray:
+            return values if index is None else values[index]
+
         if self.is_invoice:
-            dpd = np.where(self.past_due > 0, day - self.due_day + 1, 0)
+            dpd = np.where(at(self.past_due) > 0, day - at(self.due_day) + 1, 0)
         else:
-            cycles = self._cycles_past_due() if cycles is None else cycles
+            cycles = self._cycles_past_due(index) if cycles is None else cycles
             # In place, because every temporary of a large portfolio costs a pass over memory.
             dpd = cycles - 1
             dpd *= self.scenario.cycle_days
             dpd += day + 1
-            dpd -= self.last_statement
+            dpd -= at(self.last_statement)
             dpd *= cycles > 0
-        dpd *= self.status == ACTIVE
+        dpd *= at(self.status) == ACTIVE
         return dpd
 
     # -- observation and policy -----------------------------------------------------------------------------------
@@ -1144,7 +1149,7 @@ class PortfolioModel:
         self._offer_today[:] = 0.0
         if len(idx) == 0:
             return
-        dpd = self.dpd(day)[idx]
+        dpd = self.dpd(day, index=idx)
         p = self.behaviour.settlement.probability(discount_share, dpd, self.debtor_type[idx], self.present_bias[idx])
         accepts = self.rng.uniform(day, Purpose.SETTLEMENT, idx) < p
         idx, discount_share = idx[accepts], discount_share[accepts]
