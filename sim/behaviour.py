@@ -103,8 +103,8 @@ class SettlementAcceptance:
     def __init__(self, scenario: Scenario) -> None:
         self.config = scenario.settlements
         self.ceiling = np.array([self.config.acceptance_ceiling.get(t, 0.0) for t in DEBTOR_TYPES])
-        # The cap is constant between consecutive band edges, so whole-number DPDs take it from a lookup:
-        # _cap_by_interval[i] holds for DPDs from _cap_edges[i - 1] up to but excluding _cap_edges[i].
+        # The cap is constant between consecutive band edges, so whole-number DPDs look it up. _cap_by_interval[i]
+        # is the cap of DPDs from _cap_edges[i - 1] up to, but excluding, _cap_edges[i].
         edges = sorted({edge for band in self.config.discount_caps for edge in (band.dpd[0], band.dpd[1] + 1)})
         self._cap_edges = np.array(edges, dtype=np.int64)
         self._cap_by_interval = self._cap_by_band(np.array([-1, *edges], dtype=np.int64))

@@ -74,7 +74,7 @@ BUCKETS = (
 def _bucket_lows() -> tuple[int, ...]:
     """Return the lowest DPD of each bucket, checking that the buckets cover DPD 0 upwards without gaps or overlaps.
 
-    Then the accounts in bucket ``k`` are those at or above its lowest DPD less those at or above the next one's.
+    So the count of bucket ``k`` is the count at or above its lowest DPD minus the count at or above the next one's.
     """
     lows = tuple(low for _, low, _ in BUCKETS)
     highs = tuple(high for _, _, high in BUCKETS)
@@ -624,8 +624,8 @@ class PortfolioModel:
         """Days past due: days since the oldest unpaid minimum payment fell due (contractual aging).
 
         For invoices, which are due in full, days since the invoice fell due. ``cycles`` are the accounts' cycles
-        past due if the caller has them already. With ``index``, only the accounts at those positions, in that order
-        (``cycles`` then belongs to them too).
+        past due if the caller has them already. With ``index``, only the accounts at those positions are computed,
+        in that order, and ``cycles`` must be theirs.
         """
 
         def at(values: np.ndarray) -> np.ndarray:
@@ -1248,7 +1248,7 @@ class PortfolioModel:
         self.balance_days += self.balance
         row: dict[str, float] = {"day": day}
         row.update(self._today)
-        # Fewer passes than counting each bucket's range: count the active accounts at or above each lowest DPD.
+        # Counting the active accounts at or above each bucket's lowest DPD takes fewer passes than testing ranges.
         active_dpd = dpd[self.status == ACTIVE]
         at_or_above = [np.count_nonzero(active_dpd >= low) for low in _BUCKET_LOWS]
         for position, (column, _, _) in enumerate(BUCKETS):

@@ -122,12 +122,12 @@ FEATURE_LOW = np.array([f.low for f in FEATURES], dtype=np.float32)
 FEATURE_HIGH = np.array([f.high for f in FEATURES], dtype=np.float32)
 
 
-# Per column: the bounds and divisor that scale a capped feature. Columns without a cap pass through unchanged:
+# Bounds and divisor of each column's scaling. A column without a cap passes through unchanged, because
 # max(v, -inf), min(v, inf) and v / 1 are v itself.
 _FLOOR = np.array([-np.inf if f.cap is None else 0.0 for f in FEATURES])
 _CEILING = np.array([np.inf if f.cap is None else f.cap for f in FEATURES])
 _DIVISOR = np.array([1.0 if f.cap is None else f.cap for f in FEATURES])
-#: Rows scaled at once, which bounds the float64 scratch table at about 13 MB.
+#: Rows scaled at once. It bounds the float64 scratch table at 65,536 x 25 x 8 bytes, about 13 MB.
 _CHUNK_ROWS = 65_536
 
 
@@ -145,7 +145,7 @@ def feature_matrix(obs: Observation, index: np.ndarray | None = None) -> np.ndar
         rows = scratch[: stop - start]
         for column, value in enumerate(values):
             rows[:, column] = value[start:stop]
-        # The capped columns all scale in three passes, in float64 as each column would on its own.
+        # All capped columns scale in three float64 passes, with the operations each column had on its own.
         np.maximum(rows, _FLOOR, out=rows)
         np.minimum(rows, _CEILING, out=rows)
         rows /= _DIVISOR

@@ -40,8 +40,8 @@ class _Totals:
 
     @classmethod
     def of(cls, model: PortfolioModel, copy: bool = True) -> _Totals:
-        """Read the model's totals; with ``copy=False`` most fields are the model's own arrays, valid until it
-        changes them."""
+        """Read the model's totals. With ``copy=False`` most fields are the model's own arrays, valid until the
+        model changes them."""
 
         def read(values: np.ndarray) -> np.ndarray:
             return values.copy() if copy else values
@@ -134,7 +134,7 @@ class AccountEpisodes:
         day = model.day
         before = _Totals.of(model)
         model.finish_day(actions)
-        # Read before begin_day below changes the model again.
+        # Read now, because begin_day below changes the model again.
         after = _Totals.of(model, copy=False)
 
         outcome = DayOutcome(
