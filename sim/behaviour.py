@@ -103,6 +103,11 @@ class SettlementAcceptance:
     def __init__(self, scenario: Scenario) -> None:
         self.config = scenario.settlements
         self.ceiling = np.array([self.config.acceptance_ceiling.get(t, 0.0) for t in DEBTOR_TYPES])
+        # The cap is constant between consecutive band edges, so whole-number DPDs look it up. _cap_by_interval[i]
+        # is the cap of DPDs from _cap_edges[i - 1] up to, but excluding, _cap_edges[i].
+        edges = sorted({edge for band in self.config.discount_caps for edge in (band.dpd[0], band.dpd[1] + 1)})
+        self._cap_edges = np.array(edges, dtype=np.int64)
+        self._cap_by_interval = self._cap_by_band(np.array([-1, *edges], dtype=np.int64))
 
     def probability(
         self, discount: np.ndarray, dpd: np.ndarray, debtor_type: np.ndarray, present_bias: np.ndarray
@@ -113,6 +118,13 @@ class SettlementAcceptance:
 
     def cap(self, dpd: np.ndarray) -> np.ndarray:
         """Largest discount allowed at each DPD: 0 before the first band (settlements start late)."""
+        dpd = np.asarray(dpd)
+        if dpd.dtype.kind in "iu":
+            return self._cap_by_interval[np.searchsorted(self._cap_edges, dpd, side="right")]
+        return self._cap_by_band(dpd)
+
+    def _cap_by_band(self, dpd: np.ndarray) -> np.ndarray:
+        """Evaluate the discount caps band by band; a later band overrides an earlier one where they overlap."""
         caps = np.zeros(len(dpd))
         for band in self.config.discount_caps:
             caps = np.where((dpd >= band.dpd[0]) & (dpd <= band.dpd[1]), band.max_discount, caps)

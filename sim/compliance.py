@@ -59,7 +59,8 @@ def blocked_by_rule(
     is_offer = _IS_SETTLEMENT[actions] & ~on_hold & ~disputed & ~stopped
     over_cap = is_offer.copy()
     offers = np.flatnonzero(is_offer)
-    over_cap[offers] = _DISCOUNT[actions[offers]] > settlement_cap(state("dpd")[offers]) + 1e-12
+    if len(offers):
+        over_cap[offers] = _DISCOUNT[actions[offers]] > settlement_cap(state("dpd")[offers]) + 1e-12
     return {
         "breathing_space": on_hold,
         "dispute": disputed,

@@ -129,7 +129,8 @@ class KeyedRandom:
         u = self.uniform(day, purpose, index)
         cumulative = _cumulative(tables)
         categories = np.empty(len(u), dtype=np.int64)
-        for g in range(len(tables)):
+        # Loop over the groups that occur, because the few accounts of a statement day or a renewal fall in one or two.
+        for g in np.flatnonzero(np.bincount(group, minlength=len(tables))[: len(tables)]).tolist():
             rows = group == g
             categories[rows] = np.searchsorted(cumulative[g], u[rows], side="right")
         return categories

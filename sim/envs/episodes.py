@@ -39,15 +39,21 @@ class _Totals:
     unplaced: np.ndarray
 
     @classmethod
-    def of(cls, model: PortfolioModel) -> _Totals:
+    def of(cls, model: PortfolioModel, copy: bool = True) -> _Totals:
+        """Read the model's totals. With ``copy=False`` most fields are the model's own arrays, valid until the
+        model changes them."""
+
+        def read(values: np.ndarray) -> np.ndarray:
+            return values.copy() if copy else values
+
         return cls(
-            paid_cents=model.paid.copy(),
-            sale_proceeds=model.sale_proceeds.copy(),
-            contact_cost=model.contact_cost.copy(),
-            commission=model.commission.copy(),
-            attrited=model.attrited.copy(),
+            paid_cents=read(model.paid),
+            sale_proceeds=read(model.sale_proceeds),
+            contact_cost=read(model.contact_cost),
+            commission=read(model.commission),
+            attrited=read(model.attrited),
             blocked=model.blocked_by_account.sum(axis=0),
-            unplaced=model.unplaced_by_account.copy(),
+            unplaced=read(model.unplaced_by_account),
         )
 
 
@@ -128,7 +134,8 @@ class AccountEpisodes:
         day = model.day
         before = _Totals.of(model)
         model.finish_day(actions)
-        after = _Totals.of(model)
+        # Read now, because begin_day below changes the model again.
+        after = _Totals.of(model, copy=False)
 
         outcome = DayOutcome(
             day=day,
@@ -146,16 +153,17 @@ class AccountEpisodes:
             raise ValueError(f"the reward function returned shape {rewards.shape}, expected ({model.n},)")
         terminated = model.status != ACTIVE
         truncated = ~terminated & (model.day - self.start_day >= self.horizon)
-
-        model.begin_day()
-        self._features = self._mask = None
-        return DayResult(
+        result = DayResult(
             rewards=rewards,
             terminated=terminated,
             truncated=truncated,
             blocked=after.blocked > before.blocked,
             call_unplaced=after.unplaced > before.unplaced,
         )
+
+        model.begin_day()
+        self._features = self._mask = None
+        return result
 
     def renew(self, idx: np.ndarray, account_ids: np.ndarray) -> None:
         """Replace the accounts at ``idx`` with new accounts whose episodes start today."""
