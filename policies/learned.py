@@ -49,8 +49,7 @@ def detect_algorithm(path: Path) -> str:
 
 
 def _model_name(path: Path) -> str:
-    """Name a model after its run directory: ``ppo-default-seed0`` for its ``model.zip``, ``ppo-default-seed0-best``
-    for its ``best_model.zip``; any other zip by its stem."""
+    """Name a model ``<run dir>`` for ``model.zip``, ``<run dir>-best`` for ``best_model.zip``, else its stem."""
     if path.stem == "model" and path.parent.name:
         return path.parent.name
     if path.stem == "best_model" and path.parent.name:
