@@ -595,7 +595,7 @@ def train(
     eval_env = normalize(
         make_env(config, evaluation_portfolio_seed(config.seed), config.eval.n_accounts), config, False
     )
-    # Before the model exists, because building it seeds the global random generators for training.
+    # Run before the model is built, which seeds the global random generators, so training draws the same numbers.
     baseline = float(np.mean(do_nothing_returns(eval_env, config.eval.n_accounts)))
     tensorboard_log = None
     if importlib.util.find_spec("tensorboard") is not None:
