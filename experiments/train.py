@@ -89,9 +89,9 @@ class PolicyKwargs(_Strict):
 
 
 class EvalSettings(_Strict):
-    freq: Annotated[int, Field(ge=1)] = Field(default=50_000, description="Timesteps between evaluations.")
+    freq: Annotated[int, Field(ge=1)] = Field(default=100_000, description="Timesteps between evaluations.")
     n_accounts: Annotated[int, Field(ge=1, le=100_000)] = Field(
-        default=256, description="Held-out accounts per evaluation, one episode each."
+        default=2048, description="Held-out accounts per evaluation, one episode each."
     )
 
 
@@ -376,13 +376,88 @@ def _per_step(timesteps: int, config: TrainConfig) -> int:
     return max(1, timesteps // config.env.n_envs)
 
 
-def eval_callback(config: TrainConfig, eval_env, run_dir: Path | None, callback_class=None, **kwargs):
-    """Build the evaluation callback: ``callback_class``, else MaskableEvalCallback for MaskablePPO or EvalCallback."""
+class _DoNothing:
+    """A predictor for SB3's ``evaluate_policy`` that takes no action on every account."""
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True, action_masks=None):
+        from sim.catalogue import NO_ACTION
+
+        return np.full(len(observation), NO_ACTION, dtype=np.int64), state
+
+
+def do_nothing_returns(eval_env, n_accounts: int) -> list[float]:
+    """Return the unscaled return of each held-out account of ``eval_env`` under ``do_nothing``, one episode each.
+
+    The episodes are collected as SB3's ``evaluate_policy`` collects a model's, so the mean compares with the
+    evaluation callback's mean on the same accounts.
+    """
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    returns, _ = evaluate_policy(
+        _DoNothing(), eval_env, n_eval_episodes=n_accounts, deterministic=True, return_episode_rewards=True, warn=False
+    )
+    return [float(value) for value in returns]
+
+
+def _with_baseline(callback_class):
+    """Subclass an SB3 evaluation callback to log each evaluation as a difference from ``do_nothing``."""
+
+    class BaselineEvalCallback(callback_class):
+        """Log ``eval/mean_reward_minus_do_nothing`` after each evaluation and track the best one's timesteps.
+
+        ``baseline`` is ``do_nothing``'s mean return on the same held-out accounts. ``report`` receives one line
+        per evaluation. ``best_timesteps`` is the timestep count of the evaluation saved as ``best_model.zip``.
+        """
+
+        def __init__(self, *args, baseline: float, report: Callable[[str], None], **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.baseline = baseline
+            self.report = report
+            self.best_timesteps: int | None = None
+
+        def _on_step(self) -> bool:
+            if self.eval_freq <= 0 or self.n_calls % self.eval_freq != 0:
+                return True
+            best_before = self.best_mean_reward
+            continue_training = super()._on_step()
+            difference = self.last_mean_reward - self.baseline
+            is_best = self.best_mean_reward > best_before
+            if is_best:
+                self.best_timesteps = self.num_timesteps
+            # SB3's callback has already written its scalars, so this one is written at the same step on its own.
+            self.logger.record("eval/mean_reward_minus_do_nothing", difference)
+            self.logger.dump(self.num_timesteps)
+            self.report(
+                f"evaluation at {self.num_timesteps:,} timesteps: {self.last_mean_reward:,.2f} per account, "
+                f"{difference:+,.2f} over do_nothing{' (best so far)' if is_best else ''}"
+            )
+            return continue_training
+
+    return BaselineEvalCallback
+
+
+def eval_callback(
+    config: TrainConfig,
+    eval_env,
+    run_dir: Path | None,
+    callback_class=None,
+    baseline: float | None = None,
+    report: Callable[[str], None] = lambda line: None,
+    **kwargs,
+):
+    """Build the evaluation callback: ``callback_class``, else MaskableEvalCallback for MaskablePPO or EvalCallback.
+
+    With ``baseline`` (``do_nothing``'s mean return on the evaluation accounts), each evaluation is also logged and
+    reported as a difference from it.
+    """
     if callback_class is None:
         if config.algo == "maskable_ppo":
             from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback as callback_class
         else:
             from stable_baselines3.common.callbacks import EvalCallback as callback_class
+    if baseline is not None:
+        callback_class = _with_baseline(callback_class)
+        kwargs = {**kwargs, "baseline": baseline, "report": report}
     return callback_class(
         eval_env,
         n_eval_episodes=config.eval.n_accounts,
@@ -449,7 +524,10 @@ def _restore_evaluations(callback, run_dir: Path) -> None:
         callback.evaluations_results = [list(r) for r in data["results"]]
         callback.evaluations_length = [list(n) for n in data["ep_lengths"]]
     if callback.evaluations_results:
-        callback.best_mean_reward = float(max(np.mean(r) for r in callback.evaluations_results))
+        means = [float(np.mean(r)) for r in callback.evaluations_results]
+        best = int(np.argmax(means))
+        callback.best_mean_reward = means[best]
+        callback.best_timesteps = callback.evaluations_timesteps[best]
 
 
 def check_new_run_dir(path: Path) -> None:
@@ -479,6 +557,9 @@ class TrainResult:
     last_mean_reward: float | None
     seconds: float
     model: Any  # the trained SB3 model, as saved to run_dir/model.zip
+    do_nothing_mean_reward: float
+    best_mean_reward: float | None  # the evaluation of best_model.zip
+    best_timesteps: int | None
 
 
 def train(
@@ -487,12 +568,14 @@ def train(
     progress: bool = True,
     resume: bool = False,
     note: Callable[[str], None] = lambda message: None,
+    report: Callable[[str], None] = lambda line: None,
 ) -> TrainResult:
     """Train ``config``'s algorithm into ``run_dir``; with ``resume``, continue from its latest checkpoint.
 
     Writes ``model.zip``, ``config.yaml`` (resolved), ``vecnormalize.pkl`` (with ``normalize_reward``),
     ``evaluations.npz``, ``best_model.zip``, ``checkpoints/`` and ``manifest.json``, and ``tensorboard/`` when the
-    tensorboard package is installed. ``note`` receives one-line notes for the user (a missing optional package).
+    tensorboard package is installed. ``note`` receives one-line notes for the user (a missing optional package),
+    ``report`` one line per evaluation with its difference from ``do_nothing`` on the same held-out accounts.
     """
     require_rl_packages()
     from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
@@ -512,6 +595,8 @@ def train(
     eval_env = normalize(
         make_env(config, evaluation_portfolio_seed(config.seed), config.eval.n_accounts), config, False
     )
+    # Run before the model is built, which seeds the global random generators, so training draws the same numbers.
+    baseline = float(np.mean(do_nothing_returns(eval_env, config.eval.n_accounts)))
     tensorboard_log = None
     if importlib.util.find_spec("tensorboard") is not None:
         tensorboard_log = str(run_dir / "tensorboard")
@@ -538,7 +623,7 @@ def train(
             model.load_replay_buffer(checkpoint.replay_buffer)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_dict(config), sort_keys=False))
 
-    evaluation = eval_callback(config, eval_env, run_dir)
+    evaluation = eval_callback(config, eval_env, run_dir, baseline=baseline, report=report)
     if checkpoint is not None:
         _restore_evaluations(evaluation, run_dir)
     checkpoints = CheckpointCallback(
@@ -570,11 +655,19 @@ def train(
 
     seconds = time.perf_counter() - clock
     last = float(np.mean(evaluation.evaluations_results[-1])) if evaluation.evaluations_results else None
-    manifest = _manifest(config, run_dir, model, earlier, checkpoint, train_seed, started_at, seconds, last)
-    atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-    return TrainResult(
-        run_dir=run_dir, timesteps=model.num_timesteps, last_mean_reward=last, seconds=seconds, model=model
+    result = TrainResult(
+        run_dir=run_dir,
+        timesteps=model.num_timesteps,
+        last_mean_reward=last,
+        seconds=seconds,
+        model=model,
+        do_nothing_mean_reward=baseline,
+        best_mean_reward=evaluation.best_mean_reward if evaluation.evaluations_results else None,
+        best_timesteps=evaluation.best_timesteps,
     )
+    manifest = _manifest(config, result, earlier, checkpoint, train_seed, started_at)
+    atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    return result
 
 
 def _read_manifest(run_dir: Path) -> dict[str, Any] | None:
@@ -591,16 +684,23 @@ def _read_manifest(run_dir: Path) -> dict[str, Any] | None:
 
 def _manifest(
     config: TrainConfig,
-    run_dir: Path,
-    model,
+    result: TrainResult,
     earlier: dict[str, Any] | None,
     checkpoint: Checkpoint | None,
     train_seed: int,
     started_at: dt.datetime,
-    seconds: float,
-    last_mean_reward: float | None,
 ) -> dict[str, Any]:
     from experiments.runner import _git_commit
+
+    run_dir, model, seconds = result.run_dir, result.model, result.seconds
+    baseline = result.do_nothing_mean_reward
+    best_model = None
+    if result.best_mean_reward is not None:
+        best_model = {
+            "timesteps": result.best_timesteps,
+            "mean_evaluation_return": result.best_mean_reward,
+            "minus_do_nothing": result.best_mean_reward - baseline,
+        }
 
     segment = {
         "started_at": started_at.isoformat(timespec="seconds"),
@@ -620,7 +720,12 @@ def _manifest(
         "segments": len(history) + 1,
         "evaluation_portfolio_seed": evaluation_portfolio_seed(config.seed),
         "evaluation_accounts": config.eval.n_accounts,
-        "last_mean_evaluation_return": last_mean_reward,
+        "do_nothing_mean_evaluation_return": baseline,
+        "last_mean_evaluation_return": result.last_mean_reward,
+        "last_evaluation_minus_do_nothing": (
+            None if result.last_mean_reward is None else result.last_mean_reward - baseline
+        ),
+        "best_model": best_model,
         "scenario_sha256": Scenario.load(config.env.scenario).config_hash(),
         "normalization": "rewards" if config.env.normalize_reward else None,
         "tensorboard": (run_dir / "tensorboard").is_dir(),
@@ -669,7 +774,7 @@ def resolve_command_config(args) -> tuple[TrainConfig, Path]:
 
 
 def run_train_command(args) -> int:
-    """Run ``arrears train`` for parsed arguments; print where the run went and its last evaluation."""
+    """Run ``arrears train`` for parsed arguments; print each evaluation, where the run went and which model to use."""
     require_rl_packages()
     config, run_dir = resolve_command_config(args)
     result = train(
@@ -678,9 +783,26 @@ def run_train_command(args) -> int:
         progress=not args.no_progress,
         resume=args.resume is not None,
         note=lambda message: print(f"arrears train: note: {message}", file=sys.stderr),
+        report=lambda line: print(f"arrears train: {line}", flush=True),
     )
-    evaluation = "no evaluation yet"
-    if result.last_mean_reward is not None:
-        evaluation = f"mean evaluation return {result.last_mean_reward:,.2f} per account"
-    print(f"wrote {result.run_dir}: {result.timesteps:,} timesteps in {result.seconds:.0f} s, {evaluation}")
+    print(f"wrote {result.run_dir}: {result.timesteps:,} timesteps in {result.seconds:.0f} s")
+    print(recommendation(result, config.eval.n_accounts))
     return 0
+
+
+def recommendation(result: TrainResult, n_accounts: int) -> str:
+    """Name the model to use: ``best_model.zip`` when its evaluation beat ``do_nothing``, else warn against both."""
+    baseline = (
+        f"do_nothing makes {result.do_nothing_mean_reward:,.2f} per account on the {n_accounts:,} held-out accounts"
+    )
+    if result.best_mean_reward is None:
+        return f"no evaluation yet ({baseline}); model.zip is the final model, not evaluated"
+    best = result.best_mean_reward - result.do_nothing_mean_reward
+    last = result.last_mean_reward - result.do_nothing_mean_reward
+    found = (
+        f"{baseline}; the best evaluation, {best:+,.2f}, came at {result.best_timesteps:,} timesteps "
+        f"and the last one was {last:+,.2f}"
+    )
+    if best <= 0:
+        return f"{found}. No evaluation beat do_nothing, so use neither model: train with another --seed or config"
+    return f"{found}. Use {result.run_dir / 'best_model.zip'}, and compare it with do_nothing in arrears run"

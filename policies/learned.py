@@ -49,8 +49,12 @@ def detect_algorithm(path: Path) -> str:
 
 
 def _model_name(path: Path) -> str:
-    """``results/rl/ppo-default-seed0/model.zip`` is named ``ppo-default-seed0``; any other zip by its stem."""
-    return path.parent.name if path.stem == "model" and path.parent.name else path.stem
+    """Name a model ``<run dir>`` for ``model.zip``, ``<run dir>-best`` for ``best_model.zip``, else its stem."""
+    if path.stem == "model" and path.parent.name:
+        return path.parent.name
+    if path.stem == "best_model" and path.parent.name:
+        return f"{path.parent.name}-best"
+    return path.stem
 
 
 class LearnedPolicy:
@@ -68,7 +72,8 @@ class LearnedPolicy:
 
     :param path: the model zip written by ``arrears train`` (``model.zip``, ``best_model.zip`` or a checkpoint)
     :param algo: ``ppo``, ``a2c``, ``dqn`` or ``maskable_ppo``; read from the zip when None
-    :param name: the name in results; by default the run directory's name for ``model.zip``, else the file's stem
+    :param name: the name in results; by default the run directory's name for ``model.zip``, with ``-best`` for
+        ``best_model.zip``, else the file's stem
     """
 
     def __init__(self, path: str | Path, algo: str | None = None, name: str | None = None) -> None:

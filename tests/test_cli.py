@@ -302,7 +302,7 @@ def test_waterfall_path_listed_first_is_the_champion(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("path", "fragments"),
     [
-        ("configs/rl/ppo.yaml", ("valid training config 'default' for ppo", "1,000,000 timesteps", "64 accounts")),
+        ("configs/rl/ppo.yaml", ("valid training config 'default' for ppo", "1,500,000 timesteps", "64 accounts")),
         ("policies/scores/early_warning.yaml", ("valid early-warning score over 25 features",)),
         ("configs/baseline.yaml", ("valid experiment 'baseline'",)),
     ],

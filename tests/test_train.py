@@ -21,12 +21,16 @@ from experiments.runner import plan_cells  # noqa: E402
 from experiments.train import (  # noqa: E402
     SHIPPED_CONFIG_DIR,
     algorithm_class,
+    do_nothing_returns,
+    evaluation_portfolio_seed,
     load_train_config,
+    make_env,
     shipped_config,
     train,
     training_portfolio_seed,
 )
 from policies.learned import CALL_ACTIONS, LearnedPolicy  # noqa: E402
+from sim.catalogue import NO_ACTION  # noqa: E402
 from sim.engine import PortfolioModel  # noqa: E402
 from sim.features import feature_matrix  # noqa: E402
 from sim.scenario import Scenario  # noqa: E402
@@ -108,6 +112,59 @@ def test_train_writes_run_directory(algo, tmp_path):
     assert LearnedPolicy(out / "model.zip").algo == algo
 
 
+def test_do_nothing_returns_match_rollout(tmp_path):
+    config = load_train_config(write_tiny_config(tmp_path, "ppo"))
+    env = make_env(config, evaluation_portfolio_seed(0), 8)
+    env.reset()
+    totals, finished = np.zeros(8), np.zeros(8, dtype=bool)
+    while not finished.all():
+        _, rewards, dones, _ = env.step(np.full(8, NO_ACTION))
+        totals += np.where(finished, 0.0, rewards)
+        finished |= dones
+
+    returns = do_nothing_returns(make_env(config, evaluation_portfolio_seed(0), 8), 8)
+    assert len(returns) == 8
+    assert sorted(returns) == pytest.approx(sorted(totals.tolist()), rel=1e-5)
+    assert np.ptp(totals) > 0, "equal returns on every account would make the comparison vacuous"
+
+
+def test_train_reports_difference_from_do_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(
+        ["train", "--config", str(write_tiny_config(tmp_path, "maskable_ppo")), "--out", str(out), "--no-progress"]
+    )
+    assert code == 0
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    config = load_train_config(out / "config.yaml")
+    baseline = np.mean(do_nothing_returns(make_env(config, evaluation_portfolio_seed(0), 8), 8))
+    assert manifest["do_nothing_mean_evaluation_return"] == pytest.approx(baseline)
+    with np.load(out / "evaluations.npz") as evaluations:
+        means = evaluations["results"].mean(axis=1)
+    assert manifest["last_evaluation_minus_do_nothing"] == pytest.approx(means[-1] - baseline)
+    assert manifest["best_model"]["timesteps"] == [128, 256][int(np.argmax(means))]
+    assert manifest["best_model"]["minus_do_nothing"] == pytest.approx(means.max() - baseline)
+
+    output = capsys.readouterr().out
+    assert (
+        f"evaluation at 128 timesteps: {means[0]:,.2f} per account, {means[0] - baseline:+,.2f} over do_nothing"
+        in output
+    )
+    assert f"evaluation at 256 timesteps: {means[1]:,.2f} per account" in output
+    if means.max() > baseline:
+        assert f"Use {out / 'best_model.zip'}" in output
+    else:
+        assert "No evaluation beat do_nothing" in output
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(next((out / "tensorboard").iterdir())))
+    events.Reload()
+    logged = events.Scalars("eval/mean_reward_minus_do_nothing")
+    assert [event.step for event in logged] == [128, 256]
+    assert [event.value for event in logged] == pytest.approx((means - baseline).tolist(), rel=1e-4)
+
+
 def test_saved_model_reproduces_actions(trained_ppo):
     model = PortfolioModel(Scenario.load("default"), policies.load("do_nothing"), n_accounts=300, days=5, seed=3)
     features = feature_matrix(model.begin_day())
@@ -147,7 +204,10 @@ def test_resume_continues_step_count(tmp_path):
     assert manifest["history"][1]["training_portfolio_seed"] == training_portfolio_seed(0, 1)
     with np.load(out / "evaluations.npz") as evaluations:
         assert evaluations["timesteps"].tolist() == [128, 256]
+        means = evaluations["results"].mean(axis=1)
     assert algorithm_class("ppo").load(out / "model.zip").num_timesteps == 256
+    assert manifest["best_model"]["timesteps"] == [128, 256][int(np.argmax(means))]
+    assert manifest["best_model"]["mean_evaluation_return"] == pytest.approx(float(means.max()))
 
 
 def test_resume_rejects_changed_seed(tmp_path, capsys):
@@ -255,6 +315,7 @@ def test_learned_policy_repeats_with_same_seed(trained_ppo):
     second = simulate("default", policies.load(str(trained_ppo.run_dir / "model.zip")), n_accounts=200, days=10, seed=4)
     pd.testing.assert_frame_equal(first.metrics, second.metrics)
     assert first.metrics.at[0, "policy"] == "ppo-tiny-seed0"
+    assert LearnedPolicy(trained_ppo.run_dir / "best_model.zip").name == "ppo-tiny-seed0-best"
 
 
 def test_experiment_runs_model_next_to_waterfall(trained_ppo, tmp_path):
