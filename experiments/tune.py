@@ -117,7 +117,11 @@ def _trial_eval_callback(config: TrainConfig, eval_env, trial):
 
 
 def objective(trial, base: TrainConfig, source: str, progress: bool) -> float:
-    """Train one trial and return its last evaluation's mean return per account; raise TrialPruned when pruned."""
+    """Train one trial and return its best evaluation's mean return per account; raise TrialPruned when pruned.
+
+    The best, not the last, because ``arrears train`` keeps the best evaluated model as ``best_model.zip`` and the
+    docs tell users to use that one: a trial is worth what its best model is worth.
+    """
     import optuna
 
     params, policy_kwargs = sample_hyperparameters(trial, base.algo)
@@ -138,7 +142,7 @@ def objective(trial, base: TrainConfig, source: str, progress: bool) -> float:
         raise optuna.TrialPruned()
     if callback.evaluations_done == 0:
         raise RuntimeError(f"trial {trial.number} finished without an evaluation; eval.freq exceeds its timesteps")
-    return callback.last_mean_reward
+    return callback.best_mean_reward
 
 
 def best_config(base: TrainConfig, study, source: str) -> TrainConfig:

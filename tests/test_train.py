@@ -401,3 +401,37 @@ def test_pruned_trial_stops_training_early(tmp_path):
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert list(trial.intermediate_values) == [1]
+
+
+def test_trial_value_is_best_evaluation(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    from experiments.tune import objective
+
+    source = str(write_tiny_config(tmp_path, "ppo", total_timesteps=1024))
+    base = load_train_config(source)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    # Rollouts of 32 × 8 accounts and a large learning rate, so that the policy, and its evaluations, change.
+    study.enqueue_trial(
+        {
+            "learning_rate": 3e-3,
+            "gamma": 0.99,
+            "gae_lambda": 0.95,
+            "ent_coef": 1e-6,
+            "vf_coef": 0.5,
+            "max_grad_norm": 0.5,
+            "n_steps": 32,
+            "batch_size": 256,
+            "n_epochs": 10,
+            "clip_range": 0.3,
+            "net_width": 32,
+            "net_depth": 1,
+            "activation_fn": "tanh",
+        }
+    )
+    study.optimize(lambda trial: objective(trial, base, source, False), n_trials=1)
+
+    trial = study.trials[0]
+    evaluations = list(trial.intermediate_values.values())
+    assert len(evaluations) > 1
+    assert evaluations[-1] < max(evaluations), "with the last evaluation the best, this test could not fail"
+    assert trial.value == max(evaluations)
