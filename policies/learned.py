@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.catalogue import ACTIONS, NO_ACTION
+from sim.catalogue import ACTIONS, N_ACTIONS, NO_ACTION
 from sim.errors import ConfigError
-from sim.features import feature_matrix
+from sim.features import FEATURE_NAMES, feature_matrix
 from sim.observation import Observation
 
 ALGORITHMS = ("ppo", "a2c", "dqn", "maskable_ppo")
@@ -23,29 +23,67 @@ CALL_ACTIONS = np.array([action.index for action in ACTIONS if action.channel ==
 _IS_CALL = np.isin(np.arange(len(ACTIONS)), CALL_ACTIONS)
 
 
-def detect_algorithm(path: Path) -> str:
-    """Return the algorithm of an SB3 model zip from the parameter names in its JSON ``data`` member.
+# The module of each supported algorithm's policy class, as SB3 records it in a model zip. PPO and A2C share
+# SB3's actor-critic policy; PPO's parameters include a clip range and A2C's do not.
+_POLICY_MODULES = {
+    "stable_baselines3.common.policies": "ppo or a2c",
+    "stable_baselines3.dqn.policies": "dqn",
+    "sb3_contrib.common.maskable.policies": "maskable_ppo",
+}
 
-    Only the JSON is read here, no pickle: PPO stores ``clip_range``, DQN ``target_update_interval``, and
-    MaskablePPO's policy class lives in ``sb3_contrib``; an actor-critic model with neither is A2C.
+
+def detect_algorithm(path: Path) -> str:
+    """Return the algorithm of an SB3 model zip, after checking that its spaces are those of ``Account-v0``.
+
+    Only the JSON ``data`` member is read, no pickle: the module of the policy class names the algorithm (PPO
+    stores a ``clip_range``, A2C does not), and the spaces' recorded shape and size must match the
+    :data:`sim.features.FEATURE_NAMES` features and the :data:`sim.catalogue.ACTIONS` catalogue.
     """
     try:
         with zipfile.ZipFile(path) as archive:
             data = json.loads(archive.read("data"))
-    except (zipfile.BadZipFile, KeyError, ValueError):
+        module = str(data.get("policy_class", {}).get("__module__", ""))
+    except (zipfile.BadZipFile, KeyError, ValueError, AttributeError, OSError):
         raise ConfigError(
             str(path), "policy", "is not a Stable-Baselines3 model zip (written by arrears train)"
         ) from None
-    module = str(data.get("policy_class", {}).get("__module__", ""))
-    if "target_update_interval" in data:
-        return "dqn"
-    if "clip_range" in data:
-        return "maskable_ppo" if module.startswith("sb3_contrib") else "ppo"
-    if "vf_coef" in data:
-        return "a2c"
-    raise ConfigError(
-        str(path), "policy", f"is a model of an algorithm arrears does not load; allowed: {', '.join(ALGORITHMS)}"
-    )
+    if module not in _POLICY_MODULES:
+        raise ConfigError(
+            str(path), "policy", f"is a model of an algorithm arrears does not load; allowed: {', '.join(ALGORITHMS)}"
+        )
+    _check_spaces(path, data)
+    algo = _POLICY_MODULES[module]
+    if algo == "ppo or a2c":
+        return "ppo" if "clip_range" in data else "a2c"
+    return algo
+
+
+def _check_spaces(path: Path, data: dict) -> None:
+    """Raise ConfigError unless the model's spaces are a Box of the features and a Discrete of the catalogue."""
+    observation, action = data.get("observation_space", {}), data.get("action_space", {})
+    # SB3 records a space's attributes as JSON values where it can and as their repr text otherwise.
+    shape = observation.get("_shape")
+    try:
+        shape = json.loads(shape) if isinstance(shape, str) else shape
+        n_actions = int(action.get("n", -1))
+    except (ValueError, TypeError, AttributeError):
+        shape, n_actions = None, -1
+    expected_shape = [len(FEATURE_NAMES)]
+    if "Box" not in str(observation.get(":type:", "")) or shape != expected_shape:
+        raise ConfigError(
+            str(path),
+            "policy",
+            f"is a model for observations of shape {shape}, not of the {expected_shape[0]} features of "
+            "arrears/Account-v0; train one with 'arrears train'",
+        )
+    if "Discrete" not in str(action.get(":type:", "")) or n_actions != N_ACTIONS:
+        kind = "a Discrete(" + str(n_actions) + ")" if n_actions >= 0 else "a continuous or other"
+        raise ConfigError(
+            str(path),
+            "policy",
+            f"is a model with {kind} action space, not the {N_ACTIONS} catalogue actions of arrears/Account-v0; "
+            "train one with 'arrears train'",
+        )
 
 
 def _model_name(path: Path) -> str:

@@ -354,6 +354,52 @@ def test_missing_model_in_experiment_exits_2(tmp_path, capsys):
     assert "policies[1]: 'nowhere/model.zip': model file not found" in capsys.readouterr().err
 
 
+def rewritten_model(source: Path, target: Path, change) -> Path:
+    """Copy the model zip ``source`` to ``target`` with ``change`` applied to its JSON ``data`` member."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for item in original.infolist():
+            content = original.read(item.filename)
+            if item.filename == "data":
+                data = json.loads(content)
+                change(data)
+                content = json.dumps(data).encode()
+            copy.writestr(item, content)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda data: data["policy_class"].update(__module__="stable_baselines3.sac.policies"),
+            "is a model of an algorithm arrears does not load; allowed: ppo, a2c, dqn, maskable_ppo",
+        ),
+        (
+            lambda data: data["observation_space"].update(_shape=[4]),
+            "is a model for observations of shape [4], not of the 25 features of arrears/Account-v0",
+        ),
+        (
+            lambda data: data["action_space"].update(n="2"),
+            "is a model with a Discrete(2) action space, not the 37 catalogue actions of arrears/Account-v0",
+        ),
+    ],
+)
+def test_model_of_other_env_rejected_before_run(trained_ppo, tmp_path, capsys, change, message):
+    rewritten_model(trained_ppo.run_dir / "model.zip", tmp_path / "other.zip", change)
+    config = tmp_path / "experiment.yaml"
+    config.write_text(yaml.safe_dump({"name": "x", "policies": ["standard", "other.zip"], "n_accounts": 50}))
+
+    assert main(["validate", str(config)]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["run", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
 # -- arrears tune -------------------------------------------------------------------------------------------------
 
 
