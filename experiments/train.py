@@ -502,6 +502,22 @@ def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
     )
 
 
+@contextmanager
+def _unreadable_checkpoint(path: Path) -> Iterator[None]:
+    """Turn a failure to load the checkpoint file ``path`` (truncated, say, by a killed save) into a ConfigError."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except Exception as error:  # SB3, torch, zipfile and pickle each raise their own kinds for a damaged file
+        raise ConfigError(
+            str(path),
+            "--resume",
+            f"cannot be read ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no details'}); "
+            "delete this checkpoint's files to resume from the one before",
+        ) from error
+
+
 def _save_checkpoint(model, run_dir: Path) -> None:
     """Save the model, its VecNormalize statistics and its replay buffer under the names CheckpointCallback uses."""
     folder = run_dir / CHECKPOINT_DIR
@@ -614,13 +630,16 @@ def train(
         )
     else:
         if checkpoint.vecnormalize is not None:
-            env = VecNormalize.load(str(checkpoint.vecnormalize), env)
+            with _unreadable_checkpoint(checkpoint.vecnormalize):
+                env = VecNormalize.load(str(checkpoint.vecnormalize), env)
             env.training = True
         elif config.env.normalize_reward:
             raise ConfigError(str(checkpoint.model), "--resume", "has no VecNormalize statistics beside it")
-        model = algorithm.load(checkpoint.model, env=env, device="cpu", tensorboard_log=tensorboard_log)
+        with _unreadable_checkpoint(checkpoint.model):
+            model = algorithm.load(checkpoint.model, env=env, device="cpu", tensorboard_log=tensorboard_log)
         if checkpoint.replay_buffer is not None:
-            model.load_replay_buffer(checkpoint.replay_buffer)
+            with _unreadable_checkpoint(checkpoint.replay_buffer):
+                model.load_replay_buffer(checkpoint.replay_buffer)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_dict(config), sort_keys=False))
 
     evaluation = eval_callback(config, eval_env, run_dir, baseline=baseline, report=report)

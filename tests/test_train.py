@@ -210,6 +210,23 @@ def test_resume_continues_step_count(tmp_path):
     assert manifest["best_model"]["mean_evaluation_return"] == pytest.approx(float(means.max()))
 
 
+@pytest.mark.parametrize("damaged", ["rl_model_128_steps.zip", "rl_model_vecnormalize_128_steps.pkl"])
+def test_resume_from_truncated_checkpoint_exits_2(tmp_path, capsys, damaged):
+    out = tmp_path / "run"
+    config = write_tiny_config(tmp_path, "ppo", total_timesteps=128)
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    checkpoint = out / "checkpoints" / damaged
+    checkpoint.write_bytes(checkpoint.read_bytes()[:200])  # as a save killed midway would leave it
+    capsys.readouterr()
+
+    assert main(["train", "--resume", str(out), "--timesteps", "256", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{checkpoint}: --resume: cannot be read (" in err
+    assert "delete this checkpoint's files to resume from the one before" in err
+    assert json.loads((out / "manifest.json").read_text())["timesteps"] == 128
+
+
 def test_resume_rejects_changed_seed(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
