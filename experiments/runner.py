@@ -463,7 +463,10 @@ class CellStore:
         # fcntl. There a second run at once would delete the first's half-written cells.
         for entry in self.root.iterdir():
             if entry.is_dir() and (entry.name.startswith(".") or not self.is_finished(entry.name)):
-                logger.info("deleting %s, an unfinished cell of an interrupted run", entry)
+                if not entry.name.startswith(".") and all((entry / name).is_file() for name in CELL_FILES):
+                    logger.warning("deleting %s, a cell whose files cannot be read; it is computed again", entry)
+                else:
+                    logger.info("deleting %s, an unfinished cell of an interrupted run", entry)
                 shutil.rmtree(entry, ignore_errors=True)
             elif entry.name.startswith("."):
                 entry.unlink(missing_ok=True)
@@ -477,8 +480,22 @@ class CellStore:
         atomic_write_text(self.root / GRID_FILE, json.dumps(grid, indent=1) + "\n")
 
     def is_finished(self, key: str) -> bool:
+        """Return whether the cell ``key`` has all its files and they can be read (so it need not be computed)."""
+        import pyarrow.parquet as pq
+
         folder = self.root / key
-        return all((folder / name).is_file() for name in CELL_FILES)
+        if not all((folder / name).is_file() for name in CELL_FILES):
+            return False
+        # A cell folder appears complete by a rename, so damage means a disk fault or an edit by hand. Such a cell
+        # is computed again rather than read.
+        try:
+            record = json.loads((folder / "cell.json").read_text(encoding="utf-8"))
+            float(record["seconds"])
+            for parquet in folder.glob("*.parquet"):
+                pq.read_metadata(parquet)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return record.get("key") == key
 
     def save(self, cell: Cell, output: CellOutput) -> None:
         staging = Path(tempfile.mkdtemp(prefix=f".{cell.key[:16]}.", suffix=".tmp", dir=self.root))

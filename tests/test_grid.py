@@ -352,6 +352,26 @@ def test_unfinished_cell_is_computed_again(small_run, tmp_path, placeholder_repo
     assert_same_run_files(small_run, out)
 
 
+@pytest.mark.parametrize(
+    ("damaged", "content"),
+    [("cell.json", "junk"), ("cell.json", '{"seconds": 0.1}'), ("metrics.parquet", "junk"), ("daily.parquet", "")],
+)
+def test_damaged_cell_is_computed_again(small_run, tmp_path, placeholder_report, caplog, damaged, content):
+    out = tmp_path / "run"
+    experiments.run(small_grid(small_run.parent / "custom.yaml"), out=out, workers=1, progress=False)
+    broken, kept = sorted(finished_cells(out))
+    (out / "cells" / broken / damaged).write_text(content, encoding="utf-8")
+
+    with caplog.at_level("WARNING", logger="experiments.runner"):
+        result = experiments.run(small_grid(small_run.parent / "custom.yaml"), out=out, workers=1, progress=False)
+
+    assert result.cells_reused == 1
+    reused = {cell["key"]: cell["reused"] for cell in json.loads((out / "manifest.json").read_text())["cells"]}
+    assert reused == {broken: False, kept: True}
+    assert f"{broken}, a cell whose files cannot be read" in caplog.text
+    assert_same_run_files(small_run, out)
+
+
 def test_run_directory_without_cells_is_replaced(small_run, tmp_path, placeholder_report):
     """A run directory written before runs kept their cells has no grid to compare, so it is replaced whole."""
     out = tmp_path / "run"
