@@ -336,7 +336,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_fit_score(args: argparse.Namespace) -> int:
     import policies
-    from policies.early_warning import HORIZON_DAYS, train
+    from policies.early_warning import HORIZON_DAYS, ThinHistoryError, train
     from sim.scenario import Scenario
 
     if args.days <= HORIZON_DAYS:
@@ -344,9 +344,20 @@ def cmd_fit_score(args: argparse.Namespace) -> int:
     check_writable_file(args.out, "--out")
     scenario = Scenario.load(args.scenario)
     policy = policies.load(args.policy)
-    report = train(
-        scenario, policy, n_accounts=args.accounts, days=args.days, seed=0, holdout_seed=1, scenario_name=args.scenario
-    )
+    try:
+        report = train(
+            scenario,
+            policy,
+            n_accounts=args.accounts,
+            days=args.days,
+            seed=0,
+            holdout_seed=1,
+            scenario_name=args.scenario,
+        )
+    except ThinHistoryError as error:
+        raise ConfigError(
+            "--accounts", "", f"{args.accounts} accounts over {args.days} days are too few: {error}; raise --accounts"
+        ) from None
     report.model.to_yaml(args.out)
     print(
         f"wrote {args.out}: AUC {report.holdout_auc:.3f} on held-out accounts ({report.training_auc:.3f} in "

@@ -103,6 +103,19 @@ def roll_history(
     )
 
 
+class ThinHistoryError(ValueError):
+    """A simulated history too small to fit or measure the score: all its snapshots rolled, or none did."""
+
+
+def _check_both_outcomes(history: RollHistory, which: str) -> None:
+    if history.rolled.all() or not history.rolled.any():
+        outcome = "rolled" if history.rolled.any() else "did not roll"
+        raise ThinHistoryError(
+            f"every snapshot of the {which} history {outcome} ({len(history.rolled)} snapshots), so there is nothing "
+            "to tell apart"
+        )
+
+
 @dataclass
 class EarlyWarningModel:
     """A fitted logistic regression over :data:`sim.features.FEATURE_NAMES`; ``score`` returns roll probabilities."""
@@ -115,8 +128,7 @@ class EarlyWarningModel:
     @classmethod
     def fit(cls, history: RollHistory, regularisation: float = 1.0) -> EarlyWarningModel:
         """Fit on a :class:`RollHistory`; ``regularisation`` is scikit-learn's ``C`` (inverse L2 strength)."""
-        if history.rolled.all() or not history.rolled.any():
-            raise ValueError("the history needs accounts that rolled and accounts that did not")
+        _check_both_outcomes(history, "training")
         from sklearn.linear_model import LogisticRegression  # slow to import; only fitting needs it
 
         classifier = LogisticRegression(C=regularisation, max_iter=5000)
@@ -137,6 +149,7 @@ class EarlyWarningModel:
         """Area under the ROC curve on a labelled history."""
         from sklearn.metrics import roc_auc_score
 
+        _check_both_outcomes(history, "held-out")
         return float(roc_auc_score(history.rolled, self.score_features(history.features)))
 
     def to_dict(self) -> dict[str, Any]:

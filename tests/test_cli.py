@@ -369,6 +369,14 @@ def test_experiment_named_as_scenario_says_so(tmp_path, capsys):
     assert_one_line_error(err, "inner.yaml", "is an experiment config (it has 'policies'), not a scenario")
 
 
+def test_fit_score_on_too_few_accounts_exits_2(tmp_path, capsys):
+    out = tmp_path / "s.yaml"
+    code, _, err = run_cli(["fit-score", "--accounts", "5", "--days", "31", "--out", str(out)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "--accounts: 5 accounts over 31 days are too few", "raise --accounts")
+    assert not out.exists()
+
+
 def test_weak_score_is_warned(tmp_path, capsys, caplog):
     with caplog.at_level("WARNING", logger="experiments.cli"):
         code, out, err = run_cli(
