@@ -7,6 +7,7 @@ exits with code 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import warnings
@@ -373,6 +374,15 @@ def cmd_fit_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_bench_result(path: Path) -> bool:
+    """Return whether ``path`` holds the JSON of an earlier ``arrears bench``, which a new run may replace."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and {"machine", "targets"} <= data.keys()
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import datetime as dt
 
@@ -380,6 +390,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     out = args.out or Path("benchmarks") / "results" / f"bench-{dt.date.today().isoformat()}.json"
     check_writable_file(out, "--out")
+    if out.is_file() and not _is_bench_result(out):
+        raise ConfigError(str(out), "--out", "exists and is not a result of arrears bench; name a new file")
     results = run_suite(quick=args.quick, log=lambda line: print(line, file=sys.stderr))
     write_results(results, out)
     print(format_table(results))

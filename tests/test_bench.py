@@ -105,3 +105,12 @@ def test_table_marks_skipped_measurements():
     assert "| vector env >= 1M account-steps per second | - | 1,000,000 | not measured |" in table
     assert "| largest portfolio peak memory under 2 GB (MB) | 2,100 | 2,048 | no |" in table
     assert "| portfolio throughput >= 25% of the minimal kernel (c), at the largest size | 0.5 | 0.25 | yes |" in table
+
+
+def test_out_that_is_not_a_bench_result_is_kept(tmp_path, capsys):
+    notes = tmp_path / "notes.md"
+    notes.write_text("# my notes\n")
+    assert main(["bench", "--quick", "--out", str(notes)]) == 2
+    err = capsys.readouterr().err
+    assert f"{notes}: --out: exists and is not a result of arrears bench; name a new file" in err
+    assert notes.read_text() == "# my notes\n"
