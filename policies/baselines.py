@@ -33,18 +33,20 @@ class RandomPolicy:
 
 
 class OracleUpperBound:
-    """A research upper bound: treats each debtor by their latent type, which no real lender can see.
+    """A research benchmark that treats each debtor by their latent type, which no real lender can see.
 
-    Never offer it as a recommendation. It shows how much a policy could gain with perfect knowledge of who is
-    forgetful, short of cash, in hardship, unwilling or unreachable. The gap between a waterfall (or a learned
-    policy) and this bound can then be read as the value of better targeting.
+    Never offer it as a recommendation. It applies fixed rules on top of perfect knowledge of who is forgetful,
+    short of cash, in hardship, unwilling or unreachable. Despite its name it is no upper bound: on the default
+    scenario the ``aggressive`` waterfall collects more. The exact optimum of the ``tiny`` scenario
+    (``policies.exact``) is the bound to measure regret against.
     """
 
     name = "oracle_upper_bound"
     description = (
-        "Research upper bound, never a recommendation: reads each debtor's latent type and picks that type's best "
-        "treatment (calls and reminders for the forgetful, plans and payday contacts for the short of cash, holds "
-        "in hardship, calls and settlements for the unwilling, sale for the unreachable)."
+        "Research benchmark, never a recommendation, and despite its name no upper bound: reads each debtor's "
+        "latent type and applies a fixed treatment per type (calls and reminders for the forgetful, plans and "
+        "payday contacts for the short of cash, holds in hardship, calls and settlements for the unwilling, sale "
+        "for the unreachable)."
     )
 
     def bind(self, model) -> None:

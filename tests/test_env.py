@@ -494,6 +494,17 @@ def test_vector_same_step_autoreset():
     assert observations[1][balance] > 0.0
 
 
+@pytest.mark.parametrize("spelling", ["SAME_STEP", "SameStep", "same"])
+def test_autoreset_mode_by_name_or_value(spelling):
+    from gymnasium.vector import AutoresetMode
+
+    if spelling == "same":
+        with pytest.raises(ValueError, match="'same' is not a valid AutoresetMode"):
+            AccountVectorEnv(2, autoreset_mode=spelling)
+        return
+    assert AccountVectorEnv(2, autoreset_mode=spelling).metadata["autoreset_mode"] is AutoresetMode.SAME_STEP
+
+
 def test_vector_calls_share_one_call_centre(default_scenario):
     one_agent = default_scenario.model_copy(
         update={"call_center": default_scenario.call_center.model_copy(update={"agents": 1})}

@@ -69,7 +69,8 @@ class AccountVectorEnv(VectorEnv):
 
     - ``num_envs``: accounts stepped together (default 1).
     - ``scenario``, ``horizon``, ``reward``: as :class:`sim.envs.AccountEnv`.
-    - ``autoreset_mode``: ``AutoresetMode.NEXT_STEP`` (default) or ``AutoresetMode.SAME_STEP``.
+    - ``autoreset_mode``: ``AutoresetMode.NEXT_STEP`` (default) or ``AutoresetMode.SAME_STEP``, or the name as text
+      (``"SAME_STEP"``).
 
     ## Version History
 
@@ -86,6 +87,9 @@ class AccountVectorEnv(VectorEnv):
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
             raise ValueError(f"num_envs must be a whole number of at least 1, got {num_envs!r}")
+        # Either the enum, its value ("NextStep") or its name ("NEXT_STEP"), as the docs write it.
+        if isinstance(autoreset_mode, str) and autoreset_mode in AutoresetMode.__members__:
+            autoreset_mode = AutoresetMode[autoreset_mode]
         mode = AutoresetMode(autoreset_mode)
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {mode}")
