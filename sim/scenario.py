@@ -7,6 +7,7 @@ negative money amounts are rejected with a :class:`ConfigError` that names the f
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -624,13 +625,19 @@ class Scenario(StrictModel):
     def from_yaml(cls, path: str | Path) -> Scenario:
         """Load a scenario from a YAML file; raise :class:`ConfigError` naming the file and key on bad input."""
         path = Path(path)
-        data = _resolve_extends(path, seen=())
+        chain = _extends_chain(path, seen=())
+        data: dict[str, Any] = {}
+        for _, layer in reversed(chain):
+            data = deep_merge(data, layer)
         for key, (_, description) in OTHER_KINDS.items():
             if key in data:
                 raise ConfigError(
                     str(path), "", f"is {description} (it has '{key}'), not a scenario; name a scenario YAML"
                 )
-        return cls.from_dict(data, source=str(path))
+        try:
+            return cls.from_dict(data, source=str(path))
+        except ConfigError as error:
+            raise _blame_layer(error, chain) from None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<scenario>") -> Scenario:
@@ -656,15 +663,16 @@ class Scenario(StrictModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
-def _resolve_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    """Read a scenario YAML; with ``extends: NAME_OR_PATH`` its keys are merged over those of that base scenario.
+def _extends_chain(path: Path, seen: tuple[Path, ...]) -> list[tuple[Path, dict[str, Any]]]:
+    """Read a scenario YAML and the scenarios it extends; return ``(file, its keys)`` from ``path`` to the root.
 
-    Mappings merge key by key at every depth; any other value (a list, a number) replaces the base's value.
+    The scenario is the layers merged from the root up by :func:`deep_merge`: mappings merge key by key at every
+    depth, and any other value (a list, a number) replaces the base's value.
     """
     data = load_yaml_mapping(path)
     base = data.pop("extends", None)
     if base is None:
-        return data
+        return [(path, data)]
     if not isinstance(base, str):
         raise ConfigError(str(path), "extends", "must be a shipped scenario name or a path to a scenario YAML")
     base_path = Path(base)
@@ -678,8 +686,48 @@ def _resolve_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
         base_path = path.parent / base_path
     if base_path.resolve() in seen:
         raise ConfigError(str(path), "extends", "scenarios extend each other in a cycle")
-    merged = _resolve_extends(base_path, (*seen, path.resolve()))
-    return deep_merge(merged, data)
+    return [(path, data), *_extends_chain(base_path, (*seen, path.resolve()))]
+
+
+def _value_at(data: Any, parts: list[str]) -> tuple[bool, Any]:
+    """Return ``(True, value)`` if the nested mapping ``data`` has the key path ``parts`` (keys compared as text)."""
+    for part in parts:
+        if not isinstance(data, dict):
+            return False, None
+        matches = [value for key, value in data.items() if str(key) == part]
+        if not matches:
+            return False, None
+        data = matches[0]
+    return True, data
+
+
+def _blame_layer(error: ConfigError, chain: list[tuple[Path, dict[str, Any]]]) -> ConfigError:
+    """Name the file of an ``extends`` chain that set the invalid key, and say when a mapping came from several."""
+    if len(chain) == 1 or not error.key_path:
+        return error
+    parts = [part for part in re.split(r"[.\[\]]", error.key_path) if part]
+    setters = [(path, value) for path, layer in chain for found, value in [_value_at(layer, parts)] if found]
+    if not setters:
+        return error
+    child = chain[0][0]
+    first_path, first_value = setters[0]
+    message = error.message
+    if first_path != child:
+        message += f" (the value comes from {first_path}, which {child} extends)"
+    elif isinstance(first_value, dict) and len(setters) > 1:
+        inherited = sorted(
+            {str(key) for _, value in setters[1:] if isinstance(value, dict) for key in value}
+            - {str(key) for key in first_value},
+            key=lambda key: (len(key), key),
+        )
+        if inherited:
+            base = setters[1][0]
+            shown = f"the shipped scenario '{base.stem}'" if base.parent == SHIPPED_SCENARIO_DIR else str(base)
+            message += (
+                f" ({child} merges this mapping key by key with {shown}, which adds "
+                f"{', '.join(inherited)}; list those keys too, with 0 where they do not apply)"
+            )
+    return ConfigError(str(first_path), error.key_path, message)
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -438,3 +438,23 @@ def test_schedule_text_error_names_the_form(tmp_path, capsys):
         err, "t.yaml: hyperparameters.learning_rate: must be a number above 0, or 'lin_' and a number", "got 'lin_x'"
     )
     assert "constrained" not in err
+
+
+def test_error_names_the_extended_file_that_set_the_value(tmp_path, capsys):
+    base = write(tmp_path / "neg.yaml", "extends: default\ncall_center: {agents: -2}\n")
+    child = write(tmp_path / "chain.yaml", "extends: neg.yaml\nname: chain\n")
+    code, _, err = run_cli(["validate", str(child)], capsys)
+    assert code == 2
+    assert_one_line_error(err, f"{base}: call_center.agents: ", f"(the value comes from {base}, which {child} extends)")
+
+
+def test_merged_shares_error_lists_inherited_keys(tmp_path, capsys):
+    text = "extends: default\nname: mix\nportfolio: {initial_cycles_past_due: {1: 0.7, 2: 0.3}}\n"
+    config = write(tmp_path / "mix.yaml", text)
+    code, _, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(
+        err,
+        f"{config}: portfolio.initial_cycles_past_due: shares must sum to 1",
+        "merges this mapping key by key with the shipped scenario 'default', which adds 3, 4, 5, 6",
+    )
