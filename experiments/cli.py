@@ -439,7 +439,9 @@ def _add_rl_commands(commands) -> None:
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     tune = commands.add_parser("tune", help="search hyperparameters with Optuna and write the best as a training YAML")
-    tune.add_argument("--algo", choices=algorithms, default="ppo", help="algorithm (default: %(default)s)")
+    tune.add_argument(
+        "--algo", choices=algorithms, help="algorithm (default: the config's 'algo', or ppo without --config)"
+    )
     tune.add_argument("--config", type=Path, help="training YAML whose settings the trials share (default: shipped)")
     tune.add_argument("--trials", type=bounded_int(100_000), default=20, help="trials to run (default: %(default)s)")
     tune.add_argument("--timesteps", type=bounded_int(10**10), help="timesteps per trial (default: the config's)")

@@ -201,9 +201,9 @@ def run_tune_command(args) -> int:
     require_rl_packages("arrears tune", ("optuna", "stable_baselines3", "torch"))
     import optuna
 
-    source = str(args.config or shipped_config(args.algo))
+    source = str(args.config or shipped_config(args.algo or "ppo"))
     base = load_train_config(source)
-    if base.algo != args.algo:
+    if args.algo is not None and base.algo != args.algo:
         raise ConfigError(source, "algo", f"is {base.algo!r}, but --algo is {args.algo!r}")
     if not 0 <= args.seed < 2**31:
         raise ConfigError("arrears tune", "--seed", f"must be from 0 to 2**31 - 1, got {args.seed}")

@@ -439,6 +439,16 @@ def test_tune_runs_trials_in_sqlite_study(tmp_path, capsys):
     assert "best trial" in capsys.readouterr().out
 
 
+def test_tune_takes_algo_from_config(tmp_path, capsys):
+    optuna = pytest.importorskip("optuna")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    config = write_tiny_config(tmp_path, "a2c")
+    arguments = ["tune", "--config", str(config), "--trials", "1", "--timesteps", "128", "--no-progress"]
+    assert main([*arguments, "--storage", storage, "--out", str(tmp_path / "best.yaml")]) == 0
+    assert load_train_config(tmp_path / "best.yaml").algo == "a2c"
+    assert optuna.load_study(study_name="a2c-tiny", storage=storage).trials[0].state.name == "COMPLETE"
+
+
 def test_tune_bad_storage_exits_2(tmp_path, capsys):
     pytest.importorskip("optuna")
     config = write_tiny_config(tmp_path, "ppo")
