@@ -177,7 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         if args.debug:
             raise
-        print(f"arrears {args.command}: error: {exc}", file=sys.stderr)
+        # An error about the command line itself names the command as its source: print that only once.
+        text = str(exc).removeprefix(f"arrears {args.command}: ")
+        print(f"arrears {args.command}: error: {text}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("arrears: interrupted", file=sys.stderr)

@@ -250,15 +250,19 @@ def evaluation_portfolio_seed(seed: int) -> int:
 # -- environments and the algorithm -------------------------------------------------------------------------------
 
 
-def require_rl_packages(command: str = "arrears train", packages: tuple[str, ...] = RL_PACKAGES) -> None:
-    """Raise :class:`ConfigError` naming ``command`` when any of ``packages`` (from the rl extra) is missing."""
+def require_rl_packages(
+    command: str = "arrears train", packages: tuple[str, ...] = RL_PACKAGES, key_path: str = ""
+) -> None:
+    """Raise :class:`ConfigError` naming ``command`` (or a file and ``key_path``) when any of ``packages`` (from
+    the rl extra) is missing."""
     missing = [name for name in packages if importlib.util.find_spec(name) is None]
     if missing:
+        verb = "is" if len(missing) == 1 else "are"
         raise ConfigError(
             command,
-            "",
-            f"needs {', '.join(missing)}, which is not installed; install the CPU build of torch first, then the rl "
-            "extra from the repository: pip install torch==2.13.0 && pip install -e '.[rl]'",
+            key_path,
+            f"needs {', '.join(missing)}, which {verb} not installed; install the CPU build of torch first, then the "
+            "rl extra from the repository: pip install torch==2.13.0 && pip install -e '.[rl]'",
         )
 
 

@@ -121,6 +121,10 @@ class LearnedPolicy:
         if algo is not None and algo not in ALGORITHMS:
             raise ValueError(f"algo must be one of {', '.join(ALGORITHMS)}, got {algo!r}")
         self.algo = algo or detect_algorithm(self.path)
+        from experiments.train import RL_PACKAGES, require_rl_packages
+
+        # Checked here, when a config names the model, so that a run stops before any cell starts.
+        require_rl_packages(str(self.path), RL_PACKAGES, key_path="policy")
         self.name = name or _model_name(self.path)
         self.description = f"Learned {self.algo} policy from {self.path}, greedy, with calls capped at capacity."
         self.sb3_model = None

@@ -32,6 +32,7 @@ from experiments.train import (  # noqa: E402
 from policies.learned import CALL_ACTIONS, LearnedPolicy  # noqa: E402
 from sim.catalogue import NO_ACTION  # noqa: E402
 from sim.engine import PortfolioModel  # noqa: E402
+from sim.errors import ConfigError  # noqa: E402
 from sim.features import feature_matrix  # noqa: E402
 from sim.scenario import Scenario  # noqa: E402
 from sim.simulate import simulate  # noqa: E402
@@ -362,6 +363,23 @@ def test_experiment_runs_model_next_to_waterfall(trained_ppo, tmp_path):
     after = {cell.policy: cell.key for cell in plan_cells(load_config(config))[0] if cell.seed == 0}
     assert after["standard"] == before["standard"]
     assert after["ppo"] != before["ppo"], "a changed model file must change its cells' keys, so resume reruns them"
+
+
+def test_model_without_rl_packages_names_the_model(trained_ppo, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name in ("torch", "sb3_contrib") else real_find_spec(name, *args),
+    )
+    path = trained_ppo.run_dir / "model.zip"
+    with pytest.raises(ConfigError) as caught:
+        LearnedPolicy(path)
+    assert caught.value.source == str(path)
+    assert caught.value.key_path == "policy"
+    assert caught.value.message.startswith("needs sb3_contrib, torch, which are not installed;")
 
 
 def test_missing_model_in_experiment_exits_2(tmp_path, capsys):
