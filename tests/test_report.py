@@ -287,6 +287,23 @@ def test_summary_names_winner_and_gain(run_dir: Path, report_html: str) -> None:
     assert f"{gain / N_ACCOUNTS:+,.2f} per account" in summary
 
 
+def test_summary_does_not_call_an_undecided_winner_best(tmp_path: Path) -> None:
+    # sms_first runs the champion's numbers plus noise, so it may lead on the mean but the interval spans zero.
+    run_dir = write_run_dir(
+        tmp_path, levels={CHAMPION: CHAMPION, "sms_first": CHAMPION, "agency_early": "agency_early"}
+    )
+    gain = (npv_by_seed(run_dir, "sms_first") - npv_by_seed(run_dir, CHAMPION)).mean()
+
+    summary = section_text(render_report(run_dir), "summary")
+
+    assert summary.startswith(
+        "Executive summary sms_first returns the highest mean net present value (NPV) of net collections, but the "
+        "seeds cannot tell it from the champion"
+    )
+    assert f"it returns {gain:+,.0f} more than the champion" in summary
+    assert "is the best policy" not in summary
+
+
 def test_summary_gain_interval_brackets_gain(run_dir: Path, report_html: str) -> None:
     gain = (npv_by_seed(run_dir, "sms_first") - npv_by_seed(run_dir, CHAMPION)).mean()
     summary = section_text(report_html, "summary")
@@ -436,7 +453,7 @@ def test_champion_best_reports_best_challenger(tmp_path: Path) -> None:
     summary = section_text(render_report(run_dir), "summary")
 
     assert f"The champion, {CHAMPION}, remains the best policy" in summary
-    assert f"The best challenger, {challenger}, returns {difference:+,.0f} against the champion" in summary
+    assert f"The best challenger, {challenger}, returns {-difference:,.0f} less than the champion" in summary
     assert "The whole interval lies below zero" in summary
 
 
