@@ -449,6 +449,10 @@ def _scenario_section(
         for policy in ranked
         if champion_in_scenario and policy != champion
     }
+    # A split's row already mixes policies inside one portfolio: a live test of it against the champion means nothing.
+    for split in arms:
+        if split in versus:
+            versus[split]["live_test"] = None
     if not champion_in_scenario:
         comparison = None
     elif winner != champion:

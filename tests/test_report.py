@@ -1030,6 +1030,9 @@ def test_segment_breakdown_per_account(tmp_path: Path) -> None:
     leaderboard = [policy for _, policy in leaderboard_rows(html)]
     assert SPLIT in leaderboard
     assert not [policy for policy in leaderboard if "/" in policy]
+    # A live test of a split against the champion means nothing, so its cell is a dash; a policy's has a size.
+    assert '<td class="num dash" data-stat="live-test">–</td>' in leaderboard_row(html, SPLIT)
+    assert re.search(r'data-stat="live-test">[0-9,]+</td>', leaderboard_row(html, "sms_first"))
 
 
 def test_detail_tables_show_means(run_dir: Path, report_html: str) -> None:
