@@ -111,19 +111,22 @@ class Metric:
     label: str
     kind: MetricKind
     higher_is_better: bool | None
+    #: The smallest value the metric can take, where one exists: a Student-t interval of its mean is cut there,
+    #: because with few seeds it can reach below (complaints from -3.84 per 1,000, say).
+    floor: float | None = None
 
 
 # Leaderboard columns in display order. complaints_per_1000 and stop_contact_rate are missing from runs written
 # before complaints were modelled, so a column absent from metrics.parquet is left out of the report.
 LEADERBOARD: tuple[Metric, ...] = (
-    Metric("recovery_rate", "Recovery rate", "percent", higher_is_better=True),
-    Metric("cost_to_collect", "Cost to collect", "percent", higher_is_better=False),
+    Metric("recovery_rate", "Recovery rate", "percent", higher_is_better=True, floor=0.0),
+    Metric("cost_to_collect", "Cost to collect", "percent", higher_is_better=False, floor=0.0),
     Metric("npv_net_collections", "NPV of net collections", "money", higher_is_better=True),
-    Metric("clv_lost", "CLV lost", "money", higher_is_better=False),
-    Metric("complaints_per_1000", "Complaints per 1,000 accounts", "decimal", higher_is_better=False),
-    Metric("stop_contact_rate", "Asked to stop contact", "percent", higher_is_better=False),
-    Metric("contacts_per_account", "Contacts per account", "decimal", higher_is_better=False),
-    Metric("cure_rate", "Cure rate", "percent", higher_is_better=True),
+    Metric("clv_lost", "CLV lost", "money", higher_is_better=False, floor=0.0),
+    Metric("complaints_per_1000", "Complaints per 1,000 accounts", "decimal", higher_is_better=False, floor=0.0),
+    Metric("stop_contact_rate", "Asked to stop contact", "percent", higher_is_better=False, floor=0.0),
+    Metric("contacts_per_account", "Contacts per account", "decimal", higher_is_better=False, floor=0.0),
+    Metric("cure_rate", "Cure rate", "percent", higher_is_better=True, floor=0.0),
 )
 
 #: The metric that ranks the policies; the leaderboard adds its IQM and the probability of beating the champion.
@@ -471,7 +474,9 @@ def _scenario_section(
             "seeds": int((main["policy"] == policy).sum()),
             "cells": [
                 _interval_cell(
-                    *(summary.loc[policy, (metric.column, stat)] for stat in ("mean", "low", "high")), kind=metric.kind
+                    *(summary.loc[policy, (metric.column, stat)] for stat in ("mean", "low", "high")),
+                    kind=metric.kind,
+                    floor=metric.floor,
                 )
                 for metric in leaderboard
             ],
@@ -520,8 +525,13 @@ def split_arms(policies: Sequence[str]) -> dict[str, list[str]]:
     return arms
 
 
-def _interval_cell(mean: float, low: float, high: float, kind: str) -> dict[str, Any]:
-    """Return a mean with its interval bounds, and whether the interval exists (it needs two or more seeds)."""
+def _interval_cell(mean: float, low: float, high: float, kind: str, floor: float | None = None) -> dict[str, Any]:
+    """Return a mean with its interval bounds, and whether the interval exists (it needs two or more seeds).
+
+    With ``floor``, the smallest value the quantity can take, a lower bound below it is raised to it.
+    """
+    if floor is not None and not math.isnan(low):
+        low = max(low, floor)
     return {
         "kind": kind,
         "mean": mean,

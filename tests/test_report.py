@@ -1130,3 +1130,21 @@ def test_pdf_needs_chromium(
     ]
     assert (run_dir / "report.html").exists()
     assert not (run_dir / "report.pdf").exists()
+
+
+def test_interval_of_non_negative_metric_cut_at_zero(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path, seeds=(0, 1))
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    # Two seeds of 0 and 10 complaints: the Student-t interval of the mean, 5 ± 63.5, reaches far below 0.
+    metrics.loc[metrics["policy"] == "sms_first", "complaints_per_1000"] = [0.0, 10.0]
+    metrics.loc[metrics["policy"] == "sms_first", "npv_net_collections"] = [100_000.0, 1_500_000.0]
+    metrics.to_parquet(run_dir / "metrics.parquet")
+
+    row = leaderboard_row(render_report(run_dir), "sms_first")
+
+    assert '<td class="num">5.00\n<span class="interval">0.00 – 68.53</span></td>' in row
+    # NPV can be negative, so its interval is never cut.
+    npv = metrics.loc[metrics["policy"] == "sms_first", "npv_net_collections"].to_numpy()
+    low = npv.mean() - scipy_stats.t.ppf(0.975, 1) * npv.std(ddof=1) / np.sqrt(2)
+    assert low < 0
+    assert f'<span class="interval">{low:,.0f} – ' in row
