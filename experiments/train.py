@@ -775,10 +775,21 @@ def resolve_command_config(args) -> tuple[TrainConfig, Path]:
                 raise ConfigError(
                     "--resume", f"--{option}", "cannot change a run being resumed; leave it out or start a new run"
                 )
+        if not args.resume.is_dir():
+            raise ConfigError(str(args.resume), "--resume", "directory not found")
         if not (args.resume / "config.yaml").is_file():
             raise ConfigError(str(args.resume), "--resume", "has no config.yaml; it is not a run of arrears train")
         config = load_train_config(args.resume / "config.yaml")
         run_dir = args.resume
+        checkpoint = latest_checkpoint(run_dir)
+        budget = args.timesteps if args.timesteps is not None else config.total_timesteps
+        if checkpoint is not None and checkpoint.timesteps >= budget:
+            raise ConfigError(
+                str(run_dir),
+                "--timesteps",
+                f"the run has trained {checkpoint.timesteps:,} timesteps already, so a budget of {budget:,} adds "
+                f"nothing; pass --timesteps above {checkpoint.timesteps:,}",
+            )
     else:
         if args.config is None and args.algo is None:
             raise ConfigError("arrears train", "--algo", f"give --algo ({', '.join(ALGORITHMS)}) or --config FILE")

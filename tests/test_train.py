@@ -228,6 +228,25 @@ def test_resume_from_truncated_checkpoint_exits_2(tmp_path, capsys, damaged):
     assert json.loads((out / "manifest.json").read_text())["timesteps"] == 128
 
 
+def test_resume_without_more_timesteps_exits_2(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = write_tiny_config(tmp_path, "ppo", total_timesteps=128)
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    manifest = (out / "manifest.json").read_bytes()
+    capsys.readouterr()
+
+    assert main(["train", "--resume", str(out), "--timesteps", "128", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: --timesteps: the run has trained 128 timesteps already" in err
+    assert "pass --timesteps above 128" in err
+    assert (out / "manifest.json").read_bytes() == manifest
+
+
+def test_resume_of_missing_directory_exits_2(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path / "nowhere")]) == 2
+    assert f"{tmp_path / 'nowhere'}: --resume: directory not found" in capsys.readouterr().err
+
+
 def test_resume_rejects_changed_seed(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
