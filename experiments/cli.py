@@ -169,9 +169,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         _check_run_options(args.command_parser, args)
     warnings.formatwarning = _one_line_warning
+    # Log records read like the warnings above ("arrears: warning: ..."); --debug adds the level and logger name.
     logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s" if args.debug else "arrears: %(levelname_lower)s: %(message)s",
     )
+    if not args.debug:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_lowercase_level)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
@@ -207,6 +212,12 @@ def _check_run_options(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error(
             "argument --workers: applies to --backend local, because a Dask cluster's workers are set where it starts"
         )
+
+
+def _lowercase_level(record: logging.LogRecord) -> bool:
+    """Give ``record`` the attribute ``levelname_lower`` ("warning") for the log format; keep every record."""
+    record.levelname_lower = record.levelname.lower()
+    return True
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

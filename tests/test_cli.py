@@ -369,6 +369,15 @@ def test_experiment_named_as_scenario_says_so(tmp_path, capsys):
     assert_one_line_error(err, "inner.yaml", "is an experiment config (it has 'policies'), not a scenario")
 
 
+def test_logged_warning_reads_like_other_warnings(tmp_path):
+    arrears = Path(sys.executable).with_name("arrears")
+    command = [str(arrears), "fit-score", "--accounts", "50", "--days", "31", "--out", str(tmp_path / "s.yaml")]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr.startswith("arrears: warning: the score ranks held-out accounts barely better")
+    assert "WARNING" not in finished.stderr
+
+
 def test_fit_score_on_too_few_accounts_exits_2(tmp_path, capsys):
     out = tmp_path / "s.yaml"
     code, _, err = run_cli(["fit-score", "--accounts", "5", "--days", "31", "--out", str(out)], capsys)
