@@ -1148,3 +1148,16 @@ def test_interval_of_non_negative_metric_cut_at_zero(tmp_path: Path) -> None:
     low = npv.mean() - scipy_stats.t.ppf(0.975, 1) * npv.std(ddof=1) / np.sqrt(2)
     assert low < 0
     assert f'<span class="interval">{low:,.0f} – ' in row
+
+
+def test_money_cards_name_the_currency(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["economics"] = {"currency": "EUR"}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+
+    html = render_report(run_dir)
+
+    assert summary_card(html, "npv_net_collections").startswith("NPV of net collections (EUR) ")
+    assert summary_card(html, "recovery_rate").startswith("Recovery rate ")
+    assert "(EUR)" not in summary_card(html, "recovery_rate")
