@@ -699,9 +699,14 @@ def _detail_tables(metrics: pd.DataFrame, ranked: Sequence[str], champion: str) 
     written before recovery by day was recorded.
     """
     leaderboard = {metric.column for metric in LEADERBOARD}
+    # Recovery by the horizon's own day repeats the whole horizon's column, so it is left out.
+    horizons = metrics["horizon_days"].unique() if "horizon_days" in metrics.columns else []
+    repeated = {f"recovery_rate_{int(horizons[0])}d"} if len(horizons) == 1 else set()
     tables = []
     for table in DETAIL_TABLES:
-        columns = [metric for metric in table.metrics if metric.column in metrics.columns]
+        columns = [
+            metric for metric in table.metrics if metric.column in metrics.columns and metric.column not in repeated
+        ]
         if all(metric.column in leaderboard for metric in columns):
             continue
         means = metrics.groupby("policy", sort=False)[[metric.column for metric in columns]].mean()

@@ -1041,13 +1041,11 @@ def test_detail_tables_show_means(run_dir: Path, report_html: str) -> None:
     recovery_30 = metric_by_seed(run_dir, "sms_first", "recovery_rate_30d").mean()
 
     assert re.findall(r'<td class="num">([^<]*)</td>', compliance) == ["3", "30", "0"]
-    assert re.findall(r'<td class="num">([^<]*)</td>', recovery) == [
-        f"{recovery_30:.1%}",
-        "n/a",
-        "n/a",
-        "n/a",
-        f"{recovery_30:.1%}",
-    ]
+    # The horizon is 30 days, so the 30-day column, equal to the whole horizon's, is left out.
+    assert re.findall(r'<td class="num">([^<]*)</td>', recovery) == ["n/a", "n/a", "n/a", f"{recovery_30:.1%}"]
+    headings = section_text(report_html, "recovery-over-time")
+    assert "30 days" not in headings
+    assert "60 days 90 days 180 days Whole horizon" in headings
 
 
 # -- scenarios ----------------------------------------------------------------------------------------------------
