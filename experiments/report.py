@@ -448,14 +448,12 @@ def _scenario_section(
 
     champion_in_scenario = champion in policies
     versus = {
-        policy: _versus_champion(main, policy, champion)
+        # A split's row already mixes policies inside one portfolio: a live test of it against the champion means
+        # nothing.
+        policy: _versus_champion(main, policy, champion, with_live_test=policy not in arms)
         for policy in ranked
         if champion_in_scenario and policy != champion
     }
-    # A split's row already mixes policies inside one portfolio: a live test of it against the champion means nothing.
-    for split in arms:
-        if split in versus:
-            versus[split]["live_test"] = None
     if not champion_in_scenario:
         comparison = None
     elif winner != champion:
@@ -554,7 +552,9 @@ def _by_seed(metrics: pd.DataFrame, policy: str, column: str) -> pd.Series:
     return pd.Series(rows[column].to_numpy(dtype=float), index=rows["seed"].to_numpy())
 
 
-def _versus_champion(metrics: pd.DataFrame, challenger: str, champion: str) -> dict[str, Any]:
+def _versus_champion(
+    metrics: pd.DataFrame, challenger: str, champion: str, with_live_test: bool = True
+) -> dict[str, Any]:
     """Compare one policy with the champion seed by seed: the probability that it returns the higher NPV, and the
     size of a live champion/challenger test that would detect the measured per-account NPV difference."""
     _check_paired_seeds(metrics, challenger, champion)
@@ -566,7 +566,7 @@ def _versus_champion(metrics: pd.DataFrame, challenger: str, champion: str) -> d
     per_account = {policy: npv[policy] / _by_seed(metrics, policy, "n_accounts") for policy in npv}
     difference = float(np.nanmean(per_account[challenger] - per_account[champion]))
     live_test = None
-    if PER_ACCOUNT_SD in metrics.columns:
+    if with_live_test and PER_ACCOUNT_SD in metrics.columns:
         sd = {policy: _pooled_sd(_by_seed(metrics, policy, PER_ACCOUNT_SD)) for policy in npv}
         sizes = {
             name: live_test_size(

@@ -24,9 +24,9 @@ _IS_CALL = np.isin(np.arange(len(ACTIONS)), CALL_ACTIONS)
 
 
 # The module of each supported algorithm's policy class, as SB3 records it in a model zip. PPO and A2C share
-# SB3's actor-critic policy; PPO's parameters include a clip range and A2C's do not.
+# SB3's actor-critic policy (None here), and only PPO's parameters include a clip range.
 _POLICY_MODULES = {
-    "stable_baselines3.common.policies": "ppo or a2c",
+    "stable_baselines3.common.policies": None,
     "stable_baselines3.dqn.policies": "dqn",
     "sb3_contrib.common.maskable.policies": "maskable_ppo",
 }
@@ -52,10 +52,8 @@ def detect_algorithm(path: Path) -> str:
             str(path), "policy", f"is a model of an algorithm arrears does not load; allowed: {', '.join(ALGORITHMS)}"
         )
     _check_spaces(path, data)
-    algo = _POLICY_MODULES[module]
-    if algo == "ppo or a2c":
-        return "ppo" if "clip_range" in data else "a2c"
-    return algo
+    actor_critic = "ppo" if "clip_range" in data else "a2c"
+    return _POLICY_MODULES[module] or actor_critic
 
 
 def _check_spaces(path: Path, data: dict) -> None:
