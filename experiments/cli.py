@@ -388,7 +388,7 @@ def cmd_fit_score(args: argparse.Namespace) -> int:
 
 
 def _is_bench_result(path: Path) -> bool:
-    """Return whether ``path`` holds the JSON of an earlier ``arrears bench``, which a new run may replace."""
+    """Return whether ``path`` contains the JSON of an earlier ``arrears bench``, which a new run may replace."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):

@@ -112,7 +112,7 @@ class Metric:
     kind: MetricKind
     higher_is_better: bool | None
     #: The smallest value the metric can take, where one exists: a Student-t interval of its mean is cut there,
-    #: because with few seeds it can reach below (complaints from -3.84 per 1,000, say).
+    #: because with few seeds it can reach below (complaints below 0 per 1,000 accounts, say).
     floor: float | None = None
 
 

@@ -514,11 +514,12 @@ def _unreadable_checkpoint(path: Path) -> Iterator[None]:
     except ConfigError:
         raise
     except Exception as error:  # SB3, torch, zipfile and pickle each raise their own kinds for a damaged file
+        details = str(error).splitlines()[0] if str(error) else "no details"
         raise ConfigError(
             str(path),
             "--resume",
-            f"cannot be read ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no details'}); "
-            "delete this checkpoint's files to resume from the one before",
+            f"cannot be read ({type(error).__name__}: {details}); delete this checkpoint's files to resume from the "
+            "one before",
         ) from error
 
 

@@ -107,12 +107,12 @@ class ThinHistoryError(ValueError):
     """A simulated history too small to fit or measure the score: all its snapshots rolled, or none did."""
 
 
-def _check_both_outcomes(history: RollHistory, which: str) -> None:
+def _check_both_outcomes(history: RollHistory, history_name: str) -> None:
     if history.rolled.all() or not history.rolled.any():
         outcome = "rolled" if history.rolled.any() else "did not roll"
         raise ThinHistoryError(
-            f"every snapshot of the {which} history {outcome} ({len(history.rolled)} snapshots), so there is nothing "
-            "to tell apart"
+            f"every snapshot of the {history_name} history {outcome} ({len(history.rolled)} snapshots), so there "
+            "is nothing to tell apart"
         )
 
 

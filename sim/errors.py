@@ -24,7 +24,7 @@ _PATTERN_MEANINGS = {
 }
 
 # Segments that pydantic adds to an error location for union members and validators, such as 'int',
-# 'constrained-float', 'list[int]' or 'function-after[...]': they name a type, not a key of the config.
+# 'constrained-float', 'list[int]' or 'function-after[...]'. They name a type, not a key of the config.
 _TYPE_TAG = re.compile(r"(int|float|str|bool|none|(constrained|function)-[a-z-]+|.*\[.*)")
 
 # Text that YAML 1.1 (PyYAML) reads as a string although it looks like a number: PyYAML's floats need a dot in the
@@ -96,7 +96,7 @@ def _is_type_tag(part: str | int) -> bool:
 
 
 def _union_alternatives(errors: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
-    """Pick the error to report from the first error and its union siblings, and count the errors it stands for.
+    """Pick the error to report from the first error and its union siblings, and count the errors it represents.
 
     A value that fails every member of a union (``int | list[int]``, say) gives one error per member at the same
     key. When one member got past the type check and failed inside the value (an item of the list), that error

@@ -702,11 +702,15 @@ def _value_at(data: Any, parts: list[str]) -> tuple[bool, Any]:
 
 
 def _blame_layer(error: ConfigError, chain: list[tuple[Path, dict[str, Any]]]) -> ConfigError:
-    """Name the file of an ``extends`` chain that set the invalid key, and say when a mapping came from several."""
+    """Name the file of an ``extends`` chain that set the invalid key, and note a mapping merged from several files."""
     if len(chain) == 1 or not error.key_path:
         return error
     parts = [part for part in re.split(r"[.\[\]]", error.key_path) if part]
-    setters = [(path, value) for path, layer in chain for found, value in [_value_at(layer, parts)] if found]
+    setters = []
+    for path, layer in chain:
+        found, value = _value_at(layer, parts)
+        if found:
+            setters.append((path, value))
     if not setters:
         return error
     child = chain[0][0]
@@ -722,9 +726,9 @@ def _blame_layer(error: ConfigError, chain: list[tuple[Path, dict[str, Any]]]) -
         )
         if inherited:
             base = setters[1][0]
-            shown = f"the shipped scenario '{base.stem}'" if base.parent == SHIPPED_SCENARIO_DIR else str(base)
+            base_name = f"the shipped scenario '{base.stem}'" if base.parent == SHIPPED_SCENARIO_DIR else str(base)
             message += (
-                f" ({child} merges this mapping key by key with {shown}, which adds "
+                f" ({child} merges this mapping key by key with {base_name}, which adds "
                 f"{', '.join(inherited)}; list those keys too, with 0 where they do not apply)"
             )
     return ConfigError(str(first_path), error.key_path, message)

@@ -107,7 +107,7 @@ def test_table_marks_skipped_measurements():
     assert "| portfolio throughput >= 25% of the minimal kernel (c), at the largest size | 0.5 | 0.25 | yes |" in table
 
 
-def test_out_that_is_not_a_bench_result_is_kept(tmp_path, capsys):
+def test_bench_keeps_unrelated_out_file(tmp_path, capsys):
     notes = tmp_path / "notes.md"
     notes.write_text("# my notes\n")
     assert main(["bench", "--quick", "--out", str(notes)]) == 2

@@ -449,7 +449,7 @@ def test_schedule_text_error_names_the_form(tmp_path, capsys):
     assert "constrained" not in err
 
 
-def test_error_names_the_extended_file_that_set_the_value(tmp_path, capsys):
+def test_extends_error_names_setting_file(tmp_path, capsys):
     base = write(tmp_path / "neg.yaml", "extends: default\ncall_center: {agents: -2}\n")
     child = write(tmp_path / "chain.yaml", "extends: neg.yaml\nname: chain\n")
     code, _, err = run_cli(["validate", str(child)], capsys)

@@ -131,7 +131,7 @@ print(type(env.unwrapped).__name__, obs.shape, truncated or terminated, type(vec
     assert output.stderr == ""
 
 
-def test_start_up_hook_imports_nothing_heavy_and_can_be_disabled(tmp_path):
+def test_start_up_hook_light_and_optional(tmp_path):
     script = """
 import sys
 heavy = sorted(name for name in ("gymnasium", "numpy", "sim", "pandas") if name in sys.modules)

@@ -756,7 +756,8 @@ def test_frontier_labels_of_a_cluster_stay_near_it() -> None:
     label_height = max(box.height for box in boxes)
     for label, box in zip(axes.texts, boxes, strict=True):
         point = axes.transData.transform(label.xy)
-        assert plot.y0 - label_height <= box.y0 and box.y1 <= plot.y1 + label_height, label.get_text()
+        assert plot.y0 - label_height <= box.y0, label.get_text()
+        assert box.y1 <= plot.y1 + label_height, label.get_text()
         assert abs((box.y0 + box.y1) / 2 - point[1]) <= 5 * label_height, label.get_text()
     # Costs are never negative, so the axis starts just below 0 rather than a quarter of the range below.
     assert -0.005 < axes.get_xlim()[0] < 0.0
