@@ -29,9 +29,9 @@ def test_quick_bench_writes_every_measurement(tmp_path, capsys):
             results["env"]["account_env_steps_per_second"],
             results["env"]["cartpole_steps_per_second"],
             results["vector"]["account_steps_per_second"],
-            results["ppo"]["account_fps"],
-            results["ppo"]["cartpole_fps"],
         ]
+        for setting in ("training", "small"):
+            rates += [results["ppo"][setting]["account_fps"], results["ppo"][setting]["cartpole_fps"]]
     for rate in rates:
         assert rate > 0
     assert results["portfolio"][0]["peak_rss_mb"] > 50
@@ -64,7 +64,10 @@ def test_table_marks_missed_targets():
         "kernel": {"account_days_per_second": 1.0},
         "env": {"account_env_steps_per_second": 1.0, "cartpole_steps_per_second": 2.0},
         "vector": {"n_accounts": 4, "account_steps_per_second": 5.0},
-        "ppo": {"account_fps": 9.0, "cartpole_fps": 10.0},
+        "ppo": {
+            "training": {"n_envs": 64, "account_fps": 9.0, "cartpole_fps": 10.0},
+            "small": {"n_envs": 8, "account_fps": 1.0, "cartpole_fps": 10.0},
+        },
         "grid": {"cells": 2, "seconds_1_worker": 2.0, "seconds_2_workers": 1.0, "speedup": 2.0},
     }
     results["targets"] = [target.check(results) for target in TARGETS]
@@ -73,11 +76,13 @@ def test_table_marks_missed_targets():
     assert met["portfolio throughput >= 50x the per-account mode (b), at the largest size"] is False
     assert met["largest portfolio x days in under 120 s"] is False
     assert met["Account-v0 single steps >= 30% of CartPole-v1"] is True
-    assert met["PPO fps on Account-v0 >= 80% of CartPole-v1"] is True
+    # Only the training setting decides the PPO target; the small setting's 10% is reported, not judged.
+    assert met["PPO fps on Account-v0 >= 80% of CartPole-v1, training setting"] is True
     assert met["2-worker grid speed-up >= 1.7"] is True
     table = format_table(results)
     assert "| 2-worker grid speed-up >= 1.7 | 2 | 1.7 | yes |" in table
     assert "| largest portfolio x days in under 120 s | 200 | 120 | no |" in table
+    assert "| (e) PPO, small setting, 8 environments | Account-v0 1 fps, CartPole-v1 10 fps |" in table
 
 
 def test_table_marks_skipped_measurements():
