@@ -90,7 +90,11 @@ class Treatment(BaseModel):
         """
         if self.cycle_day is not None:
             return obs.days_since_statement[candidates] == self.cycle_day
-        offset = obs.dpd[candidates] - low - self.start
+        return self.fires_in_stage(obs.dpd[candidates] - low)
+
+    def fires_in_stage(self, days_into_stage: np.ndarray) -> np.ndarray:
+        """Return whether this DPD treatment falls on accounts ``days_into_stage`` DPD past their stage's lowest."""
+        offset = days_into_stage - self.start
         if self.every is None:
             return offset == 0
         return (offset >= 0) & (offset % self.every == 0)
@@ -234,6 +238,7 @@ class Waterfall:
         self.score = score
         if score is None and any(stage.segment.risk_score is not None for stage in spec.stages):
             raise ValueError(f"waterfall {spec.name!r} has risk_score segments but no early-warning score")
+        self._dpd_actions, self._other_stages = _dpd_action_table(spec.stages)
 
     @classmethod
     def from_yaml(cls, path: str | Path, warn: bool = True) -> Waterfall:
@@ -263,12 +268,20 @@ class Waterfall:
         return cls(spec, score)
 
     def decide(self, obs: Observation) -> np.ndarray:
-        actions = np.zeros(obs.n_accounts, dtype=np.int64)
         undecided = obs.active.copy()
         for condition in self.spec.exit:
             undecided &= ~getattr(obs, condition)
+        if self._dpd_actions is None:
+            actions = np.zeros(obs.n_accounts, dtype=np.int64)
+        else:
+            # The table ends with a 0 (no action), which applies to every DPD beyond the table.
+            actions = self._dpd_actions[np.minimum(obs.dpd, len(self._dpd_actions) - 1)]
+            actions *= undecided
+        if not self._other_stages:
+            return actions
+
         risk_score = self.score.score(obs) if self.score is not None else None
-        for stage in self.spec.stages:
+        for stage in self._other_stages:
             low, high = stage.dpd
             in_stage = undecided & (obs.dpd >= low) & (obs.dpd <= high) & stage.segment.matches(obs, risk_score)
             # The treatments work on positions, because a stage contains a fraction of the accounts.
@@ -281,6 +294,42 @@ class Waterfall:
                 undecided[candidates[fires]] = False
                 candidates = candidates[~fires]
         return actions
+
+
+#: Largest DPD that a waterfall's table of actions by DPD covers; a stage reaching beyond it is applied per account.
+MAX_TABLE_DPD = 10_000
+
+
+def _dpd_action_table(stages: list[Stage]) -> tuple[np.ndarray | None, list[Stage]]:
+    """Split ``stages`` into a table of the action at each DPD and the stages that need more than the DPD.
+
+    A stage with no segment and only DPD-timed treatments takes the same action on every account at one DPD, so
+    :meth:`Waterfall.decide` looks it up in one pass instead of testing each stage and treatment. Stages never
+    overlap, so a stage in the table never competes with another stage for an account. The table is None when no
+    stage qualifies; entry ``d`` is 0 (no action) where no qualifying stage covers DPD ``d``.
+    """
+    by_dpd = [
+        not stage.segment.bands()
+        and all(treatment.cycle_day is None for treatment in stage.treatments)
+        and stage.dpd[1] <= MAX_TABLE_DPD
+        for stage in stages
+    ]
+    others = [stage for stage, in_table in zip(stages, by_dpd, strict=True) if not in_table]
+    if not any(by_dpd):
+        return None, others
+
+    table_stages = [stage for stage, in_table in zip(stages, by_dpd, strict=True) if in_table]
+    table = np.zeros(max(stage.dpd[1] for stage in table_stages) + 2, dtype=np.int64)
+    for stage in table_stages:
+        low, high = stage.dpd
+        days_into_stage = np.arange(high - low + 1)
+        undecided = np.ones(len(days_into_stage), dtype=bool)
+        # Where two treatments fall on one DPD, the first listed wins.
+        for treatment in stage.treatments:
+            fires = undecided & treatment.fires_in_stage(days_into_stage)
+            table[low : high + 1][fires] = treatment.action_index
+            undecided &= ~fires
+    return table, others
 
 
 def shipped_waterfalls() -> list[str]:
