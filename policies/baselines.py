@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.catalogue import ACTION_BY_NAME, NO_ACTION, contact_action, plan_action, settlement_action
+from sim.catalogue import ACTION_BY_NAME, N_ACTIONS, NO_ACTION, contact_action, plan_action, settlement_action
 from sim.observation import Observation
 from sim.rng import Purpose
 from sim.scenario import DEBTOR_TYPES
+
+#: Integer type of the random policy's running counts of allowed actions (uint8 for the 37 catalogue actions).
+_COUNT_DTYPE = np.min_scalar_type(N_ACTIONS)
 
 
 class RandomPolicy:
@@ -24,12 +27,13 @@ class RandomPolicy:
         self.model = model
 
     def decide(self, obs: Observation) -> np.ndarray:
-        mask = self.model.action_mask(obs)
-        counts = mask.sum(axis=1)
+        # Running counts of allowed actions along each row, in the smallest integer type that can count to N_ACTIONS.
+        allowed_so_far = np.cumsum(self.model.action_mask(obs), axis=1, dtype=_COUNT_DTYPE)
+        counts = allowed_so_far[:, -1]
         u = self.model.rng.uniform(obs.day, Purpose.POLICY)
         # The k-th allowed action of each row, k uniform in 0..count-1.
-        k = np.floor(u * counts).astype(np.int64)
-        return (np.cumsum(mask, axis=1) > k[:, None]).argmax(axis=1)
+        k = np.floor(u * counts).astype(_COUNT_DTYPE)
+        return (allowed_so_far > k[:, None]).argmax(axis=1)
 
 
 class OracleUpperBound:
