@@ -74,7 +74,7 @@ BUCKETS = (
 def _bucket_lows() -> tuple[int, ...]:
     """Return the lowest DPD of each bucket, checking that the buckets cover DPD 0 upwards without gaps or overlaps.
 
-    So the count of bucket ``k`` is the count at or above its lowest DPD minus the count at or above the next one's.
+    So bucket ``k`` contains the DPDs from its lowest up to, not including, the next bucket's lowest.
     """
     lows = tuple(low for _, low, _ in BUCKETS)
     highs = tuple(high for _, _, high in BUCKETS)
@@ -89,6 +89,9 @@ WINDOW_DAYS = 30  # contact history kept per account, days
 CENTS = 100
 RECOVERY_DAYS = (30, 60, 90, 180)  # paid_within_days[k]: cents paid before run day RECOVERY_DAYS[k]
 NO_PAYMENT = np.iinfo(np.int64).min  # pay_day of an account that will not pay this cycle unprompted
+#: DPD origin of an account that is current or resolved: far enough ahead that ``day - origin`` is negative on every
+#: simulated day, and far enough from the int64 limit that the subtraction cannot overflow.
+NOT_DELINQUENT = 2**62
 _CALL_CHANNEL = CHANNELS.index("call")
 
 
@@ -354,6 +357,8 @@ class PortfolioModel:
         self.last_conversation = np.full(n, never, dtype=np.int64)
         self.reached_ring = np.zeros((WINDOW_DAYS, n), dtype=np.int16)
         self.calls_ring = np.zeros((7, n), dtype=np.int16)
+        # The sum of calls_ring over its days, kept up to date, because summing 7 rows each morning costs 7 passes.
+        self.calls_last_7_days = np.zeros(n, dtype=np.int64)
         self.contacts_sent = np.zeros(n, dtype=np.int64)
         self.rpc_count = np.zeros(n, dtype=np.int64)
         self.calls_unplaced = 0
@@ -382,6 +387,11 @@ class PortfolioModel:
         self.balance[before_run] -= amount
         self.paid_this_cycle[before_run] = True
         self.last_payment_day[before_run] = self.pay_day[before_run]
+        # Aging kept up to date by _refresh_aging: cycles past due now (cycle_state is as at the last statement) and
+        # the day before the oldest unpaid payment fell due, so that DPD on day t is t - dpd_origin.
+        self.cycles_past_due = np.zeros(n, dtype=np.int64)
+        self.dpd_origin = np.zeros(n, dtype=np.int64)
+        self._refresh_aging(np.arange(n))
 
         # Ledger (cents) from day 0. Per account:
         # opening + interest + fees = paid + discounts + written_off + sold + balance.
@@ -564,7 +574,7 @@ class PortfolioModel:
     def _statements(self, day: int) -> None:
         """Close the cycle of accounts whose statement falls on ``day``."""
         cycle = self.scenario.cycle_days
-        due = np.flatnonzero((self.status == ACTIVE) & (day - self.last_statement == cycle))
+        due = np.flatnonzero((self.status == ACTIVE) & (self.last_statement == day - cycle))
         if len(due) == 0:
             return
         self._plan_statements(due)
@@ -577,10 +587,11 @@ class PortfolioModel:
         self.fees[due] += fee
         self.balance[due] += fee
 
-        new_state = self._cycles_past_due(due)
-        np.add.at(self.transition_counts, (self.cycle_state[due], np.minimum(new_state, MAX_CYCLES_PAST_DUE)), 1)
-        self.cycle_state[due] = np.minimum(new_state, MAX_CYCLES_PAST_DUE)
         self.last_statement[due] = day
+        self._refresh_aging(due)
+        new_state = np.minimum(self.cycles_past_due[due], MAX_CYCLES_PAST_DUE)
+        np.add.at(self.transition_counts, (self.cycle_state[due], new_state), 1)
+        self.cycle_state[due] = new_state
         self.billed[due] = np.where(
             self.on_plan[due], 0, np.minimum(self.installment[due], self.balance[due] - self.past_due[due])
         )
@@ -620,45 +631,50 @@ class PortfolioModel:
         # same whole number as the exact one. Float division is several times faster than integer floor division.
         return np.ceil(past_due / installment).astype(np.int64)
 
-    def dpd(self, day: int, cycles: np.ndarray | None = None, index: np.ndarray | None = None) -> np.ndarray:
-        """Days past due: days since the oldest unpaid minimum payment fell due (contractual aging).
+    def _refresh_aging(self, idx: np.ndarray) -> None:
+        """Recompute the cycles past due and the DPD origin of the accounts at ``idx``.
 
-        For invoices, which are due in full, days since the invoice fell due. ``cycles`` are the accounts' cycles
-        past due if the caller has them already. With ``index``, only the accounts at those positions are computed,
-        in that order, and ``cycles`` must be theirs.
+        Every change to an account's arrears, last statement, due day or status calls it, because the observation and
+        the close of day read these arrays instead of recomputing them for every account.
         """
-
-        def at(values: np.ndarray) -> np.ndarray:
-            return values if index is None else values[index]
-
+        cycles = self._cycles_past_due(idx)
+        self.cycles_past_due[idx] = cycles
         if self.is_invoice:
-            dpd = np.where(at(self.past_due) > 0, day - at(self.due_day) + 1, 0)
+            # An invoice is due in full, so DPD counts from the day it fell due.
+            delinquent = self.past_due[idx] > 0
+            origin = self.due_day[idx] - 1
         else:
-            cycles = self._cycles_past_due(index) if cycles is None else cycles
-            # In place, because every temporary of a large portfolio costs a pass over memory.
-            dpd = cycles - 1
-            dpd *= self.scenario.cycle_days
-            dpd += day + 1
-            dpd -= at(self.last_statement)
-            dpd *= cycles > 0
-        dpd *= at(self.status) == ACTIVE
+            # Contractual aging: the oldest unpaid minimum payment fell due cycles - 1 cycles before the last statement.
+            delinquent = cycles > 0
+            origin = self.last_statement[idx] - 1 - (cycles - 1) * self.scenario.cycle_days
+        delinquent &= self.status[idx] == ACTIVE
+        self.dpd_origin[idx] = np.where(delinquent, origin, NOT_DELINQUENT)
+
+    def dpd(self, day: int, index: np.ndarray | None = None) -> np.ndarray:
+        """Days past due: days since the oldest unpaid minimum payment fell due (contractual aging), 0 when current
+        or resolved.
+
+        For invoices, which are due in full, days since the invoice fell due. With ``index``, only the accounts at
+        those positions are computed, in that order. ``day`` must not precede the accounts' last statement.
+        """
+        dpd = day - (self.dpd_origin if index is None else self.dpd_origin[index])
+        np.maximum(dpd, 0, out=dpd)
         return dpd
 
     # -- observation and policy -----------------------------------------------------------------------------------
 
     def observe(self, day: int) -> Observation:
         """Return the observable state on ``day`` as fresh read-only arrays."""
-        cycles = self._cycles_past_due()
         fields = {
             "active": self.status == ACTIVE,
-            "dpd": self.dpd(day, cycles),
-            "cycles_past_due": cycles,
+            "dpd": self.dpd(day),
+            "cycles_past_due": self.cycles_past_due.copy(),
             "balance": self.balance / CENTS,
             "past_due": self.past_due / CENTS,
             "credit_limit": self.credit_limit.copy(),
             "placed_with_agency": self.placed.copy(),
             "days_since_contact": day - self.last_contact,
-            "calls_last_7_days": self.calls_ring.sum(axis=0),
+            "calls_last_7_days": self.calls_last_7_days.copy(),
             "days_since_conversation": day - self.last_conversation,
             "on_hold": self.hold_until > day,
             "stop_contact": self.stop_contact.copy(),
@@ -748,7 +764,9 @@ class PortfolioModel:
             "sale_proceeds": 0.0,
             "complaints": 0,
         }
-        self.calls_ring[day % 7] = 0
+        expiring = self.calls_ring[day % 7]
+        self.calls_last_7_days -= expiring
+        expiring[:] = 0
         self.reached_ring[day % WINDOW_DAYS] = 0
         self._observation = self.observe(day)
         return self._observation
@@ -899,6 +917,7 @@ class PortfolioModel:
         self.billed[idx] = 0
         self.status[idx] = status
         self.resolved_day[idx] = day
+        self._refresh_aging(idx)
 
     def _post(self, day: int, delay: int, idx: np.ndarray, channel: int, framing: np.ndarray) -> None:
         """Put a batch of letters in the post; they arrive at 10:00 ``delay`` days later, if the run lasts that long."""
@@ -966,6 +985,7 @@ class PortfolioModel:
         self.contacts_sent[handled] += 1
         self.last_contact[handled, _CALL_CHANNEL] = day
         self.calls_ring[day % 7, handled] += 1
+        self.calls_last_7_days[handled] += 1
 
         self._log_contacts(day, idx, actions[idx], sent=log.handled, reached=log.handled & rpc)
         conversation = handled[rpc[log.handled]]
@@ -1125,6 +1145,7 @@ class PortfolioModel:
         self.plan_instalment[idx] = -(-total // instalments)
         self.past_due[idx] = 0
         self.billed[idx] = 0
+        self._refresh_aging(idx)
         self.on_plan[idx] = True
         self.cycle_state[idx] = 0
         # No instalment falls due in the cycle of acceptance.
@@ -1161,6 +1182,7 @@ class PortfolioModel:
         self.settlements += len(idx)
         self._apply_payment(idx, self.balance[idx].copy(), day)
         self.status[idx] = SETTLED
+        self._refresh_aging(idx)
 
     def _complaints(self, day: int) -> None:
         """Debtors reached today may complain, more so after many contacts; some complaints ask to stop contact."""
@@ -1202,6 +1224,7 @@ class PortfolioModel:
         self.resolved_day[paid_off] = day
         self.past_due[paid_off] = 0
         self.billed[paid_off] = 0
+        self._refresh_aging(idx)
         if self.trace:
             self._payment_log.append(pd.DataFrame({"day": day, "account": idx, "amount": amount / CENTS}))
 
@@ -1228,7 +1251,9 @@ class PortfolioModel:
         # Interest and fees are frozen during a hardship hold or breathing space.
         accruing = (self.status == ACTIVE) & (self.hold_until <= day)
         daily_rate = self.scenario.portfolio.annual_interest_rate / 365.0
-        accrued = np.rint(self.balance * daily_rate).astype(np.int64)
+        accrued = self.balance * daily_rate
+        np.rint(accrued, out=accrued)
+        accrued = accrued.astype(np.int64)
         accrued *= accruing
         self.interest += accrued
         self.balance += accrued
@@ -1243,17 +1268,19 @@ class PortfolioModel:
             self.billed[charge_off] = 0
             self.status[charge_off] = CHARGED_OFF
             self.resolved_day[charge_off] = day
+            self._refresh_aging(charge_off)
             dpd[charge_off] = 0
 
         self.balance_days += self.balance
         row: dict[str, float] = {"day": day}
         row.update(self._today)
-        # Counting the active accounts at or above each bucket's lowest DPD takes fewer passes than testing ranges.
-        active_dpd = dpd[self.status == ACTIVE]
-        at_or_above = [np.count_nonzero(active_dpd >= low) for low in _BUCKET_LOWS]
-        for position, (column, _, _) in enumerate(BUCKETS):
-            above_bucket = at_or_above[position + 1] if position + 1 < len(BUCKETS) else 0
-            row[column] = at_or_above[position] - above_bucket
+        # One histogram of DPD, capped at the last bucket's lowest DPD, takes fewer passes than testing each range.
+        # Resolved accounts have DPD 0, so they are taken out of the first bucket afterwards.
+        histogram = np.bincount(np.minimum(dpd, _BUCKET_LOWS[-1]), minlength=_BUCKET_LOWS[-1] + 1)
+        per_bucket = np.add.reduceat(histogram, _BUCKET_LOWS)
+        per_bucket[0] -= self.n - np.count_nonzero(self.status == ACTIVE)
+        for (column, _, _), count in zip(BUCKETS, per_bucket.tolist(), strict=True):
+            row[column] = count
         row["accounts_charged_off"] = np.count_nonzero(self.status == CHARGED_OFF)
         row["accounts_paid_off"] = np.count_nonzero(self.status == PAID_OFF)
         row["accounts_settled"] = np.count_nonzero(self.status == SETTLED)
