@@ -495,23 +495,23 @@ class PortfolioModel:
         """Draw the untreated payment decision of a new cycle for the accounts at ``idx``."""
         if len(idx) == 0:
             return
-        rng, cycle = self.rng, self.scenario.cycle_days
+        rng, cycle = self.rng.subset(idx), self.scenario.cycle_days
         state = self.cycle_state[idx]
         pay_probability = self.pay_probability[state] * self._recession_multiplier(key_day)
         on_plan = self.on_plan[idx]
         if on_plan.any():
             keep = self.behaviour.plans.keep_probability(self.debtor_type[idx], self.present_bias[idx])
             pay_probability = np.where(on_plan, keep, pay_probability)
-        will_pay = rng.uniform(key_day, Purpose.WILL_PAY, idx) < pay_probability
+        will_pay = rng.uniform(key_day, Purpose.WILL_PAY) < pay_probability
         placed = self.placed[idx]
         if placed.any():
             agency_probability = self.behaviour.nudge.agency_probability(self.debtor_type[idx])
-            will_pay |= placed & (rng.uniform(key_day, Purpose.AGENCY, idx) < agency_probability)
-        self._draw_signals(idx, key_day, will_pay)
+            will_pay |= placed & (rng.uniform(key_day, Purpose.AGENCY) < agency_probability)
+        self._draw_signals(idx, key_day, will_pay, rng)
 
         # Pay day: uniform over the cycle's days. A cycle that began at statement day S takes payments on days
         # S..S+29 (the statement runs at 00:00, payments at 22:00).
-        offset = np.floor(rng.uniform(key_day, Purpose.PAY_DAY, idx) * cycle).astype(np.int64)
+        offset = np.floor(rng.uniform(key_day, Purpose.PAY_DAY) * cycle).astype(np.int64)
         start = self.last_statement[idx]
         pay_day = start + offset
         bound = self.payday_bound[idx]
@@ -521,18 +521,20 @@ class PortfolioModel:
         pay_day = np.where(bound, aligned, pay_day)
         self.pay_day[idx] = np.where(will_pay, pay_day, NO_PAYMENT)
 
-        k = rng.choice_by_group(key_day, Purpose.PAY_AMOUNT, self.payments_given_pay, state, idx)
+        k = rng.choice_by_group(key_day, Purpose.PAY_AMOUNT, self.payments_given_pay, state)
         self.pay_installments[idx] = k
         self.paid_this_cycle[idx] = False
 
-    def _draw_signals(self, idx: np.ndarray, key_day: int, will_pay: np.ndarray) -> None:
+    def _draw_signals(self, idx: np.ndarray, key_day: int, will_pay: np.ndarray, rng: KeyedRandom) -> None:
         """Draw the weak signals a lender records at a statement: portal logins and the change in spend.
+
+        ``rng`` is the subset of the model's draws for the accounts at ``idx``.
 
         They depend on the cycle's payment decision and the debtor type, and feed no decision, so an early-warning
         model can learn from them while the untreated behaviour stays as calibrated.
         """
         signals = self.scenario.signals
-        u = self.rng.uniform(key_day, Purpose.PORTAL_LOGINS, idx)
+        u = rng.uniform(key_day, Purpose.PORTAL_LOGINS)
         logins = np.empty(len(idx), dtype=np.int64)
         for paying, rate in ((True, signals.logins_if_paying), (False, signals.logins_if_not_paying)):
             rows = will_pay == paying
@@ -541,7 +543,7 @@ class PortfolioModel:
         mean = self.spend_change_by_type[self.debtor_type[idx]] + np.where(
             will_pay, 0.0, signals.spend_change_if_not_paying
         )
-        noise = signals.spend_change_sd * self.rng.normal(key_day, Purpose.SPEND_CHANGE, idx)
+        noise = signals.spend_change_sd * rng.normal(key_day, Purpose.SPEND_CHANGE)
         self.spend_change[idx] = np.minimum(np.maximum(mean + noise, -1.0), 1.0)
 
     def _recession_multiplier(self, day: int) -> float:
@@ -846,17 +848,20 @@ class PortfolioModel:
         self._send_offers(day, actions, acting)
 
         channel = self.action_channel[chosen]
+        # An account takes one action a day, so the messages of all channels update the per-account totals at once.
+        is_message = (channel >= 0) & (channel != _CALL_CHANNEL)
+        messaged, cost = acting[is_message], self.channel_cost[channel[is_message]]
+        self.contact_cost[messaged] += cost
+        self.npv_cost[messaged] += cost * self._discount
+        self.contacts_sent[messaged] += 1
         for c, name in enumerate(CHANNELS):
             if name == "call":
                 continue
             idx = acting[channel == c]
             if len(idx) == 0:
                 continue
-            self.contact_cost[idx] += self.channel_cost[c]
-            self.npv_cost[idx] += self.channel_cost[c] * self._discount
             self._today["cost"] += self.channel_cost[c] * len(idx)
             self._today["contacts"] += len(idx)
-            self.contacts_sent[idx] += 1
             # Indexing a column view is faster than indexing the 2-D array with a scalar and an index array.
             self.last_contact[:, c][idx] = day
             sent_actions = actions[idx]
@@ -1284,7 +1289,8 @@ class PortfolioModel:
         row.update(self._today)
         # One histogram of DPD, capped at the last bucket's lowest DPD, takes fewer passes than testing each range.
         # Resolved accounts have DPD 0, so they are taken out of the first bucket afterwards.
-        histogram = np.bincount(np.minimum(dpd, _BUCKET_LOWS[-1]), minlength=_BUCKET_LOWS[-1] + 1)
+        np.minimum(dpd, _BUCKET_LOWS[-1], out=dpd)
+        histogram = np.bincount(dpd, minlength=_BUCKET_LOWS[-1] + 1)
         per_bucket = np.add.reduceat(histogram, _BUCKET_LOWS)
         per_bucket[0] -= self.n - np.count_nonzero(self.status == ACTIVE)
         for (column, _, _), count in zip(BUCKETS, per_bucket.tolist(), strict=True):

@@ -93,8 +93,18 @@ class KeyedRandom:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
             raise ValueError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
         self.seed = int(seed)
-        self.account_ids = np.asarray(account_ids, dtype=np.uint64)
-        self._account_keys = _mix_array(self.account_ids ^ np.uint64(_mix_int(self.seed)))
+        self._account_keys = _mix_array(np.asarray(account_ids, dtype=np.uint64) ^ np.uint64(_mix_int(self.seed)))
+
+    def subset(self, index: np.ndarray) -> KeyedRandom:
+        """Return the draws of the accounts at positions ``index`` only, in that order.
+
+        Each draw of the subset equals the same draw with ``index``, without gathering the accounts' keys again, so a
+        step that makes several draws for one set of accounts takes a subset once.
+        """
+        subset = KeyedRandom.__new__(KeyedRandom)
+        subset.seed = self.seed
+        subset._account_keys = self._account_keys[index]
+        return subset
 
     def uniform(self, day: int, purpose: Purpose, index: np.ndarray | None = None, draw: int = 0) -> np.ndarray:
         """Draws for ``(seed, account, day, purpose, draw)``, for all accounts or for the positions in ``index``."""
