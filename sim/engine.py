@@ -1230,14 +1230,16 @@ class PortfolioModel:
             if window_days > day:
                 self.paid_within_days[window][idx] += amount
         self.last_payment_day[idx] = day
-        paid_off = idx[self.balance[idx] == 0]
+        is_paid_off = self.balance[idx] == 0
+        paid_off = idx[is_paid_off]
         # A payoff ends the account current: record it as the transition to state 0 it would show at a statement.
         np.add.at(self.transition_counts, (self.cycle_state[paid_off], 0), 1)
         self.status[paid_off] = PAID_OFF
         self.resolved_day[paid_off] = day
         self.past_due[paid_off] = 0
         self.billed[paid_off] = 0
-        self._refresh_aging(idx)
+        # Most payments clear only the current bill, which leaves the arrears, and so the aging, as they were.
+        self._refresh_aging(idx[(to_arrears > 0) | is_paid_off])
         if self.trace:
             self._payment_log.append(pd.DataFrame({"day": day, "account": idx, "amount": amount / CENTS}))
 
