@@ -962,8 +962,11 @@ class PortfolioModel:
 
     def _reached_on(self, day: int, days_back: range, idx: np.ndarray) -> np.ndarray:
         """Count the contacts that reached each account at ``idx`` on days ``day - k``, ``k`` in ``days_back``."""
-        rows = [(day - k) % WINDOW_DAYS for k in days_back]
-        return self.reached_ring[np.ix_(rows, idx)].sum(axis=0)
+        # One gather per day: gathering all rows at once through np.ix_ takes about a third longer.
+        counts = np.zeros(len(idx), dtype=np.int64)
+        for k in days_back:
+            counts += self.reached_ring[(day - k) % WINDOW_DAYS][idx]
+        return counts
 
     def _call_shift(self, day: int, actions: np.ndarray, calls: np.ndarray, obs: Observation):
         """Queue today's calls at positions ``calls`` (largest past-due amount first) and run the call centre's
@@ -1274,7 +1277,8 @@ class PortfolioModel:
         self.balance += accrued
 
         dpd = self.dpd(day)
-        charge_off = np.flatnonzero((self.status == ACTIVE) & (dpd >= self.scenario.charge_off_dpd))
+        # Resolved accounts have DPD 0, below any charge-off DPD.
+        charge_off = np.flatnonzero(dpd >= self.scenario.charge_off_dpd)
         if len(charge_off):
             np.add.at(self.transition_counts, (self.cycle_state[charge_off], MAX_CYCLES_PAST_DUE + 1), 1)
             self.written_off[charge_off] += self.balance[charge_off]
