@@ -37,7 +37,7 @@ from sim.callcenter import HOURS_PER_DAY, CallCentre, ShiftLog
 from sim.catalogue import ACTIONS, AGENCY, HARDSHIP_HOLD, N_ACTIONS, NO_ACTION, SELL, WRITE_OFF
 from sim.compliance import RULES, allowed_actions, blocked_by_rule
 from sim.observation import Observation
-from sim.rng import KeyedRandom, Purpose
+from sim.rng import KeyedRandom, Purpose, category_from_uniform, normal_from_uniform
 from sim.scenario import CHANNELS, DEBTOR_TYPES, FRAMINGS, MAX_CYCLES_PAST_DUE, Scenario
 
 ACTIVE, PAID_OFF, CHARGED_OFF, SETTLED, SOLD = 0, 1, 2, 3, 4
@@ -259,28 +259,45 @@ class PortfolioModel:
 
         Draws are keyed by day -1 whatever ``start_day``, so an account id is the same account whenever it joins.
         """
-        sc, n, rng = self.scenario, self.n, self.rng
+        sc, n = self.scenario, self.n
         portfolio = sc.portfolio
         setup_day = -1
+        # Reach of each message channel and, last, of settlement offers.
+        reach = np.append(self.reach_probability, sc.settlements.offer_reach_probability)
+        # All set-up draws in one call, because a renewal draws for a few accounts, where the cost per call dominates.
+        purposes = (
+            Purpose.DEBTOR_TYPE,
+            Purpose.INITIAL_STATE,
+            Purpose.BALANCE,
+            Purpose.CREDIT_LIMIT,
+            Purpose.CYCLE_OFFSET,
+            Purpose.PRESENT_BIAS,
+            Purpose.PAY_PERIOD,
+            Purpose.PAYDAY_PHASE,
+        )
+        setup_draws = [(purpose, 0) for purpose in purposes] + [(Purpose.REACH, c) for c in range(len(reach))]
+        u = dict(zip(setup_draws, self.rng.uniform_rows(setup_day, setup_draws), strict=True))
 
         type_mix = np.array([sc.debtor_types.get(t, 0.0) for t in DEBTOR_TYPES])
-        self.debtor_type = rng.choice(setup_day, Purpose.DEBTOR_TYPE, type_mix).astype(np.int8)
+        self.debtor_type = category_from_uniform(u[Purpose.DEBTOR_TYPE, 0], type_mix).astype(np.int8)
 
         state_mix = np.array([portfolio.initial_cycles_past_due.get(s, 0.0) for s in range(MAX_CYCLES_PAST_DUE + 1)])
-        state = rng.choice(setup_day, Purpose.INITIAL_STATE, state_mix).astype(np.int64)
+        state = category_from_uniform(u[Purpose.INITIAL_STATE, 0], state_mix).astype(np.int64)
 
-        balance = np.exp(portfolio.balance.mean_log + portfolio.balance.sd_log * rng.normal(setup_day, Purpose.BALANCE))
+        balance = np.exp(
+            portfolio.balance.mean_log + portfolio.balance.sd_log * normal_from_uniform(u[Purpose.BALANCE, 0])
+        )
         balance = np.clip(balance, portfolio.minimum_balance, portfolio.maximum_balance)
         limit = np.exp(
             portfolio.credit_limit.mean_log
-            + portfolio.credit_limit.sd_log * rng.normal(setup_day, Purpose.CREDIT_LIMIT)
+            + portfolio.credit_limit.sd_log * normal_from_uniform(u[Purpose.CREDIT_LIMIT, 0])
         )
         self.credit_limit = np.round(limit, 2)
         installment = np.maximum(portfolio.minimum_payment_rate * balance, portfolio.minimum_payment_floor)
         self.installment = np.maximum(np.rint(installment * CENTS).astype(np.int64), 1)
         balance_cents = np.rint(balance * CENTS).astype(np.int64)
         # Each account's last statement was 0..29 days before its first day; it is in the middle of that cycle.
-        days_into_cycle = np.floor(rng.uniform(setup_day, Purpose.CYCLE_OFFSET) * sc.cycle_days).astype(np.int64)
+        days_into_cycle = np.floor(u[Purpose.CYCLE_OFFSET, 0] * sc.cycle_days).astype(np.int64)
         self.last_statement = start_day - days_into_cycle
 
         if self.is_invoice:
@@ -306,11 +323,11 @@ class PortfolioModel:
 
         # Latent willingness and income timing.
         low, high = sc.present_bias
-        self.present_bias = low + (high - low) * rng.uniform(setup_day, Purpose.PRESENT_BIAS)
+        self.present_bias = low + (high - low) * u[Purpose.PRESENT_BIAS, 0]
         periods = np.array(list(sc.income.pay_period_mix), dtype=np.int64)
         shares = np.array(list(sc.income.pay_period_mix.values()))
-        self.pay_period = periods[rng.choice(setup_day, Purpose.PAY_PERIOD, shares)]
-        self.payday_phase = np.floor(rng.uniform(setup_day, Purpose.PAYDAY_PHASE) * self.pay_period).astype(np.int64)
+        self.pay_period = periods[category_from_uniform(u[Purpose.PAY_PERIOD, 0], shares)]
+        self.payday_phase = np.floor(u[Purpose.PAYDAY_PHASE, 0] * self.pay_period).astype(np.int64)
         self.payday_bound = self.behaviour.payday.affected[self.debtor_type]
 
         # Conduct: holds, complaints, requests to stop contact, promises.
@@ -345,10 +362,7 @@ class PortfolioModel:
 
         # Whether each message channel (and settlement offers, last column) reaches the debtor: a trait of the
         # account, drawn once, so a debtor who ignores one SMS ignores the next one too.
-        reach = np.append(self.reach_probability, sc.settlements.offer_reach_probability)
-        self.reachable = np.column_stack(
-            [rng.uniform(setup_day, Purpose.REACH, draw=c) < reach[c] for c in range(len(reach))]
-        )
+        self.reachable = np.column_stack([u[Purpose.REACH, c] < reach[c] for c in range(len(reach))])
         self.reachable &= (self.debtor_type != DEBTOR_TYPES.index("unreachable"))[:, None]
 
         # Contact history.

@@ -117,3 +117,14 @@ def test_subset_draws_equal_indexed_draws():
     np.testing.assert_array_equal(
         subset.uniform(5, Purpose.PAY_DAY, [1, 0]), rng.uniform(5, Purpose.PAY_DAY, [3, 4_000])
     )
+
+
+def test_uniform_rows_equal_single_draws():
+    from sim.rng import KeyedRandom, Purpose
+
+    rng = KeyedRandom(3, np.array([5, 0, 900, 12]))
+    draws = [(Purpose.BALANCE, 0), (Purpose.REACH, 0), (Purpose.REACH, 4)]
+    rows = rng.uniform_rows(-1, draws)
+    assert rows.shape == (len(draws), 4)
+    for row, (purpose, draw) in zip(rows, draws, strict=True):
+        np.testing.assert_array_equal(row, rng.uniform(-1, purpose, draw=draw))
