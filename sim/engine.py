@@ -653,6 +653,8 @@ class PortfolioModel:
         Every change to an account's arrears, last statement, due day or status calls it, because the observation and
         the close of day read these arrays instead of recomputing them for every account.
         """
+        if len(idx) == 0:
+            return
         cycles = self._cycles_past_due(idx)
         self.cycles_past_due[idx] = cycles
         if self.is_invoice:
