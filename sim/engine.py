@@ -1282,13 +1282,13 @@ class PortfolioModel:
 
     def _close_day(self, day: int) -> None:
         """Accrue interest, age the accounts, charge off at the charge-off DPD and record the day."""
-        # Interest and fees are frozen during a hardship hold or breathing space.
-        accruing = (self.status == ACTIVE) & (self.hold_until <= day)
         daily_rate = self.scenario.portfolio.annual_interest_rate / 365.0
         accrued = self.balance * daily_rate
         np.rint(accrued, out=accrued)
         accrued = accrued.astype(np.int64)
-        accrued *= accruing
+        # Interest and fees are frozen during a hardship hold or breathing space. Resolved accounts have a zero
+        # balance, so they accrue nothing without a test of their status.
+        accrued[self.hold_until > day] = 0
         self.interest += accrued
         self.balance += accrued
 

@@ -21,6 +21,8 @@ def recomputed_dpd(model: PortfolioModel, day: int) -> np.ndarray:
 
 
 def assert_kept_state_matches(model: PortfolioModel, day: int) -> None:
+    # The close of day relies on this when it accrues interest on every account.
+    assert (model.balance[model.status != ACTIVE] == 0).all(), "a resolved account has a balance"
     np.testing.assert_array_equal(model.cycles_past_due, -(-model.past_due // model.installment))
     np.testing.assert_array_equal(model.dpd(day), recomputed_dpd(model, day))
     np.testing.assert_array_equal(model.calls_last_7_days, model.calls_ring.sum(axis=0))
