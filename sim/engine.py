@@ -590,7 +590,8 @@ class PortfolioModel:
     def _statements(self, day: int) -> None:
         """Close the cycle of accounts whose statement falls on ``day``."""
         cycle = self.scenario.cycle_days
-        due = np.flatnonzero((self.status == ACTIVE) & (self.last_statement == day - cycle))
+        due = np.flatnonzero(self.last_statement == day - cycle)
+        due = due[self.status[due] == ACTIVE]
         if len(due) == 0:
             return
         self._plan_statements(due)
@@ -778,8 +779,6 @@ class PortfolioModel:
         day = self.day
         self._discount = (1.0 + self.scenario.economics.cost_of_capital) ** (-day / 365.0)
         self._statements(day)
-        self._reached_today[:] = False
-        self._response_today[:] = 0.0
         self._today = {
             "collected": 0.0,
             "cost": 0.0,
@@ -790,9 +789,11 @@ class PortfolioModel:
             "sale_proceeds": 0.0,
             "complaints": 0,
         }
+        # Few accounts had a call 7 days ago, so only theirs leave the count.
         expiring = self.calls_ring[day % 7]
-        self.calls_last_7_days -= expiring
-        expiring[:] = 0
+        called = np.flatnonzero(expiring)
+        self.calls_last_7_days[called] -= expiring[called]
+        expiring[called] = 0
         self.reached_ring[day % WINDOW_DAYS] = 0
         self._observation = self.observe(day)
         return self._observation
@@ -1137,6 +1138,9 @@ class PortfolioModel:
         scheduled[keeps] = True
         payers = np.flatnonzero(scheduled)
         self._complaints(day, reached)
+        # Today's contacts have had their effect. Only the reached accounts have a flag or a response to clear.
+        self._reached_today[reached] = False
+        self._response_today[reached] = 0.0
         portal = self._portal_today[payers]
         self._portal_today[:] = False
         if len(payers) == 0:
