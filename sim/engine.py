@@ -454,7 +454,9 @@ class PortfolioModel:
         account_ids = _check_account_ids(account_ids, len(idx))
         kept = np.ones(self.n, dtype=bool)
         kept[idx] = False
-        in_use = account_ids[np.isin(account_ids, self.account_ids[kept])]
+        # Both id arrays are distinct, so intersect1d may assume it and sort once; np.isin was several times slower on
+        # a vector env's thousand accounts.
+        in_use = np.intersect1d(account_ids, self.account_ids[kept], assume_unique=True)
         if len(in_use):
             raise ValueError(f"account id {in_use[0]} is already in the portfolio; every account needs its own id")
         if self.trace:
