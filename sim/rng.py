@@ -81,7 +81,7 @@ def _mix_in_place(z: np.ndarray) -> np.ndarray:
 
 
 def _scalar_key(day: int, purpose: Purpose, draw: int) -> int:
-    """Mix the part of a draw's key that all accounts share."""
+    """Return the mixed part of a draw's key that all accounts share."""
     return _mix_int(((int(day) + (1 << 20)) << 24) ^ (int(purpose) << 8) ^ int(draw))
 
 
@@ -140,7 +140,7 @@ class KeyedRandom:
         return _bits_to_unit(_mix_in_place(keys ^ np.uint64(_scalar_key(day, purpose, draw))))
 
     def uniform_rows(self, day: int, draws: Sequence[tuple[Purpose, int]]) -> np.ndarray:
-        """Draws for several ``(purpose, draw)`` pairs of one day for all accounts, shape (len(draws), n_accounts).
+        """Return the draws for several ``(purpose, draw)`` pairs of one day, shape (len(draws), n_accounts).
 
         Row ``k`` equals ``uniform(day, *draws[k])``. One call mixes every row at once, which costs less than a call
         per row when there are few accounts.

@@ -11,7 +11,7 @@ from sim.scenario import Scenario
 
 
 def recomputed_dpd(model: PortfolioModel, day: int) -> np.ndarray:
-    """DPD from the arrears, the last statement and the due day, as the contract defines it."""
+    """Compute DPD from the arrears, the last statement and the due day, as the contract defines it."""
     active = model.status == ACTIVE
     if model.is_invoice:
         return np.where(active & (model.past_due > 0), day - model.due_day + 1, 0)
@@ -37,7 +37,7 @@ def assert_kept_state_matches(model: PortfolioModel, day: int) -> None:
         ("recession", "risk_based"),
     ],
 )
-def test_kept_aging_and_call_counts_match_recomputation(scenario, policy):
+def test_kept_state_matches_recomputation(scenario, policy):
     model = PortfolioModel(Scenario.load(scenario), policies.load(policy), n_accounts=400, days=90, seed=5)
     assert_kept_state_matches(model, 0)
     while model.day < model.days:
