@@ -679,15 +679,16 @@ class PortfolioModel:
         delinquent &= self.status[idx] == ACTIVE
         self.dpd_origin[idx] = np.where(delinquent, origin, NOT_DELINQUENT)
 
-    def dpd(self, day: int, index: np.ndarray | None = None) -> np.ndarray:
+    def dpd(self, day: int, index: np.ndarray | None = None, cap: int | None = None) -> np.ndarray:
         """Return the days past due on ``day``, counted from the day the oldest unpaid minimum payment fell due
         (contractual aging), or 0 for current and resolved accounts.
 
         For invoices, which are due in full, days since the invoice fell due. With ``index``, only the accounts at
-        those positions are computed, in that order. ``day`` must not precede the accounts' last statement.
+        those positions are computed, in that order. With ``cap``, DPD above it is returned as ``cap``. ``day`` must
+        not precede the accounts' last statement.
         """
         dpd = day - (self.dpd_origin if index is None else self.dpd_origin[index])
-        np.maximum(dpd, 0, out=dpd)
+        np.clip(dpd, 0, cap, out=dpd)
         return dpd
 
     # -- observation and policy -----------------------------------------------------------------------------------
@@ -1303,17 +1304,18 @@ class PortfolioModel:
     def _close_day(self, day: int) -> None:
         """Accrue interest, age the accounts, charge off at the charge-off DPD and record the day."""
         daily_rate = self.scenario.portfolio.annual_interest_rate / 365.0
-        accrued = self.balance * daily_rate
-        np.rint(accrued, out=accrued)
-        accrued = accrued.astype(np.int64)
+        # Rounding straight into an integer array saves a pass over the accounts against rint and then astype.
+        accrued = np.rint(self.balance * daily_rate, out=np.empty_like(self.balance), casting="unsafe")
         # Interest and fees are frozen during a hardship hold or breathing space. Resolved accounts have a zero
         # balance, so they accrue nothing without a test of their status.
         accrued[self.hold_until > day] = 0
         self.interest += accrued
         self.balance += accrued
 
-        dpd = self.dpd(day)
-        # Resolved accounts have DPD 0, below any charge-off DPD.
+        # DPD is capped where neither the charge-off nor the buckets tell higher values apart, so that one histogram
+        # gives the bucket counts below. Resolved accounts have DPD 0, below any charge-off DPD.
+        cap = max(self.scenario.charge_off_dpd, _BUCKET_LOWS[-1])
+        dpd = self.dpd(day, cap=cap)
         charge_off = np.flatnonzero(dpd >= self.scenario.charge_off_dpd)
         if len(charge_off):
             self._count_transitions(self.cycle_state[charge_off], MAX_CYCLES_PAST_DUE + 1)
@@ -1329,10 +1331,9 @@ class PortfolioModel:
         self.balance_days += self.balance
         row: dict[str, float] = {"day": day}
         row.update(self._today)
-        # One histogram of DPD, capped at the last bucket's lowest DPD, takes fewer passes than testing each range.
-        # Resolved accounts have DPD 0, so they are taken out of the first bucket afterwards.
-        np.minimum(dpd, _BUCKET_LOWS[-1], out=dpd)
-        histogram = np.bincount(dpd, minlength=_BUCKET_LOWS[-1] + 1)
+        # One histogram of DPD takes fewer passes than testing each range, and the last bucket sums it from its
+        # lowest DPD to the cap. Resolved accounts have DPD 0, so they are taken out of the first bucket afterwards.
+        histogram = np.bincount(dpd, minlength=cap + 1)
         per_bucket = np.add.reduceat(histogram, _BUCKET_LOWS)
         per_bucket[0] -= self.n - np.count_nonzero(self.status == ACTIVE)
         for (column, _, _), count in zip(BUCKETS, per_bucket.tolist(), strict=True):
