@@ -42,8 +42,11 @@ def blocked_by_rule(
     With ``index``, only the accounts at those positions are checked, and each array is aligned with ``index``.
     """
 
-    def state(name: str) -> np.ndarray:
+    def state(name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Return the observed ``name`` of the checked accounts, or of those at ``rows`` among them."""
         values = getattr(obs, name)
+        if rows is not None:
+            return values[rows if index is None else index[rows]]
         return values if index is None else values[index]
 
     if index is not None:
@@ -54,13 +57,19 @@ def blocked_by_rule(
     disputed = reaches_debtor & state("disputed") & ~on_hold
     stopped = reaches_debtor & state("stop_contact") & ~on_hold & ~disputed
     is_call = _IS_CALL[actions] & ~on_hold & ~disputed & ~stopped
-    call_cap = is_call & (state("calls_last_7_days") >= CALL_CAP_PER_WEEK)
-    after_conversation = is_call & ~call_cap & (state("days_since_conversation") < DAYS_AFTER_CONVERSATION)
+    # Calls and offers are a small share of the actions, so their rules read the state of those accounts only.
+    call_cap = np.zeros_like(is_call)
+    after_conversation = np.zeros_like(is_call)
+    calls = np.flatnonzero(is_call)
+    if len(calls):
+        capped = state("calls_last_7_days", calls) >= CALL_CAP_PER_WEEK
+        call_cap[calls] = capped
+        after_conversation[calls] = ~capped & (state("days_since_conversation", calls) < DAYS_AFTER_CONVERSATION)
     is_offer = _IS_SETTLEMENT[actions] & ~on_hold & ~disputed & ~stopped
     over_cap = is_offer.copy()
     offers = np.flatnonzero(is_offer)
     if len(offers):
-        over_cap[offers] = _DISCOUNT[actions[offers]] > settlement_cap(state("dpd")[offers]) + 1e-12
+        over_cap[offers] = _DISCOUNT[actions[offers]] > settlement_cap(state("dpd", offers)) + 1e-12
     return {
         "breathing_space": on_hold,
         "dispute": disputed,

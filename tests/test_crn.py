@@ -103,3 +103,28 @@ def test_choice_by_group_matches_choice():
     assert set(np.unique(by_group[group[index] == 2])) == {2}
     assert 2 not in set(by_group[group[index] == 0])
     assert 1 not in set(by_group[group[index] == 1])
+
+
+def test_subset_draws_equal_indexed_draws():
+    from sim.rng import KeyedRandom, Purpose
+
+    rng = KeyedRandom(7, np.arange(10, 5_010))
+    index = np.array([4_000, 3, 3, 17, 0, 4_999])
+    subset = rng.subset(index)
+    np.testing.assert_array_equal(subset.uniform(5, Purpose.WILL_PAY), rng.uniform(5, Purpose.WILL_PAY, index))
+    np.testing.assert_array_equal(subset.uniform(5, Purpose.REACH, draw=2), rng.uniform(5, Purpose.REACH, index, 2))
+    np.testing.assert_array_equal(subset.normal(-1, Purpose.BALANCE), rng.normal(-1, Purpose.BALANCE, index))
+    np.testing.assert_array_equal(
+        subset.uniform(5, Purpose.PAY_DAY, [1, 0]), rng.uniform(5, Purpose.PAY_DAY, [3, 4_000])
+    )
+
+
+def test_uniform_rows_equal_single_draws():
+    from sim.rng import KeyedRandom, Purpose
+
+    rng = KeyedRandom(3, np.array([5, 0, 900, 12]))
+    draws = [(Purpose.BALANCE, 0), (Purpose.REACH, 0), (Purpose.REACH, 4)]
+    rows = rng.uniform_rows(-1, draws)
+    assert rows.shape == (len(draws), 4)
+    for row, (purpose, draw) in zip(rows, draws, strict=True):
+        np.testing.assert_array_equal(row, rng.uniform(-1, purpose, draw=draw))
