@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from sim.catalogue import ACTION_BY_NAME, N_ACTIONS, NO_ACTION, contact_action, plan_action, settlement_action
+from sim.compliance import CLASS_ALLOWED, action_classes
 from sim.observation import Observation
 from sim.rng import Purpose
 from sim.scenario import DEBTOR_TYPES
 
-#: Integer type of the random policy's running counts of allowed actions (uint8 for the 37 catalogue actions).
-_COUNT_DTYPE = np.min_scalar_type(N_ACTIONS)
+#: For each compliance class (:func:`sim.compliance.action_classes`): how many actions it allows, and those actions
+#: in catalogue order, padded with the no-action.
+_ALLOWED_COUNT = CLASS_ALLOWED.sum(axis=1)
+_ALLOWED_IN_ORDER = np.array([np.pad(np.flatnonzero(row), (0, N_ACTIONS - row.sum())) for row in CLASS_ALLOWED])
 
 
 class RandomPolicy:
@@ -27,13 +30,11 @@ class RandomPolicy:
         self.model = model
 
     def decide(self, obs: Observation) -> np.ndarray:
-        # Running counts of allowed actions along each row, in the smallest integer type that can count to N_ACTIONS.
-        allowed_so_far = np.cumsum(self.model.action_mask(obs), axis=1, dtype=_COUNT_DTYPE)
-        counts = allowed_so_far[:, -1]
+        classes = action_classes(obs, self.model.behaviour.settlement.cap)
         u = self.model.rng.uniform(obs.day, Purpose.POLICY)
-        # The k-th allowed action of each row, k uniform in 0..count-1.
-        k = np.floor(u * counts).astype(_COUNT_DTYPE)
-        return (allowed_so_far > k[:, None]).argmax(axis=1)
+        # The k-th allowed action of each account, k uniform in 0..count-1.
+        k = np.floor(u * _ALLOWED_COUNT[classes]).astype(np.int64)
+        return _ALLOWED_IN_ORDER[classes, k]
 
 
 class OracleUpperBound:

@@ -9,6 +9,8 @@ import policies
 from sim import simulate
 from sim.catalogue import ACTION_BY_NAME, NO_ACTION, contact_action
 from sim.compliance import RULES
+from sim.engine import PortfolioModel
+from sim.rng import Purpose
 
 
 def test_random_policy_never_blocked(default_scenario):
@@ -19,6 +21,22 @@ def test_random_policy_never_blocked(default_scenario):
     # It really is random: many kinds of action occur.
     kinds = set(result.contacts["action"].str.split(":").str[0])
     assert {"email", "sms", "letter", "call", "settlement", "plan", "portal", "agency"} <= kinds
+
+
+def test_random_policy_draws_kth_allowed(default_scenario):
+    model = PortfolioModel(default_scenario, policies.load("random"), n_accounts=2_000, days=40, seed=2)
+    for _ in range(39):
+        model.step()
+    obs = model.begin_day()
+    actions = model.policy.decide(obs)
+    mask = model.action_mask(obs)
+    u = model.rng.uniform(obs.day, Purpose.POLICY)
+    counts = mask.sum(axis=1)
+    for i in range(model.n):
+        allowed = np.flatnonzero(mask[i])
+        assert actions[i] == allowed[int(np.floor(u[i] * len(allowed)))], i
+    # Accounts differ in how many actions they allow, so the draw is checked against several masks.
+    assert len(np.unique(counts)) >= 4
 
 
 def test_random_policy_is_reproducible(default_scenario):
