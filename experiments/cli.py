@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--seeds", type=bounded_int(MAX_SEEDS), help="run seeds 0..N-1 instead of the config's seeds")
     run.add_argument(
-        "--workers", type=bounded_int(256), help="worker processes of the local backend (default: one per core)"
+        "--workers",
+        type=bounded_int(256),
+        help="processes that compute cells with the local backend, this one included (default: one per core)",
     )
     run.add_argument(
         "--backend",

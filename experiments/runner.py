@@ -20,7 +20,9 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from joblib import Parallel, delayed
+from joblib.externals.loky import get_reusable_executor
 from pydantic import BaseModel
 from tqdm.auto import tqdm
 
@@ -139,7 +141,8 @@ def run(
     :param config: a loaded experiment or the path of an experiment YAML
     :param out: run directory, created if missing. Cells finished there by an earlier run of the same grid, or of a
         grid that this one extends, are read back instead of simulated again
-    :param workers: joblib worker processes for the local backend; None uses every core, capped at the cell count
+    :param workers: processes that compute cells with the local backend: this one and ``workers - 1`` joblib (loky)
+        worker processes. None uses one per core, capped at the cell count
     :param progress: show a progress bar on standard error
     :param backend: ``"local"`` (joblib processes) or ``"dask"`` (the Dask cluster at ``scheduler``)
     :param scheduler: the Dask scheduler's address, such as ``tcp://127.0.0.1:8786``; only with ``backend="dask"``
@@ -363,10 +366,34 @@ def _executor(backend: str, scheduler: str | None, workers: int | None, n_cells:
 
 
 def _execute_local(arguments: list[tuple], n_workers: int) -> Iterator[tuple[int, CellOutput]]:
-    if not arguments:
-        return
-    tasks = (delayed(_compute_indexed)(i, *args) for i, args in enumerate(arguments))
-    yield from Parallel(n_jobs=n_workers, return_as="generator_unordered")(tasks)
+    """Compute cells in this process and in ``n_workers - 1`` worker processes; yield them as they finish.
+
+    This process is one of the workers instead of waiting for the others. A worker process takes most of a second to
+    start (it imports numpy, pandas and SciPy), and this process computes cells meanwhile. It takes cells from the
+    front of the queue and hands the others cells from the back. Each other worker gets a second cell while it
+    computes one, because this process hands out cells only between cells of its own.
+    """
+    queue = deque(enumerate(arguments))
+    executor = get_reusable_executor(max_workers=n_workers - 1) if n_workers > 1 and len(queue) > 1 else None
+    in_flight: set[Future] = set()
+    try:
+        while queue or in_flight:
+            while executor is not None and queue and len(in_flight) < 2 * (n_workers - 1):
+                index, args = queue.pop()
+                in_flight.add(executor.submit(_compute_indexed, index, *args))
+            if queue:
+                index, args = queue.popleft()
+                yield _compute_indexed(index, *args)
+            else:
+                wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in [future for future in in_flight if future.done()]:
+                in_flight.remove(future)
+                yield future.result()
+    except BaseException:
+        # Interrupted, failed, or abandoned by the caller: stop the workers, so that no cell goes on computing.
+        if executor is not None:
+            executor.shutdown(wait=False, kill_workers=True)
+        raise
 
 
 @contextmanager
