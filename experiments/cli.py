@@ -157,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure simulator, environment and training speed against targets")
     bench.add_argument("--quick", action="store_true", help="tiny sizes: checks that the suite runs, not its speed")
     bench.add_argument(
-        "--out", type=Path, help="JSON file for the results (default: benchmarks/results/bench-DATE.json)"
+        "--out",
+        type=Path,
+        help="JSON file for the results (default: benchmarks/results/bench-DATE.json, or bench-DATE-quick.json with "
+        "--quick, under the current directory)",
     )
 
     _add_rl_commands(commands)
@@ -403,7 +406,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from benchmarks.suite import format_table, run_suite, write_results
 
-    out = args.out or Path("benchmarks") / "results" / f"bench-{dt.date.today().isoformat()}.json"
+    suffix = "-quick" if args.quick else ""
+    out = args.out or Path("benchmarks") / "results" / f"bench-{dt.date.today().isoformat()}{suffix}.json"
     check_writable_file(out, "--out")
     if out.is_file() and not _is_bench_result(out):
         raise ConfigError(str(out), "--out", "exists and is not a result of arrears bench; name a new file")

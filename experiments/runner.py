@@ -14,15 +14,17 @@ import json
 import logging
 import os
 import platform
+import queue
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -366,34 +368,73 @@ def _executor(backend: str, scheduler: str | None, workers: int | None, n_cells:
 
 
 def _execute_local(arguments: list[tuple], n_workers: int) -> Iterator[tuple[int, CellOutput]]:
-    """Compute cells in this process and in ``n_workers - 1`` worker processes; yield them as they finish.
+    """Compute cells in a thread of this process and in ``n_workers - 1`` worker processes; yield them as they finish.
 
-    This process is one of the workers instead of waiting for the others. A worker process takes most of a second to
-    start (it imports numpy, pandas and SciPy), and this process computes cells meanwhile. It takes cells from the
-    front of the queue and hands the others cells from the back. Each other worker gets a second cell while it
-    computes one, because this process hands out cells only between cells of its own.
+    This process computes cells too, because a worker process takes most of a second to start (it imports numpy,
+    pandas and SciPy) and this one needs no start. Its cells run in a thread, so that the calling thread yields every
+    finished cell at once, whoever computed it, and hands a free worker its next cell at once. The thread takes cells
+    from the front of the queue and the workers from the back, one cell per worker at a time.
     """
-    queue = deque(enumerate(arguments))
-    executor = get_reusable_executor(max_workers=n_workers - 1) if n_workers > 1 and len(queue) > 1 else None
-    in_flight: set[Future] = set()
+    cells = deque(enumerate(arguments))
+    if n_workers == 1 or len(cells) == 1:
+        for index, args in cells:
+            yield _compute_indexed(index, *args)
+        return
+
+    # Finished cells from both sides: (index, output) from the thread, a Future from a worker, or the thread's error.
+    finished: queue.SimpleQueue = queue.SimpleQueue()
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def compute_here() -> None:
+        while not stop.is_set():
+            with lock:
+                if not cells:
+                    return
+                index, args = cells.popleft()
+            try:
+                finished.put(_compute_indexed(index, *args))
+            except BaseException as exc:  # raised again in the calling thread
+                finished.put(exc)
+                return
+
+    def hand_out() -> None:
+        with lock:
+            if not cells:
+                return
+            index, args = cells.pop()
+        executor.submit(_compute_indexed, index, *args).add_done_callback(finished.put)
+
+    remaining = len(cells)
+    executor = get_reusable_executor(max_workers=n_workers - 1)
+    # A daemon thread, so that an interrupted run can exit while the thread finishes its cell.
+    threading.Thread(target=compute_here, name="arrears-cells", daemon=True).start()
     try:
-        while queue or in_flight:
-            while executor is not None and queue and len(in_flight) < 2 * (n_workers - 1):
-                index, args = queue.pop()
-                in_flight.add(executor.submit(_compute_indexed, index, *args))
-            if queue:
-                index, args = queue.popleft()
-                yield _compute_indexed(index, *args)
-            else:
-                wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in [future for future in in_flight if future.done()]:
-                in_flight.remove(future)
-                yield future.result()
+        for _ in range(n_workers - 1):
+            hand_out()
+        while remaining:
+            item = _next_finished(finished)
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, Future):
+                item = item.result()  # raises the worker's error, if any
+                hand_out()
+            remaining -= 1
+            yield item
     except BaseException:
-        # Interrupted, failed, or abandoned by the caller: stop the workers, so that no cell goes on computing.
-        if executor is not None:
-            executor.shutdown(wait=False, kill_workers=True)
+        # Interrupted, failed, or abandoned by the caller: stop the thread after its cell and kill the workers.
+        stop.set()
+        executor.shutdown(wait=False, kill_workers=True)
         raise
+
+
+def _next_finished(finished: queue.SimpleQueue):
+    """Wait for the next finished cell in short waits, so that an interrupt (Ctrl-C) is handled within a second."""
+    while True:
+        try:
+            return finished.get(timeout=1.0)
+        except queue.Empty:
+            continue
 
 
 @contextmanager

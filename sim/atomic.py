@@ -45,12 +45,17 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 def check_writable_file(path: str | Path, option: str) -> None:
     """Raise :class:`~sim.errors.ConfigError` (naming ``option``) unless ``path`` can be written as a file.
 
-    Checked before a long computation whose result goes to ``path``: the path must not be a directory, and its
-    nearest existing folder must be a writable directory.
+    Checked before a long computation whose result goes to ``path``: the path must be new or a regular file, and its
+    nearest existing folder must be a writable directory. A device, a pipe or a symbolic link is rejected, because
+    the atomic write would replace it with a regular file.
     """
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(str(path), option, "is a directory; name the file to write, such as mine.yaml")
+    if path.is_dir() and not path.is_symlink():
+        raise ConfigError(str(path), option, "is a directory; name the file to write inside it")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise ConfigError(
+            str(path), option, "is not a regular file (a device, a pipe or a symbolic link); name a new or regular file"
+        )
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 from benchmarks.suite import TARGETS, format_table, measure_kernel, missing_rl_packages
 from experiments.cli import main
@@ -119,3 +121,20 @@ def test_bench_keeps_unrelated_out_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{notes}: --out: exists and is not a result of arrears bench; name a new file" in err
     assert notes.read_text() == "# my notes\n"
+
+
+def test_bench_rejects_special_out_files(tmp_path, capsys):
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    result = tmp_path / "result.json"
+    result.write_text('{"machine": {}, "targets": []}\n')
+    link = tmp_path / "link.json"
+    link.symlink_to(result)
+    for out in (pipe, link):
+        assert main(["bench", "--quick", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"{out}: --out: is not a regular file" in err
+    # Neither the pipe nor the link was replaced by a regular file.
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)
+    assert link.is_symlink()
+    assert result.read_text() == '{"machine": {}, "targets": []}\n'
