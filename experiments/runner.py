@@ -357,7 +357,7 @@ def _check_backend(backend: str, scheduler: str | None, workers: int | None) -> 
 def _executor(backend: str, scheduler: str | None, workers: int | None, n_cells: int):
     """Yield ``(execute, n_workers)``, where ``execute(arguments)`` yields ``(index, CellOutput)`` as cells finish."""
     if backend == "local":
-        n_workers = max(1, min(workers or os.cpu_count() or 1, n_cells))
+        n_workers = max(1, min(workers or _usable_cores(), n_cells))
         yield (lambda arguments: _execute_local(arguments, n_workers)), n_workers
         return
     with _dask_client(scheduler) as client:
@@ -365,6 +365,13 @@ def _executor(backend: str, scheduler: str | None, workers: int | None, n_cells:
         if n_workers == 0 and n_cells:
             logger.warning("the Dask cluster at %s has no workers yet; cells wait until one joins", scheduler)
         yield (lambda arguments: _execute_dask(client, arguments)), n_workers
+
+
+def _usable_cores() -> int:
+    """Return the cores this process may run on (its CPU affinity where the platform reports it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def _execute_local(arguments: list[tuple], n_workers: int) -> Iterator[tuple[int, CellOutput]]:
