@@ -378,9 +378,9 @@ def _execute_local(arguments: list[tuple], n_workers: int) -> Iterator[tuple[int
     """Compute cells in a thread of this process and in ``n_workers - 1`` worker processes; yield them as they finish.
 
     This process computes cells too, because a worker process takes most of a second to start (it imports numpy,
-    pandas and SciPy) and this one needs no start. Its cells run in a thread, so that the calling thread yields every
-    finished cell at once, whoever computed it, and hands a free worker its next cell at once. The thread takes cells
-    from the front of the queue and the workers from the back, one cell per worker at a time.
+    pandas and SciPy) and this one needs no start. Its cells run in a thread, so that the calling thread yields each
+    finished cell at once, from the thread or from a worker, and gives a free worker its next cell at once. The thread
+    takes cells from the front of the queue and the workers from the back, one cell per worker at a time.
     """
     cells = deque(enumerate(arguments))
     if n_workers == 1 or len(cells) == 1:

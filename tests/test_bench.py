@@ -40,6 +40,7 @@ def test_quick_bench_writes_every_measurement(tmp_path, capsys):
     assert len(results["targets"]) == len(TARGETS)
     printed = capsys.readouterr().out
     assert "| (c) numpy kernel |" in printed
+    assert "A quick run only checks that every measurement runs" in printed
     assert str(out) in printed
 
 

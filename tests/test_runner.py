@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 import experiments
+from experiments import runner
 from experiments.config import ExperimentConfig, resolve
 from sim.errors import ConfigError
 from sim.metrics import METRIC_COLUMNS
@@ -135,3 +136,22 @@ def test_out_must_not_be_current_directory(tiny_experiment, tmp_path, monkeypatc
         assert caught.value.key_path == "--out"
         assert "current directory" in caught.value.message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_default_workers_follow_affinity(monkeypatch):
+    monkeypatch.setattr(runner.os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert runner._usable_cores() == 1
+    with runner._executor("local", None, None, n_cells=9) as (_, n_workers):
+        assert n_workers == 1
+
+
+def test_local_cells_run_here_and_fail_loudly(tiny_experiment, monkeypatch):
+    # Two cells on 2 workers: this process computes one of them, so its failure must reach the caller.
+    _, arguments = runner.plan_cells(tiny_experiment)
+
+    def fail_here(index, *args):
+        raise RuntimeError(f"cell {index} failed in this process")
+
+    monkeypatch.setattr(runner, "_compute_indexed", fail_here)
+    with pytest.raises(RuntimeError, match="cell 0 failed in this process"):
+        list(runner._execute_local(arguments[:2], n_workers=2))
