@@ -16,6 +16,11 @@ from sim.scenario import CHANNELS, DEBTOR_TYPES, FRAMINGS, Scenario
 AGENCY_COLUMN = len(CHANNELS)
 
 
+def clip_probability(p: np.ndarray) -> np.ndarray:
+    """Return ``p`` clipped to [0, 1], as np.clip does, with less overhead per call (it dominates for few accounts)."""
+    return np.minimum(np.maximum(p, 0.0), 1.0)
+
+
 def _type_table(rows: dict[str, dict[str, float]], columns: tuple[str, ...]) -> np.ndarray:
     table = np.zeros((len(DEBTOR_TYPES), len(columns)))
     for t, debtor_type in enumerate(DEBTOR_TYPES):
@@ -42,7 +47,7 @@ class NudgeResponse:
         self, debtor_type: np.ndarray, channel: int, framing: np.ndarray, earlier_reached: np.ndarray
     ) -> np.ndarray:
         p = self.base[debtor_type, channel] * self.framing_multiplier[framing] * self.repeat_decay**earlier_reached
-        return np.clip(p, 0.0, 1.0)
+        return clip_probability(p)
 
     def agency_probability(self, debtor_type: np.ndarray) -> np.ndarray:
         """Chance per cycle that a placed account pays the agency."""
@@ -63,11 +68,11 @@ class ContactFatigue:
     def complaint_probability(self, contacts_today: np.ndarray, contacts_before: np.ndarray) -> np.ndarray:
         c = self.customer
         p = c.complaint_per_contact * contacts_today * (1.0 + c.fatigue_slope * contacts_before)
-        return np.clip(p, 0.0, 1.0)
+        return clip_probability(p)
 
     def attrition_probability(self, contacts_last_30_days: np.ndarray) -> np.ndarray:
         c = self.customer
-        return np.clip(c.attrition_on_cure + c.attrition_per_contact * contacts_last_30_days, 0.0, 1.0)
+        return clip_probability(c.attrition_on_cure + c.attrition_per_contact * contacts_last_30_days)
 
 
 class PromiseToPay:
@@ -89,7 +94,7 @@ class PromiseToPay:
 
     def keep_probability(self, debtor_type: np.ndarray, present_bias: np.ndarray, pledge: np.ndarray) -> np.ndarray:
         p = self.keep[debtor_type] * present_bias * np.where(pledge, self.config.pledge_keep_multiplier, 1.0)
-        return np.clip(p, 0.0, 1.0)
+        return clip_probability(p)
 
 
 class SettlementAcceptance:
@@ -114,7 +119,7 @@ class SettlementAcceptance:
     ) -> np.ndarray:
         c = self.config
         logit = c.intercept + c.per_discount * discount + c.per_30_dpd * dpd / 30.0
-        return np.clip(self.ceiling[debtor_type] * present_bias / (1.0 + np.exp(-logit)), 0.0, 1.0)
+        return clip_probability(self.ceiling[debtor_type] * present_bias / (1.0 + np.exp(-logit)))
 
     def cap(self, dpd: np.ndarray) -> np.ndarray:
         """Largest discount allowed at each DPD: 0 before the first band (settlements start late)."""
@@ -148,10 +153,10 @@ class PlanAcceptance:
         c = self.config
         share = instalments / (instalments + c.half_acceptance_instalments)
         pull = 1.0 + c.present_bias_pull * (1.0 - present_bias)
-        return np.clip(self.ceiling[debtor_type] * share * pull, 0.0, 1.0)
+        return clip_probability(self.ceiling[debtor_type] * share * pull)
 
     def keep_probability(self, debtor_type: np.ndarray, present_bias: np.ndarray) -> np.ndarray:
-        return np.clip(self.keep[debtor_type] * present_bias, 0.0, 1.0)
+        return clip_probability(self.keep[debtor_type] * present_bias)
 
 
 class PaydayAbility:

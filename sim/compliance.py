@@ -60,14 +60,14 @@ def blocked_by_rule(
     # Calls and offers are a small share of the actions, so their rules read the state of those accounts only.
     call_cap = np.zeros_like(is_call)
     after_conversation = np.zeros_like(is_call)
-    calls = np.flatnonzero(is_call)
+    calls = is_call.nonzero()[0]
     if len(calls):
         capped = state("calls_last_7_days", calls) >= CALL_CAP_PER_WEEK
         call_cap[calls] = capped
         after_conversation[calls] = ~capped & (state("days_since_conversation", calls) < DAYS_AFTER_CONVERSATION)
     is_offer = _IS_SETTLEMENT[actions] & ~on_hold & ~disputed & ~stopped
     over_cap = is_offer.copy()
-    offers = np.flatnonzero(is_offer)
+    offers = is_offer.nonzero()[0]
     if len(offers):
         over_cap[offers] = _DISCOUNT[actions[offers]] > settlement_cap(state("dpd", offers)) + 1e-12
     return {

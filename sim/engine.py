@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -32,12 +32,12 @@ import simpy
 from scipy.special import pdtr
 
 from sim.allocator import tune_allocator
-from sim.behaviour import Behaviour
+from sim.behaviour import Behaviour, clip_probability
 from sim.callcenter import HOURS_PER_DAY, CallCentre, ShiftLog
 from sim.catalogue import ACTIONS, AGENCY, HARDSHIP_HOLD, N_ACTIONS, NO_ACTION, SELL, WRITE_OFF
 from sim.compliance import RULES, allowed_actions, blocked_by_rule
 from sim.observation import Observation
-from sim.rng import KeyedRandom, Purpose, category_from_uniform, normal_from_uniform
+from sim.rng import KeyedRandom, Purpose, category_by_group, category_from_uniform, normal_from_uniform
 from sim.scenario import CHANNELS, DEBTOR_TYPES, FRAMINGS, MAX_CYCLES_PAST_DUE, Scenario
 
 ACTIVE, PAID_OFF, CHARGED_OFF, SETTLED, SOLD = 0, 1, 2, 3, 4
@@ -93,6 +93,18 @@ NO_PAYMENT = np.iinfo(np.int64).min  # pay_day of an account that will not pay t
 #: simulated day, and far enough from the int64 limit that the subtraction cannot overflow.
 NOT_DELINQUENT = 2**62
 _CALL_CHANNEL = CHANNELS.index("call")
+#: The draws of a cycle's payment decision, as (purpose, draw) pairs of KeyedRandom.uniform_rows.
+_PAYMENT_DRAWS = tuple(
+    (purpose, 0)
+    for purpose in (
+        Purpose.WILL_PAY,
+        Purpose.AGENCY,
+        Purpose.PORTAL_LOGINS,
+        Purpose.SPEND_CHANGE,
+        Purpose.PAY_DAY,
+        Purpose.PAY_AMOUNT,
+    )
+)
 
 
 #: Per-account arrays whose last axis, not the first, is the account (rings of recent days, counts per rule).
@@ -143,6 +155,36 @@ class _Letters:
     accounts: np.ndarray
     channel: int
     framing: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Start:
+    """New accounts' draws that take effect only on the day they join: their place in the billing cycle and the
+    payment decision of their first cycle."""
+
+    days_into_cycle: np.ndarray  # days from the last statement to the first day
+    overdue_cycles: np.ndarray  # invoices: cycles the invoice was overdue at its last statement, less one
+    will_pay: np.ndarray
+    pay_offset: np.ndarray  # days from the last statement to the unaligned pay day
+
+    def take(self, rows: np.ndarray) -> _Start:
+        return _Start(*(getattr(self, field.name)[rows] for field in fields(self)))
+
+
+#: Accounts drawn at once, ahead of need, when accounts join through ``renew_accounts``: drawing costs about the
+#: same for one account as for a few hundred, and a vector env renews a few accounts on most steps.
+RESERVE_ACCOUNTS = 256
+
+
+@dataclass(frozen=True)
+class _Reserve:
+    """Accounts ``first_id .. first_id + size - 1`` drawn ahead of joining: their per-account arrays and start."""
+
+    first_id: int
+    size: int
+    #: (attribute, key for a dict of arrays or None, whether the account is the last axis, drawn values)
+    arrays: tuple[tuple[str, str | None, bool, np.ndarray], ...]
+    start: _Start
 
 
 class PortfolioModel:
@@ -197,6 +239,7 @@ class PortfolioModel:
         self._account_attributes = tuple(sorted(set(vars(self)) - attributes_before))
         self.record_daily = record_daily
         self._observation: Observation | None = None  # today's observation, kept from begin_day to finish_day
+        self._reserve: _Reserve | None = None  # accounts drawn ahead for renew_accounts
         self._daily_rows: list[dict[str, float]] = []
         self.transition_counts = np.zeros((MAX_CYCLES_PAST_DUE + 1, MAX_CYCLES_PAST_DUE + 2), dtype=np.int64)
         self.peak_agents_busy = 0
@@ -254,10 +297,17 @@ class PortfolioModel:
                 self.action_channel[action.index] = CHANNELS.index(action.channel)
                 self.action_framing[action.index] = FRAMINGS.index(action.framing)
 
-    def _init_accounts(self, start_day: int = 0) -> None:
-        """Draw every account's initial state, as the lender's systems hold it on the account's first day.
+    def _init_accounts(self) -> None:
+        """Draw every account's initial state, as the lender's systems hold it on day 0, the account's first day."""
+        start = self._draw_accounts()
+        self._start_accounts(np.arange(self.n), 0, start)
 
-        Draws are keyed by day -1 whatever ``start_day``, so an account id is the same account whenever it joins.
+    def _draw_accounts(self) -> _Start:
+        """Create every per-account array with the accounts' drawn state; return what waits for the first day.
+
+        Draws are keyed by day -1 whatever the first day, so an account id is the same account whenever it joins. The
+        arrays that depend on the first day (the last statement, the due day of an invoice, the pay day, the
+        aging and the opening balance) hold placeholders until :meth:`_start_accounts` sets them.
         """
         sc, n = self.scenario, self.n
         portfolio = sc.portfolio
@@ -298,16 +348,16 @@ class PortfolioModel:
         balance_cents = np.rint(balance * CENTS).astype(np.int64)
         # Each account's last statement was 0..29 days before its first day; it is in the middle of that cycle.
         days_into_cycle = np.floor(u[Purpose.CYCLE_OFFSET, 0] * sc.cycle_days).astype(np.int64)
-        self.last_statement = start_day - days_into_cycle
+        self.last_statement = np.zeros(n, dtype=np.int64)  # set by _start_accounts
 
         if self.is_invoice:
-            # An invoice is due in full: one "minimum payment" is the whole invoice. An invoice `state` cycles
-            # overdue fell due 30 * (state - 1) days before its last statement; DPD counts from that day.
+            # An invoice is due in full: one "minimum payment" is the whole invoice.
             self.balance = balance_cents
             self.installment = balance_cents.copy()
             self.past_due = np.where(state > 0, balance_cents, 0)
             self.billed = np.where(state > 0, 0, balance_cents)
-            self.due_day = self.last_statement - sc.cycle_days * np.maximum(state - 1, 0)
+            overdue_cycles = np.maximum(state - 1, 0)
+            self.due_day = np.zeros(n, dtype=np.int64)  # set by _start_accounts
             state = np.minimum(state, 1)
         else:
             # The balance exceeds the arrears plus the current bill, so the state is consistent and a cure settled
@@ -316,6 +366,7 @@ class PortfolioModel:
             self.past_due = state * self.installment
             self.billed = np.minimum(self.installment, self.balance - self.past_due)
             self.due_day = np.zeros(n, dtype=np.int64)  # used for invoices only
+            overdue_cycles = np.zeros(n, dtype=np.int64)
         self.cycle_state = state  # cycles past due at the last statement
         self.status = np.full(n, ACTIVE, dtype=np.int8)
         self.resolved_day = np.full(n, -1, dtype=np.int64)  # day the account left the book; -1 while active
@@ -388,29 +439,16 @@ class PortfolioModel:
         self.last_payment_day = np.full(n, never, dtype=np.int64)
         self.portal_logins = np.zeros(n, dtype=np.int64)
         self.spend_change = np.zeros(n, dtype=np.float64)
-        self._draw_cycle_decision(np.arange(n), key_day=setup_day)
-        before_run = np.flatnonzero((self.pay_day != NO_PAYMENT) & (self.pay_day < start_day))
-        if self.is_invoice:
-            # An invoice paid before its first day would not be in the portfolio: it skips this cycle's payment.
-            self.pay_day[before_run] = NO_PAYMENT
-            before_run = before_run[:0]
-        amount = self._installments_amount(before_run)
-        to_arrears = np.minimum(amount, self.past_due[before_run])
-        self.past_due[before_run] -= to_arrears
-        self.billed[before_run] -= np.minimum(amount - to_arrears, self.billed[before_run])
-        self.balance[before_run] -= amount
-        self.paid_this_cycle[before_run] = True
-        self.last_payment_day[before_run] = self.pay_day[before_run]
+        will_pay, pay_offset = self._draw_payment(np.arange(n), key_day=setup_day)
         # Aging that _refresh_aging keeps up to date. cycles_past_due is the count now (cycle_state is the count at the
         # last statement), and dpd_origin is the day before the oldest unpaid payment fell due, so DPD on day t is
         # t - dpd_origin.
         self.cycles_past_due = np.zeros(n, dtype=np.int64)
         self.dpd_origin = np.zeros(n, dtype=np.int64)
-        self._refresh_aging(np.arange(n))
 
-        # Ledger (cents) from day 0. Per account:
+        # Ledger (cents) from the first day. Per account:
         # opening + interest + fees = paid + discounts + written_off + sold + balance.
-        self.opening_balance = self.balance.copy()
+        self.opening_balance = np.zeros(n, dtype=np.int64)  # set by _start_accounts
         self.interest = np.zeros(n, dtype=np.int64)
         self.fees = np.zeros(n, dtype=np.int64)
         self.paid = np.zeros(n, dtype=np.int64)
@@ -437,6 +475,32 @@ class PortfolioModel:
         self._plan_offer_today = np.zeros(n, dtype=np.int64)  # instalments of a plan offered and received today
         self._portal_today = np.zeros(n, dtype=bool)  # a portal link reached the debtor today
         self.paid_self_service = np.zeros(n, dtype=np.int64)  # cents paid through the portal the day a link arrived
+        return _Start(days_into_cycle, overdue_cycles, will_pay, pay_offset)
+
+    def _start_accounts(self, idx: np.ndarray, start_day: int, start: _Start) -> None:
+        """Place the drawn accounts at ``idx`` on their first day, ``start_day``: their billing cycle, this cycle's pay
+        day and the payments that fell before the first day, their aging and their opening balance."""
+        self.last_statement[idx] = start_day - start.days_into_cycle
+        if self.is_invoice:
+            # An invoice `state` cycles overdue fell due 30 * (state - 1) days before its last statement; DPD counts
+            # from that day.
+            self.due_day[idx] = self.last_statement[idx] - self.scenario.cycle_days * start.overdue_cycles
+        self._set_pay_day(idx, start.will_pay, start.pay_offset)
+        pay_day = self.pay_day[idx]
+        before_run = idx[(pay_day != NO_PAYMENT) & (pay_day < start_day)]
+        if self.is_invoice:
+            # An invoice paid before its first day would not be in the portfolio: it skips this cycle's payment.
+            self.pay_day[before_run] = NO_PAYMENT
+            before_run = before_run[:0]
+        amount = self._installments_amount(before_run)
+        to_arrears = np.minimum(amount, self.past_due[before_run])
+        self.past_due[before_run] -= to_arrears
+        self.billed[before_run] -= np.minimum(amount - to_arrears, self.billed[before_run])
+        self.balance[before_run] -= amount
+        self.paid_this_cycle[before_run] = True
+        self.last_payment_day[before_run] = self.pay_day[before_run]
+        self._refresh_aging(idx)
+        self.opening_balance[idx] = self.balance[idx]
 
     def renew_accounts(self, idx: np.ndarray, account_ids: np.ndarray) -> None:
         """Replace the accounts at positions ``idx`` with new accounts ``account_ids`` that join the book today.
@@ -465,26 +529,19 @@ class PortfolioModel:
         if len(idx) == 0:
             return
 
-        # Draw the new accounts in a model of their own that shares this model's tables, then copy them in place.
-        joining = PortfolioModel.__new__(PortfolioModel)
-        per_account = frozenset(self._account_attributes)
-        joining.__dict__.update((k, v) for k, v in vars(self).items() if k not in per_account)
-        joining.n = len(idx)
-        joining.rng = KeyedRandom(self.seed, account_ids)
+        # The new accounts come drawn from the reserve, copied in place, then start today.
         # NOTE: the first cycle's payment decision is drawn as on day -1, so a recession running on the joining day
         # does not lower it. Later cycles are drawn at their statements and do feel it.
-        joining._init_accounts(start_day=self.day)
-        for name in self._account_attributes:
-            current, drawn = getattr(self, name), getattr(joining, name)
-            if isinstance(current, np.ndarray):
-                self._copy_accounts(name, current, drawn, idx)
-            elif isinstance(current, dict) and all(isinstance(v, np.ndarray) for v in current.values()):
-                for key, values in current.items():
-                    self._copy_accounts(f"{name}[{key!r}]", values, drawn[key], idx)
-            # Anything else (calls_unplaced, blocked by rule) is a portfolio total and keeps its value.
-
+        reserve, rows = self._joining(account_ids)
+        for name, key, axis_last, drawn in reserve.arrays:
+            current = getattr(self, name) if key is None else getattr(self, name)[key]
+            if axis_last:
+                current[..., idx] = drawn[..., rows]
+            else:
+                current[idx] = drawn[rows]
         self.account_ids[idx] = account_ids
-        self.rng = KeyedRandom(self.seed, self.account_ids)
+        self.rng = self.rng.with_accounts(idx, account_ids)
+        self._start_accounts(idx, self.day, reserve.start.take(rows))
         for letter in self._in_post:
             addressed_elsewhere = kept[letter.accounts]
             letter.accounts = letter.accounts[addressed_elsewhere]
@@ -492,19 +549,55 @@ class PortfolioModel:
         if self._observation is not None:
             self._observation = self.observe(self.day)
 
-    def _copy_accounts(self, name: str, current: np.ndarray, drawn: np.ndarray, idx: np.ndarray) -> None:
-        """Write the per-account array ``drawn`` (new accounts only) into ``current`` at positions ``idx``."""
-        axis = current.ndim - 1 if name in _ACCOUNT_AXIS_LAST else 0
-        expected = (*current.shape[:axis], len(idx), *current.shape[axis + 1 :])
-        if current.shape[axis] != self.n or drawn.shape != expected:
-            raise RuntimeError(
-                f"cannot renew per-account array {name} of shape {current.shape}: its account axis is not axis "
-                f"{axis}; list it in _ACCOUNT_AXIS_LAST if the account is its last axis"
-            )
-        if axis == 0:
-            current[idx] = drawn
-        else:
-            current[..., idx] = drawn
+    def _joining(self, account_ids: np.ndarray) -> tuple[_Reserve, np.ndarray]:
+        """Return drawn accounts that include ``account_ids``, and the rows of those ids in them.
+
+        Ids within :data:`RESERVE_ACCOUNTS` of each other come from the reserve, drawn again from the lowest id when it
+        lacks one of them; ids spread wider are drawn on their own.
+        """
+        reserve = self._reserve
+        if reserve is not None:
+            rows = account_ids - reserve.first_id
+            if rows.min() >= 0 and rows.max() < reserve.size:
+                return reserve, rows
+        first = int(account_ids.min())
+        last_possible = np.iinfo(np.int64).max - RESERVE_ACCOUNTS
+        if int(account_ids.max()) - first < RESERVE_ACCOUNTS and first <= last_possible:
+            self._reserve = self._draw_reserve(np.arange(first, first + RESERVE_ACCOUNTS, dtype=np.int64))
+            return self._reserve, account_ids - first
+        return self._draw_reserve(account_ids), np.arange(len(account_ids))
+
+    def _draw_reserve(self, account_ids: np.ndarray) -> _Reserve:
+        """Draw the accounts ``account_ids`` in a model of their own that shares this model's tables."""
+        joining = PortfolioModel.__new__(PortfolioModel)
+        per_account = frozenset(self._account_attributes)
+        joining.__dict__.update((k, v) for k, v in vars(self).items() if k not in per_account)
+        joining.n = len(account_ids)
+        joining.rng = KeyedRandom(self.seed, account_ids)
+        start = joining._draw_accounts()
+        arrays = []
+        for name in self._account_attributes:
+            current, drawn = getattr(self, name), getattr(joining, name)
+            if isinstance(current, np.ndarray):
+                arrays.append((name, None, current, drawn))
+            elif isinstance(current, dict) and all(isinstance(v, np.ndarray) for v in current.values()):
+                arrays.extend((name, key, current[key], drawn[key]) for key in current)
+            # Anything else (calls_unplaced, blocked by rule) is a portfolio total and keeps its value.
+        for name, key, current, drawn in arrays:
+            axis = current.ndim - 1 if name in _ACCOUNT_AXIS_LAST else 0
+            other_axes = current.shape[:axis] + current.shape[axis + 1 :]
+            if current.shape[axis] != self.n or drawn.shape[:axis] + drawn.shape[axis + 1 :] != other_axes:
+                label = name if key is None else f"{name}[{key!r}]"
+                raise RuntimeError(
+                    f"cannot renew per-account array {label} of shape {current.shape}: its account axis is not axis "
+                    f"{axis}; list it in _ACCOUNT_AXIS_LAST if the account is its last axis"
+                )
+        return _Reserve(
+            int(account_ids[0]),
+            len(account_ids),
+            tuple((name, key, name in _ACCOUNT_AXIS_LAST, drawn) for name, key, _, drawn in arrays),
+            start,
+        )
 
     # -- the cycle --------------------------------------------------------------------------------------------------
 
@@ -512,55 +605,65 @@ class PortfolioModel:
         """Draw the untreated payment decision of a new cycle for the accounts at ``idx``."""
         if len(idx) == 0:
             return
-        rng, cycle = self.rng.subset(idx), self.scenario.cycle_days
+        will_pay, pay_offset = self._draw_payment(idx, key_day)
+        self._set_pay_day(idx, will_pay, pay_offset)
+
+    def _draw_payment(self, idx: np.ndarray, key_day: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draw whether the accounts at ``idx`` pay this cycle, how many minimum payments, and the weak signals;
+        return whether each pays and its pay day's offset from the last statement, before payday alignment."""
+        # All draws in one call, because a statement day or a renewal draws for a few accounts, where the cost per
+        # call dominates.
+        u = dict(zip(_PAYMENT_DRAWS, self.rng.subset(idx).uniform_rows(key_day, _PAYMENT_DRAWS), strict=True))
         state = self.cycle_state[idx]
         pay_probability = self.pay_probability[state] * self._recession_multiplier(key_day)
         on_plan = self.on_plan[idx]
         if on_plan.any():
             keep = self.behaviour.plans.keep_probability(self.debtor_type[idx], self.present_bias[idx])
             pay_probability = np.where(on_plan, keep, pay_probability)
-        will_pay = rng.uniform(key_day, Purpose.WILL_PAY) < pay_probability
+        will_pay = u[Purpose.WILL_PAY, 0] < pay_probability
         placed = self.placed[idx]
         if placed.any():
             agency_probability = self.behaviour.nudge.agency_probability(self.debtor_type[idx])
-            will_pay |= placed & (rng.uniform(key_day, Purpose.AGENCY) < agency_probability)
-        self._draw_signals(idx, key_day, will_pay, rng)
+            will_pay |= placed & (u[Purpose.AGENCY, 0] < agency_probability)
+        self._draw_signals(idx, will_pay, u[Purpose.PORTAL_LOGINS, 0], u[Purpose.SPEND_CHANGE, 0])
 
         # Pay day: uniform over the cycle's days. A cycle that began at statement day S takes payments on days
         # S..S+29 (the statement runs at 00:00, payments at 22:00).
-        offset = np.floor(rng.uniform(key_day, Purpose.PAY_DAY) * cycle).astype(np.int64)
+        offset = np.floor(u[Purpose.PAY_DAY, 0] * self.scenario.cycle_days).astype(np.int64)
+        k = category_by_group(u[Purpose.PAY_AMOUNT, 0], self.payments_given_pay, state)
+        self.pay_installments[idx] = k
+        self.paid_this_cycle[idx] = False
+        return will_pay, offset
+
+    def _set_pay_day(self, idx: np.ndarray, will_pay: np.ndarray, offset: np.ndarray) -> None:
+        """Set this cycle's pay day of the accounts at ``idx``: ``offset`` days after the last statement, moved to
+        just after a payday for debtors whose payments follow their pay, or none when they do not pay."""
         start = self.last_statement[idx]
         pay_day = start + offset
         bound = self.payday_bound[idx]
         aligned = self.behaviour.payday.align_to_payday(
-            pay_day, start, cycle, self.payday_phase[idx], self.pay_period[idx]
+            pay_day, start, self.scenario.cycle_days, self.payday_phase[idx], self.pay_period[idx]
         )
         pay_day = np.where(bound, aligned, pay_day)
         self.pay_day[idx] = np.where(will_pay, pay_day, NO_PAYMENT)
 
-        k = rng.choice_by_group(key_day, Purpose.PAY_AMOUNT, self.payments_given_pay, state)
-        self.pay_installments[idx] = k
-        self.paid_this_cycle[idx] = False
-
-    def _draw_signals(self, idx: np.ndarray, key_day: int, will_pay: np.ndarray, rng: KeyedRandom) -> None:
-        """Draw the weak signals a lender records at a statement: portal logins and the change in spend.
-
-        ``rng`` is the subset of the model's draws for the accounts at ``idx``.
+    def _draw_signals(self, idx: np.ndarray, will_pay: np.ndarray, logins_u: np.ndarray, spend_u: np.ndarray) -> None:
+        """Set the weak signals a lender records at a statement from their uniform draws: portal logins and the change
+        in spend.
 
         They depend on the cycle's payment decision and the debtor type, and feed no decision, so an early-warning
         model can learn from them while the untreated behaviour stays as calibrated.
         """
         signals = self.scenario.signals
-        u = rng.uniform(key_day, Purpose.PORTAL_LOGINS)
         logins = np.empty(len(idx), dtype=np.int64)
         for paying, rate in ((True, signals.logins_if_paying), (False, signals.logins_if_not_paying)):
             rows = will_pay == paying
-            logins[rows] = _poisson_quantile(u[rows], rate)
+            logins[rows] = _poisson_quantile(logins_u[rows], rate)
         self.portal_logins[idx] = logins
         mean = self.spend_change_by_type[self.debtor_type[idx]] + np.where(
             will_pay, 0.0, signals.spend_change_if_not_paying
         )
-        noise = signals.spend_change_sd * rng.normal(key_day, Purpose.SPEND_CHANGE)
+        noise = signals.spend_change_sd * normal_from_uniform(spend_u)
         self.spend_change[idx] = np.minimum(np.maximum(mean + noise, -1.0), 1.0)
 
     def _recession_multiplier(self, day: int) -> float:
@@ -593,7 +696,7 @@ class PortfolioModel:
     def _statements(self, day: int) -> None:
         """Close the cycle of accounts whose statement falls on ``day``."""
         cycle = self.scenario.cycle_days
-        due = np.flatnonzero(self.last_statement == day - cycle)
+        due = (self.last_statement == day - cycle).nonzero()[0]
         due = due[self.status[due] == ACTIVE]
         if len(due) == 0:
             return
@@ -688,7 +791,10 @@ class PortfolioModel:
         not precede the accounts' last statement.
         """
         dpd = day - (self.dpd_origin if index is None else self.dpd_origin[index])
-        np.clip(dpd, 0, cap, out=dpd)
+        # np.maximum and np.minimum rather than np.clip, whose overhead per call dominates for a few accounts.
+        np.maximum(dpd, 0, out=dpd)
+        if cap is not None:
+            np.minimum(dpd, cap, out=dpd)
         return dpd
 
     # -- observation and policy -----------------------------------------------------------------------------------
@@ -735,7 +841,7 @@ class PortfolioModel:
         """
         actions = np.where(obs.active & ~self.placed, actions, NO_ACTION)
         # A boolean array's nonzero positions are several times faster to find than an integer array's.
-        acting = np.flatnonzero(actions != NO_ACTION)
+        acting = (actions != NO_ACTION).nonzero()[0]
         if len(acting) == 0:
             return actions, acting
         rules = blocked_by_rule(actions, obs, self.behaviour.settlement.cap, index=acting)
@@ -795,7 +901,7 @@ class PortfolioModel:
         }
         # Few accounts had a call 7 days ago, so only theirs leave the count.
         expiring = self.calls_ring[day % 7]
-        called = np.flatnonzero(expiring)
+        called = expiring.nonzero()[0]
         self.calls_last_7_days[called] -= expiring[called]
         expiring[called] = 0
         self.reached_ring[day % WINDOW_DAYS] = 0
@@ -978,7 +1084,7 @@ class PortfolioModel:
         reached_7 = self._reached_on(day, range(0, 7), idx)
         p = self.behaviour.nudge.probability(self.debtor_type[idx], channel, framing, reached_7)
         if boost is not None:
-            p = np.clip(p * boost, 0.0, 1.0)
+            p = clip_probability(p * boost)
         # A debtor who is paid by payday responds only while there is money after a payday.
         has_money = self.behaviour.payday.has_money(day, self.payday_phase[idx], self.pay_period[idx])
         p = np.where(self.payday_bound[idx] & ~has_money, 0.0, p)
@@ -1125,14 +1231,14 @@ class PortfolioModel:
         unpaid &= ~self.paid_this_cycle
         scheduled = unpaid & (self.pay_day == day)
         # Few accounts are reached or have a promise due on a day, so the work runs on their positions.
-        reached = np.flatnonzero(self._reached_today)
+        reached = self._reached_today.nonzero()[0]
         candidates = reached[unpaid[reached]]
         if len(candidates):
             respond_draw = self.rng.uniform(day, Purpose.RESPONSE, candidates)
             responded = candidates[respond_draw < self._response_today[candidates]]
             scheduled[responded] = True
 
-        promised = np.flatnonzero(self.promise_day == day)
+        promised = (self.promise_day == day).nonzero()[0]
         promised = promised[self.status[promised] == ACTIVE]
         will_keep = self.promise_will_keep[promised]
         self.promises_kept[promised[will_keep]] += 1
@@ -1141,7 +1247,7 @@ class PortfolioModel:
         # A kept promise pays the arrears and the current bill: it cures the account.
         self.pay_installments[keeps] = np.maximum(self.pay_installments[keeps], self.cycle_state[keeps] + 1)
         scheduled[keeps] = True
-        payers = np.flatnonzero(scheduled)
+        payers = scheduled.nonzero()[0]
         self._complaints(day, reached)
         # Today's contacts have had their effect. Only the reached accounts have a flag or a response to clear.
         self._reached_today[reached] = False
@@ -1178,7 +1284,7 @@ class PortfolioModel:
         """
         if not self._plan_offer_today.any():
             return
-        offered = np.flatnonzero(self._plan_offer_today > 0)
+        offered = (self._plan_offer_today > 0).nonzero()[0]
         instalments = self._plan_offer_today[offered]
         self._plan_offer_today[:] = 0
         eligible = (self.status[offered] == ACTIVE) & (self.past_due[offered] > 0) & ~self.on_plan[offered]
@@ -1213,7 +1319,7 @@ class PortfolioModel:
         """Debtors who received a settlement offer today accept it or not; acceptance resolves the account."""
         if not self._offer_today.any():
             return
-        idx = np.flatnonzero((self._offer_today > 0) & (self.status == ACTIVE))
+        idx = ((self._offer_today > 0) & (self.status == ACTIVE)).nonzero()[0]
         discount_share = self._offer_today[idx]
         self._offer_today[:] = 0.0
         if len(idx) == 0:
@@ -1316,7 +1422,7 @@ class PortfolioModel:
         # gives the bucket counts below. Resolved accounts have DPD 0, below any charge-off DPD.
         cap = max(self.scenario.charge_off_dpd, _BUCKET_LOWS[-1])
         dpd = self.dpd(day, cap=cap)
-        charge_off = np.flatnonzero(dpd >= self.scenario.charge_off_dpd)
+        charge_off = (dpd >= self.scenario.charge_off_dpd).nonzero()[0]
         if len(charge_off):
             self._count_transitions(self.cycle_state[charge_off], MAX_CYCLES_PAST_DUE + 1)
             self.written_off[charge_off] += self.balance[charge_off]

@@ -152,4 +152,5 @@ def feature_matrix(obs: Observation, index: np.ndarray | None = None) -> np.ndar
         matrix[start:stop] = rows
     if index is not None:
         matrix = matrix[index]
-    return np.clip(matrix, FEATURE_LOW, FEATURE_HIGH)
+    np.maximum(matrix, FEATURE_LOW, out=matrix)
+    return np.minimum(matrix, FEATURE_HIGH, out=matrix)

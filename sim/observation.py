@@ -37,6 +37,13 @@ class Observation:
     portal_logins: np.ndarray  # logins to the self-service portal over the last closed cycle
     spend_change: np.ndarray  # change in monthly card spend against the usual, at the last statement (-0.4 = -40%)
 
+    def take(self, index: np.ndarray) -> Observation:
+        """Return the observation of the accounts at positions ``index`` only, in that order."""
+        fields = {name: values[index] for name, values in vars(self).items() if name != "day"}
+        for values in fields.values():
+            values.setflags(write=False)
+        return Observation(day=self.day, **fields)
+
     @property
     def n_accounts(self) -> int:
         return len(self.dpd)

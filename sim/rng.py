@@ -107,11 +107,28 @@ def category_from_uniform(u: np.ndarray, probabilities: np.ndarray) -> np.ndarra
     return (u[:, None] >= cumulative).sum(axis=1)
 
 
+def category_by_group(u: np.ndarray, tables: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Category at each uniform draw of ``u`` from the distribution of its group, row ``group[i]`` of ``tables``
+    (G, K), as :meth:`KeyedRandom.choice_by_group` draws."""
+    cumulative = _cumulative(tables)
+    categories = np.empty(len(u), dtype=np.int64)
+    # Loop over the groups that occur, because the few accounts of a statement day or a renewal fall in one or two.
+    for g in np.flatnonzero(np.bincount(group, minlength=len(tables))[: len(tables)]).tolist():
+        rows = group == g
+        categories[rows] = np.searchsorted(cumulative[g], u[rows], side="right")
+    return categories
+
+
 def _cumulative(probabilities: np.ndarray) -> np.ndarray:
     """Return cumulative sums along the last axis, the last set to exactly 1 so that every draw below 1 is placed."""
     cumulative = np.cumsum(probabilities, axis=-1)
     cumulative[..., -1] = 1.0
     return cumulative
+
+
+def _account_keys(seed: int, account_ids: np.ndarray) -> np.ndarray:
+    """Return the mixed part of each account's keys, the part that all its draws share."""
+    return _mix_in_place(np.asarray(account_ids, dtype=np.uint64) ^ np.uint64(_mix_int(seed)))
 
 
 class KeyedRandom:
@@ -121,7 +138,7 @@ class KeyedRandom:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
             raise ValueError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
         self.seed = int(seed)
-        self._account_keys = _mix_in_place(np.asarray(account_ids, dtype=np.uint64) ^ np.uint64(_mix_int(self.seed)))
+        self._account_keys = _account_keys(self.seed, account_ids)
 
     def subset(self, index: np.ndarray) -> KeyedRandom:
         """Return the draws of the accounts at positions ``index`` only, in that order.
@@ -133,6 +150,14 @@ class KeyedRandom:
         subset.seed = self.seed
         subset._account_keys = self._account_keys[index]
         return subset
+
+    def with_accounts(self, index: np.ndarray, account_ids: np.ndarray) -> KeyedRandom:
+        """Return the draws of the same seed with the accounts at positions ``index`` replaced by ``account_ids``."""
+        replaced = KeyedRandom.__new__(KeyedRandom)
+        replaced.seed = self.seed
+        replaced._account_keys = self._account_keys.copy()
+        replaced._account_keys[index] = _account_keys(self.seed, account_ids)
+        return replaced
 
     def uniform(self, day: int, purpose: Purpose, index: np.ndarray | None = None, draw: int = 0) -> np.ndarray:
         """Draws for ``(seed, account, day, purpose, draw)``, for all accounts or for the positions in ``index``."""
@@ -165,11 +190,4 @@ class KeyedRandom:
 
         The same draws as :meth:`choice` with ``tables[group]``, without building a distribution per account.
         """
-        u = self.uniform(day, purpose, index)
-        cumulative = _cumulative(tables)
-        categories = np.empty(len(u), dtype=np.int64)
-        # Loop over the groups that occur, because the few accounts of a statement day or a renewal fall in one or two.
-        for g in np.flatnonzero(np.bincount(group, minlength=len(tables))[: len(tables)]).tolist():
-            rows = group == g
-            categories[rows] = np.searchsorted(cumulative[g], u[rows], side="right")
-        return categories
+        return category_by_group(self.uniform(day, purpose, index), tables, group)

@@ -22,6 +22,7 @@ from sim.engine import ACTIVE, CENTS, SOLD, PortfolioModel  # noqa: E402
 from sim.envs import ENV_ID, AccountEnv, AccountVectorEnv, DayOutcome  # noqa: E402
 from sim.features import FEATURE_NAMES, feature_matrix  # noqa: E402
 from sim.metrics import summarise  # noqa: E402
+from sim.scenario import Scenario  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LETTER = contact_action("letter")
@@ -405,6 +406,51 @@ def test_renewal_mid_run_keeps_ledgers_and_drops_letters(default_scenario):
     left = ledger["opening_balance"] + ledger["interest"] + ledger["fees"]
     right = ledger["paid"] + ledger["discounts"] + ledger["written_off"] + ledger["sold"] + ledger["outstanding"]
     np.testing.assert_array_equal(left, right)
+
+
+def account_at(model: PortfolioModel, position: int) -> dict[str, np.ndarray]:
+    """Every per-account value of the account at ``position``."""
+    state = {}
+    for name, values in account_state(model).items():
+        axis_last = values.ndim > 1 and values.shape[0] != model.n
+        state[name] = values[..., position] if axis_last else values[position]
+    return state
+
+
+@pytest.mark.parametrize("scenario_name", ["default", "b2b_invoices"])
+def test_renewal_is_the_same_account_from_the_reserve_or_drawn_alone(scenario_name):
+    # Account 150 joins at position 2 on day 20 in three ways: from a reserve drawn 15 days earlier, from a reserve
+    # drawn for it, and drawn alone beside an id too far away to draw ahead. It must be the same account.
+    scenario = Scenario.load(scenario_name)
+    models, reserves = [], []
+    for earlier_id, joining in ((100, [150]), (300, [150]), (100, [150, 5_000])):
+        model = PortfolioModel(scenario, policies.load("do_nothing"), n_accounts=6, days=60, seed=3)
+        for _ in range(5):
+            model.step()
+        model.renew_accounts(np.array([1]), np.array([earlier_id]))
+        for _ in range(15):
+            model.step()
+        reserve = model._reserve
+        model.renew_accounts(np.array([2, 3][: len(joining)]), np.array(joining))
+        reserves.append((reserve, model._reserve))
+        models.append(model)
+    (kept, still), (missed, redrawn), (alone, after) = reserves
+    assert still is kept, "account 150 lies in the reserve drawn from account 100, which should have been reused"
+    assert redrawn is not missed and redrawn.first_id == 150
+    assert after is alone, "ids 4,850 apart are drawn alone, and the reserve stays as it was"
+    for model in models[1:]:
+        first, other = account_at(models[0], 2), account_at(model, 2)
+        for name, value in first.items():
+            np.testing.assert_array_equal(value, other[name], err_msg=name)
+    for model in models:
+        assert 0 <= 20 - model.last_statement[2] < scenario.cycle_days
+        assert model.opening_balance[2] == model.balance[2]
+        model.run()
+    # Nothing else reaches account 150 under do-nothing, so it stays the same account to the end.
+    for model in models[1:]:
+        first, other = account_at(models[0], 2), account_at(model, 2)
+        for name, value in first.items():
+            np.testing.assert_array_equal(value, other[name], err_msg=name)
 
 
 def test_renewal_rejects_ids_in_use(default_scenario):

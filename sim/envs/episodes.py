@@ -167,6 +167,14 @@ class AccountEpisodes:
 
     def renew(self, idx: np.ndarray, account_ids: np.ndarray) -> None:
         """Replace the accounts at ``idx`` with new accounts whose episodes start today."""
-        self.model.renew_accounts(idx, account_ids)
-        self.start_day[idx] = self.model.day
-        self._features = self._mask = None
+        model = self.model
+        model.renew_accounts(idx, account_ids)
+        self.start_day[idx] = model.day
+        # Features and masks already computed today change only in the renewed rows. Both are private arrays, because
+        # features() and action_mask() hand out copies.
+        if self._features is not None or self._mask is not None:
+            joined = model.observation.take(idx)
+            if self._features is not None:
+                self._features[idx] = feature_matrix(joined)
+            if self._mask is not None:
+                self._mask[idx] = model.action_mask(joined)

@@ -60,7 +60,7 @@ class SB3AccountVecEnv(VecEnv):
         self._actions = None
         dones = terminated | truncated
         infos = self._split_info(info)
-        for i in np.flatnonzero(dones):
+        for i in dones.nonzero()[0]:
             infos[i]["terminal_observation"] = info["final_obs"][i]
         for item, time_limit in zip(infos, (truncated & ~terminated).tolist(), strict=True):
             item["TimeLimit.truncated"] = time_limit

@@ -167,7 +167,7 @@ class AccountVectorEnv(VectorEnv):
             terminated[replacing] = truncated[replacing] = False
             self._autoreset = terminated | truncated
 
-        idx = np.flatnonzero(replacing)
+        idx = replacing.nonzero()[0]
         if len(idx):
             episodes.renew(idx, self._new_account_ids(len(idx)))
             blocked[idx] = call_unplaced[idx] = False
