@@ -31,7 +31,7 @@ import pandas as pd
 import simpy
 from scipy.special import pdtr
 
-from sim.allocator import tune_allocator
+from sim.allocator import lasting_arrays, tune_allocator
 from sim.behaviour import Behaviour, clip_probability
 from sim.callcenter import HOURS_PER_DAY, CallCentre, ShiftLog
 from sim.catalogue import ACTIONS, AGENCY, HARDSHIP_HOLD, N_ACTIONS, NO_ACTION, SELL, WRITE_OFF
@@ -235,7 +235,8 @@ class PortfolioModel:
         self._init_tables()
         # Every attribute that _init_accounts creates is per-account state, which renew_accounts redraws.
         attributes_before = set(vars(self))
-        self._init_accounts()
+        with lasting_arrays():
+            self._init_accounts()
         self._account_attributes = tuple(sorted(set(vars(self)) - attributes_before))
         self.record_daily = record_daily
         self._observation: Observation | None = None  # today's observation, kept from begin_day to finish_day
