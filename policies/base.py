@@ -15,6 +15,11 @@ class Policy(Protocol):
 
     A policy may also define ``bind(model)``: the model calls it once when it is built, for policies that need more
     than the observation (the random baseline's action mask, the oracle's latent state, a split's assignment).
+
+    A policy that reads only some fields of the observation may list them in an ``observed_fields`` attribute (names
+    from :data:`sim.observation.OBSERVATION_FIELDS`). The model then computes those and the fields it reads itself,
+    and leaves the others None, which saves a pass over every account for each field left out. Without the
+    attribute, or with None, every field is computed. Waterfalls declare theirs.
     """
 
     name: str

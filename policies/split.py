@@ -42,6 +42,14 @@ class ChampionChallenger:
             if hasattr(policy, "bind"):
                 policy.bind(model)
 
+    @property
+    def observed_fields(self) -> frozenset[str] | None:
+        """The fields the arms observe together, or None (all) when an arm does not declare its own."""
+        declared = [getattr(policy, "observed_fields", None) for policy in self.policies]
+        if any(fields is None for fields in declared):
+            return None
+        return frozenset().union(*declared)
+
     def decide(self, obs: Observation) -> np.ndarray:
         actions = np.zeros(obs.n_accounts, dtype=np.int64)
         for arm, policy in enumerate(self.policies):

@@ -267,6 +267,24 @@ class Waterfall:
                 raise ConfigError(source, "score", exc.message if exc.key_path == "score" else str(exc)) from None
         return cls(spec, score)
 
+    @property
+    def observed_fields(self) -> frozenset[str] | None:
+        """The observation fields that :meth:`decide` reads, or None for all (a risk score reads every feature)."""
+        if self.score is not None:
+            return None
+        fields = {"active", "dpd"}
+        for condition in self.spec.exit:
+            if condition == "paid_since_statement":
+                # Derived from the days since the last payment and since the last statement.
+                fields |= {"days_since_payment", "days_since_statement"}
+            else:
+                fields.add(condition)
+        for stage in self.spec.stages:
+            fields |= stage.segment.bands().keys()
+            if any(treatment.cycle_day is not None for treatment in stage.treatments):
+                fields.add("days_since_statement")
+        return frozenset(fields)
+
     def decide(self, obs: Observation) -> np.ndarray:
         undecided = obs.active.copy()
         for condition in self.spec.exit:

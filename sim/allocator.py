@@ -7,9 +7,10 @@ it touches. Raising both thresholds keeps the freed blocks in the heap, where th
 peak resident memory of a run grows by a few percent, because freed memory is not handed back between days.
 
 The arrays that last as long as the model (its per-account state) are better off the other way. Blocks that glibc
-maps on their own can be backed by 2 MiB pages, which numpy requests for large arrays; heap blocks were not. Built
+maps on their own can be backed by 2 MiB pages, which numpy requests for large arrays, and heap blocks were not. Built
 inside :func:`lasting_arrays`, a million-account model took 0.7 s to build instead of 1.5 s, and its 180 days 9.7 s
-instead of 10.0 s, on the machine of ``docs/performance.md``.
+instead of 10.0 s, in one measurement on the 2-core virtual machine of ``docs/performance.md``. The gain depends on
+the kernel granting huge pages (``/sys/kernel/mm/transparent_hugepage/enabled`` set to ``madvise`` or ``always``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ Order of events in one simulated day ``t`` (fractions of a day are hours / 24):
 from __future__ import annotations
 
 import functools
-from collections.abc import Generator
+from collections.abc import Collection, Generator
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -36,7 +36,7 @@ from sim.behaviour import Behaviour, clip_probability
 from sim.callcenter import HOURS_PER_DAY, CallCentre, ShiftLog
 from sim.catalogue import ACTIONS, AGENCY, HARDSHIP_HOLD, N_ACTIONS, NO_ACTION, SELL, WRITE_OFF
 from sim.compliance import RULES, allowed_actions, blocked_by_rule
-from sim.observation import Observation
+from sim.observation import OBSERVATION_FIELDS, Observation
 from sim.rng import KeyedRandom, Purpose, category_by_group, category_from_uniform, normal_from_uniform
 from sim.scenario import CHANNELS, DEBTOR_TYPES, FRAMINGS, MAX_CYCLES_PAST_DUE, Scenario
 
@@ -109,6 +109,54 @@ _PAYMENT_DRAWS = tuple(
 
 #: Per-account arrays whose last axis, not the first, is the account (rings of recent days, counts per rule).
 _ACCOUNT_AXIS_LAST = frozenset({"reached_ring", "calls_ring", "blocked_by_account", "paid_within_days"})
+
+
+#: The computation of each Observation field from the model's state on a day.
+_OBSERVE = {
+    "active": lambda m, day: m.status == ACTIVE,
+    "dpd": lambda m, day: m.dpd(day),
+    "cycles_past_due": lambda m, day: m.cycles_past_due.copy(),
+    "balance": lambda m, day: m.balance / CENTS,
+    "past_due": lambda m, day: m.past_due / CENTS,
+    "credit_limit": lambda m, day: m.credit_limit.copy(),
+    "placed_with_agency": lambda m, day: m.placed.copy(),
+    "days_since_contact": lambda m, day: day - m.last_contact,
+    "calls_last_7_days": lambda m, day: m.calls_last_7_days.copy(),
+    "days_since_conversation": lambda m, day: day - m.last_conversation,
+    "on_hold": lambda m, day: m.hold_until > day,
+    "stop_contact": lambda m, day: m.stop_contact.copy(),
+    "hardship_disclosed": lambda m, day: m.hardship_disclosed.copy(),
+    "promise_pending": lambda m, day: m.promise_day >= day,
+    "on_plan": lambda m, day: m.on_plan.copy(),
+    "disputed": lambda m, day: m.dispute_until > day,
+    "complaints": lambda m, day: m.complaints.copy(),
+    "days_since_statement": lambda m, day: day - m.last_statement,
+    "days_since_payment": lambda m, day: day - m.last_payment_day,
+    "portal_logins": lambda m, day: m.portal_logins.copy(),
+    "spend_change": lambda m, day: m.spend_change.copy(),
+}
+#: Fields the model itself reads from the observation: the compliance guard, and the call queue's order.
+ENGINE_FIELDS = frozenset(
+    {"active", "dpd", "on_hold", "disputed", "stop_contact", "calls_last_7_days", "days_since_conversation", "past_due"}
+)
+
+
+def observed_fields(policy: object, trace: bool = False) -> frozenset[str]:
+    """Return the observation fields a model of ``policy`` computes each day.
+
+    Every field, unless the policy has an ``observed_fields`` attribute that is not None: then those fields and the
+    ones the model reads itself (:data:`ENGINE_FIELDS`). A traced model records some more, so it computes every field.
+    """
+    declared = getattr(policy, "observed_fields", None)
+    if declared is None or trace:
+        return frozenset(OBSERVATION_FIELDS)
+    unknown = sorted(set(declared) - set(OBSERVATION_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"policy {getattr(policy, 'name', policy)!r} declares unknown observation fields {unknown}; "
+            f"allowed: {', '.join(OBSERVATION_FIELDS)}"
+        )
+    return frozenset(declared) | ENGINE_FIELDS
 
 
 def _check_account_ids(account_ids: np.ndarray, n_accounts: int) -> np.ndarray:
@@ -241,6 +289,8 @@ class PortfolioModel:
         self.record_daily = record_daily
         self._observation: Observation | None = None  # today's observation, kept from begin_day to finish_day
         self._reserve: _Reserve | None = None  # accounts drawn ahead for renew_accounts
+        #: The observation fields computed each day (see observed_fields); the others are None.
+        self.observed_fields = observed_fields(policy, trace)
         self._daily_rows: list[dict[str, float]] = []
         self.transition_counts = np.zeros((MAX_CYCLES_PAST_DUE + 1, MAX_CYCLES_PAST_DUE + 2), dtype=np.int64)
         self.peak_agents_busy = 0
@@ -548,13 +598,13 @@ class PortfolioModel:
             letter.accounts = letter.accounts[addressed_elsewhere]
             letter.framing = letter.framing[addressed_elsewhere]
         if self._observation is not None:
-            self._observation = self.observe(self.day)
+            self._observation = self.observe(self.day, self.observed_fields)
 
     def _joining(self, account_ids: np.ndarray) -> tuple[_Reserve, np.ndarray]:
         """Return drawn accounts that include ``account_ids``, and the rows of those ids in them.
 
-        Ids within :data:`RESERVE_ACCOUNTS` of each other come from the reserve, drawn again from the lowest id when it
-        lacks one of them; ids spread wider are drawn on their own.
+        Ids within :data:`RESERVE_ACCOUNTS` of each other come from the reserve. When the reserve lacks one of them, a
+        new reserve is drawn from the lowest id. Ids spread wider are drawn on their own.
         """
         reserve = self._reserve
         if reserve is not None:
@@ -610,8 +660,10 @@ class PortfolioModel:
         self._set_pay_day(idx, will_pay, pay_offset)
 
     def _draw_payment(self, idx: np.ndarray, key_day: int) -> tuple[np.ndarray, np.ndarray]:
-        """Draw whether the accounts at ``idx`` pay this cycle, how many minimum payments, and the weak signals;
-        return whether each pays and its pay day's offset from the last statement, before payday alignment."""
+        """Draw whether the accounts at ``idx`` pay this cycle, how many minimum payments, and the weak signals.
+
+        Return whether each account pays, and its pay day's offset from the last statement before payday alignment.
+        """
         # All draws in one call, because a statement day or a renewal draws for a few accounts, where the cost per
         # call dominates.
         u = dict(zip(_PAYMENT_DRAWS, self.rng.subset(idx).uniform_rows(key_day, _PAYMENT_DRAWS), strict=True))
@@ -800,34 +852,18 @@ class PortfolioModel:
 
     # -- observation and policy -----------------------------------------------------------------------------------
 
-    def observe(self, day: int) -> Observation:
-        """Return the observable state on ``day`` as fresh read-only arrays."""
-        fields = {
-            "active": self.status == ACTIVE,
-            "dpd": self.dpd(day),
-            "cycles_past_due": self.cycles_past_due.copy(),
-            "balance": self.balance / CENTS,
-            "past_due": self.past_due / CENTS,
-            "credit_limit": self.credit_limit.copy(),
-            "placed_with_agency": self.placed.copy(),
-            "days_since_contact": day - self.last_contact,
-            "calls_last_7_days": self.calls_last_7_days.copy(),
-            "days_since_conversation": day - self.last_conversation,
-            "on_hold": self.hold_until > day,
-            "stop_contact": self.stop_contact.copy(),
-            "hardship_disclosed": self.hardship_disclosed.copy(),
-            "promise_pending": self.promise_day >= day,
-            "on_plan": self.on_plan.copy(),
-            "disputed": self.dispute_until > day,
-            "complaints": self.complaints.copy(),
-            "days_since_statement": day - self.last_statement,
-            "days_since_payment": day - self.last_payment_day,
-            "portal_logins": self.portal_logins.copy(),
-            "spend_change": self.spend_change.copy(),
-        }
-        for values in fields.values():
-            values.setflags(write=False)
-        return Observation(day=day, **fields)
+    def observe(self, day: int, fields: Collection[str] | None = None) -> Observation:
+        """Return the observable state on ``day`` as fresh read-only arrays.
+
+        With ``fields``, only those fields are computed and the others are None; the model observes each day with
+        :attr:`observed_fields`.
+        """
+        requested = OBSERVATION_FIELDS if fields is None else fields
+        observed = {name: _OBSERVE[name](self, day) if name in requested else None for name in OBSERVATION_FIELDS}
+        for values in observed.values():
+            if values is not None:
+                values.setflags(write=False)
+        return Observation(day=day, **observed)
 
     def action_mask(self, obs: Observation) -> np.ndarray:
         """Actions the compliance guard would let through for each account today, shape (n_accounts, N_ACTIONS)."""
@@ -906,7 +942,7 @@ class PortfolioModel:
         self.calls_last_7_days[called] -= expiring[called]
         expiring[called] = 0
         self.reached_ring[day % WINDOW_DAYS] = 0
-        self._observation = self.observe(day)
+        self._observation = self.observe(day, self.observed_fields)
         return self._observation
 
     def finish_day(self, actions: np.ndarray) -> None:

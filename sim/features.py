@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.observation import Observation
+from sim.observation import OBSERVATION_FIELDS, Observation
 from sim.scenario import CHANNELS
 
 #: Money is scaled as log1p(amount) / log1p(MONEY_SCALE), so amounts up to MONEY_SCALE map into [0, 1].
@@ -127,6 +127,8 @@ FEATURE_HIGH = np.array([f.high for f in FEATURES], dtype=np.float32)
 _FLOOR = np.array([-np.inf if f.cap is None else 0.0 for f in FEATURES])
 _CEILING = np.array([np.inf if f.cap is None else f.cap for f in FEATURES])
 _DIVISOR = np.array([1.0 if f.cap is None else f.cap for f in FEATURES])
+#: Observation fields that the features read.
+_FEATURE_FIELDS = tuple(name for name in OBSERVATION_FIELDS if name != "active")
 #: Rows scaled at once. It bounds the float64 scratch table at 65,536 x 25 x 8 bytes, about 13 MB.
 _CHUNK_ROWS = 65_536
 
@@ -137,6 +139,12 @@ def feature_matrix(obs: Observation, index: np.ndarray | None = None) -> np.ndar
     Every value lies within ``[FEATURE_LOW, FEATURE_HIGH]``.
     """
     n = obs.n_accounts
+    unobserved = [name for name in _FEATURE_FIELDS if getattr(obs, name) is None]
+    if unobserved:
+        raise ValueError(
+            f"the observation lacks {', '.join(unobserved)}: its model observes only what its policy declares in "
+            "observed_fields; call model.observe(day) for every field"
+        )
     values = [feature.value(obs) for feature in FEATURES]
     matrix = np.empty((n, len(FEATURES)), dtype=np.float32)
     scratch = np.empty((min(n, _CHUNK_ROWS), len(FEATURES)))

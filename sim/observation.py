@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -11,7 +11,8 @@ import numpy as np
 class Observation:
     """Observable state of every account on one day: what a lender's systems hold, never the latent type.
 
-    Arrays are read-only, of length ``n_accounts``; money in currency units.
+    Arrays are read-only, of length ``n_accounts``; money in currency units. A field is None when the model's policy
+    declared the fields it observes (``observed_fields``, see :mod:`policies.base`) and this one is not among them.
     """
 
     day: int
@@ -39,10 +40,12 @@ class Observation:
 
     def take(self, index: np.ndarray) -> Observation:
         """Return the observation of the accounts at positions ``index`` only, in that order."""
-        fields = {name: values[index] for name, values in vars(self).items() if name != "day"}
-        for values in fields.values():
-            values.setflags(write=False)
-        return Observation(day=self.day, **fields)
+        selected = {name: getattr(self, name) for name in OBSERVATION_FIELDS}
+        selected = {name: None if values is None else values[index] for name, values in selected.items()}
+        for values in selected.values():
+            if values is not None:
+                values.setflags(write=False)
+        return Observation(day=self.day, **selected)
 
     @property
     def n_accounts(self) -> int:
@@ -52,3 +55,7 @@ class Observation:
     def paid_since_statement(self) -> np.ndarray:
         """Whether a payment arrived since the last statement."""
         return self.days_since_payment <= self.days_since_statement
+
+
+#: Names of the per-account fields of an :class:`Observation`, in order.
+OBSERVATION_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(Observation) if field.name != "day")

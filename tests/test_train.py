@@ -168,7 +168,8 @@ def test_train_reports_difference_from_do_nothing(tmp_path, capsys):
 
 def test_saved_model_reproduces_actions(trained_ppo):
     model = PortfolioModel(Scenario.load("default"), policies.load("do_nothing"), n_accounts=300, days=5, seed=3)
-    features = feature_matrix(model.begin_day())
+    model.begin_day()
+    features = feature_matrix(model.observe(model.day))
     loaded = LearnedPolicy(trained_ppo.run_dir / "model.zip")
     loaded.load_model()
 

@@ -7,10 +7,14 @@ import pytest
 
 import policies
 from policies import Waterfall
+from policies.split import ChampionChallenger
 from policies.waterfall import shipped_waterfalls
 from sim.catalogue import ACTION_BY_NAME, AGENCY, NO_ACTION, contact_action
-from sim.engine import Observation
+from sim.engine import ENGINE_FIELDS, Observation, PortfolioModel
 from sim.errors import ConfigError
+from sim.features import FEATURE_NAMES, feature_matrix
+from sim.observation import OBSERVATION_FIELDS
+from sim.scenario import Scenario
 
 
 def observation(dpd: list[int]) -> Observation:
@@ -251,3 +255,84 @@ def test_guard_conflicts_warn():
     messages = [str(w.message) for w in record]
     assert any("stages[0].treatments[0]: calls every 2 days" in m for m in messages)
     assert any("stages[1].treatments[0]: a 40% settlement before DPD 121" in m for m in messages)
+
+
+# -- the fields a waterfall observes -----------------------------------------------------------------------------
+
+OBSERVING = {
+    "name": "observing",
+    "exit": ["promise_pending", "paid_since_statement"],
+    "stages": [
+        {"dpd": [0, 0], "treatments": [{"channel": "email", "cycle_day": 20}]},
+        {"dpd": [1, 59], "treatments": [{"channel": "sms", "every": 5}]},
+        {"dpd": [60, 179], "segment": {"cycles_past_due": [None, 3]}, "treatments": [{"channel": "call", "every": 7}]},
+        {"dpd": [60, 179], "segment": {"cycles_past_due": [4, None]}, "treatments": [{"channel": "letter"}]},
+    ],
+}
+
+
+class AllFields:
+    """The same waterfall without its observed_fields, so the model computes every field."""
+
+    def __init__(self, waterfall: Waterfall) -> None:
+        self.waterfall, self.name = waterfall, waterfall.name
+
+    def decide(self, obs: Observation) -> np.ndarray:
+        return self.waterfall.decide(obs)
+
+
+def test_waterfall_declares_the_fields_it_reads():
+    waterfall = Waterfall.from_dict(OBSERVING)
+    assert waterfall.observed_fields == {
+        "active",
+        "dpd",
+        "promise_pending",
+        "days_since_payment",
+        "days_since_statement",
+        "cycles_past_due",
+    }
+    assert policies.load("standard").observed_fields == {"active", "dpd"}
+    # A risk score reads every feature of the observation.
+    assert policies.load("risk_based").observed_fields is None
+
+
+@pytest.mark.parametrize("spec", ["standard", "aggressive", OBSERVING], ids=["standard", "aggressive", "observing"])
+def test_observing_fewer_fields_changes_no_result(spec):
+    waterfall = Waterfall.from_dict(spec) if isinstance(spec, dict) else policies.load(spec)
+    pruned = PortfolioModel(Scenario.load("default"), waterfall, n_accounts=2_000, days=90, seed=5)
+    full = PortfolioModel(Scenario.load("default"), AllFields(waterfall), n_accounts=2_000, days=90, seed=5)
+    assert pruned.observed_fields == waterfall.observed_fields | ENGINE_FIELDS
+    assert full.observed_fields == set(OBSERVATION_FIELDS)
+    obs = pruned.begin_day()
+    assert obs.balance is None and obs.days_since_contact is None and obs.spend_change is None
+    assert obs.dpd is not None and obs.past_due is not None
+    pruned.finish_day(waterfall.decide(obs))
+    pruned.run()
+    full.run()
+    assert full.contacts_sent.sum() > 1_000, "expected a waterfall that contacts many accounts"
+    for name in ("paid", "balance", "contacts_sent", "status", "complaints", "last_contact", "blocked_by_account"):
+        np.testing.assert_array_equal(getattr(pruned, name), getattr(full, name), err_msg=name)
+    assert pruned.daily_frame().equals(full.daily_frame())
+
+
+def test_unknown_observed_field_is_rejected():
+    policy = AllFields(policies.load("standard"))
+    policy.observed_fields = {"dpd", "debtor_type"}
+    with pytest.raises(ValueError, match=r"unknown observation fields \['debtor_type'\]"):
+        PortfolioModel(Scenario.load("default"), policy, n_accounts=10, days=2, seed=0)
+
+
+def test_split_observes_what_its_arms_observe():
+    standard, observing = policies.load("standard"), Waterfall.from_dict(OBSERVING)
+    split = ChampionChallenger("s", {"a": (standard, 0.5), "b": (observing, 0.5)})
+    assert split.observed_fields == observing.observed_fields
+    with_score = ChampionChallenger("t", {"a": (standard, 0.5), "b": (policies.load("risk_based"), 0.5)})
+    assert with_score.observed_fields is None
+
+
+def test_features_of_a_pruned_observation_name_the_way_out():
+    model = PortfolioModel(Scenario.load("default"), policies.load("standard"), n_accounts=50, days=3, seed=0)
+    obs = model.begin_day()
+    with pytest.raises(ValueError, match=r"lacks cycles_past_due, balance, .*call model.observe\(day\)"):
+        feature_matrix(obs)
+    assert feature_matrix(model.observe(model.day)).shape == (50, len(FEATURE_NAMES))
