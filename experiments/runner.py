@@ -284,11 +284,26 @@ def _run(
 
 def _assemble(outputs: list[CellOutput]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     """Concatenate the cells' metrics, daily rows and arm assignments in the order given."""
-    metrics = pd.concat([_from_parquet(output.metrics) for output in outputs], ignore_index=True)
-    daily = pd.concat([_from_parquet(output.daily) for output in outputs], ignore_index=True)
-    assignments = [_from_parquet(output.assignment) for output in outputs if output.assignment is not None]
-    assignment = pd.concat(assignments, ignore_index=True) if assignments else None
+    metrics = _concat_parquet([output.metrics for output in outputs])
+    daily = _concat_parquet([output.daily for output in outputs])
+    assignments = [output.assignment for output in outputs if output.assignment is not None]
+    assignment = _concat_parquet(assignments) if assignments else None
     return metrics, daily, assignment
+
+
+def _concat_parquet(blobs: list[bytes]) -> pd.DataFrame:
+    """Read parquet files (as bytes) and concatenate their rows in order, with a fresh index."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(pa.BufferReader(blob)) for blob in blobs]
+    try:
+        # One conversion to pandas instead of one per cell: 0.14 s against 0.22 s for 40 cells of 180 days each, in
+        # one measurement.
+        return pa.concat_tables(tables).to_pandas()
+    except pa.ArrowInvalid:
+        # Cells saved by another version of arrears may differ in a column's type, which pandas reconciles.
+        return pd.concat([table.to_pandas() for table in tables], ignore_index=True)
 
 
 def plan_cells(experiment: LoadedExperiment) -> tuple[list[Cell], list[tuple]]:
@@ -664,10 +679,6 @@ def _to_parquet(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return buffer.getvalue()
-
-
-def _from_parquet(data: bytes) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(data))
 
 
 RUN_FILES = ("config.yaml", "metrics.parquet", "daily.parquet", "manifest.json", "report.html")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pandas as pd
@@ -155,3 +156,23 @@ def test_local_cells_run_here_and_fail_loudly(tiny_experiment, monkeypatch):
     monkeypatch.setattr(runner, "_compute_indexed", fail_here)
     with pytest.raises(RuntimeError, match="cell 0 failed in this process"):
         list(runner._execute_local(arguments[:2], n_workers=2))
+
+
+def test_cells_concatenate_in_order():
+    first = pd.DataFrame({"policy": ["a", "a"], "day": [0, 1], "cash": [1.5, 2.5]})
+    second = pd.DataFrame({"policy": ["b"], "day": [0], "cash": [4.0]})
+    joined = runner._concat_parquet([runner._to_parquet(first), runner._to_parquet(second)])
+    read_back = [pd.read_parquet(io.BytesIO(runner._to_parquet(frame))) for frame in (first, second)]
+    expected = pd.concat(read_back, ignore_index=True)
+    pd.testing.assert_frame_equal(joined, expected, check_exact=True)
+    assert joined["policy"].tolist() == ["a", "a", "b"]
+    assert joined.index.tolist() == [0, 1, 2]
+
+
+def test_cells_of_mixed_types_concatenate():
+    # A cell saved by an older version may hold a column as integers where this one writes floats.
+    older = pd.DataFrame({"day": [0], "cash": [3]})
+    newer = pd.DataFrame({"day": [1], "cash": [2.5]})
+    joined = runner._concat_parquet([runner._to_parquet(older), runner._to_parquet(newer)])
+    assert joined["cash"].tolist() == [3.0, 2.5]
+    assert joined["cash"].dtype == "float64"
