@@ -367,6 +367,8 @@ def _in_fresh_process(function: Callable[..., dict[str, Any]], *args: Any) -> di
 
 def run_suite(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every measurement; return the results with the machine, the date and each target's outcome."""
+    from experiments.runner import git_commit
+
     sizes = QUICK if quick else FULL
     results: dict[str, Any] = {
         "quick": quick,
@@ -378,6 +380,7 @@ def run_suite(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
             "platform": platform.platform(),
             "cpu_model": _cpu_model(),
         },
+        "git_commit": git_commit(),
         "portfolio": [],
     }
     days, repeats = sizes["days"], sizes["repeats"]

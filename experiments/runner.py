@@ -789,7 +789,7 @@ def _manifest(
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": {name: _version(name) for name in REPORTED_PACKAGES},
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "config_source": experiment.source,
         "config_sha256": config_sha,
         "scenario_sha256": {scenario.name: scenario.config_hash() for scenario in experiment.scenarios},
@@ -819,7 +819,7 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     """Return the commit of the arrears source tree when it is a git checkout, else None (an installed wheel)."""
     source_dir = Path(__file__).resolve().parent
     try:

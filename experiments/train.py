@@ -714,7 +714,7 @@ def _manifest(
     train_seed: int,
     started_at: dt.datetime,
 ) -> dict[str, Any]:
-    from experiments.runner import _git_commit
+    from experiments.runner import git_commit
 
     run_dir, model, seconds = result.run_dir, result.model, result.seconds
     baseline = result.do_nothing_mean_reward
@@ -756,7 +756,7 @@ def _manifest(
         "versions": _versions(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "history": [*history, segment],
     }
 

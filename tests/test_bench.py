@@ -15,6 +15,8 @@ def test_quick_bench_writes_every_measurement(tmp_path, capsys):
     assert main(["bench", "--quick", "--out", str(out)]) == 0
     results = json.loads(out.read_text())
     assert results["quick"] is True
+    # The tests run in a git checkout, so the record names the commit it measured.
+    assert len(results["git_commit"]) == 40
     assert [row["n_accounts"] for row in results["portfolio"]] == [1_000]
     rates = [
         results["portfolio"][0]["account_days_per_second"],
