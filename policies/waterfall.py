@@ -269,7 +269,10 @@ class Waterfall:
 
     @property
     def observed_fields(self) -> frozenset[str] | None:
-        """The observation fields that :meth:`decide` reads, or None for all (a risk score reads every feature)."""
+        """The observation fields that :meth:`decide` reads, or None for all (a risk score reads every feature).
+
+        A subclass whose ``decide`` reads more fields must add them here, because the model leaves the others None.
+        """
         if self.score is not None:
             return None
         fields = {"active", "dpd"}
