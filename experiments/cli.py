@@ -61,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_parser = commands.add_parser
 
     def add_command(name: str, **kwargs) -> argparse.ArgumentParser:
-        return add_parser(name, parents=[common], **kwargs)
+        command = add_parser(name, parents=[common], **kwargs)
+        # So that an unknown option is reported by the command it was given to (see main).
+        command.set_defaults(command_parser=command)
+        return command
 
     commands.add_parser = add_command  # type: ignore[method-assign]
 
@@ -90,7 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="address of a running Dask scheduler, such as tcp://127.0.0.1:8786, for --backend dask",
     )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    run.set_defaults(command_parser=run)
 
     validate = commands.add_parser(
         "validate", help="check an experiment config, a scenario, a waterfall, a training config or a score YAML"
@@ -178,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "run":
         _check_run_options(args.command_parser, args)
     warnings.formatwarning = _one_line_warning

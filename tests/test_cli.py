@@ -94,6 +94,9 @@ def test_unknown_channel_in_waterfall(tmp_path, capsys):
         (["run", "--seeds", "0"], "--seeds"),
         (["run", "--workers", "two"], "--workers"),
         (["validate"], "config"),
+        # An unknown option is reported by the command it was given to, which lists the options it takes.
+        (["bench", "--bogus"], "arrears bench: error: unrecognized arguments: --bogus (see 'arrears bench --help')"),
+        (["list", "extra"], "arrears list: error: unrecognized arguments: extra"),
     ],
 )
 def test_bad_arguments(args, fragment, capsys):
