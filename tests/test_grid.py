@@ -383,3 +383,45 @@ def test_run_directory_without_cells_is_replaced(small_run, tmp_path, placeholde
 
     assert_same_run_files(small_run, out)
     assert len(finished_cells(out)) == 2
+
+
+def child_pids(pid: int) -> set[int]:
+    """Return the ids of the processes whose parent is ``pid``, read from /proc."""
+    children = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue  # the process ended between the glob and the read
+        if f"\nPPid:\t{pid}\n" in text:
+            children.add(int(status.parent.name))
+    return children
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads child processes from /proc (Linux)")
+def test_sigterm_stops_workers_and_unlocks(tmp_path):
+    config = write(tmp_path / "grid.yaml", KILLED_GRID.replace("n_accounts: 200", "n_accounts: 2000"))
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "experiments.cli", "run", str(config), "--out", str(out), "--workers", "2"]
+    process = subprocess.Popen(
+        [*command, "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(finished_cells(out)) < 2 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        workers = child_pids(process.pid)
+        assert workers, "expected the run to have started a worker process"
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 128 + signal.SIGTERM
+        assert err.decode().strip().splitlines()[-1] == "arrears: terminated"
+        assert not (tmp_path / ".run.lock").exists()
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "a worker outlived the run"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
