@@ -212,8 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "run":
         _check_run_options(args.command_parser, args)
-    warnings.formatwarning = _one_line_warning
-    # Log records read like the warnings above ("arrears: warning: ..."); --debug adds the level and logger name.
+    # Log records read like the warnings ("arrears: warning: ..."); --debug adds the level and logger name.
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s" if args.debug else "arrears: %(levelname_lower)s: %(message)s",
@@ -221,6 +220,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_lowercase_level)
+    # One-line warnings while the command runs, restored after it, so that a caller of main() (a test) keeps its own.
+    previous_format = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
+    try:
+        return _run_command(args)
+    finally:
+        warnings.formatwarning = previous_format
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; turn bad input, interrupts and system errors into a message and an exit code."""
     try:
         with _sigterm_as_interrupt():
             return COMMANDS[args.command](args)

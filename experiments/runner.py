@@ -97,10 +97,14 @@ class CellOutput:
 
 
 def build_policy(name: str, spec: str | dict[str, tuple[str, float]]):
-    """Build a policy from its resolved spec, or a champion/challenger split from its arms."""
+    """Build a policy from its resolved spec, or a champion/challenger split from its arms.
+
+    Waterfalls load without warnings, because loading the experiment config warned once already.
+    """
     if isinstance(spec, dict):
-        return ChampionChallenger(name, {arm: (policies.load(path), share) for arm, (path, share) in spec.items()})
-    return policies.load(spec)
+        arms = {arm: (policies.load(path, warn=False), share) for arm, (path, share) in spec.items()}
+        return ChampionChallenger(name, arms)
+    return policies.load(spec, warn=False)
 
 
 def compute_cell(scenario: Scenario, name: str, spec: str | dict, n_accounts: int, days: int, seed: int) -> CellOutput:
@@ -344,7 +348,7 @@ def _policy_fingerprint(spec: str | dict[str, tuple[str, float]]) -> Any:
     """
     if isinstance(spec, dict):
         return {arm: [_policy_fingerprint(path), share] for arm, (path, share) in spec.items()}
-    waterfall = getattr(policies.load(spec), "spec", None)
+    waterfall = getattr(policies.load(spec, warn=False), "spec", None)
     if isinstance(waterfall, BaseModel):
         return {"waterfall": waterfall.model_dump(mode="json")}
     if Path(spec).is_file():

@@ -31,10 +31,11 @@ def shipped_policies() -> list[str]:
     return sorted([*shipped_waterfalls(), *BUILT_IN])
 
 
-def load(spec: str | Path) -> Policy:
+def load(spec: str | Path, warn: bool = True) -> Policy:
     """Load a policy by shipped name (``standard``, ``random``), from a waterfall YAML path or a model zip path.
 
-    A ``.zip`` is a model saved by ``arrears train``; it contains pickles, so name only a file you trust.
+    A ``.zip`` is a model saved by ``arrears train``; it contains pickles, so name only a file you trust. With
+    ``warn=False``, a waterfall YAML loads without warning about cadences that the guard will block.
     """
     text = str(spec)
     if text.endswith(".zip"):
@@ -42,7 +43,7 @@ def load(spec: str | Path) -> Policy:
 
         return LearnedPolicy(text)
     if text.endswith((".yaml", ".yml")) or Path(text).is_file():
-        return Waterfall.from_yaml(text)
+        return Waterfall.from_yaml(text, warn=warn)
     if text in BUILT_IN:
         return BUILT_IN[text]()
     shipped = SHIPPED_WATERFALL_DIR / f"{text}.yaml"

@@ -135,9 +135,20 @@ _OBSERVE = {
     "portal_logins": lambda m, day: m.portal_logins.copy(),
     "spend_change": lambda m, day: m.spend_change.copy(),
 }
-#: Fields the model itself reads from the observation: the compliance guard, and the call queue's order.
+#: Fields the model itself reads from the observation: the compliance guard and its action mask, and the call
+#: queue's order.
 ENGINE_FIELDS = frozenset(
-    {"active", "dpd", "on_hold", "disputed", "stop_contact", "calls_last_7_days", "days_since_conversation", "past_due"}
+    {
+        "active",
+        "dpd",
+        "placed_with_agency",
+        "on_hold",
+        "disputed",
+        "stop_contact",
+        "calls_last_7_days",
+        "days_since_conversation",
+        "past_due",
+    }
 )
 
 
@@ -161,7 +172,11 @@ def observed_fields(policy: object, trace: bool = False) -> frozenset[str]:
 
 def _check_account_ids(account_ids: np.ndarray, n_accounts: int) -> np.ndarray:
     """Return ``account_ids`` as a fresh int64 array; raise ValueError unless it contains n distinct ids >= 0."""
-    ids = np.array(account_ids, dtype=np.int64)
+    given = np.asarray(account_ids)
+    # Casting floats to int64 would truncate 500.7 to account 500, and a number too large for int64 gives objects.
+    if given.size and given.dtype.kind not in "iu":
+        raise ValueError(f"account ids must be whole numbers from 0 to 2**63 - 1, got {given.dtype} values")
+    ids = given.astype(np.int64)
     if ids.shape != (n_accounts,):
         raise ValueError(f"account_ids must have shape ({n_accounts},), got {ids.shape}")
     if n_accounts and ids.min() < 0:

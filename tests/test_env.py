@@ -373,7 +373,7 @@ def test_renewal_on_day_zero_equals_construction(default_scenario, begun):
     )
     if begun:
         built.begin_day()
-        # The refreshed observation holds what the policy observes (a waterfall: some fields), as the built one does.
+        # The refreshed observation contains the fields the policy observes (a waterfall: some), as the built one does.
         for name in OBSERVATION_FIELDS:
             mine, theirs = getattr(renewed.observation, name), getattr(built.observation, name)
             assert (mine is None) == (theirs is None), name
@@ -428,7 +428,7 @@ def account_at(model: PortfolioModel, position: int) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("scenario_name", ["default", "b2b_invoices"])
-def test_renewal_is_the_same_account_from_the_reserve_or_drawn_alone(scenario_name):
+def test_renewal_same_account_any_route(scenario_name):
     # Account 150 joins at position 2 on day 20 in three ways: from a reserve drawn 15 days earlier, from a reserve
     # drawn for it, and drawn alone beside an id too far away to draw ahead. It must be the same account.
     scenario = Scenario.load(scenario_name)
@@ -444,14 +444,17 @@ def test_renewal_is_the_same_account_from_the_reserve_or_drawn_alone(scenario_na
         model.renew_accounts(np.array([2, 3][: len(joining)]), np.array(joining))
         reserves.append((reserve, model._reserve))
         models.append(model)
+
     (kept, still), (missed, redrawn), (alone, after) = reserves
     assert still is kept, "account 150 lies in the reserve drawn from account 100, which should have been reused"
-    assert redrawn is not missed and redrawn.first_id == 150
+    assert redrawn is not missed
+    assert redrawn.first_id == 150
     assert after is alone, "ids 4,850 apart are drawn alone, and the reserve stays as it was"
     for model in models[1:]:
         first, other = account_at(models[0], 2), account_at(model, 2)
         for name, value in first.items():
             np.testing.assert_array_equal(value, other[name], err_msg=name)
+
     for model in models:
         assert 0 <= 20 - model.last_statement[2] < scenario.cycle_days
         assert model.opening_balance[2] == model.balance[2]
@@ -638,3 +641,19 @@ def test_maskable_ppo_trains_on_adapter():
         actions, _ = model.predict(observations, action_masks=masks)
         assert masks[np.arange(8), actions].all(), "MaskablePPO chose an action the mask forbids"
         observations, _, _, _ = venv.step(actions)
+
+
+def test_renewal_rejects_fractional_ids(default_scenario):
+    model = PortfolioModel(default_scenario, policies.load("do_nothing"), n_accounts=5, days=5, seed=0)
+    with pytest.raises(ValueError, match="account ids must be whole numbers"):
+        model.renew_accounts(np.array([1]), np.array([500.7]))
+    assert model.account_ids[1] == 1
+
+
+def test_env_runs_out_of_account_ids():
+    env = AccountEnv()
+    env.reset(seed=1, options={"account_id": 2**63 - 1})
+    with pytest.raises(ValueError, match=r"no account id is left after 9223372036854775807"):
+        env.reset()
+    with pytest.raises(ValueError, match=r"account_id must be a whole number from 0 to 2\*\*63 - 1"):
+        env.reset(options={"account_id": 2**63})

@@ -304,8 +304,11 @@ def test_observing_fewer_fields_changes_no_result(spec):
     assert pruned.observed_fields == waterfall.observed_fields | ENGINE_FIELDS
     assert full.observed_fields == set(OBSERVATION_FIELDS)
     obs = pruned.begin_day()
-    assert obs.balance is None and obs.days_since_contact is None and obs.spend_change is None
-    assert obs.dpd is not None and obs.past_due is not None
+    assert obs.balance is None
+    assert obs.days_since_contact is None
+    assert obs.spend_change is None
+    assert obs.dpd is not None
+    assert obs.past_due is not None
     pruned.finish_day(waterfall.decide(obs))
     pruned.run()
     full.run()
@@ -330,9 +333,21 @@ def test_split_observes_what_its_arms_observe():
     assert with_score.observed_fields is None
 
 
-def test_features_of_a_pruned_observation_name_the_way_out():
+def test_features_need_every_field():
     model = PortfolioModel(Scenario.load("default"), policies.load("standard"), n_accounts=50, days=3, seed=0)
     obs = model.begin_day()
     with pytest.raises(ValueError, match=r"lacks cycles_past_due, balance, .*call model.observe\(day\)"):
         feature_matrix(obs)
     assert feature_matrix(model.observe(model.day)).shape == (50, len(FEATURE_NAMES))
+
+
+def test_action_mask_works_on_a_pruned_observation():
+    # A policy that declares its fields may still ask the model which actions the guard allows.
+    model = PortfolioModel(Scenario.load("default"), policies.load("standard"), n_accounts=500, days=40, seed=2)
+    for _ in range(30):
+        model.step()
+    pruned = model.begin_day()
+    assert pruned.balance is None
+    mask = model.action_mask(pruned)
+    np.testing.assert_array_equal(mask, model.action_mask(model.observe(model.day)))
+    assert not mask.all(), "expected the guard to forbid some actions by day 30"

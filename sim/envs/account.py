@@ -18,6 +18,18 @@ from sim.scenario import Scenario
 
 #: Largest portfolio seed: random draws are keyed by a 63-bit seed.
 MAX_SEED = 2**63 - 1
+#: Largest account id: ids are int64.
+MAX_ACCOUNT_ID = 2**63 - 1
+
+
+def next_account_ids(first: int, count: int) -> np.ndarray:
+    """Return the ``count`` account ids from ``first`` on; raise ValueError when they pass :data:`MAX_ACCOUNT_ID`."""
+    if first + count - 1 > MAX_ACCOUNT_ID:
+        raise ValueError(
+            f"no account id is left after {MAX_ACCOUNT_ID} (2**63 - 1); reset with a new seed, or pick an account "
+            "with options={'account_id': k}"
+        )
+    return np.arange(first, first + count, dtype=np.int64)
 
 
 def load_scenario(scenario: Scenario | str) -> Scenario:
@@ -175,8 +187,12 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
         if new_seed is not None:
             self._portfolio_seed, self._next_account_id = new_seed, 0
         if account_id is not None:
-            if isinstance(account_id, bool) or not isinstance(account_id, int | np.integer) or account_id < 0:
-                raise ValueError(f"account_id must be a whole number of at least 0, got {account_id!r}")
+            if (
+                isinstance(account_id, bool)
+                or not isinstance(account_id, int | np.integer)
+                or not 0 <= account_id <= MAX_ACCOUNT_ID
+            ):
+                raise ValueError(f"account_id must be a whole number from 0 to 2**63 - 1, got {account_id!r}")
             self._next_account_id = int(account_id)
 
         self._episodes = AccountEpisodes(
@@ -185,7 +201,7 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
             self.reward,
             self.horizon,
             seed=self._portfolio_seed,
-            account_ids=np.array([self._next_account_id]),
+            account_ids=next_account_ids(self._next_account_id, 1),
             # One day more than the horizon, so the observation after truncation is the next morning's.
             days=self.horizon + 1,
             record_daily=True,

@@ -12,7 +12,7 @@ from gymnasium.vector.utils import batch_space
 from sim.behaviour import Behaviour
 from sim.catalogue import N_ACTIONS, NO_ACTION
 from sim.engine import PortfolioModel
-from sim.envs.account import check_horizon, load_scenario, portfolio_seed_for_reset
+from sim.envs.account import check_horizon, load_scenario, next_account_ids, portfolio_seed_for_reset
 from sim.envs.episodes import AccountEpisodes
 from sim.envs.reward import NetCashReward, RewardFunction
 from sim.features import FEATURE_HIGH, FEATURE_LOW
@@ -191,7 +191,7 @@ class AccountVectorEnv(VectorEnv):
         return self._episodes.action_mask()
 
     def _new_account_ids(self, count: int) -> np.ndarray:
-        ids = np.arange(self._next_account_id, self._next_account_id + count, dtype=np.int64)
+        ids = next_account_ids(self._next_account_id, count)
         self._next_account_id += count
         return ids
 
