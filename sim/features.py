@@ -138,13 +138,16 @@ def feature_matrix(obs: Observation, index: np.ndarray | None = None) -> np.ndar
 
     Every value lies within ``[FEATURE_LOW, FEATURE_HIGH]``.
     """
-    n = obs.n_accounts
     unobserved = [name for name in _FEATURE_FIELDS if getattr(obs, name) is None]
     if unobserved:
         raise ValueError(
             f"the observation lacks {', '.join(unobserved)}: its model observes only what its policy declares in "
             "observed_fields; call model.observe(day) for every field"
         )
+    if index is not None:
+        # Features are computed row by row, so the rows at index alone give the same values for less work.
+        obs = obs.take(index)
+    n = obs.n_accounts
     values = [feature.value(obs) for feature in FEATURES]
     matrix = np.empty((n, len(FEATURES)), dtype=np.float32)
     scratch = np.empty((min(n, _CHUNK_ROWS), len(FEATURES)))
@@ -158,7 +161,5 @@ def feature_matrix(obs: Observation, index: np.ndarray | None = None) -> np.ndar
         np.minimum(rows, _CEILING, out=rows)
         rows /= _DIVISOR
         matrix[start:stop] = rows
-    if index is not None:
-        matrix = matrix[index]
     np.maximum(matrix, FEATURE_LOW, out=matrix)
     return np.minimum(matrix, FEATURE_HIGH, out=matrix)
