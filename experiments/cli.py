@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "run":
         _check_run_options(args.command_parser, args)
-    # Log records read like the warnings ("arrears: warning: ..."); --debug adds the level and logger name.
+    # Log records read like the warnings ("arrears: warning: ..."). With --debug they show the level and logger name.
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s" if args.debug else "arrears: %(levelname_lower)s: %(message)s",

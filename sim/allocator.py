@@ -65,7 +65,7 @@ def tune_allocator() -> bool:
 
 @contextmanager
 def lasting_arrays() -> Iterator[None]:
-    """Within the block, give large blocks their own mappings, as glibc does by default; for arrays that last.
+    """Within the block, give large blocks their own mappings, as glibc does by default, for arrays that last.
 
     Only the mmap threshold changes, and only while the allocator is tuned (:func:`tune_allocator`).
     """

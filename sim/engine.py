@@ -172,11 +172,11 @@ def observed_fields(policy: object, trace: bool = False) -> frozenset[str]:
 
 def _check_account_ids(account_ids: np.ndarray, n_accounts: int) -> np.ndarray:
     """Return ``account_ids`` as a fresh int64 array; raise ValueError unless it contains n distinct ids >= 0."""
-    given = np.asarray(account_ids)
+    id_array = np.asarray(account_ids)
     # Casting floats to int64 would truncate 500.7 to account 500, and a number too large for int64 gives objects.
-    if given.size and given.dtype.kind not in "iu":
-        raise ValueError(f"account ids must be whole numbers from 0 to 2**63 - 1, got {given.dtype} values")
-    ids = given.astype(np.int64)
+    if id_array.size and id_array.dtype.kind not in "iu":
+        raise ValueError(f"account ids must be whole numbers from 0 to 2**63 - 1, got {id_array.dtype} values")
+    ids = id_array.astype(np.int64)
     if ids.shape != (n_accounts,):
         raise ValueError(f"account_ids must have shape ({n_accounts},), got {ids.shape}")
     if n_accounts and ids.min() < 0:
@@ -645,25 +645,25 @@ class PortfolioModel:
         for name in self._account_attributes:
             current, drawn = getattr(self, name), getattr(joining, name)
             if isinstance(current, np.ndarray):
-                arrays.append((name, None, current, drawn))
+                entries = [(None, current, drawn)]
             elif isinstance(current, dict) and all(isinstance(v, np.ndarray) for v in current.values()):
-                arrays.extend((name, key, current[key], drawn[key]) for key in current)
-            # Anything else (calls_unplaced, blocked by rule) is a portfolio total and keeps its value.
-        for name, key, current, drawn in arrays:
-            axis = current.ndim - 1 if name in _ACCOUNT_AXIS_LAST else 0
-            other_axes = current.shape[:axis] + current.shape[axis + 1 :]
-            if current.shape[axis] != self.n or drawn.shape[:axis] + drawn.shape[axis + 1 :] != other_axes:
-                label = name if key is None else f"{name}[{key!r}]"
-                raise RuntimeError(
-                    f"cannot renew per-account array {label} of shape {current.shape}: its account axis is not axis "
-                    f"{axis}; list it in _ACCOUNT_AXIS_LAST if the account is its last axis"
-                )
-        return _Reserve(
-            int(account_ids[0]),
-            len(account_ids),
-            tuple((name, key, name in _ACCOUNT_AXIS_LAST, drawn) for name, key, _, drawn in arrays),
-            start,
-        )
+                entries = [(key, current[key], drawn[key]) for key in current]
+            else:
+                continue  # a portfolio total (calls_unplaced, blocked by rule), which keeps its value
+            axis_last = name in _ACCOUNT_AXIS_LAST
+            for key, current_values, drawn_values in entries:
+                axis = current_values.ndim - 1 if axis_last else 0
+                other_axes = current_values.shape[:axis] + current_values.shape[axis + 1 :]
+                if current_values.shape[axis] != self.n or (
+                    drawn_values.shape[:axis] + drawn_values.shape[axis + 1 :] != other_axes
+                ):
+                    label = name if key is None else f"{name}[{key!r}]"
+                    raise RuntimeError(
+                        f"cannot renew per-account array {label} of shape {current_values.shape}: its account axis "
+                        f"is not axis {axis}; list it in _ACCOUNT_AXIS_LAST if the account is its last axis"
+                    )
+                arrays.append((name, key, axis_last, drawn_values))
+        return _Reserve(int(account_ids[0]), len(account_ids), tuple(arrays), start)
 
     # -- the cycle --------------------------------------------------------------------------------------------------
 
@@ -870,7 +870,7 @@ class PortfolioModel:
     def observe(self, day: int, fields: Collection[str] | None = None) -> Observation:
         """Return the observable state on ``day`` as fresh read-only arrays.
 
-        With ``fields``, only those fields are computed and the others are None; the model observes each day with
+        With ``fields``, only those fields are computed and the others are None. The model observes each day with
         :attr:`observed_fields`.
         """
         requested = OBSERVATION_FIELDS if fields is None else fields

@@ -206,7 +206,7 @@ def test_env_account_is_portfolio_account(default_scenario):
         assert values[0] == portfolio_ledger[column][3], (
             f"{column}: env {values[0]}, portfolio {portfolio_ledger[column][3]}"
         )
-    # The waterfall's daily observation holds only the fields it reads, so observe every field of the same day.
+    # The waterfall's daily observation contains only the fields it reads, so observe every field of the same day.
     assert obs.balance is None
     every_field = portfolio.observe(portfolio.day)
     np.testing.assert_array_equal(feature_matrix(env.model.observation)[0], feature_matrix(every_field)[3])

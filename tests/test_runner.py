@@ -170,7 +170,7 @@ def test_cells_concatenate_in_order():
 
 
 def test_cells_of_mixed_types_concatenate():
-    # A cell saved by an older version may hold a column as integers where this one writes floats.
+    # A cell saved by an older version may store a column as integers where this one writes floats.
     older = pd.DataFrame({"day": [0], "cash": [3]})
     newer = pd.DataFrame({"day": [1], "cash": [2.5]})
     joined = runner._concat_parquet([runner._to_parquet(older), runner._to_parquet(newer)])

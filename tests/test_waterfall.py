@@ -325,7 +325,7 @@ def test_unknown_observed_field_is_rejected():
         PortfolioModel(Scenario.load("default"), policy, n_accounts=10, days=2, seed=0)
 
 
-def test_split_observes_what_its_arms_observe():
+def test_split_observes_union_of_arms():
     standard, observing = policies.load("standard"), Waterfall.from_dict(OBSERVING)
     split = ChampionChallenger("s", {"a": (standard, 0.5), "b": (observing, 0.5)})
     assert split.observed_fields == observing.observed_fields
@@ -341,7 +341,7 @@ def test_features_need_every_field():
     assert feature_matrix(model.observe(model.day)).shape == (50, len(FEATURE_NAMES))
 
 
-def test_action_mask_works_on_a_pruned_observation():
+def test_action_mask_on_pruned_observation():
     # A policy that declares its fields may still ask the model which actions the guard allows.
     model = PortfolioModel(Scenario.load("default"), policies.load("standard"), n_accounts=500, days=40, seed=2)
     for _ in range(30):

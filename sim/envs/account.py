@@ -23,7 +23,7 @@ MAX_ACCOUNT_ID = 2**63 - 1
 
 
 def next_account_ids(first: int, count: int) -> np.ndarray:
-    """Return the ``count`` account ids from ``first`` on; raise ValueError when they pass :data:`MAX_ACCOUNT_ID`."""
+    """Return the ``count`` account ids from ``first`` on, or raise ValueError when they pass :data:`MAX_ACCOUNT_ID`."""
     if first + count - 1 > MAX_ACCOUNT_ID:
         raise ValueError(
             f"no account id is left after {MAX_ACCOUNT_ID} (2**63 - 1); reset with a new seed, or pick an account "
