@@ -1,4 +1,4 @@
-"""The call centre: agents on one daily shift, modelled as a SimPy resource.
+"""The call centre: agents on one daily shift, each a SimPy process that dials queued calls.
 
 Calls are dialled in queue order (the engine puts the largest past-due amount first). An agent dials only while a
 full conversation would still end within the shift, because nobody can tell before dialling whether the right
@@ -38,12 +38,11 @@ class ShiftLog:
 
 
 class CallCentre:
-    """Agents as a :class:`simpy.Resource`; :meth:`shift` is a SimPy process for one day's calls."""
+    """The day's agents: :meth:`shift` is a SimPy process for one day's calls, with one process per agent on duty."""
 
     def __init__(self, env: simpy.Environment, config: CallCenter) -> None:
         self.env = env
         self.config = config
-        self.agents: simpy.Resource | None = None
 
     def agents_on(self, day: int) -> int:
         """Most agents on duty at any hour of ``day``; day 0 is a Monday."""
@@ -88,10 +87,11 @@ class CallCentre:
     def shift(self, day: int, minutes: np.ndarray, log: ShiftLog) -> Generator[simpy.Event, object, None]:
         """Dial calls of the given handling times (in queue order) through the day's staffed periods.
 
-        Each period of constant staffing is its own SimPy resource. Every agent on duty holds one unit of it for the
-        period and, whenever free, dials the next call in the queue, so the calls go in queue order to the agent who
-        is free first. Every call ends within its period, so the agents on duty are never exceeded. Calls still
-        queued when the last period ends are unplaced; the handled calls are always a prefix of the queue.
+        In each period of constant staffing, every agent on duty is a SimPy process that, whenever free, dials the next
+        call in the queue and is busy for its handling time. The calls therefore go in queue order to the agent who is
+        free first, and a call waits until an agent is free. No more agents start than the period staffs, and every
+        call ends within its period, so the agents on duty are never exceeded. Calls still queued when the last period
+        ends are unplaced; the handled calls are always a prefix of the queue.
         """
         durations = minutes / (HOURS_PER_DAY * 60.0)
         queue = _Queue(durations=durations.tolist(), minutes=minutes.tolist())
@@ -101,7 +101,6 @@ class CallCentre:
             start, end = day + start_hour / HOURS_PER_DAY, day + end_hour / HOURS_PER_DAY
             if self.env.now < start:
                 yield self.env.timeout(start - self.env.now)
-            self.agents = simpy.Resource(self.env, capacity=staff)
             # An agent who would find the queue empty dials nothing, so no more agents start than calls remain.
             on_duty = min(staff, len(queue.durations) - queue.position)
             yield self.env.all_of([self.env.process(self._agent(end, queue, log)) for _ in range(on_duty)])
@@ -111,18 +110,16 @@ class CallCentre:
         longest_call = self.config.minutes_right_party / (HOURS_PER_DAY * 60.0)
         # Local names, because the loop runs once per call and a large portfolio's shift dials over a thousand calls.
         env, durations, minutes, handled = self.env, queue.durations, queue.minutes, log.handled
-        with self.agents.request() as request:
-            yield request
-            while queue.position < len(durations):
-                if env.now + longest_call > end + 1e-12:
-                    # Too late in the period to start a call that may become a conversation.
-                    break
-                position = queue.position
-                queue.position += 1
-                handled[position] = True
-                log.agent_minutes += minutes[position]
-                log.busy_now += 1
-                if log.busy_now > log.peak_busy:
-                    log.peak_busy = log.busy_now
-                yield env.timeout(durations[position])
-                log.busy_now -= 1
+        while queue.position < len(durations):
+            if env.now + longest_call > end + 1e-12:
+                # Too late in the period to start a call that may become a conversation.
+                break
+            position = queue.position
+            queue.position += 1
+            handled[position] = True
+            log.agent_minutes += minutes[position]
+            log.busy_now += 1
+            if log.busy_now > log.peak_busy:
+                log.peak_busy = log.busy_now
+            yield env.timeout(durations[position])
+            log.busy_now -= 1

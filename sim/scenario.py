@@ -196,7 +196,7 @@ class StaffingBlock(StrictModel):
 
 
 class CallCenter(StrictModel):
-    """Agents who place calls during one daily shift (a SimPy resource of ``agents`` servers)."""
+    """Agents who place calls during one daily shift (one SimPy process per agent on duty)."""
 
     agents: Annotated[int, Field(ge=0)] = 10
     agents_by_weekday: list[Annotated[int, Field(ge=0)]] | None = Field(
