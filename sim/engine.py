@@ -9,7 +9,7 @@ Order of events in one simulated day ``t`` (fractions of a day are hours / 24):
    (:mod:`sim.compliance`) blocks what the rules forbid and counts it per rule. Emails, SMS, portal links and offers
    arrive at once, letters after their postal delay (a SimPy timeout); placements, holds, sales and write-offs take
    effect.
-3. Shift hours: the call centre (a SimPy resource) dials the queued calls; a call reaches the right party with a
+3. Shift hours: the call centre's agents (SimPy processes) dial the queued calls; a call reaches the right party with a
    probability, and a conversation may bring a promise to pay or a hardship disclosure (then breathing space).
 4. 10:00 Letters posted ``delay_days`` earlier arrive.
 5. 22:00 Debtors decide: settlement and plan offers are accepted or not; scheduled payments, kept promises and plan
@@ -105,6 +105,14 @@ _PAYMENT_DRAWS = tuple(
         Purpose.PAY_AMOUNT,
     )
 )
+#: The draws at a statement: the payment decision, then the income shock.
+_STATEMENT_DRAWS = (*_PAYMENT_DRAWS, (Purpose.JOB_LOSS, 0))
+#: The draws of a right-party conversation's outcome, in the order _conversation reads them.
+_CONVERSATION_DRAWS = tuple(
+    (purpose, 0) for purpose in (Purpose.DISCLOSURE, Purpose.PROMISE, Purpose.PROMISE_DAY, Purpose.PROMISE_KEEP)
+)
+#: The draws of each reached debtor's complaint and dispute.
+_COMPLAINT_DRAWS = ((Purpose.COMPLAINT, 0), (Purpose.DISPUTE, 0))
 
 
 #: Per-account arrays whose last axis, not the first, is the account (rings of recent days, counts per rule).
@@ -181,7 +189,8 @@ def _check_account_ids(account_ids: np.ndarray, n_accounts: int) -> np.ndarray:
         raise ValueError(f"account_ids must have shape ({n_accounts},), got {ids.shape}")
     if n_accounts and ids.min() < 0:
         raise ValueError(f"account ids must be at least 0, got {ids.min()}")
-    if len(np.unique(ids)) != n_accounts:
+    # Increasing ids (the usual case: a range, or the ids an environment hands out) are distinct without a sort.
+    if n_accounts > 1 and not (ids[1:] > ids[:-1]).all() and len(np.unique(ids)) != n_accounts:
         raise ValueError("account ids must be distinct: two positions with one id would share every random draw")
     return ids
 
@@ -234,9 +243,10 @@ class _Start:
         return _Start(*(getattr(self, field.name)[rows] for field in fields(self)))
 
 
-#: Accounts drawn at once, ahead of need, when accounts join through ``renew_accounts``: drawing costs about the
-#: same for one account as for a few hundred, and a vector env renews a few accounts on most steps.
-RESERVE_ACCOUNTS = 256
+#: Accounts drawn at once, ahead of need, when accounts join through ``renew_accounts``. A vector env renews a few
+#: accounts on most steps, and drawing costs little more for many accounts than for one: 1,024 accounts took about
+#: 330 µs and 256 about 220 µs (one measurement).
+RESERVE_ACCOUNTS = 1024
 
 
 @dataclass(frozen=True)
@@ -302,7 +312,8 @@ class PortfolioModel:
             self._init_accounts()
         self._account_attributes = tuple(sorted(set(vars(self)) - attributes_before))
         self.record_daily = record_daily
-        self._observation: Observation | None = None  # today's observation, kept from begin_day to finish_day
+        self._day_open = False  # between open_day (or begin_day) and finish_day
+        self._observation: Observation | None = None  # today's observation once computed, kept until finish_day
         self._reserve: _Reserve | None = None  # accounts drawn ahead for renew_accounts
         #: The observation fields computed each day (see observed_fields); the others are None.
         self.observed_fields = observed_fields(policy, trace)
@@ -578,18 +589,24 @@ class PortfolioModel:
         :meth:`finish_day` the new accounts join after the 00:00 statements, and today's observation is refreshed.
         """
         idx = np.asarray(idx, dtype=np.int64)
-        if idx.ndim != 1 or len(np.unique(idx)) != len(idx):
+        if idx.ndim != 1:
             raise ValueError(f"idx must be a 1-D array of distinct positions, got {idx!r}")
         if len(idx) and (idx.min() < 0 or idx.max() >= self.n):
             raise ValueError(f"positions must lie in 0..{self.n - 1}, got {idx.min()}..{idx.max()}")
-        account_ids = _check_account_ids(account_ids, len(idx))
         kept = np.ones(self.n, dtype=bool)
         kept[idx] = False
-        # Both id arrays are distinct, so intersect1d may assume it and sort once. np.isin was several times slower
-        # on a vector env's thousand accounts.
-        in_use = np.intersect1d(account_ids, self.account_ids[kept], assume_unique=True)
-        if len(in_use):
-            raise ValueError(f"account id {in_use[0]} is already in the portfolio; every account needs its own id")
+        # A repeated position is marked once, so fewer positions than len(idx) leave the book.
+        if self.n - np.count_nonzero(kept) != len(idx):
+            raise ValueError(f"idx must be a 1-D array of distinct positions, got {idx!r}")
+        account_ids = _check_account_ids(account_ids, len(idx))
+        staying = self.account_ids[kept]
+        # The environments hand out ids above every id in the book, which cannot clash; only other ids are looked up.
+        if len(account_ids) and len(staying) and account_ids.min() <= staying.max():
+            # Both id arrays are distinct, so intersect1d may assume it and sort once. np.isin was several times
+            # slower on a vector env's thousand accounts.
+            in_use = np.intersect1d(account_ids, staying, assume_unique=True)
+            if len(in_use):
+                raise ValueError(f"account id {in_use[0]} is already in the portfolio; every account needs its own id")
         if self.trace:
             raise RuntimeError("a traced model cannot renew accounts: its logs record positions, not account ids")
         if len(idx) == 0:
@@ -612,8 +629,8 @@ class PortfolioModel:
             addressed_elsewhere = kept[letter.accounts]
             letter.accounts = letter.accounts[addressed_elsewhere]
             letter.framing = letter.framing[addressed_elsewhere]
-        if self._observation is not None:
-            self._observation = self.observe(self.day, self.observed_fields)
+        # Today's observation, if the day is open, is computed afresh when next read.
+        self._observation = None
 
     def _joining(self, account_ids: np.ndarray) -> tuple[_Reserve, np.ndarray]:
         """Return drawn accounts that include ``account_ids``, and the rows of those ids in them.
@@ -667,21 +684,19 @@ class PortfolioModel:
 
     # -- the cycle --------------------------------------------------------------------------------------------------
 
-    def _draw_cycle_decision(self, idx: np.ndarray, key_day: int) -> None:
-        """Draw the untreated payment decision of a new cycle for the accounts at ``idx``."""
-        if len(idx) == 0:
-            return
-        will_pay, pay_offset = self._draw_payment(idx, key_day)
-        self._set_pay_day(idx, will_pay, pay_offset)
-
-    def _draw_payment(self, idx: np.ndarray, key_day: int) -> tuple[np.ndarray, np.ndarray]:
+    def _draw_payment(
+        self, idx: np.ndarray, key_day: int, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Draw whether the accounts at ``idx`` pay this cycle, how many minimum payments, and the weak signals.
 
-        Return whether each account pays, and its pay day's offset from the last statement before payday alignment.
+        ``rows`` are the uniform draws of :data:`_PAYMENT_DRAWS` on ``key_day``, if the caller has drawn them. Return
+        whether each account pays, and its pay day's offset from the last statement before payday alignment.
         """
-        # All draws in one call, because a statement day or a renewal draws for a few accounts, where the cost per
-        # call dominates.
-        u = dict(zip(_PAYMENT_DRAWS, self.rng.subset(idx).uniform_rows(key_day, _PAYMENT_DRAWS), strict=True))
+        if rows is None:
+            # All draws in one call, because a statement day or a renewal draws for a few accounts, where the cost per
+            # call dominates.
+            rows = self.rng.subset(idx).uniform_rows(key_day, _PAYMENT_DRAWS)
+        u = dict(zip(_PAYMENT_DRAWS, rows, strict=True))
         state = self.cycle_state[idx]
         pay_probability = self.pay_probability[state] * self._recession_multiplier(key_day)
         on_plan = self.on_plan[idx]
@@ -740,19 +755,17 @@ class PortfolioModel:
             return 1.0
         return recession.payment_probability_multiplier
 
-    def _income_shocks(self, idx: np.ndarray, day: int) -> None:
+    def _income_shocks(self, idx: np.ndarray, day: int, draw: np.ndarray) -> None:
         """At a statement, debtors may lose their income (hardship) or regain it (short of cash).
 
-        Job losses run at the idiosyncratic monthly rate, plus the recession's rate while a recession lasts.
+        Job losses run at the idiosyncratic monthly rate, plus the recession's rate while a recession lasts. ``draw``
+        is each account's uniform draw for ``Purpose.JOB_LOSS`` on ``day``.
         """
-        if len(idx) == 0:
-            return
         income, recession = self.scenario.income, self.scenario.recession
         job_loss = income.job_loss_per_month
         if recession is not None and recession.start_day <= day <= recession.end_day:
             job_loss = 1.0 - (1.0 - job_loss) * (1.0 - recession.job_loss_per_month)
         hardship, short = DEBTOR_TYPES.index("hardship"), DEBTOR_TYPES.index("short_of_cash")
-        draw = self.rng.uniform(day, Purpose.JOB_LOSS, idx)
         in_hardship = self.debtor_type[idx] == hardship
         recovers = idx[in_hardship & (draw < income.recovery_per_month)]
         loses = idx[~in_hardship & (self.debtor_type[idx] != DEBTOR_TYPES.index("unreachable")) & (draw < job_loss)]
@@ -786,8 +799,11 @@ class PortfolioModel:
         self.billed[due] = np.where(
             self.on_plan[due], 0, np.minimum(self.installment[due], self.balance[due] - self.past_due[due])
         )
-        self._income_shocks(due, day)
-        self._draw_cycle_decision(due, key_day=day)
+        # One call draws the income shock and the new cycle's payment decision of every account with a statement.
+        u = self.rng.subset(due).uniform_rows(day, _STATEMENT_DRAWS)
+        self._income_shocks(due, day, u[-1])
+        will_pay, pay_offset = self._draw_payment(due, day, u[:-1])
+        self._set_pay_day(due, will_pay, pay_offset)
 
     def _count_transitions(self, from_state: np.ndarray, to_state: np.ndarray | int) -> None:
         """Add one move per account from ``from_state`` to ``to_state`` (a column of transition_counts)."""
@@ -925,7 +941,10 @@ class PortfolioModel:
 
     @property
     def observation(self) -> Observation | None:
-        """The observation of the day begun by :meth:`begin_day`; None until it begins and after it is finished."""
+        """The 08:00 observation of the day opened by :meth:`begin_day` or :meth:`open_day`; None until it opens and
+        after it is finished. It is computed when first read."""
+        if self._day_open and self._observation is None:
+            self._observation = self.observe(self.day, self.observed_fields)
         return self._observation
 
     def begin_day(self) -> Observation:
@@ -934,9 +953,18 @@ class PortfolioModel:
         Nothing happens between 00:00 and 08:00, so no SimPy process is mid-day and the model can be pickled or
         copied until :meth:`finish_day` runs the rest of the day.
         """
+        self.open_day()
+        return self.observation
+
+    def open_day(self) -> None:
+        """Run the 00:00 statements of the next day, as :meth:`begin_day` does, and leave the observation to be
+        computed when :attr:`observation` is first read.
+
+        An environment that replaces accounts before anyone reads the observation computes it once, not twice.
+        """
         if self.day >= self.days:
             raise RuntimeError(f"the run has ended: all {self.days} days are simulated")
-        if self._observation is not None:
+        if self._day_open:
             raise RuntimeError(f"day {self.day} has already begun; call finish_day(actions) to simulate the rest of it")
         day = self.day
         self._discount = (1.0 + self.scenario.economics.cost_of_capital) ** (-day / 365.0)
@@ -957,14 +985,13 @@ class PortfolioModel:
         self.calls_last_7_days[called] -= expiring[called]
         expiring[called] = 0
         self.reached_ring[day % WINDOW_DAYS] = 0
-        self._observation = self.observe(day, self.observed_fields)
-        return self._observation
+        self._day_open = True
 
     def finish_day(self, actions: np.ndarray) -> None:
         """Simulate the day begun by :meth:`begin_day` from 08:00, with one catalogue action per account."""
-        obs = self._observation
-        if obs is None:
+        if not self._day_open:
             raise RuntimeError(f"day {self.day} has not begun; call begin_day() first")
+        obs = self.observation
         actions = np.asarray(actions, dtype=np.int64)
         if actions.shape != (self.n,):
             raise ValueError(f"actions have shape {actions.shape}, expected ({self.n},)")
@@ -972,6 +999,7 @@ class PortfolioModel:
             raise ValueError(f"an action is outside 0..{N_ACTIONS - 1}")
         self.env.process(self._simulate_day(self.day, obs, actions))
         self.env.run(until=self.day + 1)
+        self._day_open = False
         self._observation = None
         self.day += 1
 
@@ -1196,19 +1224,21 @@ class PortfolioModel:
         """Draw the outcome of right-party conversations: a hardship disclosure (then breathing space) or a promise."""
         if len(idx) == 0:
             return
-        rng, config = self.rng, self.scenario
+        config = self.scenario
+        # Every draw for every conversation in one call; each later step keeps the columns of the accounts it keeps.
+        u = self.rng.subset(idx).uniform_rows(day, _CONVERSATION_DRAWS)
         hardship = self.debtor_type[idx] == DEBTOR_TYPES.index("hardship")
-        discloses = hardship & (rng.uniform(day, Purpose.DISCLOSURE, idx) < config.hardship.disclosure_probability)
+        discloses = hardship & (u[0] < config.hardship.disclosure_probability)
         disclosed = idx[discloses & ~self.hardship_disclosed[idx]]
         self.hardship_disclosed[disclosed] = True
         self.hold_until[disclosed] = day + config.hardship.breathing_space_days
 
         may_promise = ~discloses & ~self.paid_this_cycle[idx] & (self.promise_day[idx] < day)
-        idx, framing = idx[may_promise], framing[may_promise]
+        idx, framing, u = idx[may_promise], framing[may_promise], u[1:, may_promise]
         promise_p = self.behaviour.promises.promise_probability(self.debtor_type[idx])
-        promising = rng.uniform(day, Purpose.PROMISE, idx) < promise_p
-        idx, framing = idx[promising], framing[promising]
-        days_ahead = 1 + np.floor(rng.uniform(day, Purpose.PROMISE_DAY, idx) * config.promises.max_days_ahead)
+        promising = u[0] < promise_p
+        idx, framing, u = idx[promising], framing[promising], u[1:, promising]
+        days_ahead = 1 + np.floor(u[0] * config.promises.max_days_ahead)
         promised = day + days_ahead.astype(np.int64)
         # A debtor paid by payday promises the first payday within reach, if there is one.
         next_payday = day + 1 + (self.payday_phase[idx] - day - 1) % self.pay_period[idx]
@@ -1217,7 +1247,7 @@ class PortfolioModel:
         keep_p = self.behaviour.promises.keep_probability(
             self.debtor_type[idx], self.present_bias[idx], framing == FRAMINGS.index("pledge")
         )
-        self.promise_will_keep[idx] = rng.uniform(day, Purpose.PROMISE_KEEP, idx) < keep_p
+        self.promise_will_keep[idx] = u[1] < keep_p
         self.promises_made[idx] += 1
 
     def _log_contacts(self, day: int, idx: np.ndarray, actions: np.ndarray, sent, reached: np.ndarray) -> None:
@@ -1400,7 +1430,8 @@ class PortfolioModel:
         today = self.reached_ring[day % WINDOW_DAYS, reached]
         before = self._reached_on(day, range(1, 8), reached)
         p = self.behaviour.fatigue.complaint_probability(today, before)
-        complains = reached[self.rng.uniform(day, Purpose.COMPLAINT, reached) < p]
+        complaint_u, dispute_u = self.rng.subset(reached).uniform_rows(day, _COMPLAINT_DRAWS)
+        complains = reached[complaint_u < p]
         self.complaints[complains] += 1
         self._today["complaints"] += len(complains)
         stop_share = self.scenario.customer.stop_request_share
@@ -1409,7 +1440,7 @@ class PortfolioModel:
             self.stop_contact[stops] = True
 
         dispute_p = self.dispute_probability[self.debtor_type[reached]]
-        disputing = reached[self.rng.uniform(day, Purpose.DISPUTE, reached) < dispute_p]
+        disputing = reached[dispute_u < dispute_p]
         self.dispute_until[disputing] = day + self.scenario.disputes.pause_days
         self.disputes[disputing] += 1
 
@@ -1493,13 +1524,14 @@ class PortfolioModel:
         # lowest DPD to the cap. Resolved accounts have DPD 0, so they are taken out of the first bucket afterwards.
         histogram = np.bincount(dpd, minlength=cap + 1)
         per_bucket = np.add.reduceat(histogram, _BUCKET_LOWS)
-        per_bucket[0] -= self.n - np.count_nonzero(self.status == ACTIVE)
+        by_status = np.bincount(self.status, minlength=SOLD + 1).tolist()
+        per_bucket[0] -= self.n - by_status[ACTIVE]
         for (column, _, _), count in zip(BUCKETS, per_bucket.tolist(), strict=True):
             row[column] = count
-        row["accounts_charged_off"] = np.count_nonzero(self.status == CHARGED_OFF)
-        row["accounts_paid_off"] = np.count_nonzero(self.status == PAID_OFF)
-        row["accounts_settled"] = np.count_nonzero(self.status == SETTLED)
-        row["accounts_sold"] = np.count_nonzero(self.status == SOLD)
+        row["accounts_charged_off"] = by_status[CHARGED_OFF]
+        row["accounts_paid_off"] = by_status[PAID_OFF]
+        row["accounts_settled"] = by_status[SETTLED]
+        row["accounts_sold"] = by_status[SOLD]
         row["calls_unplaced"] = row["calls_requested"] - row["calls_handled"]
         if not self.record_daily:
             self._daily_rows.clear()

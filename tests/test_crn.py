@@ -90,13 +90,16 @@ def test_paired_seeds_cut_difference_variance(default_scenario):
         )
 
 
-def test_choice_by_group_matches_choice():
-    from sim.rng import KeyedRandom, Purpose
+# 1,667 draws are placed group by group, 122 in one comparison (sim.rng._ONE_PASS_MAX_DRAWS lies between).
+@pytest.mark.parametrize("every", [3, 41])
+def test_choice_by_group_matches_choice(every):
+    from sim.rng import _ONE_PASS_MAX_DRAWS, KeyedRandom, Purpose
 
     rng = KeyedRandom(7, np.arange(5_000))
     tables = np.array([[0.5, 0.5, 0.0], [0.1, 0.0, 0.9], [0.0, 0.0, 1.0], [0.2, 0.3, 0.5]])
     group = np.arange(5_000) % len(tables)
-    index = np.arange(0, 5_000, 3)
+    index = np.arange(0, 5_000, every)
+    assert (len(index) > _ONE_PASS_MAX_DRAWS) == (every == 3)
     by_group = rng.choice_by_group(3, Purpose.PAY_AMOUNT, tables, group[index], index)
     per_account = rng.choice(3, Purpose.PAY_AMOUNT, tables[group[index]], index)
     np.testing.assert_array_equal(by_group, per_account)

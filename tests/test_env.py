@@ -20,6 +20,7 @@ import policies  # noqa: E402
 from sim.catalogue import AGENCY, N_ACTIONS, NO_ACTION, SELL, WRITE_OFF, contact_action  # noqa: E402
 from sim.engine import ACTIVE, CENTS, SOLD, PortfolioModel  # noqa: E402
 from sim.envs import ENV_ID, AccountEnv, AccountVectorEnv, DayOutcome  # noqa: E402
+from sim.envs.episodes import AgentActions  # noqa: E402
 from sim.features import FEATURE_NAMES, feature_matrix  # noqa: E402
 from sim.metrics import summarise  # noqa: E402
 from sim.observation import OBSERVATION_FIELDS  # noqa: E402
@@ -184,6 +185,38 @@ def test_reset_without_seed_moves_to_next_account():
     assert env.reset(options={"account_id": 17})[1]["account_id"] == 17
     assert env.reset()[1]["account_id"] == 18
     assert env.reset(seed=4)[1]["account_id"] == 0
+
+
+def test_open_day_observes_on_first_read(default_scenario):
+    """open_day runs the statements as begin_day does, and the observation, read later, sees the accounts renewed in
+    between."""
+    opened = PortfolioModel(default_scenario, AgentActions(), n_accounts=40, days=60, seed=2)
+    begun = PortfolioModel(default_scenario, AgentActions(), n_accounts=40, days=60, seed=2)
+    with pytest.raises(RuntimeError, match="has not begun"):
+        opened.finish_day(np.zeros(40, dtype=np.int64))
+    for day in range(31):
+        actions = (np.arange(40) + day) % N_ACTIONS
+        opened.open_day()
+        expected = begun.begin_day()
+        # Day 30 closes the first statement cycle, so the statements have run on every account by then.
+        for name in OBSERVATION_FIELDS:
+            np.testing.assert_array_equal(getattr(opened.observation, name), getattr(expected, name), err_msg=name)
+        opened.finish_day(actions)
+        begun.finish_day(actions)
+    assert opened.observation is None
+    opened.open_day()
+    with pytest.raises(RuntimeError, match="already begun"):
+        opened.open_day()
+    # Renewed before the first read, and after one: either way the observation shows the account that joined.
+    opened.renew_accounts(np.array([5]), np.array([100]))
+    before = opened.observation
+    opened.renew_accounts(np.array([6]), np.array([101]))
+    after = opened.observation
+    every_field = opened.observe(opened.day)
+    for name in OBSERVATION_FIELDS:
+        np.testing.assert_array_equal(getattr(after, name), getattr(every_field, name), err_msg=name)
+    assert before.balance[5] == after.balance[5] == opened.balance[5] / CENTS
+    assert before.balance[6] != after.balance[6] == opened.balance[6] / CENTS
 
 
 def test_env_account_is_portfolio_account(default_scenario):
@@ -472,6 +505,14 @@ def test_renewal_rejects_ids_in_use(default_scenario):
         model.renew_accounts(np.array([0]), np.array([3]))
     with pytest.raises(ValueError, match="distinct"):
         model.renew_accounts(np.array([0, 1]), np.array([8, 8]))
+    # Ids below the book's highest, unsorted: the clash with account 1 is found whatever the order.
+    with pytest.raises(ValueError, match="account id 1 is already"):
+        model.renew_accounts(np.array([0, 2]), np.array([9, 1]))
+    with pytest.raises(ValueError, match="distinct positions"):
+        model.renew_accounts(np.array([2, 2]), np.array([8, 9]))
+    with pytest.raises(ValueError, match="must be distinct"):
+        model.renew_accounts(np.array([0, 1, 2]), np.array([9, 8, 9]))
+    np.testing.assert_array_equal(model.account_ids, [0, 1, 2, 3, 4])
     model.renew_accounts(np.array([0, 3]), np.array([3, 0]))
     np.testing.assert_array_equal(model.account_ids, [3, 1, 2, 0, 4])
 

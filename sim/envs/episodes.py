@@ -99,7 +99,7 @@ class AccountEpisodes:
         self.reward = reward
         self.horizon = horizon
         self.start_day = np.zeros(self.model.n, dtype=np.int64)
-        self.model.begin_day()
+        self.model.open_day()
         self._features: np.ndarray | None = None
         self._mask: np.ndarray | None = None
 
@@ -134,7 +134,7 @@ class AccountEpisodes:
         day = model.day
         before = _Totals.of(model)
         model.finish_day(actions)
-        # Read now, because begin_day below changes the model again.
+        # Read now, because open_day below changes the model again.
         after = _Totals.of(model, copy=False)
 
         outcome = DayOutcome(
@@ -161,7 +161,7 @@ class AccountEpisodes:
             call_unplaced=after.unplaced > before.unplaced,
         )
 
-        model.begin_day()
+        model.open_day()
         self._features = self._mask = None
         return result
 

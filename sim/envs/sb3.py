@@ -14,6 +14,9 @@ from sim.envs.reward import RewardFunction
 from sim.envs.vector import AccountVectorEnv
 from sim.scenario import Scenario
 
+#: The per-account entries of the vector env's info that SB3's infos repeat, in order.
+_INFO_KEYS = ("action_mask", "account_id", "day", "status", "blocked", "call_unplaced")
+
 
 class SB3AccountVecEnv(VecEnv):
     """``num_envs`` accounts of one portfolio (:class:`~sim.envs.AccountVectorEnv`) behind SB3's ``VecEnv`` API.
@@ -59,11 +62,9 @@ class SB3AccountVecEnv(VecEnv):
         obs, rewards, terminated, truncated, info = self.venv.step(self._actions)
         self._actions = None
         dones = terminated | truncated
-        infos = self._split_info(info)
+        infos = self._split_info(info, time_limit=truncated & ~terminated)
         for i in dones.nonzero()[0]:
             infos[i]["terminal_observation"] = info["final_obs"][i]
-        for item, time_limit in zip(infos, (truncated & ~terminated).tolist(), strict=True):
-            item["TimeLimit.truncated"] = time_limit
         return obs, rewards.astype(np.float32), dones, infos
 
     def action_masks(self) -> np.ndarray:
@@ -101,9 +102,13 @@ class SB3AccountVecEnv(VecEnv):
     def get_images(self) -> Sequence[np.ndarray | None]:
         return [None for _ in range(self.num_envs)]
 
-    def _split_info(self, info: dict[str, Any]) -> list[dict[str, Any]]:
-        """Turn the vector env's info (a dict of arrays) into SB3's list of per-account dicts."""
-        keys = [key for key in info if not key.startswith("_") and key not in ("final_obs", "final_info")]
-        # One column per key: Python scalars for 1-D arrays, one row (array) each for the action mask.
-        columns = [info[key].tolist() if info[key].ndim == 1 else list(info[key]) for key in keys]
-        return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+    def _split_info(self, info: dict[str, Any], time_limit: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """Turn the vector env's info (a dict of arrays) into SB3's list of per-account dicts, with
+        ``TimeLimit.truncated`` from ``time_limit`` when given."""
+        columns = {key: info[key] for key in _INFO_KEYS if key in info}
+        if time_limit is not None:
+            columns["TimeLimit.truncated"] = time_limit
+        keys = tuple(columns)
+        # Python scalars for 1-D arrays, one row (array) each for the action mask.
+        values = [column.tolist() if column.ndim == 1 else list(column) for column in columns.values()]
+        return [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
