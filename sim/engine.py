@@ -105,6 +105,8 @@ _PAYMENT_DRAWS = tuple(
         Purpose.PAY_AMOUNT,
     )
 )
+#: Up to this many accounts, PortfolioModel._reached_on gathers a window of the contact ring in one call.
+_ONE_GATHER_MAX_ACCOUNTS = 65_536
 #: The draws at a statement: the payment decision, then the income shock.
 _STATEMENT_DRAWS = (*_PAYMENT_DRAWS, (Purpose.JOB_LOSS, 0))
 #: The draws of a right-party conversation's outcome, in the order _conversation reads them.
@@ -1176,11 +1178,16 @@ class PortfolioModel:
 
     def _reached_on(self, day: int, days_back: range, idx: np.ndarray) -> np.ndarray:
         """Count the contacts that reached each account at ``idx`` on days ``day - k``, ``k`` in ``days_back``."""
-        # One gather per day of the window, because one np.ix_ gather of all rows took about a third longer for
-        # 30,000 accounts.
+        rows = np.array([(day - k) % WINDOW_DAYS for k in days_back], dtype=np.int64)
+        if len(idx) <= _ONE_GATHER_MAX_ACCOUNTS:
+            # One gather of every (day, account) cell from the flat ring, then one sum. For 5 to 200 accounts and a
+            # seven-day window, it took 2 to 4 µs, against 7 to 10 µs for a gather per day.
+            cells = self.reached_ring.reshape(-1).take(rows[:, None] * self.n + idx)
+            return np.add.reduce(cells, axis=0, dtype=np.int64)
+        # One gather per day for many accounts, where the table of cells would cost memory and save no time.
         counts = np.zeros(len(idx), dtype=np.int64)
-        for k in days_back:
-            counts += self.reached_ring[(day - k) % WINDOW_DAYS][idx]
+        for row in rows.tolist():
+            counts += self.reached_ring[row][idx]
         return counts
 
     def _call_shift(self, day: int, actions: np.ndarray, calls: np.ndarray, obs: Observation):

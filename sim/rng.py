@@ -90,6 +90,14 @@ def _scalar_key(day: int, purpose: Purpose, draw: int) -> np.uint64:
     return np.uint64(_mix_int(((int(day) + (1 << 20)) << 24) ^ (int(purpose) << 8) ^ int(draw)))
 
 
+@functools.lru_cache(maxsize=1024)
+def _scalar_keys(day: int, draws: tuple[tuple[Purpose, int], ...]) -> np.ndarray:
+    """Return the scalar keys of several ``(purpose, draw)`` pairs of one day, as a read-only uint64 array."""
+    keys = np.array([_scalar_key(day, purpose, draw) for purpose, draw in draws], dtype=np.uint64)
+    keys.setflags(write=False)
+    return keys
+
+
 def _bits_to_unit(bits: np.ndarray) -> np.ndarray:
     """Map mixed uint64 bits to floats in [0, 1) through their top 53 bits (``bits`` is overwritten)."""
     bits >>= _SHIFT_11
@@ -189,7 +197,7 @@ class KeyedRandom:
         Row ``k`` equals ``uniform(day, *draws[k])``. One call mixes every row at once, which costs less than a call
         per row when there are few accounts.
         """
-        scalar_keys = np.array([_scalar_key(day, purpose, draw) for purpose, draw in draws], dtype=np.uint64)
+        scalar_keys = _scalar_keys(day, tuple(draws))
         keys = self._account_keys
         if len(keys) <= _ROWS_AT_ONCE_MAX_ACCOUNTS:
             return _bits_to_unit(_mix_in_place(keys[None, :] ^ scalar_keys[:, None]))

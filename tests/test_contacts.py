@@ -96,3 +96,25 @@ def test_hourly_staffing_caps_agent_time(default_scenario):
     # Busy weekdays fill nearly every staffed minute.
     assert daily.loc[7, "agent_minutes"] > 0.9 * capacity[0]
     assert result.model.peak_agents_busy == 2
+
+
+def test_reached_counts_same_either_gather(default_scenario, monkeypatch):
+    """_reached_on gathers a window of the contact ring at once for few accounts and day by day for many. Both give
+    the same counts."""
+    import policies
+    import sim.engine
+    from sim.engine import PortfolioModel
+
+    model = PortfolioModel(default_scenario, policies.load("aggressive"), n_accounts=400, days=40, seed=5)
+    model.run()
+    idx = np.random.default_rng(0).permutation(400)[:150]
+    windows = (range(0, 7), range(1, 8), range(0, 30))
+    one_gather = {window: model._reached_on(39, window, idx) for window in windows}
+    monkeypatch.setattr(sim.engine, "_ONE_GATHER_MAX_ACCOUNTS", 0)
+    for window, counts in one_gather.items():
+        by_day = model._reached_on(39, window, idx)
+        np.testing.assert_array_equal(counts, by_day)
+        # Each (day, account) cell counted once: summing the ring directly gives the same.
+        expected = sum(model.reached_ring[(39 - k) % sim.engine.WINDOW_DAYS][idx].astype(np.int64) for k in window)
+        np.testing.assert_array_equal(by_day, expected)
+    assert one_gather[range(0, 30)].sum() > one_gather[range(0, 7)].sum() > 0

@@ -14,9 +14,6 @@ from sim.envs.reward import RewardFunction
 from sim.envs.vector import AccountVectorEnv
 from sim.scenario import Scenario
 
-#: The per-account entries of the vector env's info that SB3's infos repeat, in order.
-_INFO_KEYS = ("action_mask", "account_id", "day", "status", "blocked", "call_unplaced")
-
 
 class SB3AccountVecEnv(VecEnv):
     """``num_envs`` accounts of one portfolio (:class:`~sim.envs.AccountVectorEnv`) behind SB3's ``VecEnv`` API.
@@ -103,12 +100,36 @@ class SB3AccountVecEnv(VecEnv):
         return [None for _ in range(self.num_envs)]
 
     def _split_info(self, info: dict[str, Any], time_limit: np.ndarray | None = None) -> list[dict[str, Any]]:
-        """Turn the vector env's info (a dict of arrays) into SB3's list of per-account dicts, with
-        ``TimeLimit.truncated`` from ``time_limit`` when given."""
-        columns = {key: info[key] for key in _INFO_KEYS if key in info}
-        if time_limit is not None:
-            columns["TimeLimit.truncated"] = time_limit
-        keys = tuple(columns)
-        # Python scalars for 1-D arrays, one row (array) each for the action mask.
-        values = [column.tolist() if column.ndim == 1 else list(column) for column in columns.values()]
-        return [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
+        """Turn the vector env's info (a dict of arrays) into SB3's list of per-account dicts.
+
+        A reset's info has the first four entries. A step's also has ``blocked``, ``call_unplaced`` and, from
+        ``time_limit``, ``TimeLimit.truncated``.
+        """
+        # Python scalars, and one row (array) of the action mask per account. Dict displays build the dicts about
+        # twice as fast as dict(zip(keys, row)) for 64 accounts.
+        columns = (
+            list(info["action_mask"]),
+            info["account_id"].tolist(),
+            info["day"].tolist(),
+            info["status"].tolist(),
+        )
+        if time_limit is None:
+            return [
+                {"action_mask": mask, "account_id": account_id, "day": day, "status": status}
+                for mask, account_id, day, status in zip(*columns, strict=True)
+            ]
+        step_columns = (info["blocked"].tolist(), info["call_unplaced"].tolist(), time_limit.tolist())
+        return [
+            {
+                "action_mask": mask,
+                "account_id": account_id,
+                "day": day,
+                "status": status,
+                "blocked": blocked,
+                "call_unplaced": call_unplaced,
+                "TimeLimit.truncated": truncated,
+            }
+            for mask, account_id, day, status, blocked, call_unplaced, truncated in zip(
+                *columns, *step_columns, strict=True
+            )
+        ]
