@@ -264,6 +264,9 @@ def _run(
             backend,
         )
         fresh: dict[str, CellOutput] = {}
+        # Each finished cell's parquet is read as it arrives, while other cells still compute, because reading 40
+        # cells took about 0.12 s. That time would otherwise come after the last cell.
+        tables: dict[str, _CellTables] = {}
         bar = tqdm(
             total=len(cells), initial=len(finished), desc=experiment.config.name, unit="cell", disable=not progress
         )
@@ -273,11 +276,16 @@ def _run(
                 if store is not None:
                     store.save(cell, output)
                 fresh[cell.key] = output
+                tables[cell.key] = _read_cell(output)
                 bar.update()
 
     # Assemble in grid order, never in completion order, so that every backend writes the same files.
     outputs = [fresh[cell.key] if cell.key in fresh else store.load(cell.key) for cell in cells]
-    metrics, daily, assignment = _assemble(outputs)
+    cell_tables = [
+        tables[cell.key] if cell.key in tables else _read_cell(output)
+        for cell, output in zip(cells, outputs, strict=True)
+    ]
+    metrics, daily, assignment = _assemble(cell_tables)
     if path is not None:
         elapsed = time.perf_counter() - clock
         runtime = {"backend": backend, "scheduler": scheduler, "workers": n_workers}
@@ -286,21 +294,48 @@ def _run(
     return ExperimentResult(metrics=metrics, daily=daily, path=path, assignment=assignment, cells_reused=len(finished))
 
 
-def _assemble(outputs: list[CellOutput]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+@dataclass(frozen=True)
+class _CellTables:
+    """A finished cell's frames read from their parquet bytes, as Arrow tables."""
+
+    metrics: Any
+    daily: Any
+    assignment: Any | None
+
+
+def _read_cell(output: CellOutput) -> _CellTables:
+    return _CellTables(
+        metrics=_read_parquet(output.metrics),
+        daily=_read_parquet(output.daily),
+        assignment=None if output.assignment is None else _read_parquet(output.assignment),
+    )
+
+
+def _read_parquet(blob: bytes):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(blob))
+
+
+def _assemble(cells: list[_CellTables]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     """Concatenate the cells' metrics, daily rows and arm assignments in the order given."""
-    metrics = _concat_parquet([output.metrics for output in outputs])
-    daily = _concat_parquet([output.daily for output in outputs])
-    assignments = [output.assignment for output in outputs if output.assignment is not None]
-    assignment = _concat_parquet(assignments) if assignments else None
+    metrics = _concat_tables([cell.metrics for cell in cells])
+    daily = _concat_tables([cell.daily for cell in cells])
+    assignments = [cell.assignment for cell in cells if cell.assignment is not None]
+    assignment = _concat_tables(assignments) if assignments else None
     return metrics, daily, assignment
 
 
 def _concat_parquet(blobs: list[bytes]) -> pd.DataFrame:
     """Read parquet files (as bytes) and concatenate their rows in order, with a fresh index."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    return _concat_tables([_read_parquet(blob) for blob in blobs])
 
-    tables = [pq.read_table(pa.BufferReader(blob)) for blob in blobs]
+
+def _concat_tables(tables: list) -> pd.DataFrame:
+    """Concatenate Arrow tables' rows in order into one frame, with a fresh index."""
+    import pyarrow as pa
+
     try:
         # One conversion to pandas instead of one per cell: 0.14 s against 0.22 s for 40 cells of 180 days each, in
         # one measurement.
