@@ -7,6 +7,7 @@ is the grid scenarios × policies × seeds.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +15,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import policies
-from sim.errors import KEY_PATH_PATTERN, NAME_PATTERN, ConfigError, config_error_from_validation
+from policies.split import first_empty_arm
+from sim.errors import KEY_PATH_PATTERN, NAME_PATTERN, ConfigError, config_error_from_validation, short_repr, short_text
 from sim.scenario import SafeName, Scenario, load_yaml_mapping
 
 MAX_SEEDS = 10_000
@@ -57,13 +59,49 @@ class SweepSpec(BaseModel):
     @field_validator("values")
     @classmethod
     def _unique_values(cls, values: list[Any]) -> list[Any]:
-        seen: set[str] = set()
+        seen: set[bytes] = set()
+        memo: dict[int, bytes] = {}
         for value in values:
-            text = json.dumps(value, sort_keys=True)
-            if text in seen:
-                raise ValueError(f"value {text} is listed twice")
-            seen.add(text)
+            digest = _json_digest(value, memo, set())
+            if digest in seen:
+                raise ValueError(f"value {short_repr(value)} is listed twice")
+            seen.add(digest)
         return values
+
+
+def _json_digest(value: Any, memo: dict[int, bytes], open_ids: set[int]) -> bytes:
+    """Return a SHA-256 digest of ``value`` that is equal for two values exactly when their JSON texts are equal.
+
+    The digest of a list or mapping is built from its items' digests, memoised by object id. A value that repeats one
+    list through YAML aliases therefore costs as much as its distinct objects, not as much as its JSON text, which a
+    few hundred bytes of aliases can make gigabytes long. ``open_ids`` contains the lists and mappings being digested,
+    to reject one that contains itself.
+    """
+    if id(value) in memo:
+        return memo[id(value)]
+    if isinstance(value, list | dict):
+        if id(value) in open_ids:
+            raise ValueError("a value contains itself through a YAML alias")
+        open_ids.add(id(value))
+        if isinstance(value, list):
+            parts = [b"list", *(_json_digest(item, memo, open_ids) for item in value)]
+        else:
+            # JSON turns every key into text, as json.dumps does: 1 into "1" and True into "true".
+            items = sorted(
+                (key if isinstance(key, str) else json.dumps(key, default=repr), item) for key, item in value.items()
+            )
+            parts = [b"dict"]
+            for key, item in items:
+                parts += [hashlib.sha256(key.encode()).digest(), _json_digest(item, memo, open_ids)]
+        open_ids.discard(id(value))
+        digest = hashlib.sha256(b"".join(parts)).digest()
+        memo[id(value)] = digest
+        return digest
+    # A scalar. YAML also gives dates and bytes, which JSON has no type for, so their type and repr identify them.
+    text = (
+        json.dumps(value) if value is None or isinstance(value, bool | int | float | str) else f"{type(value)}{value!r}"
+    )
+    return hashlib.sha256(b"scalar" + text.encode()).digest()
 
 
 class ExperimentConfig(BaseModel):
@@ -115,7 +153,7 @@ class ExperimentConfig(BaseModel):
         seen: set[str] = set()
         for name in names:
             if name in seen:
-                raise ValueError(f"policy {name!r} is listed twice")
+                raise ValueError(f"policy {short_repr(name)} is listed twice")
             seen.add(name)
         return names
 
@@ -124,7 +162,7 @@ class ExperimentConfig(BaseModel):
     def _unique_scenarios(cls, specs: list[str] | None) -> list[str] | None:
         for i, spec in enumerate(specs or []):
             if spec in specs[:i]:
-                raise ValueError(f"scenario {spec!r} is listed twice")
+                raise ValueError(f"scenario {short_repr(spec)} is listed twice")
         return specs
 
     @field_validator("seeds")
@@ -154,7 +192,10 @@ class ExperimentConfig(BaseModel):
     @model_validator(mode="after")
     def _champion_is_a_policy(self) -> ExperimentConfig:
         if self.champion is not None and self.champion not in self.policies:
-            raise ValueError(f"champion {self.champion!r} must be one of the policies: {', '.join(self.policies)}")
+            raise ValueError(
+                f"champion {short_repr(self.champion)} must be one of the policies: "
+                + ", ".join(short_text(name) for name in self.policies)
+            )
         return self
 
     @property
@@ -194,6 +235,7 @@ class LoadedExperiment(BaseModel):
         if seeds is None:
             return self
         config = self.config.model_copy(update={"seeds": seeds})
+        _check_arms_get_accounts(config, self.split_specs, self.source)
         return self.model_copy(update={"config": config})
 
     def resolved_dict(self) -> dict[str, Any]:
@@ -255,13 +297,11 @@ def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | Non
         try:
             policy = policies.load(resolved)
         except ConfigError as exc:
-            if exc.key_path == "policy":
-                raise ConfigError(source, f"policies[{i}]", f"{spec!r}: {exc.message}") from None
-            if exc.message == "file not found":
-                raise ConfigError(source, f"policies[{i}]", f"{spec!r}: waterfall file not found") from None
-            raise
+            raise _policy_error(exc, source, f"policies[{i}]", spec, resolved) from None
         if policy.name in specs:
-            raise ConfigError(source, f"policies[{i}]", f"two policies are named {policy.name!r}; names must be unique")
+            raise ConfigError(
+                source, f"policies[{i}]", f"two policies are named {short_repr(policy.name)}; names must be unique"
+            )
         specs[policy.name] = resolved
 
     champion = config.champion_policy
@@ -271,26 +311,72 @@ def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | Non
         by_spec = {spec: name for name, spec in specs.items()}
         resolved_champion = _resolve_path(champion, base)
         if resolved_champion not in by_spec:
-            raise ConfigError(source, "champion", f"{champion!r} is not one of the policies: {', '.join(specs)}")
+            raise ConfigError(
+                source,
+                "champion",
+                f"{short_repr(champion)} is not one of the policies: " + ", ".join(short_text(name) for name in specs),
+            )
         champion = by_spec[resolved_champion]
     # From here on policies go by name, with their files in policy_sources, as in a run directory's config.yaml.
     config = config.model_copy(update={"champion": champion, "policies": list(specs), "policy_sources": dict(specs)})
     splits: dict[str, dict[str, tuple[str, float]]] = {}
     for i, split in enumerate(config.splits):
         if split.name in specs or split.name in splits:
-            raise ConfigError(source, f"splits[{i}].name", f"{split.name!r} is already the name of a policy or split")
+            raise ConfigError(
+                source, f"splits[{i}].name", f"{short_repr(split.name)} is already the name of a policy or split"
+            )
         arms: dict[str, tuple[str, float]] = {}
         for spec, share in split.arms.items():
             resolved = _resolve_path(spec, base)
             try:
                 policy = policies.load(resolved)
             except ConfigError as exc:
-                raise ConfigError(source, f"splits[{i}].arms.{spec}", exc.message) from None
+                raise _policy_error(exc, source, f"splits[{i}].arms.{spec}", spec, resolved) from None
             if policy.name in arms:
-                raise ConfigError(source, f"splits[{i}].arms", f"two arms are named {policy.name!r}")
+                raise ConfigError(source, f"splits[{i}].arms", f"two arms are named {short_repr(policy.name)}")
             arms[policy.name] = (resolved, share)
         splits[split.name] = arms
+    _check_arms_get_accounts(config, splits, source)
     return LoadedExperiment(config=config, source=source, scenarios=scenarios, policy_specs=specs, split_specs=splits)
+
+
+def _policy_error(exc: ConfigError, source: str, key_path: str, spec: str, resolved: str) -> ConfigError:
+    """Return the error to raise when the policy ``spec`` at ``key_path`` of the config ``source`` fails to load.
+
+    An unknown name or a missing policy file is a mistake in the config, so the error names the config. A mistake
+    inside the policy's own file, or in a file that it names (a waterfall's score), keeps the error of that file.
+    """
+    if exc.key_path == "policy":
+        return ConfigError(source, key_path, f"{short_repr(spec)}: {exc.message}")
+    if exc.source == resolved and exc.message == "file not found":
+        return ConfigError(source, key_path, f"{short_repr(spec)}: waterfall file not found")
+    return exc
+
+
+def _check_arms_get_accounts(
+    config: ExperimentConfig, splits: dict[str, dict[str, tuple[str, float]]], source: str
+) -> None:
+    """Raise :class:`ConfigError` when a split's assignment gives an arm no account on one of the seeds.
+
+    Such an arm would have no metrics, only NaN. ``splits`` maps each split name to its arms, as in
+    :attr:`LoadedExperiment.split_specs`, in the order of ``config.splits``.
+    """
+    for i, split in enumerate(config.splits):
+        arms = splits[split.name]
+        empty = first_empty_arm({name: share for name, (_, share) in arms.items()}, config.n_accounts, config.seed_list)
+        if empty is None:
+            continue
+        name, seed = empty
+        # The arms keep the order of the config's keys, which name the arms by shipped name or path.
+        key = list(split.arms)[list(arms).index(name)]
+        share = arms[name][1]
+        raise ConfigError(
+            source,
+            f"splits[{i}].arms.{key}",
+            f"share {share:g} gives this arm no account on seed {seed} with n_accounts {config.n_accounts}; accounts "
+            f"are assigned to arms at random by seed and the arm expects {share * config.n_accounts:.3g} of them, so "
+            "raise its share or n_accounts",
+        )
 
 
 def _load_scenarios(config: ExperimentConfig, source: str, base: Path) -> list[Scenario]:
@@ -308,7 +394,7 @@ def _load_scenarios(config: ExperimentConfig, source: str, base: Path) -> list[S
                 scenario = Scenario.load(_resolve_path(spec, base))
             except ConfigError as exc:
                 if exc.key_path == "scenario":
-                    raise ConfigError(source, key, f"{spec!r}: {exc.message}") from None
+                    raise ConfigError(source, key, f"{short_repr(spec)}: {exc.message}") from None
                 raise
             if config.sweep is None:
                 keyed.append((key, scenario))
@@ -319,7 +405,9 @@ def _load_scenarios(config: ExperimentConfig, source: str, base: Path) -> list[S
     for key, scenario in keyed:
         if scenario.name in names:
             raise ConfigError(
-                source, key, f"two scenarios are named {scenario.name!r}; give each scenario YAML its own 'name'"
+                source,
+                key,
+                f"two scenarios are named {short_repr(scenario.name)}; give each scenario YAML its own 'name'",
             )
         names.add(scenario.name)
     return [scenario for _, scenario in keyed]
@@ -336,23 +424,25 @@ def sweep_variants(scenario: Scenario, sweep: SweepSpec, source: str = "<config>
     ``sweep.values[i]`` when a value is invalid there.
     """
     if sweep.parameter in ("name", "description"):
-        raise ConfigError(source, "sweep.parameter", f"{sweep.parameter!r} is a label, not a model parameter")
+        raise ConfigError(source, "sweep.parameter", f"{short_repr(sweep.parameter)} is a label, not a model parameter")
     base = scenario.model_dump(mode="json")
     variants = []
     for i, value in enumerate(sweep.values):
         data = copy.deepcopy(base)
         _set_key_path(data, sweep.parameter, value, scenario.name, source)
-        data["name"] = f"{scenario.name}[{sweep.parameter}={format_sweep_value(value)}]"
         try:
-            variants.append(Scenario.model_validate(data))
+            variant = Scenario.model_validate(data)
         except ValidationError as exc:
             error = config_error_from_validation(scenario.name, exc, model=Scenario)
             raise ConfigError(
                 source,
                 f"sweep.values[{i}]",
-                f"{sweep.parameter}={format_sweep_value(value)} is invalid in scenario {scenario.name!r}: "
-                f"{error.key_path}: {error.message}",
+                f"{short_text(sweep.parameter)}={short_repr(value)} is invalid in scenario "
+                f"{short_repr(scenario.name)}: {error.key_path}: {error.message}",
             ) from None
+        # Named only once valid, because the name writes the value out in full.
+        name = f"{scenario.name}[{sweep.parameter}={format_sweep_value(value)}]"
+        variants.append(variant.model_copy(update={"name": name}))
     return variants
 
 
@@ -374,7 +464,8 @@ def _set_key_path(data: dict[str, Any], key_path: str, value: Any, scenario_name
                 raise ConfigError(
                     source,
                     "sweep.parameter",
-                    f"{key_path!r}: scenario {scenario_name!r} has no key {part!r} {under}; allowed: {allowed}",
+                    f"{short_repr(key_path)}: scenario {short_repr(scenario_name)} has no key {short_repr(part)} "
+                    f"{under}; allowed: {allowed}",
                 )
             slot: Any = part
         elif isinstance(node, list):
@@ -382,7 +473,8 @@ def _set_key_path(data: dict[str, Any], key_path: str, value: Any, scenario_name
                 raise ConfigError(
                     source,
                     "sweep.parameter",
-                    f"{key_path!r}: {where} is a list of {len(node)} items in scenario {scenario_name!r}; "
+                    f"{short_repr(key_path)}: {short_text(where)} is a list of {len(node)} items in scenario "
+                    f"{short_repr(scenario_name)}; "
                     f"address an item by its index, 0 to {len(node) - 1}",
                 )
             slot = int(part)
@@ -390,8 +482,9 @@ def _set_key_path(data: dict[str, Any], key_path: str, value: Any, scenario_name
             raise ConfigError(
                 source,
                 "sweep.parameter",
-                f"{key_path!r}: {where} is {json.dumps(node)} in scenario {scenario_name!r}, so it has no key "
-                f"{part!r}; set {where} in the scenario YAML first",
+                f"{short_repr(key_path)}: {short_text(where)} is {short_text(json.dumps(node))} in scenario "
+                f"{short_repr(scenario_name)}, so it has no key {short_repr(part)}; set {short_text(where)} in the "
+                "scenario YAML first",
             )
         if depth == len(parts) - 1:
             node[slot] = value

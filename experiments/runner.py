@@ -42,7 +42,7 @@ import policies
 from experiments.config import LoadedExperiment, load_config
 from policies.split import ChampionChallenger
 from sim.atomic import UMASK, atomic_write, atomic_write_text
-from sim.errors import ConfigError
+from sim.errors import ConfigError, short_repr
 from sim.scenario import Scenario
 from sim.simulate import simulate
 
@@ -379,13 +379,25 @@ def plan_cells(experiment: LoadedExperiment) -> tuple[list[Cell], list[tuple]]:
 def _policy_fingerprint(spec: str | dict[str, tuple[str, float]]) -> Any:
     """Describe a policy by content, so that an edited waterfall file gets new cell keys but a moved one does not.
 
-    A waterfall is described by its parsed spec, another file by its SHA-256, a policy written in Python by its name.
+    A waterfall is described by its parsed spec and, when its segments read a risk score, by the numbers of the
+    score it loaded, so that an edited score file gets new cell keys too. Another file is described by its SHA-256,
+    a policy written in Python by its name.
     """
     if isinstance(spec, dict):
         return {arm: [_policy_fingerprint(path), share] for arm, (path, share) in spec.items()}
-    waterfall = getattr(policies.load(spec, warn=False), "spec", None)
+    policy = policies.load(spec, warn=False)
+    waterfall = getattr(policy, "spec", None)
     if isinstance(waterfall, BaseModel):
-        return {"waterfall": waterfall.model_dump(mode="json")}
+        fingerprint = {"waterfall": waterfall.model_dump(mode="json")}
+        score = getattr(policy, "score", None)
+        if score is not None:
+            # The score's metadata (training sample counts) does not change a decision, so it is left out.
+            fingerprint["score"] = {
+                "feature_names": list(score.feature_names),
+                "coefficients": [float(value) for value in score.coefficients],
+                "intercept": float(score.intercept),
+            }
+        return fingerprint
     if Path(spec).is_file():
         return {"file_sha256": hashlib.sha256(Path(spec).read_bytes()).hexdigest()}
     # NOTE: the code of a policy written in Python is not hashed. An edit to it between an interrupted run and its
@@ -696,9 +708,15 @@ def check_resume(path: Path, experiment: LoadedExperiment, cells: list[Cell]) ->
     elif earlier.get("horizon_days") != cfg.horizon_days:
         reason = f"has horizon_days {earlier.get('horizon_days')}, this run {cfg.horizon_days}"
     elif (scenario, policy, seed) in by_label:
-        reason = f"ran scenario {scenario!r} or policy {policy!r} with other parameters or another waterfall"
+        reason = (
+            f"ran scenario {short_repr(scenario)} or policy {short_repr(policy)} with other parameters or another "
+            "waterfall, score or model file"
+        )
     else:
-        reason = f"has scenario {scenario!r}, policy {policy!r}, seed {seed}, which this run does not include"
+        reason = (
+            f"has scenario {short_repr(scenario)}, policy {short_repr(policy)}, seed {short_repr(seed)}, which this "
+            "run does not include"
+        )
     raise ConfigError(
         str(path),
         "--out",

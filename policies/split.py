@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from sim.observation import Observation
-from sim.rng import Purpose
+from sim.rng import KeyedRandom, Purpose
+
+#: Accounts whose assignment :func:`first_empty_arm` draws at once.
+_CHUNK_ACCOUNTS = 65_536
+#: Expected account count of the smallest arm from which :func:`first_empty_arm` skips the exact check. An arm that
+#: expects 60 accounts or more gets none with a probability of at most exp(-60), about 1e-26, per seed.
+_SURELY_FILLED = 60.0
 
 
 class ChampionChallenger:
@@ -33,11 +41,7 @@ class ChampionChallenger:
         self.assignment: np.ndarray | None = None
 
     def bind(self, model) -> None:
-        draws = model.rng.uniform(-1, Purpose.ASSIGNMENT)
-        by_name = np.array(sorted(range(len(self.arm_names)), key=lambda arm: self.arm_names[arm]))
-        cumulative = np.cumsum(self.shares[by_name])
-        cumulative[-1] = 1.0
-        self.assignment = by_name[np.searchsorted(cumulative, draws, side="right")]
+        self.assignment = assign_arms(model.rng.uniform(-1, Purpose.ASSIGNMENT), self.arm_names, self.shares)
         for policy in self.policies:
             if hasattr(policy, "bind"):
                 policy.bind(model)
@@ -63,3 +67,40 @@ class ChampionChallenger:
         if self.assignment is None:
             raise RuntimeError("the split has not been bound to a model yet")
         return {arm: self.assignment == i for i, arm in enumerate(self.arm_names)}
+
+
+def assign_arms(draws: np.ndarray, arm_names: list[str], shares: np.ndarray) -> np.ndarray:
+    """Return the arm index of each account from its assignment draw in [0, 1).
+
+    The unit interval is cut into one piece per arm, as long as its share, in the order of the arm names.
+    """
+    by_name = np.array(sorted(range(len(arm_names)), key=lambda arm: arm_names[arm]))
+    cumulative = np.cumsum(np.asarray(shares, dtype=float)[by_name])
+    cumulative[-1] = 1.0
+    return by_name[np.searchsorted(cumulative, draws, side="right")]
+
+
+def first_empty_arm(arms: dict[str, float], n_accounts: int, seeds: Iterable[int]) -> tuple[str, int] | None:
+    """Return an arm and a seed on which the split's assignment gives that arm no account, or None if none does.
+
+    ``arms`` maps arm names to shares. The check draws the assignment as :meth:`ChampionChallenger.bind` does for a
+    portfolio of accounts 0 to ``n_accounts - 1``, which is how experiments build their portfolios. It is exact,
+    except that it skips a split whose every arm expects at least 60 accounts, because then an empty arm has a
+    probability of about 1e-26 per seed.
+    """
+    names = list(arms)
+    shares = np.array([arms[name] for name in names], dtype=float)
+    if shares.min() * n_accounts >= _SURELY_FILLED:
+        return None
+    for seed in seeds:
+        seen = np.zeros(len(names), dtype=bool)
+        # Draw in chunks and stop at the first chunk after which every arm has an account.
+        for start in range(0, n_accounts, _CHUNK_ACCOUNTS):
+            accounts = np.arange(start, min(start + _CHUNK_ACCOUNTS, n_accounts))
+            draws = KeyedRandom(seed, accounts).uniform(-1, Purpose.ASSIGNMENT)
+            seen[assign_arms(draws, names, shares)] = True
+            if seen.all():
+                break
+        if not seen.all():
+            return names[int(np.flatnonzero(~seen)[0])], seed
+    return None

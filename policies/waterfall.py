@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from policies.early_warning import EarlyWarningModel, load_score
 from sim.catalogue import ACTION_BY_NAME, contact_action, plan_action, settlement_action
 from sim.engine import Observation
-from sim.errors import ConfigError, config_error_from_validation
+from sim.errors import ConfigError, config_error_from_validation, short_repr
 from sim.scenario import CHANNELS, DpdRange, Probability, SafeName, load_yaml_mapping
 
 SHIPPED_WATERFALL_DIR = Path(__file__).parent / "waterfalls"
@@ -264,7 +264,10 @@ class Waterfall:
             try:
                 score = load_score(score_path if score_path.suffix in (".yaml", ".yml") else spec.score)
             except ConfigError as exc:
-                raise ConfigError(source, "score", exc.message if exc.key_path == "score" else str(exc)) from None
+                # An error about the score as a whole (missing, unknown) names the score as written. An error inside
+                # the score file names that file and key.
+                message = f"{short_repr(spec.score)}: {exc.message}" if exc.key_path == "score" else str(exc)
+                raise ConfigError(source, "score", message) from None
         return cls(spec, score)
 
     @property

@@ -32,29 +32,67 @@ _TYPE_TAG = re.compile(r"(int|float|str|bool|none|(constrained|function)-[a-z-]+
 _EXPONENT_AS_TEXT = re.compile(r"[+-]?([0-9][0-9_]*\.?[0-9_]*|\.[0-9]+)[eE][+-]?[0-9]+")
 
 
+#: Maximum characters of a user's value that an error message echoes (see :func:`short_repr`).
+MAX_VALUE_CHARS = 80
+#: Maximum characters of a key path and of a message in a :class:`ConfigError`. Values are shortened where the
+#: message is built, so this cut only bounds the line of a message that lists many of them.
+MAX_KEY_PATH_CHARS = 200
+MAX_MESSAGE_CHARS = 1000
+
+
 class ConfigError(ValueError):
-    """Invalid input in a file the user supplied: names the file, the key path and what is allowed."""
+    """Invalid input in a file the user supplied: names the file, the key path and what is allowed.
+
+    Build the message with :func:`short_repr` for every value the user wrote, so that it never expands a huge value.
+    """
 
     def __init__(self, source: str, key_path: str, message: str) -> None:
         self.source = source
-        self.key_path = key_path
-        self.message = message
-        where = f"{source}: {key_path}" if key_path else source
-        super().__init__(f"{where}: {message}")
+        self.key_path = _cut(key_path, MAX_KEY_PATH_CHARS)
+        self.message = _cut(message, MAX_MESSAGE_CHARS)
+        where = f"{source}: {self.key_path}" if key_path else source
+        super().__init__(f"{where}: {self.message}")
+
+
+def _cut(text: str, max_chars: int) -> str:
+    """Return ``text``, or its first ``max_chars`` characters ending in '...' when it is longer."""
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+
+class _ShortRepr(reprlib.Repr):
+    """A :class:`reprlib.Repr` that also describes integers too long for ``repr``.
+
+    Since Python 3.11, ``repr`` of an integer of more than 4300 digits raises ValueError (sys.get_int_max_str_digits).
+    """
+
+    def repr_int(self, x: int, level: int) -> str:
+        # 10,000 bits are about 3,000 digits.
+        if x.bit_length() > 10_000:
+            return f"<an integer of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
 
 
 # reprlib shortens while it builds the text, so even a value of millions of items (a YAML alias bomb) gives a short
 # message quickly.
-_REPR = reprlib.Repr()  # Python 3.11's Repr takes no keyword arguments: set the limits as attributes.
+_REPR = _ShortRepr()  # Python 3.11's Repr takes no keyword arguments: set the limits as attributes.
 _REPR.maxlevel = 3
 _REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = 6
-_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxstring = _REPR.maxother = MAX_VALUE_CHARS
 _REPR.maxlong = 40
 
 
-def _short_repr(value: object) -> str:
-    """Return a repr of at most a few hundred characters, with '...' where items were left out."""
-    return _REPR.repr(value)
+def short_repr(value: object) -> str:
+    """Return the repr of a user's value for an error message, cut to at most :data:`MAX_VALUE_CHARS` with '...'.
+
+    The repr is built from at most a few items of each list or mapping and three levels of nesting, so the time and
+    memory it takes do not grow with the value.
+    """
+    return _cut(_REPR.repr(value), MAX_VALUE_CHARS)
+
+
+def short_text(text: str) -> str:
+    """Return a user's text for an error message without quotes, cut to at most :data:`MAX_VALUE_CHARS` with '...'."""
+    return _cut(text, MAX_VALUE_CHARS)
 
 
 def format_key_path(location: tuple[str | int, ...]) -> str:
@@ -142,7 +180,7 @@ def _readable_message(error: dict[str, Any]) -> str:
     if message.startswith("Value error, "):
         return message.removeprefix("Value error, ")
     if "input" in error and error["type"] != "missing" and ", got " not in message:
-        message = f"{message}, got {_short_repr(error['input'])}"
+        message = f"{message}, got {short_repr(error['input'])}"
     value = error.get("input")
     if error["type"] in ("int_type", "float_type", "union") and isinstance(value, str):
         if _EXPONENT_AS_TEXT.fullmatch(value.strip()):

@@ -425,3 +425,87 @@ def test_sigterm_stops_workers_and_unlocks(tmp_path):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
+
+
+# -- a waterfall's score file -------------------------------------------------------------------------------------
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def write_scored_grid(folder: Path) -> Path:
+    """Write an experiment whose second policy is the shipped risk_based waterfall reading its score from a file.
+
+    The score is a copy of the shipped one, named ``my score.yaml`` in ``folder`` and given by that relative path.
+    """
+    score = (REPOSITORY / "policies" / "scores" / "early_warning.yaml").read_text(encoding="utf-8")
+    (folder / "my score.yaml").write_text(score, encoding="utf-8")
+    waterfall = yaml.safe_load((REPOSITORY / "policies" / "waterfalls" / "risk_based.yaml").read_text(encoding="utf-8"))
+    waterfall.update(name="scored", score="my score.yaml")
+    (folder / "scored.yaml").write_text(yaml.safe_dump(waterfall, sort_keys=False), encoding="utf-8")
+    return write(
+        folder / "grid.yaml",
+        """\
+        name: scored
+        policies: [standard, scored.yaml]
+        seeds: 1
+        n_accounts: 300
+        horizon_days: 30
+        """,
+    )
+
+
+def edit_score(folder: Path, key: str, value) -> None:
+    path = folder / "my score.yaml"
+    score = yaml.safe_load(path.read_text(encoding="utf-8"))
+    score[key] = value
+    path.write_text(yaml.safe_dump(score, sort_keys=False), encoding="utf-8")
+
+
+def cell_keys(config: Path) -> dict[str, str]:
+    cells, _ = plan_cells(load_config(config))
+    return {cell.policy: cell.key for cell in cells}
+
+
+def test_edited_score_changes_cell_keys(tmp_path):
+    config = write_scored_grid(tmp_path)
+    before = cell_keys(config)
+
+    edit_score(tmp_path, "intercept", -1.5)
+    after = cell_keys(config)
+
+    assert after["scored"] != before["scored"]
+    assert after["standard"] == before["standard"]
+
+
+def test_score_metadata_keeps_cell_keys(tmp_path):
+    config = write_scored_grid(tmp_path)
+    before = cell_keys(config)
+
+    edit_score(tmp_path, "metadata", {"note": "refitted by hand"})
+
+    assert cell_keys(config) == before
+
+
+def test_rerun_after_score_edit_is_rejected(tmp_path, capsys, placeholder_report):
+    from experiments.cli import main
+
+    config = write_scored_grid(tmp_path)
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    cells = finished_cells(out)
+    manifest = (out / "manifest.json").read_bytes()
+    metrics = (out / "metrics.parquet").read_bytes()
+
+    edit_score(tmp_path, "intercept", -1.5)
+    code = main(["run", str(config), "--out", str(out), "--workers", "1", "--no-progress"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "--out: holds a run that ran scenario 'default' or policy 'scored'" in err
+    assert "another waterfall, score or model file" in err
+    assert "name a new --out" in err
+    assert finished_cells(out) == cells
+    assert (out / "manifest.json").read_bytes() == manifest
+    assert (out / "metrics.parquet").read_bytes() == metrics

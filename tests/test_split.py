@@ -9,7 +9,7 @@ import pytest
 import experiments
 import policies
 from experiments.config import ExperimentConfig, SplitSpec, load_config, resolve
-from policies.split import ChampionChallenger
+from policies.split import ChampionChallenger, first_empty_arm
 from sim import simulate
 from sim.errors import ConfigError
 
@@ -104,3 +104,64 @@ def test_arm_order_changes_no_assignment(default_scenario):
         np.testing.assert_array_equal(listed.arm_masks()[arm], swapped.arm_masks()[arm])
     assert abs(int(listed.arm_masks()["digital_first"].sum()) - 600) < 4 * 21
     pd.testing.assert_frame_equal(first.ledger, second.ledger)
+
+
+def write_split_experiment(path, arms: str, n_accounts: int = 300, seeds: str = "1"):
+    path.write_text(
+        f"name: x\npolicies: [standard]\nseeds: {seeds}\nn_accounts: {n_accounts}\nhorizon_days: 10\n"
+        f"splits:\n  - {{name: s, arms: {arms}}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_arm_without_accounts_rejected(tmp_path):
+    path = write_split_experiment(tmp_path / "exp.yaml", "{standard: 0.9999999999, do_nothing: 0.0000000001}")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+
+    assert caught.value.source == str(path)
+    assert caught.value.key_path == "splits[0].arms.do_nothing"
+    assert "share 1e-10 gives this arm no account on seed 0 with n_accounts 300" in caught.value.message
+    assert "assigned to arms at random by seed" in caught.value.message
+
+
+def test_empty_arm_check_matches_assignment(default_scenario):
+    """An arm expecting one account of 50 gets none on some seeds: the check names exactly those seeds."""
+    shares = {"standard": 0.98, "do_nothing": 0.02}
+    empty_seeds, filled_seeds = [], []
+    for seed in range(12):
+        policy = ChampionChallenger("cc", {name: (policies.load(name), share) for name, share in shares.items()})
+        simulate(default_scenario, policy, n_accounts=50, days=1, seed=seed)
+        counts = {arm: int(mask.sum()) for arm, mask in policy.arm_masks().items()}
+        found = first_empty_arm(shares, 50, [seed])
+        if counts["do_nothing"] == 0:
+            empty_seeds.append(seed)
+            assert found == ("do_nothing", seed)
+        else:
+            filled_seeds.append(seed)
+            assert found is None, seed
+    assert empty_seeds, "expected a seed on which the small arm gets no account"
+    assert filled_seeds, "expected a seed on which the small arm gets an account"
+
+
+def test_seeds_override_checks_arms(tmp_path):
+    shares = {"standard": 0.98, "do_nothing": 0.02}
+    empty_seed = next(seed for seed in range(100) if first_empty_arm(shares, 50, [seed]) is not None)
+    filled_seed = next(seed for seed in range(100) if first_empty_arm(shares, 50, [seed]) is None)
+    path = write_split_experiment(
+        tmp_path / "exp.yaml", "{standard: 0.98, do_nothing: 0.02}", n_accounts=50, seeds=f"[{filled_seed}]"
+    )
+    experiment = load_config(path)
+
+    with pytest.raises(ConfigError) as caught:
+        experiment.with_overrides(seeds=empty_seed + 1)
+
+    assert caught.value.key_path == "splits[0].arms.do_nothing"
+    assert f"no account on seed {empty_seed} " in caught.value.message
+
+
+def test_large_arms_skip_exact_check():
+    """Arms that expect 60 accounts or more are accepted without drawing the assignment."""
+    assert first_empty_arm({"standard": 0.5, "do_nothing": 0.5}, 2_000_000, range(10_000)) is None

@@ -351,3 +351,25 @@ def test_action_mask_on_pruned_observation():
     mask = model.action_mask(pruned)
     np.testing.assert_array_equal(mask, model.action_mask(model.observe(model.day)))
     assert not mask.all(), "expected the guard to forbid some actions by day 30"
+
+
+@pytest.mark.parametrize(
+    ("score", "message"),
+    [
+        ("nosuch.yaml", "'nosuch.yaml': file not found"),
+        ("early_warn", "'early_warn': no shipped score of that name; shipped: early_warning"),
+    ],
+)
+def test_bad_score_named_in_error(tmp_path, score, message):
+    path = tmp_path / "wf.yaml"
+    path.write_text(
+        f"name: wf\nscore: {score}\nstages:\n  - dpd: [1, 10]\n    segment: {{risk_score: [0.5, null]}}\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        Waterfall.from_yaml(path)
+
+    assert caught.value.source == str(path)
+    assert caught.value.key_path == "score"
+    assert caught.value.message.startswith(message)
