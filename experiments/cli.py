@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -27,6 +29,9 @@ SHIPPED_SCORE = Path(__file__).resolve().parents[1] / "policies" / "scores" / "e
 # Debian's chromium, for `arrears report --pdf`; experiments.report.CHROMIUM has the same default.
 DEFAULT_CHROMIUM = Path("/usr/bin/chromium")
 EXIT_BAD_INPUT = 2
+#: Exit code when the reader of stdout has gone, as in ``arrears list | head -1``. It is 128 + SIGPIPE, the code a
+#: shell reports for a program that SIGPIPE ended.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 #: fit-score warns when the held-out AUC beats the shuffled-feature AUC by less than this.
 WEAK_SCORE_AUC_MARGIN = 0.05
 VALIDATE_KINDS = ("experiment", "scenario", "waterfall", "training", "score")
@@ -224,9 +229,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous_format = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
     try:
-        return _run_command(args)
+        code = _run_command(args)
+        # A reader that has gone shows here, not in the flush at exit, which would print a traceback.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     finally:
         warnings.formatwarning = previous_format
+
+
+def _discard_stdout() -> None:
+    """Point stdout's file descriptor at the null device, so that Python's flush at exit raises no second error.
+
+    This follows the "Note on SIGPIPE" in the Python docs of the signal module. The output still buffered is dropped,
+    because the reader of the pipe has gone.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return  # stdout was replaced by an object without a file descriptor, as pytest's capture does
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _run_command(args: argparse.Namespace) -> int:
@@ -252,6 +278,8 @@ def _run_command(args: argparse.Namespace) -> int:
             raise
         print(f"arrears {args.command}: error: out of memory; use fewer accounts or --workers 1", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise  # handled in main, which exits without a message because the reader of stdout has gone
     except OSError as exc:
         if args.debug:
             raise
@@ -375,6 +403,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(str(args.run_dir), "", f"{reason}; name a directory written by arrears run")
     if not (args.run_dir / "metrics.parquet").exists():
         raise ConfigError(str(args.run_dir), "", "not a run directory: metrics.parquet is missing")
+    if args.pdf:
+        check_chromium(args.chromium)
     path = write_report(args.run_dir)
     print(f"wrote {path}")
     if args.pdf:
@@ -385,6 +415,23 @@ def cmd_report(args: argparse.Namespace) -> int:
             return 1
         print(f"wrote {pdf_path}")
     return 0
+
+
+def check_chromium(chromium: Path) -> None:
+    """Raise :class:`ConfigError` naming ``--chromium`` unless ``chromium`` is an executable file.
+
+    Checked before report.html is written, so a wrong path leaves the run directory as it was. A program that is no
+    browser (``/bin/true``) passes here, and ``write_pdf`` then rejects it, naming ``--chromium``, when it fails to
+    start.
+    """
+    if not chromium.exists():
+        raise ConfigError(
+            str(chromium), "--chromium", "Chromium not found; install Debian's chromium package or pass its path"
+        )
+    if not chromium.is_file():
+        raise ConfigError(str(chromium), "--chromium", "is not a file; pass the path of the Chromium executable")
+    if not os.access(chromium, os.X_OK):
+        raise ConfigError(str(chromium), "--chromium", "is not executable; pass the path of the Chromium executable")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -521,9 +568,17 @@ def _add_rl_commands(commands) -> None:
         "--storage",
         help="Optuna storage URL shared by several workers, such as sqlite:///study.db (default: in memory)",
     )
-    tune.add_argument("--study-name", help="study to create or continue (default: ALGO-NAME)")
+    tune.add_argument(
+        "--study-name",
+        help="study to create or continue, a name of letters, digits, '_', '.' and '-' (default: ALGO-NAME)",
+    )
     tune.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial (default: 0)")
-    tune.add_argument("--out", type=Path, help="YAML to write the best config to (default: results/rl/tune/STUDY.yaml)")
+    tune.add_argument(
+        "--out",
+        type=Path,
+        help="YAML to write the best config to (default: results/rl/tune/STUDY.yaml). It must be new or a file an "
+        "earlier arrears tune wrote, and not the --config file",
+    )
     tune.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

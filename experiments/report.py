@@ -32,6 +32,8 @@ from experiments.report_charts import (
 from experiments.stats import (
     DEFAULT_RESAMPLES,
     IntervalMethod,
+    bound_interval,
+    count_seeds,
     live_test_size,
     mean_interval,
     paired_difference,
@@ -114,19 +116,24 @@ class Metric:
     #: The smallest value the metric can take, where one exists: a Student-t interval of its mean is cut there,
     #: because with few seeds it can reach below (complaints below 0 per 1,000 accounts, say).
     floor: float | None = None
+    #: The largest value the metric can take, where one exists, such as 1 for a share of accounts. The interval's
+    #: upper bound is cut there.
+    ceiling: float | None = None
 
 
 # Leaderboard columns in display order. complaints_per_1000 and stop_contact_rate are missing from runs written
-# before complaints were modelled, so a column absent from metrics.parquet is left out of the report.
+# before complaints were modelled, so a column absent from metrics.parquet is left out of the report. The recovery
+# rate has no ceiling, because payments also cover the interest and fees added during the run and can exceed the
+# opening balance (docs/metrics.md).
 LEADERBOARD: tuple[Metric, ...] = (
     Metric("recovery_rate", "Recovery rate", "percent", higher_is_better=True, floor=0.0),
     Metric("cost_to_collect", "Cost to collect", "percent", higher_is_better=False, floor=0.0),
     Metric("npv_net_collections", "NPV of net collections", "money", higher_is_better=True),
     Metric("clv_lost", "CLV lost", "money", higher_is_better=False, floor=0.0),
     Metric("complaints_per_1000", "Complaints per 1,000 accounts", "decimal", higher_is_better=False, floor=0.0),
-    Metric("stop_contact_rate", "Asked to stop contact", "percent", higher_is_better=False, floor=0.0),
+    Metric("stop_contact_rate", "Asked to stop contact", "percent", higher_is_better=False, floor=0.0, ceiling=1.0),
     Metric("contacts_per_account", "Contacts per account", "decimal", higher_is_better=False, floor=0.0),
-    Metric("cure_rate", "Cure rate", "percent", higher_is_better=True, floor=0.0),
+    Metric("cure_rate", "Cure rate", "percent", higher_is_better=True, floor=0.0, ceiling=1.0),
 )
 
 #: The metric that ranks the policies; the leaderboard adds its IQM and the probability of beating the champion.
@@ -262,8 +269,8 @@ def write_pdf(run_dir: str | Path, chromium: str | Path = CHROMIUM) -> Path:
 
     Uses Playwright's Chromium driver on the browser at ``chromium``, A4 landscape so the leaderboard fits across a
     page, with the report's own print styles. Write the HTML first with :func:`write_report`. Raises ConfigError
-    when report.html or the browser is missing, and PdfError when the playwright package is missing or the browser
-    fails.
+    when report.html or the browser is missing or the browser does not start, and PdfError when the playwright
+    package is missing or the browser fails to print.
     """
     run_dir = Path(run_dir)
     chromium = Path(chromium)
@@ -282,7 +289,15 @@ def write_pdf(run_dir: str | Path, chromium: str | Path = CHROMIUM) -> Path:
 
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium), args=list(CHROMIUM_ARGS))
+            try:
+                browser = playwright.chromium.launch(executable_path=str(chromium), args=list(CHROMIUM_ARGS))
+            except PlaywrightError as exc:
+                raise ConfigError(
+                    str(chromium),
+                    "--chromium",
+                    f"failed to start as a headless browser ({_short_reason(exc)}); pass the path of a Chromium or "
+                    "Chrome executable",
+                ) from None
             try:
                 page = browser.new_page()
                 page.goto(html_path.resolve().as_uri(), wait_until="load")
@@ -458,6 +473,7 @@ def _scenario_section(
         comparison = None
     elif winner != champion:
         comparison = _compare(main, winner, champion, n_accounts, leaderboard, versus[winner])
+        comparison["runner_up"] = _runner_up(main, ranked, champion)
     elif len(ranked) > 1:
         comparison = _compare(main, ranked[1], champion, n_accounts, leaderboard, versus[ranked[1]])
     else:
@@ -475,6 +491,7 @@ def _scenario_section(
                     *(summary.loc[policy, (metric.column, stat)] for stat in ("mean", "low", "high")),
                     kind=metric.kind,
                     floor=metric.floor,
+                    ceiling=metric.ceiling,
                 )
                 for metric in leaderboard
             ],
@@ -486,6 +503,8 @@ def _scenario_section(
         for policy in ranked
     ]
     clv_lost = {policy: float(summary.loc[policy, ("clv_lost", "mean")]) for policy in policies}
+    # The chart's interval bars are cut where the leaderboard cuts the same intervals.
+    bounds = {metric.column: (metric.floor, metric.ceiling) for metric in leaderboard}
     bucket_policies = [champion, comparison["challenger"]] if comparison else ranked[:1]
     return {
         "scenario": scenario,
@@ -496,7 +515,7 @@ def _scenario_section(
         "metrics": leaderboard,
         "rows": rows,
         "has_live_test": any(entry["live_test"] is not None for entry in versus.values()),
-        "frontier_png": plot_recovery_vs_cost(summary, champion, colours, clv_lost),
+        "frontier_png": plot_recovery_vs_cost(summary, champion, colours, clv_lost, bounds),
         "cash_png": plot_cumulative_cash(
             daily, policies, champion, colours, confidence=CONFIDENCE, method=INTERVAL_METHOD
         ),
@@ -523,13 +542,15 @@ def split_arms(policies: Sequence[str]) -> dict[str, list[str]]:
     return arms
 
 
-def _interval_cell(mean: float, low: float, high: float, kind: str, floor: float | None = None) -> dict[str, Any]:
+def _interval_cell(
+    mean: float, low: float, high: float, kind: str, floor: float | None = None, ceiling: float | None = None
+) -> dict[str, Any]:
     """Return a mean with its interval bounds, and whether the interval exists (it needs two or more seeds).
 
-    With ``floor``, the smallest value the quantity can take, a lower bound below it is raised to it.
+    With ``floor`` and ``ceiling``, the smallest and largest values the quantity can take, the interval is cut to
+    that range.
     """
-    if floor is not None and not math.isnan(low):
-        low = max(low, floor)
+    low, high = bound_interval(low, high, floor, ceiling)
     return {
         "kind": kind,
         "mean": mean,
@@ -599,8 +620,9 @@ def _compare(
 ) -> dict[str, Any]:
     """Compute paired (same seed) differences, challenger minus champion, for the summary's metrics.
 
-    Returns the NPV gain with its verdict, the probability of improvement, the live test size, and one card per
-    available metric in two groups: collections, and customer impact.
+    Returns the NPV gain with its verdict and the seeds on which the challenger was higher, lower or tied, the
+    probability of improvement, the live test size, and one card per available metric in two groups: collections,
+    and customer impact. ``runner_up`` starts as None, and the caller sets it when the challenger ranks first.
     """
     _check_paired_seeds(metrics, challenger, champion)
 
@@ -619,6 +641,7 @@ def _compare(
             "champion": float(np.nanmean(champion_values)),
             "difference": difference,
             "tone": _tone(difference["low"], difference["high"], bool(metric.higher_is_better)),
+            "seeds": _seed_counts(challenger_values, champion_values),
         }
 
     available = {metric.column: metric for metric in leaderboard}
@@ -630,6 +653,8 @@ def _compare(
         "gain": gain,
         "gain_per_account": {key: gain[key] / n_accounts for key in ("mean", "low", "high")} if n_accounts else None,
         "verdict": _verdict(gain["low"], gain["high"]),
+        "seeds": collection[0]["seeds"],
+        "runner_up": None,
         "probability": versus["probability"],
         "live_test": versus["live_test"],
         "collection": collection,
@@ -637,6 +662,38 @@ def _compare(
         "clv_lost": next(card for card in customer_impact if card["column"] == "clv_lost"),
         "complaints": next((card for card in customer_impact if card["column"] == "complaints_per_1000"), None),
     }
+
+
+def _runner_up(metrics: pd.DataFrame, ranked: Sequence[str], champion: str) -> dict[str, Any] | None:
+    """Compare the winner with the next policy by mean NPV when that policy is a challenger, seed by seed.
+
+    Beating the champion does not make the winner the best policy when the seeds cannot tell it from the next one.
+    Returns the paired difference in NPV, winner minus runner-up, with its verdict, or None when fewer than three
+    policies ran or the runner-up is the champion, which the comparison with the champion already covers.
+    """
+    if len(ranked) < 3 or ranked[1] == champion:
+        return None
+    winner, runner_up = ranked[0], ranked[1]
+    difference = _interval_cell(
+        *paired_difference(
+            _by_seed(metrics, winner, RANKING_METRIC),
+            _by_seed(metrics, runner_up, RANKING_METRIC),
+            confidence=CONFIDENCE,
+            method=INTERVAL_METHOD,
+        ),
+        kind="money",
+    )
+    return {
+        "policy": runner_up,
+        "difference": difference,
+        "verdict": _verdict(difference["low"], difference["high"]),
+    }
+
+
+def _seed_counts(challenger_values: pd.Series, champion_values: pd.Series) -> dict[str, int]:
+    """Count the paired seeds on which the challenger's value was higher, lower or equal, for the template."""
+    counts = count_seeds(challenger_values, champion_values)
+    return {"higher": counts.higher, "lower": counts.lower, "tied": counts.tied, "total": counts.total}
 
 
 def _segment(metrics: pd.DataFrame, split: str, arms: Sequence[str], champion: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Annotation, Text
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from experiments.stats import IntervalMethod, mean_interval_by_column
+from experiments.stats import IntervalMethod, bound_interval, mean_interval_by_column
 from sim.errors import ConfigError
 
 CHAMPION_MARKER = "D"
@@ -50,6 +50,9 @@ BUCKET_STATES: tuple[tuple[str, str, str], ...] = (
 
 # -- recovery versus cost -----------------------------------------------------------------------------------------
 
+#: The smallest and largest value of a metric, either None where there is no limit, keyed by metrics.parquet column.
+Bounds = Mapping[str, tuple[float | None, float | None]]
+
 
 def efficient_frontier(points: Mapping[str, tuple[float, float]]) -> list[str]:
     """Return the policies on the recovery-versus-cost frontier, from the cheapest to the most expensive.
@@ -70,21 +73,53 @@ def efficient_frontier(points: Mapping[str, tuple[float, float]]) -> list[str]:
 
 
 def plot_recovery_vs_cost(
-    summary: pd.DataFrame, champion: str, colours: Mapping[str, Any], clv_lost: Mapping[str, float] | None = None
+    summary: pd.DataFrame,
+    champion: str,
+    colours: Mapping[str, Any],
+    clv_lost: Mapping[str, float] | None = None,
+    bounds: Bounds | None = None,
 ) -> str:
     """Draw the recovery-versus-cost chart of :func:`recovery_vs_cost_figure` and return the PNG as base64 text."""
-    return _png_base64(recovery_vs_cost_figure(summary, champion, colours, clv_lost))
+    return _png_base64(recovery_vs_cost_figure(summary, champion, colours, clv_lost, bounds))
+
+
+def recovery_vs_cost_points(summary: pd.DataFrame, bounds: Bounds | None = None) -> pd.DataFrame:
+    """Return the point and interval bar of each policy as the chart draws them, one row per policy.
+
+    Columns are ``cost``, ``cost_low``, ``cost_high``, ``recovery``, ``recovery_low`` and ``recovery_high``, from the
+    ``cost_to_collect`` and ``recovery_rate`` means and interval bounds of ``summary``. Each interval is cut at
+    ``bounds[column]``, the range the leaderboard cuts the same interval to. Policies whose cost or recovery is NaN
+    are left out.
+    """
+    bounds = bounds or {}
+    rows = {}
+    for policy in summary.index:
+        row = {}
+        for column, name in (("cost_to_collect", "cost"), ("recovery_rate", "recovery")):
+            mean, low, high = (float(summary.loc[policy, (column, stat)]) for stat in ("mean", "low", "high"))
+            floor, ceiling = bounds.get(column, (None, None))
+            low, high = bound_interval(low, high, floor, ceiling)
+            row.update({name: mean, f"{name}_low": low, f"{name}_high": high})
+        if not (math.isnan(row["cost"]) or math.isnan(row["recovery"])):
+            rows[policy] = row
+    columns = ["cost", "cost_low", "cost_high", "recovery", "recovery_low", "recovery_high"]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns, dtype=float)
 
 
 def recovery_vs_cost_figure(
-    summary: pd.DataFrame, champion: str, colours: Mapping[str, Any], clv_lost: Mapping[str, float] | None = None
+    summary: pd.DataFrame,
+    champion: str,
+    colours: Mapping[str, Any],
+    clv_lost: Mapping[str, float] | None = None,
+    bounds: Bounds | None = None,
 ) -> Figure:
     """Draw recovery rate against cost to collect, one labelled point per policy with interval bars.
 
-    A dashed line joins the policies of the :func:`efficient_frontier`. With ``clv_lost`` (each policy's mean CLV
-    lost), a marker's area grows with the customer value the policy lost, and its label states the amount. A label
-    that would overlap another, such as those of two zero-cost policies with the same recovery, moves to the nearest
-    free place above or below and is joined to its point by a thin line.
+    The bars are the intervals of :func:`recovery_vs_cost_points`, cut at ``bounds``. A dashed line joins the
+    policies of the :func:`efficient_frontier`. With ``clv_lost`` (each policy's mean CLV lost), a marker's area grows
+    with the customer value the policy lost, and its label states the amount. A label that would overlap another,
+    such as those of two zero-cost policies with the same recovery, moves to the nearest free place above or below
+    and is joined to its point by a thin line.
     """
     figure = Figure(figsize=(7.2, 4.6), layout="constrained")
     axes = figure.add_subplot()
@@ -92,11 +127,9 @@ def recovery_vs_cost_figure(
     lowest_cost = 0.0
     labels = []
     points: dict[str, tuple[float, float]] = {}
-    for policy in summary.index:
-        x, x_low, x_high = (summary.loc[policy, ("cost_to_collect", stat)] for stat in ("mean", "low", "high"))
-        y, y_low, y_high = (summary.loc[policy, ("recovery_rate", stat)] for stat in ("mean", "low", "high"))
-        if math.isnan(x) or math.isnan(y):
-            continue
+    drawn = recovery_vs_cost_points(summary, bounds)
+    for policy in drawn.index:
+        x, x_low, x_high, y, y_low, y_high = drawn.loc[policy].tolist()
         points[policy] = (x, y)
         lowest_cost = min(lowest_cost, x if math.isnan(x_low) else x_low)
         is_champion = policy == champion

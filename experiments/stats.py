@@ -224,6 +224,50 @@ def _by_seed(values: pd.Series | Mapping[int, float], side: str) -> pd.Series:
     return series
 
 
+@dataclass(frozen=True)
+class SeedCounts:
+    """Paired seeds on which one policy's value was higher than, lower than or equal to the other's."""
+
+    higher: int
+    lower: int
+    tied: int
+
+    @property
+    def total(self) -> int:
+        """Paired seeds counted."""
+        return self.higher + self.lower + self.tied
+
+
+def count_seeds(a: pd.Series | Mapping[int, float], b: pd.Series | Mapping[int, float]) -> SeedCounts:
+    """Count the paired seeds on which ``a`` is higher than, lower than or equal to ``b``.
+
+    The inputs pair up as in :func:`paired_difference`, and pairs with a NaN are dropped. A confidence interval of
+    the mean difference can exclude zero while some seeds go the other way, so the report states these counts
+    separately from the interval.
+    """
+    series_a, series_b = _paired(a, b)
+    differences = (series_a - series_b).dropna().to_numpy()
+    return SeedCounts(
+        higher=int((differences > 0).sum()), lower=int((differences < 0).sum()), tied=int((differences == 0).sum())
+    )
+
+
+def bound_interval(
+    low: float, high: float, floor: float | None = None, ceiling: float | None = None
+) -> tuple[float, float]:
+    """Cut an interval's bounds to the range a quantity can take: ``low`` is raised to ``floor``, ``high`` lowered
+    to ``ceiling``.
+
+    A Student-t interval over few seeds can reach outside that range, such as a recovery rate below 0. NaN bounds
+    stay NaN, and None leaves that side uncut.
+    """
+    if floor is not None and not math.isnan(low):
+        low = max(low, floor)
+    if ceiling is not None and not math.isnan(high):
+        high = min(high, ceiling)
+    return low, high
+
+
 # -- interquartile mean, stratified bootstrap, probability of improvement ------------------------------------
 
 

@@ -15,8 +15,10 @@ import datetime as dt
 import importlib.util
 import json
 import logging
+import math
 import platform
 import re
+import reprlib
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +30,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from sim.atomic import atomic_write_text
 from sim.errors import NAME_PATTERN, SCHEDULE_PATTERN, ConfigError, config_error_from_validation
@@ -52,9 +54,37 @@ RL_PACKAGES = ("stable_baselines3", "sb3_contrib", "torch")
 REPORTED_PACKAGES = ("stable_baselines3", "sb3_contrib", "torch", "gymnasium", "numpy", "optuna")
 _CHECKPOINT_NAME = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)_steps\.zip$")
 
+#: Means whose difference is within this fraction of their size are a tie (see :func:`beats_do_nothing`). An
+#: estimate: about 80 float32 epsilons, room for the rounding of float32 returns summed over days and accounts.
+TIE_RELATIVE_TOLERANCE = 1e-5
+#: The tie tolerance for means near 0, in money per account.
+TIE_ABSOLUTE_TOLERANCE = 1e-6
+
 # -- the training config ------------------------------------------------------------------------------------------
 
-Schedule = Annotated[float, Field(gt=0.0)] | Annotated[str, Field(pattern=SCHEDULE_PATTERN)]
+
+def _check_schedule_start(value: float | str) -> float | str:
+    """Reject a ``lin_`` schedule whose start is not a finite number above 0, such as ``lin_-0.001`` or ``lin_0``."""
+    if not isinstance(value, str):
+        return value
+    try:
+        start = float(value.removeprefix("lin_"))
+    except ValueError:  # text that SCHEDULE_PATTERN allows but is no number, such as "lin_."
+        start = math.nan
+    if not (math.isfinite(start) and start > 0):
+        raise ValueError(
+            "must be a number above 0, or 'lin_' and a finite number above 0 for a linear decay, such as lin_3.0e-4, "
+            f"got {reprlib.repr(value)}"
+        )
+    return value
+
+
+Schedule = Annotated[
+    Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | Annotated[str, Field(pattern=SCHEDULE_PATTERN)],
+    AfterValidator(_check_schedule_start),
+]
+#: A name that becomes part of file names: a run directory's, or the YAML that ``arrears tune`` writes.
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATTERN)]
 
 
 class _Strict(BaseModel):
@@ -145,7 +175,7 @@ class DQNHyperparameters(_Strict):
 class TrainConfig(_Strict):
     """One training run: environment, algorithm, hyperparameters, budget, evaluation and checkpoints."""
 
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATTERN)] = "default"
+    name: Name = "default"
     description: str = ""
     algo: Literal["ppo", "a2c", "dqn", "maskable_ppo"]
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
@@ -164,6 +194,14 @@ HYPERPARAMETERS: dict[str, type[BaseModel]] = {
     "a2c": A2CHyperparameters,
     "dqn": DQNHyperparameters,
 }
+
+
+def validate_name(value: str, source: str, key_path: str) -> str:
+    """Validate ``value`` as a training config's ``name``, raising :class:`ConfigError` that names ``key_path``."""
+    try:
+        return TypeAdapter(Name).validate_python(value)
+    except ValidationError as exc:
+        raise config_error_from_validation(source, exc, prefix=key_path) from None
 
 
 def shipped_config(algo: str) -> Path:
@@ -193,7 +231,7 @@ def validate_train_config(data: dict[str, Any], source: str, base: Path | None =
     except ValidationError as exc:
         raise config_error_from_validation(source, exc, model=TrainConfig) from None
 
-    scenario = config.env.scenario
+    written = scenario = config.env.scenario
     if scenario.endswith((".yaml", ".yml")) and base is not None and not Path(scenario).is_absolute():
         scenario = str((base / scenario).resolve())
         config = config.model_copy(update={"env": config.env.model_copy(update={"scenario": scenario})})
@@ -202,6 +240,10 @@ def validate_train_config(data: dict[str, Any], source: str, base: Path | None =
     except ConfigError as exc:
         if exc.key_path == "scenario":
             raise ConfigError(source, "env.scenario", f"{scenario!r}: {exc.message}") from None
+        if exc.source == scenario and not exc.key_path:
+            # The scenario file itself is missing or unreadable, so the error names the training config's key and
+            # the path as written there. An error inside the scenario file still names that file and its key.
+            raise ConfigError(source, "env.scenario", f"{written!r}: {exc.message}") from None
         raise
     _check_algorithm_settings(config, source)
     return config
@@ -218,6 +260,13 @@ def _check_algorithm_settings(config: TrainConfig, source: str) -> None:
             source,
             "hyperparameters.batch_size",
             f"{params.batch_size} exceeds a rollout of n_steps × env.n_envs = {params.n_steps * config.env.n_envs}",
+        )
+    if isinstance(params, DQNHyperparameters) and params.buffer_size < params.batch_size:
+        raise ConfigError(
+            source,
+            "hyperparameters.buffer_size",
+            f"{params.buffer_size} is smaller than batch_size {params.batch_size}; the replay buffer must hold at "
+            "least one batch",
         )
 
 
@@ -373,6 +422,45 @@ def algorithm_kwargs(config: TrainConfig) -> dict[str, Any]:
     if config.policy_kwargs.ortho_init is not None:
         policy_kwargs["ortho_init"] = config.policy_kwargs.ortho_init
     return {**params, "policy_kwargs": policy_kwargs}
+
+
+def timesteps_per_collection(model) -> int:
+    """Return the timesteps that ``model`` collects between two checks of its budget in ``learn``.
+
+    PPO and A2C collect whole rollouts of ``n_steps × n_envs``, DQN ``train_freq`` vector steps of ``n_envs``, so
+    ``learn`` runs the budget rounded up to a multiple of this.
+    """
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+    from stable_baselines3.common.type_aliases import TrainFrequencyUnit
+
+    if isinstance(model, OnPolicyAlgorithm):
+        return model.n_steps * model.n_envs
+    if isinstance(model, OffPolicyAlgorithm) and model.train_freq.unit == TrainFrequencyUnit.STEP:
+        return model.train_freq.frequency * model.n_envs
+    return model.n_envs
+
+
+def progress_bar_callback():
+    """Build SB3's progress bar with the timesteps that ``learn`` will run as its total, not the requested budget.
+
+    SB3's own bar counts up to the budget while the algorithm runs whole collections past it, so it showed
+    6,144/5,000. This bar's total is the budget rounded up (see :func:`timesteps_per_collection`), and it never
+    counts past its total. Needs the tqdm and rich packages.
+    """
+    from stable_baselines3.common import callbacks
+
+    class RoundedProgressBar(callbacks.ProgressBarCallback):
+        def _on_training_start(self) -> None:
+            remaining = max(0, self.locals["total_timesteps"] - self.model.num_timesteps)
+            collection = timesteps_per_collection(self.model)
+            self.pbar = callbacks.tqdm(total=-(-remaining // collection) * collection)
+
+        def _on_step(self) -> bool:
+            self.pbar.update(min(self.training_env.num_envs, self.pbar.total - self.pbar.n))
+            return True
+
+    return RoundedProgressBar()
 
 
 def _per_step(timesteps: int, config: TrainConfig) -> int:
@@ -659,13 +747,13 @@ def train(
     )
     remaining = config.total_timesteps - model.num_timesteps
     if remaining > 0:
+        callbacks = [evaluation, checkpoints, progress_bar_callback()] if progress else [evaluation, checkpoints]
         with one_torch_thread():
             model.learn(
                 total_timesteps=remaining,
-                callback=CallbackList([evaluation, checkpoints]),
+                callback=CallbackList(callbacks),
                 reset_num_timesteps=checkpoint is None,
                 tb_log_name=config.algo,
-                progress_bar=progress,
             )
     else:
         note(f"the run already has {model.num_timesteps} timesteps; raise --timesteps to train further")
@@ -825,6 +913,20 @@ def run_train_command(args) -> int:
     return 0
 
 
+def beats_do_nothing(mean_return: float, baseline: float) -> bool:
+    """Return whether a mean evaluation return beats ``do_nothing``'s mean ``baseline`` by more than a tie.
+
+    SB3's evaluation callback averages the float32 episode returns in float32, while ``baseline`` is their float64
+    mean, so a model that acts like ``do_nothing`` differs from it by rounding alone (2.4e-07 on a mean of 7.44 was
+    seen). Both means are compared as float32, and a difference within ``TIE_RELATIVE_TOLERANCE`` of the larger one
+    (at least ``TIE_ABSOLUTE_TOLERANCE``) is a tie, not a win.
+    """
+    model = float(np.float32(mean_return))
+    reference = float(np.float32(baseline))
+    tie = math.isclose(model, reference, rel_tol=TIE_RELATIVE_TOLERANCE, abs_tol=TIE_ABSOLUTE_TOLERANCE)
+    return model > reference and not tie
+
+
 def recommendation(result: TrainResult, n_accounts: int) -> str:
     """Name the model to use: ``best_model.zip`` when its evaluation beat ``do_nothing``, else warn against both."""
     baseline = (
@@ -838,6 +940,6 @@ def recommendation(result: TrainResult, n_accounts: int) -> str:
         f"{baseline}; the best evaluation, {best:+,.2f}, came at {result.best_timesteps:,} timesteps "
         f"and the last one was {last:+,.2f}"
     )
-    if best <= 0:
+    if not beats_do_nothing(result.best_mean_reward, result.do_nothing_mean_reward):
         return f"{found}. No evaluation beat do_nothing, so use neither model: train with another --seed or config"
     return f"{found}. Use {result.run_dir / 'best_model.zip'}, and compare it with do_nothing in arrears run"

@@ -9,7 +9,9 @@ study.
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -26,12 +28,14 @@ from experiments.train import (
     make_env,
     normalize,
     one_torch_thread,
+    progress_bar_callback,
     require_rl_packages,
     shipped_config,
     training_portfolio_seed,
+    validate_name,
     validate_train_config,
 )
-from sim.atomic import atomic_write_text
+from sim.atomic import atomic_write_text, check_writable_file
 from sim.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,8 @@ logger = logging.getLogger(__name__)
 #: Trials that are never pruned, and evaluations of each trial before pruning may stop it.
 STARTUP_TRIALS = 5
 WARMUP_EVALUATIONS = 1
+#: The start of the description of a config written by ``arrears tune``, which a later run may replace.
+_TUNE_DESCRIPTION = re.compile(r"Best of \d+ finished trials of Optuna study ")
 
 
 def sample_hyperparameters(trial, algo: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -132,9 +138,10 @@ def objective(trial, base: TrainConfig, source: str, progress: bool) -> float:
     )
     model = algorithm_class(config.algo)(config.policy, env, seed=config.seed, verbose=0, **algorithm_kwargs(config))
     callback = _trial_eval_callback(config, eval_env, trial)
+    callbacks = [callback, progress_bar_callback()] if progress else [callback]
     try:
         with one_torch_thread():
-            model.learn(config.total_timesteps, callback=callback, progress_bar=progress)
+            model.learn(config.total_timesteps, callback=callbacks)
     finally:
         env.close()
         eval_env.close()
@@ -196,6 +203,33 @@ def tune(
     return study
 
 
+def _is_tune_result(path: Path) -> bool:
+    """Return whether ``path`` contains a config that an earlier ``arrears tune`` wrote, which a new run may replace."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    if not isinstance(data, dict) or "algo" not in data:
+        return False
+    description = data.get("description")
+    return isinstance(description, str) and _TUNE_DESCRIPTION.match(description) is not None
+
+
+def check_tune_output(out: Path, config: Path) -> None:
+    """Raise :class:`ConfigError` naming ``--out`` unless the best config may be written to ``out``.
+
+    Checked before the first trial. ``out`` must be a new file, or one that an earlier ``arrears tune`` wrote (so a
+    continued study rewrites its own result), and never the ``--config`` file.
+    """
+    check_writable_file(out, "--out")
+    if not out.exists():
+        return
+    if config.exists() and out.samefile(config):
+        raise ConfigError(str(out), "--out", "is the --config file, which tune would overwrite; name a new file")
+    if not _is_tune_result(out):
+        raise ConfigError(str(out), "--out", "exists and is not a config written by arrears tune; name a new file")
+
+
 def run_tune_command(args) -> int:
     """Run ``arrears tune`` for parsed arguments: print each trial, the best parameters, and write the best YAML."""
     require_rl_packages("arrears tune", ("optuna", "stable_baselines3", "torch"))
@@ -210,7 +244,11 @@ def run_tune_command(args) -> int:
     base = base.model_copy(update={"seed": args.seed})
     if args.timesteps is not None:
         base = base.model_copy(update={"total_timesteps": args.timesteps})
-    study_name = args.study_name or f"{base.algo}-{base.name}"
+    # The study name becomes the default output's file name, so it is checked like a config's name.
+    study_name = f"{base.algo}-{base.name}" if args.study_name is None else args.study_name
+    study_name = validate_name(study_name, "arrears tune", "--study-name")
+    out = args.out or RESULTS_DIR / "tune" / f"{study_name}.yaml"
+    check_tune_output(out, Path(source))
     if base.eval.freq > base.total_timesteps:
         raise ConfigError(
             source,
@@ -237,8 +275,6 @@ def run_tune_command(args) -> int:
         f"Best of {len(finished)} finished trials of Optuna study {study_name!r}, mean evaluation return "
         f"{study.best_value:,.2f} per account at {base.total_timesteps:,} timesteps per trial."
     )
-    out = args.out or RESULTS_DIR / "tune" / f"{study_name}.yaml"
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, yaml.safe_dump(data, sort_keys=False))
     print(f"best trial {study.best_trial.number}: mean evaluation return {study.best_value:,.2f}")
     for key, value in study.best_trial.params.items():

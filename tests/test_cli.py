@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -470,3 +471,158 @@ def test_merged_shares_error_lists_inherited_keys(tmp_path, capsys):
         f"{config}: portfolio.initial_cycles_past_due: shares must sum to 1",
         "merges this mapping key by key with the shipped scenario 'default', which adds 3, 4, 5, 6",
     )
+
+
+# -- broken pipes and report --pdf --chromium ----------------------------------------------------------------------
+
+
+def test_broken_pipe_exits_quietly():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the command writes, as when `head` exits early
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "experiments.cli", "list"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert completed.returncode == 141
+    assert completed.stderr == ""
+
+
+def chromium_run_dir(tmp_path: Path) -> Path:
+    from test_report import write_run_dir
+
+    return write_run_dir(tmp_path / "run")
+
+
+def test_pdf_chromium_checked_before_report(tmp_path, capsys):
+    run_dir = chromium_run_dir(tmp_path)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    not_executable = write(tmp_path / "chromium.txt", "not a program")
+    cases = [
+        (tmp_path / "missing", "Chromium not found"),
+        (folder, "is not a file"),
+        (not_executable, "is not executable"),
+    ]
+    for chromium, message in cases:
+        code, out, err = run_cli(["report", str(run_dir), "--pdf", "--chromium", str(chromium)], capsys)
+        assert code == 2, chromium
+        assert_one_line_error(err, f"{chromium}: --chromium: {message}")
+        assert not (run_dir / "report.html").exists(), chromium
+        assert not (run_dir / "report.pdf").exists(), chromium
+
+
+def test_pdf_chromium_that_is_no_browser_exits_2(tmp_path, capsys):
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    true = Path("/bin/true")
+    if not true.is_file():
+        pytest.skip("/bin/true not found")
+    run_dir = chromium_run_dir(tmp_path)
+    code, out, err = run_cli(["report", str(run_dir), "--pdf", "--chromium", str(true)], capsys)
+    assert code == 2
+    assert_one_line_error(err, f"arrears report: error: {true}: --chromium: failed to start as a headless browser")
+    # The browser is started only to print, after the HTML report is written whole.
+    assert (run_dir / "report.html").read_text(encoding="utf-8").rstrip().endswith("</html>")
+    assert not (run_dir / "report.pdf").exists()
+
+
+def write_waterfall_with_missing_score(folder: Path) -> Path:
+    return write(
+        folder / "wf.yaml",
+        """\
+        name: wf
+        score: nosuch.yaml
+        stages:
+          - dpd: [1, 10]
+            segment: {risk_score: [0.5, null]}
+            treatments: [{channel: sms}]
+        """,
+    )
+
+
+def test_missing_score_named_by_validate(tmp_path, capsys, monkeypatch):
+    write_waterfall_with_missing_score(tmp_path)
+    monkeypatch.chdir(tmp_path)
+
+    code, out, err = run_cli(["validate", "wf.yaml"], capsys)
+
+    assert code == 2
+    assert_one_line_error(err, "arrears validate: error: wf.yaml: score: 'nosuch.yaml': file not found")
+
+
+def test_missing_score_named_by_run(tmp_path, capsys):
+    waterfall = write_waterfall_with_missing_score(tmp_path)
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard, wf.yaml"))
+
+    code, out, err = run_cli(["run", str(config), "--out", str(tmp_path / "run")], capsys)
+
+    assert code == 2
+    assert_one_line_error(err, f"arrears run: error: {waterfall}: score: 'nosuch.yaml': file not found")
+    assert "waterfall file not found" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_waterfall_named_by_run(tmp_path, capsys):
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard, nowhere.yaml"))
+
+    code, out, err = run_cli(["run", str(config), "--out", str(tmp_path / "run")], capsys)
+
+    assert code == 2
+    assert_one_line_error(err, f"{config}: policies[1]: 'nowhere.yaml': waterfall file not found")
+
+
+def alias_bomb(levels: int) -> str:
+    """Return a YAML flow list of ``levels`` anchors, each a list of ten aliases of the one before.
+
+    The last anchor, ``a{levels - 1}``, expands to 10**levels numbers from a few hundred bytes.
+    """
+    items = ["&a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    items += [f"&a{level} [{', '.join([f'*a{level - 1}'] * 10)}]" for level in range(1, levels)]
+    return f"[{', '.join(items)}]"
+
+
+@pytest.mark.parametrize(
+    ("values", "key_path"),
+    [
+        # The second and third values are the same list of 10 million numbers.
+        ("[{bomb}, *a6, *a6]", "sweep.values"),
+        # Distinct values: the first, a list of every anchor, is invalid for the parameter.
+        ("[{bomb}, *a6]", "sweep.values[0]"),
+    ],
+)
+def test_alias_bomb_error_is_short(tmp_path, capsys, values, key_path):
+    config = write(
+        tmp_path / "exp.yaml",
+        EXPERIMENT.format(scenario="default", policies="standard")
+        + f"sweep:\n  parameter: call_center.agents_by_weekday\n  values: {values.format(bomb=alias_bomb(7))}\n",
+    )
+    assert config.stat().st_size < 1000
+    started = time.perf_counter()
+
+    code, out, err = run_cli(["validate", str(config)], capsys)
+
+    elapsed = time.perf_counter() - started
+    assert code == 2
+    assert_one_line_error(err, f"exp.yaml: {key_path}: ")
+    assert len(err) < 400, err[:400]
+    assert elapsed < 10, f"took {elapsed:.1f} s"
+
+
+def test_split_arm_without_accounts_exits_2(tmp_path, capsys):
+    config = write(
+        tmp_path / "exp.yaml",
+        EXPERIMENT.format(scenario="default", policies="standard")
+        + "splits:\n  - {name: s, arms: {standard: 0.9999999999, do_nothing: 0.0000000001}}\n",
+    )
+
+    code, out, err = run_cli(["run", str(config), "--out", str(tmp_path / "run")], capsys)
+
+    assert code == 2
+    assert_one_line_error(err, "exp.yaml: splits[0].arms.do_nothing: share 1e-10 gives this arm no account on seed 0")
+    assert "Mean of empty slice" not in err
+    assert not (tmp_path / "run").exists()

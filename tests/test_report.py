@@ -29,7 +29,7 @@ from experiments.report import (
     split_arms,
     write_report,
 )
-from experiments.report_charts import bucket_shares, efficient_frontier
+from experiments.report_charts import bucket_shares, efficient_frontier, recovery_vs_cost_points
 from experiments.stats import stratified_mean_interval
 from sim.errors import ConfigError
 
@@ -1127,7 +1127,8 @@ def test_pdf_needs_chromium(
         f"arrears report: error: {missing}: --chromium: Chromium not found; install Debian's chromium package or pass "
         "its path"
     ]
-    assert (run_dir / "report.html").exists()
+    # The browser is checked before anything is written.
+    assert not (run_dir / "report.html").exists()
     assert not (run_dir / "report.pdf").exists()
 
 
@@ -1160,3 +1161,256 @@ def test_money_cards_name_the_currency(tmp_path: Path) -> None:
     assert summary_card(html, "npv_net_collections").startswith("NPV of net collections (EUR) ")
     assert summary_card(html, "recovery_rate").startswith("Recovery rate ")
     assert "(EUR)" not in summary_card(html, "recovery_rate")
+
+
+# -- what the summary claims about intervals and seeds --------------------------------------------------------------
+
+TEN_SEEDS = tuple(range(1, 11))
+# Per-seed NPV differences, sms_first minus the champion. Eight seeds lose 100 and two win, so the mean, -75, has a
+# paired Student-t interval of about -113 to -37, below zero, though sms_first beat the champion on 2 of 10 seeds.
+MOSTLY_BELOW = (-100.0,) * 8 + (20.0, 30.0)
+
+
+def write_npv_run(
+    run_dir: Path, differences: Sequence[float], third: Sequence[float] | None = None, column: str = "npv"
+) -> Path:
+    """Write a ten-seed run whose sms_first NPV is the champion's plus ``differences``, seed by seed.
+
+    agency_early gets the champion's NPV plus ``third``, or 50,000 less than the champion when ``third`` is None,
+    so it ranks last. With ``column="complaints"`` the differences go to complaints_per_1000 instead, and the NPVs
+    keep sms_first first.
+    """
+    write_run_dir(run_dir, seeds=TEN_SEEDS)
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    champion = 1_000_000.0 + 10_000.0 * np.arange(len(TEN_SEEDS))
+    third_differences = np.full(len(TEN_SEEDS), -50_000.0) if third is None else np.asarray(third)
+    if column == "npv":
+        values = {CHAMPION: champion, "sms_first": champion + differences, "agency_early": champion + third_differences}
+        for policy, npv in values.items():
+            metrics.loc[metrics["policy"] == policy, "npv_net_collections"] = npv
+    else:
+        complaints = np.full(len(TEN_SEEDS), 2.0)
+        metrics.loc[metrics["policy"] == CHAMPION, "complaints_per_1000"] = complaints
+        metrics.loc[metrics["policy"] == "sms_first", "complaints_per_1000"] = complaints + differences
+    metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+    return run_dir
+
+
+def test_summary_interval_below_some_seeds_above(tmp_path: Path) -> None:
+    summary = section_text(render_report(write_npv_run(tmp_path, MOSTLY_BELOW)), "summary")
+
+    assert f"The champion, {CHAMPION}, remains the best policy" in summary
+    assert (
+        "The whole interval lies below zero, so with 95% confidence sms_first returns less than the champion on "
+        "average over seeds, though not on every seed." in summary
+    )
+    assert "sms_first returned the higher NPV on 20.0% of the seeds, 2 of 10 (" in summary
+    assert "consistent" not in summary
+    assert "every one of" not in summary
+
+
+def test_summary_interval_below_every_seed_below(tmp_path: Path) -> None:
+    differences = [-100.0 - seed for seed in range(len(TEN_SEEDS))]
+
+    summary = section_text(render_report(write_npv_run(tmp_path, differences)), "summary")
+
+    assert (
+        "The whole interval lies below zero, so with 95% confidence sms_first returns less than the champion on "
+        "average over seeds, and it returned less on every one of the 10 simulated seeds." in summary
+    )
+    assert "sms_first returned the higher NPV on 0.0% of the seeds, 0 of 10." in summary
+    assert "not on every seed" not in summary
+
+
+def test_summary_interval_above_some_seeds_below(tmp_path: Path) -> None:
+    differences = [-value for value in MOSTLY_BELOW]
+
+    summary = section_text(render_report(write_npv_run(tmp_path, differences)), "summary")
+
+    assert summary.startswith("Executive summary sms_first is the best policy")
+    assert (
+        "The whole interval lies above zero, so with 95% confidence sms_first returns more than the champion on "
+        "average over seeds, though not on every seed." in summary
+    )
+    assert "sms_first returned the higher NPV on 80.0% of the seeds, 8 of 10 (" in summary
+    assert "consistent" not in summary
+
+
+def test_summary_interval_above_every_seed_above(tmp_path: Path) -> None:
+    differences = [100.0 + seed for seed in range(len(TEN_SEEDS))]
+
+    summary = section_text(render_report(write_npv_run(tmp_path, differences)), "summary")
+
+    assert (
+        "The whole interval lies above zero, so with 95% confidence sms_first returns more than the champion on "
+        "average over seeds, and it returned more on every one of the 10 simulated seeds." in summary
+    )
+    assert "sms_first returned the higher NPV on 100.0% of the seeds, 10 of 10." in summary
+
+
+def test_summary_states_tied_seeds(tmp_path: Path) -> None:
+    differences = (100.0,) * 7 + (0.0, 0.0, -10.0)
+
+    summary = section_text(render_report(write_npv_run(tmp_path, differences)), "summary")
+
+    # 7 wins and 2 ties of 10: (7 + 2 / 2) / 10.
+    assert (
+        "sms_first returned the higher NPV on 80.0% of the seeds: higher on 7 of 10 and equal on 2, each tie "
+        "counting one half (" in summary
+    )
+
+
+def test_summary_undecided_champion_not_called_best(tmp_path: Path) -> None:
+    # Mean -5, with seeds from -100 to +80, so the interval includes zero.
+    differences = (-100.0, 80.0, -90.0, 70.0, -60.0, 50.0, -40.0, 30.0, -20.0, 30.0)
+
+    summary = section_text(render_report(write_npv_run(tmp_path, differences)), "summary")
+
+    assert summary.startswith(
+        f"Executive summary The champion, {CHAMPION}, returns the highest mean net present value (NPV) of net "
+        "collections, but the seeds cannot tell it from the best challenger. The best challenger, sms_first, returns"
+    )
+    assert "remains the best policy" not in summary
+    assert "The interval includes zero" in summary
+
+
+def test_summary_winner_tied_with_runner_up(tmp_path: Path) -> None:
+    # Both challengers beat the champion by about 1,000 on every seed, and sms_first leads agency_early by a mean of
+    # 10, with seeds from -100 to +120, so the seeds cannot tell the two apart.
+    ahead = np.full(len(TEN_SEEDS), 1_000.0)
+    noise = np.array([-100.0, 120.0, -90.0, 110.0, -80.0, 100.0, -70.0, 60.0, -30.0, 80.0])
+    run_dir = write_npv_run(tmp_path, ahead + noise, third=ahead)
+
+    summary = section_text(render_report(run_dir), "summary")
+
+    assert summary.startswith(
+        "Executive summary sms_first returns the highest mean net present value (NPV) of net collections, +1,010 "
+        f"more than the champion, {CHAMPION}"
+    )
+    assert "is the best policy" not in summary
+    assert (
+        "The seeds cannot tell it from the next policy, agency_early: it returns +10 more on average, but the 95% "
+        "interval of that difference, " in summary
+    )
+    assert "includes zero." in summary
+
+
+def test_summary_winner_clear_of_runner_up(tmp_path: Path) -> None:
+    ahead = 1_000.0 + np.arange(len(TEN_SEEDS))
+    run_dir = write_npv_run(tmp_path, ahead + 500.0, third=ahead)
+
+    summary = section_text(render_report(run_dir), "summary")
+
+    assert summary.startswith("Executive summary sms_first is the best policy")
+    assert "next policy" not in summary
+
+
+def test_summary_complaints_above_some_seeds_below(tmp_path: Path) -> None:
+    run_dir = write_npv_run(tmp_path, (1.0,) * 8 + (-0.2, -0.1), column="complaints")
+
+    summary = section_text(render_report(run_dir), "summary")
+
+    assert "sms_first causes more complaints than the champion" in summary
+    assert (
+        "The 95% interval of the difference lies above zero, so with 95% confidence it draws more complaints on "
+        "average over seeds, though not on every seed." in summary
+    )
+    assert "consistent" not in summary
+
+
+def test_summary_complaints_above_every_seed_above(tmp_path: Path) -> None:
+    run_dir = write_npv_run(tmp_path, 1.0 + 0.1 * np.arange(len(TEN_SEEDS)), column="complaints")
+
+    summary = section_text(render_report(run_dir), "summary")
+
+    assert (
+        "The 95% interval of the difference lies above zero, so with 95% confidence it draws more complaints on "
+        "average over seeds, and it drew more on every one of the 10 simulated seeds." in summary
+    )
+
+
+def test_summary_no_interval_winner_not_called_best(tmp_path: Path) -> None:
+    summary = section_text(render_report(write_run_dir(tmp_path, seeds=(11,))), "summary")
+
+    assert summary.startswith(
+        "Executive summary sms_first returns the highest mean net present value (NPV) of net collections,"
+    )
+    assert "is the best policy" not in summary
+
+
+# -- recovery-versus-cost chart bounds ------------------------------------------------------------------------------
+
+
+def test_chart_points_cut_at_bounds() -> None:
+    columns = pd.MultiIndex.from_product([["recovery_rate", "cost_to_collect"], ["mean", "low", "high"]])
+    summary = pd.DataFrame(
+        [[0.02, -0.05, 0.09, 0.01, -0.002, 0.022], [0.95, 0.85, 1.05, 0.0, 0.0, 0.0]],
+        index=[CHAMPION, "sms_first"],
+        columns=columns,
+    )
+    bounds = {"recovery_rate": (0.0, 1.0), "cost_to_collect": (0.0, None)}
+
+    points = recovery_vs_cost_points(summary, bounds)
+
+    assert points.loc[CHAMPION, "recovery_low"] == 0.0
+    assert points.loc[CHAMPION, "recovery_high"] == 0.09
+    assert points.loc[CHAMPION, "cost_low"] == 0.0
+    assert points.loc["sms_first", "recovery_high"] == 1.0
+    # Without bounds the intervals are drawn as computed.
+    assert recovery_vs_cost_points(summary).loc[CHAMPION, "recovery_low"] == -0.05
+
+
+def test_chart_bars_drawn_from_cut_points() -> None:
+    columns = pd.MultiIndex.from_product([["recovery_rate", "cost_to_collect"], ["mean", "low", "high"]])
+    summary = pd.DataFrame([[0.02, -0.05, 0.09, 0.01, 0.005, 0.015]], index=[CHAMPION], columns=columns)
+
+    figure = recovery_vs_cost_figure(
+        summary, CHAMPION, {CHAMPION: "#2563eb"}, bounds={"recovery_rate": (0.0, None), "cost_to_collect": (0.0, None)}
+    )
+
+    (container,) = figure.axes[0].containers
+    _, _, (x_bars, y_bars) = container.lines
+    (y_segment,) = y_bars.get_segments()
+    assert y_segment[:, 1].min() == pytest.approx(0.0)
+    assert y_segment[:, 1].max() == pytest.approx(0.09)
+
+
+def test_report_chart_intervals_match_leaderboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_dir = write_run_dir(tmp_path, seeds=(0, 1))
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    # Two seeds recovering 1% and 20%: the Student-t interval of the mean, 10.5% ± 120.7%, reaches far below 0.
+    metrics.loc[metrics["policy"] == "agency_early", "recovery_rate"] = [0.01, 0.20]
+    # Two seeds curing 90% and 100% of accounts: the interval, 95% ± 63.5%, reaches far above 100%.
+    metrics.loc[metrics["policy"] == "agency_early", "cure_rate"] = [0.90, 1.00]
+    metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+    drawn: dict[str, pd.DataFrame] = {}
+
+    def record_points(summary: pd.DataFrame, champion: str, colours: object, clv_lost: object, bounds: object) -> str:
+        drawn["points"] = recovery_vs_cost_points(summary, bounds)
+        return ""
+
+    monkeypatch.setattr("experiments.report.plot_recovery_vs_cost", record_points)
+    row = leaderboard_row(render_report(run_dir), "agency_early")
+
+    assert '<td class="num">10.5%\n<span class="interval">0.0% – ' in row
+    assert drawn["points"].loc["agency_early", "recovery_low"] == 0.0
+    assert drawn["points"].loc["agency_early", "cost_low"] >= 0.0
+    assert '<td class="num">95.0%\n<span class="interval">31.5% – 100.0%</span></td>' in row
+
+
+def test_runner_up_name_is_escaped(tmp_path: Path) -> None:
+    runner_up = "<script>alert(3)</script>"
+    ahead = np.full(len(TEN_SEEDS), 1_000.0)
+    noise = np.array([-100.0, 120.0, -90.0, 110.0, -80.0, 100.0, -70.0, 60.0, -30.0, 80.0])
+    run_dir = write_npv_run(tmp_path, ahead + noise, third=ahead)
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    metrics["policy"] = metrics["policy"].replace("agency_early", runner_up)
+    metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["policies"] = [runner_up if policy == "agency_early" else policy for policy in config["policies"]]
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+
+    html = render_report(run_dir)
+
+    assert "<script" not in html
+    assert f"The seeds cannot tell it from the next policy, {runner_up}:" in section_text(html, "summary")

@@ -10,6 +10,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from experiments.stats import (
+    SeedCounts,
+    bound_interval,
+    count_seeds,
     iqm,
     live_test_size,
     mean_interval,
@@ -545,3 +548,44 @@ def test_summarise_stratified_bootstrap() -> None:
     summary = summarise(metrics, ["collected"], strata="scenario", method="percentile", with_iqm=True)
 
     assert tuple(summary.loc["a", "collected"]) == (5.5, 5.0, 6.0, 5.5, 5.0, 6.0)
+
+
+# -- seed counts and interval bounds ------------------------------------------------------------------------------
+
+
+def test_count_seeds_higher_lower_tied() -> None:
+    challenger = {1: 5.0, 2: 3.0, 3: 4.0, 4: 4.0, 5: math.nan}
+    champion = {1: 4.0, 2: 3.5, 3: 4.0, 4: 1.0, 5: 2.0}
+
+    counts = count_seeds(challenger, champion)
+
+    # Seeds 1 and 4 higher, seed 2 lower, seed 3 tied. Seed 5 has a NaN and is dropped.
+    assert counts == SeedCounts(higher=2, lower=1, tied=1)
+    assert counts.total == 4
+
+
+def test_count_seeds_aligns_by_seed() -> None:
+    challenger = pd.Series([1.0, 10.0], index=[2, 1])
+    champion = pd.Series([5.0, 0.0], index=[1, 2])
+
+    assert count_seeds(challenger, champion) == SeedCounts(higher=2, lower=0, tied=0)
+
+
+def test_count_seeds_names_missing_seeds() -> None:
+    with pytest.raises(ValueError, match=r"seeds \[3\] are missing from a"):
+        count_seeds({1: 1.0}, {1: 1.0, 3: 2.0})
+
+
+def test_bound_interval_cuts_each_side() -> None:
+    assert bound_interval(-0.05, 1.2, floor=0.0, ceiling=1.0) == (0.0, 1.0)
+    assert bound_interval(-0.05, 1.2, floor=0.0) == (0.0, 1.2)
+    assert bound_interval(-0.05, 1.2) == (-0.05, 1.2)
+    # Bounds inside the range stay as they are.
+    assert bound_interval(0.2, 0.4, floor=0.0, ceiling=1.0) == (0.2, 0.4)
+
+
+def test_bound_interval_keeps_nan() -> None:
+    low, high = bound_interval(math.nan, math.nan, floor=0.0, ceiling=1.0)
+
+    assert math.isnan(low)
+    assert math.isnan(high)

@@ -546,3 +546,167 @@ def test_trial_value_is_best_evaluation(tmp_path):
     assert len(evaluations) > 1
     assert evaluations[-1] < max(evaluations), "with the last evaluation the best, this test could not fail"
     assert trial.value == max(evaluations)
+
+
+# -- checks before tuning or training -----------------------------------------------------------------------------
+
+
+def tune_arguments(tmp_path: Path) -> list[str]:
+    """Return the arguments of a one-trial tune of 128 timesteps, with a tiny config written to ``tmp_path``."""
+    config = write_tiny_config(tmp_path, "ppo")
+    return ["tune", "--config", str(config), "--trials", "1", "--timesteps", "128", "--no-progress"]
+
+
+def test_tune_out_directory_exits_2_before_trials(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert main([*tune_arguments(tmp_path), "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"arrears tune: error: {folder}: --out: is a directory; name the file to write inside it\n"
+
+
+def test_tune_out_rejects_config_file(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    arguments = tune_arguments(tmp_path)
+    config = Path(arguments[2])
+    original = config.read_text()
+    assert main([*arguments, "--out", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"arrears tune: error: {config}: --out: is the --config file")
+    assert err.count("\n") == 1
+    assert config.read_text() == original
+
+
+def test_tune_out_rejects_other_existing_file(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    notes = tmp_path / "notes.yaml"
+    notes.write_text("algo: ppo\ndescription: my own notes\n")
+    assert main([*tune_arguments(tmp_path), "--out", str(notes)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"arrears tune: error: {notes}: --out: exists and is not a config written by arrears tune")
+    assert "trial 0" not in err
+    assert notes.read_text() == "algo: ppo\ndescription: my own notes\n"
+
+
+def test_tune_out_replaces_earlier_tune_result(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    out = tmp_path / "best.yaml"
+    arguments = [*tune_arguments(tmp_path), "--study-name", "again", "--out", str(out)]
+    assert main(arguments) == 0
+    first = out.read_text()
+    assert main([*arguments, "--seed", "1"]) == 0
+    assert out.read_text() != first
+    assert load_train_config(out).seed == 1
+
+
+@pytest.mark.parametrize("study_name", ["../../../../escaped", "ABSOLUTE/x", ""])
+def test_tune_study_name_outside_results_rejected(tmp_path, capsys, monkeypatch, study_name):
+    pytest.importorskip("optuna")
+    arguments = tune_arguments(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    # From work/results/rl/tune, ../../../../escaped.yaml is tmp_path/escaped.yaml, outside the results folder.
+    # An absolute name inside tmp_path, so that a failing test writes there and not at the filesystem root.
+    study_name = study_name.replace("ABSOLUTE", str(tmp_path / "absolute"))
+    assert main([*arguments, "--study-name", study_name]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("arrears tune: error: --study-name: ")
+    assert err.count("\n") == 1
+    assert "trial 0" not in err
+    assert sorted(path.name for path in tmp_path.rglob("*.yaml")) == ["ppo.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "key"),
+    [
+        ({"learning_rate": "lin_-0.001"}, "learning_rate"),
+        ({"learning_rate": "lin_0"}, "learning_rate"),
+        ({"learning_rate": "lin_1e999"}, "learning_rate"),
+        ({"learning_rate": "lin_."}, "learning_rate"),
+        ({"clip_range": "lin_-0.2"}, "clip_range"),
+    ],
+)
+def test_nonpositive_schedule_rejected(hyperparameters, key, tmp_path, capsys):
+    path = write_tiny_config(tmp_path, "ppo", hyperparameters={**TINY_HYPERPARAMETERS["ppo"], **hyperparameters})
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"arrears validate: error: {path}: hyperparameters.{key}: must be a number above 0, or 'lin_' and a finite "
+        f"number above 0 for a linear decay, such as lin_3.0e-4, got {hyperparameters[key]!r}\n"
+    )
+
+
+def test_positive_schedule_accepted(tmp_path):
+    hyperparameters = {**TINY_HYPERPARAMETERS["ppo"], "learning_rate": "lin_3.0e-4", "clip_range": "lin_0.2"}
+    config = load_train_config(write_tiny_config(tmp_path, "ppo", hyperparameters=hyperparameters))
+    assert config.hyperparameters.learning_rate == "lin_3.0e-4"
+    assert config.hyperparameters.clip_range == "lin_0.2"
+
+
+def test_missing_scenario_file_names_training_key(tmp_path, capsys):
+    path = write_tiny_config(tmp_path, "ppo", env={"horizon": 20, "n_envs": 8, "scenario": "nosuch.yaml"})
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"arrears train: error: {path}: env.scenario: 'nosuch.yaml': file not found\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_dqn_buffer_smaller_than_batch_rejected(tmp_path, capsys):
+    hyperparameters = {**TINY_HYPERPARAMETERS["dqn"], "buffer_size": 1, "batch_size": 64}
+    path = write_tiny_config(tmp_path, "dqn", hyperparameters=hyperparameters)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"arrears validate: error: {path}: hyperparameters.buffer_size: 1 is smaller than batch_size 64"
+    )
+    assert err.count("\n") == 1
+
+
+def test_recommendation_treats_float32_tie_as_no_win(tmp_path):
+    from experiments.train import TrainResult, recommendation
+
+    def result(best: float, baseline: float) -> TrainResult:
+        return TrainResult(
+            run_dir=tmp_path,
+            timesteps=256,
+            last_mean_reward=best,
+            seconds=1.0,
+            model=None,
+            do_nothing_mean_reward=baseline,
+            best_mean_reward=best,
+            best_timesteps=128,
+        )
+
+    # The means of one run whose model acted like do_nothing: float32 against float64, 2.4e-07 apart.
+    tie = recommendation(result(float(np.float32(7.439871788)), 7.439871549), 8)
+    assert "No evaluation beat do_nothing" in tie
+    assert "best_model.zip" not in tie
+    win = recommendation(result(7.45, 7.439871549), 8)
+    assert f"Use {tmp_path / 'best_model.zip'}" in win
+
+
+@pytest.mark.parametrize(("algo", "timesteps"), [("ppo", 1_152), ("a2c", 1_152), ("dqn", 1_104)])
+def test_progress_bar_total_is_timesteps_run(algo, timesteps, tmp_path, monkeypatch):
+    pytest.importorskip("tqdm")
+    pytest.importorskip("rich")
+    import experiments.train as train_module
+
+    bars = []
+    build_bar = train_module.progress_bar_callback
+
+    def record_bar():
+        bar = build_bar()
+        bars.append(bar)
+        return bar
+
+    monkeypatch.setattr(train_module, "progress_bar_callback", record_bar)
+    # Rollouts of 16 × 8 = 128 timesteps for PPO, 8 × 8 = 64 for A2C, and vector steps of 8 for DQN.
+    config = load_train_config(write_tiny_config(tmp_path, algo, total_timesteps=1_100, eval={"freq": 10**6}))
+    result = train(config, tmp_path / "run", progress=True)
+
+    assert result.timesteps == timesteps
+    assert len(bars) == 1
+    assert bars[0].pbar.total == timesteps
+    assert bars[0].pbar.n == timesteps
