@@ -1531,14 +1531,15 @@ class PortfolioModel:
         # lowest DPD to the cap. Resolved accounts have DPD 0, so they are taken out of the first bucket afterwards.
         histogram = np.bincount(dpd, minlength=cap + 1)
         per_bucket = np.add.reduceat(histogram, _BUCKET_LOWS)
-        by_status = np.bincount(self.status, minlength=SOLD + 1).tolist()
-        per_bucket[0] -= self.n - by_status[ACTIVE]
+        per_bucket[0] -= self.n - np.count_nonzero(self.status == ACTIVE)
         for (column, _, _), count in zip(BUCKETS, per_bucket.tolist(), strict=True):
             row[column] = count
-        row["accounts_charged_off"] = by_status[CHARGED_OFF]
-        row["accounts_paid_off"] = by_status[PAID_OFF]
-        row["accounts_settled"] = by_status[SETTLED]
-        row["accounts_sold"] = by_status[SOLD]
+        # A comparison per status, because np.bincount of a million int8 statuses took 1.9 ms against 0.2 ms for all
+        # five comparisons (it converts them to int64 first).
+        row["accounts_charged_off"] = np.count_nonzero(self.status == CHARGED_OFF)
+        row["accounts_paid_off"] = np.count_nonzero(self.status == PAID_OFF)
+        row["accounts_settled"] = np.count_nonzero(self.status == SETTLED)
+        row["accounts_sold"] = np.count_nonzero(self.status == SOLD)
         row["calls_unplaced"] = row["calls_requested"] - row["calls_handled"]
         if not self.record_daily:
             self._daily_rows.clear()

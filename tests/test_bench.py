@@ -141,3 +141,31 @@ def test_bench_rejects_special_out_files(tmp_path, capsys):
     assert stat.S_ISFIFO(pipe.lstat().st_mode)
     assert link.is_symlink()
     assert result.read_text() == '{"machine": {}, "targets": []}\n'
+
+
+def test_largest_size_takes_median_round(monkeypatch):
+    """At the largest size, (a) and (c) alternate for the given rounds; each reports its median run, and (a) the
+    highest peak memory of its rounds."""
+    from benchmarks import suite
+
+    portfolio_seconds, kernel_seconds = iter([12.0, 8.5, 9.0]), iter([3.0, 2.8, 2.9])
+    calls = []
+
+    def fake_fresh_process(function, n_accounts, days):
+        calls.append(function.__name__)
+        if function is suite.measure_portfolio:
+            seconds = next(portfolio_seconds)
+            return {"seconds": seconds, "peak_rss_mb": 700.0 + seconds, "memory_per_account_kb": seconds / 10}
+        return {"seconds": next(kernel_seconds)}
+
+    monkeypatch.setattr(suite, "_in_fresh_process", fake_fresh_process)
+    portfolio, kernel = suite.measure_largest(1_000_000, 180, 3)
+    assert calls == ["measure_portfolio", "measure_kernel"] * 3
+    assert portfolio["seconds"] == 9.0
+    assert portfolio["seconds_runs"] == [12.0, 8.5, 9.0]
+    assert portfolio["peak_rss_mb"] == 712.0
+    assert portfolio["memory_per_account_kb"] == 1.2
+    assert kernel["seconds"] == 2.9
+    assert kernel["seconds_runs"] == [3.0, 2.8, 2.9]
+    assert suite._median_note(kernel) == " (median of 3 rounds)"
+    assert suite._median_note({"seconds": 1.0}) == ""
