@@ -34,6 +34,8 @@ EXIT_BAD_INPUT = 2
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 #: fit-score warns when the held-out AUC beats the shuffled-feature AUC by less than this.
 WEAK_SCORE_AUC_MARGIN = 0.05
+#: Delay before a SIGTERM whose :class:`Terminated` Python ignored (in a weakref callback) is sent again.
+SIGTERM_RESEND_SECONDS = 0.01
 VALIDATE_KINDS = ("experiment", "scenario", "waterfall", "training", "score")
 
 
@@ -77,7 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser = add_command  # type: ignore[method-assign]
 
     run = commands.add_parser("run", help="run an experiment and write its run directory and report")
-    run.add_argument("config", nargs="?", type=Path, help=f"experiment YAML (default: {DEFAULT_CONFIG})")
+    run.add_argument(
+        "config",
+        nargs="?",
+        type=Path,
+        help=f"experiment YAML (default: {DEFAULT_CONFIG} of the current folder, else the shipped one)",
+    )
     run.add_argument(
         "--out",
         type=Path,
@@ -192,22 +199,61 @@ class Terminated(BaseException):
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, turn SIGTERM into :class:`Terminated`, and restore the previous handler after it.
+    """Within the block, turn the first SIGTERM into :class:`Terminated` and ignore any later one.
 
     Python's default for SIGTERM ends the process at once, which left a run's worker processes and lock file behind.
+    After the block the previous handler is restored. After a SIGTERM, SIGTERM stays ignored instead, until the
+    process exits.
+
+    A process often receives SIGTERM twice, because ``timeout`` and other supervisors signal the process and then
+    its process group. A second SIGTERM must neither raise in the middle of the cleanup that the first started, nor
+    meet the default handler restored after the block. The default ends the process before its exit handlers run.
+    The semaphores of joblib's worker pool (loky) are then never unregistered, and loky's resource tracker prints a
+    multi-line "leaked semlock objects" warning after "arrears: terminated" (seen with joblib 1.6.0, loky 3.6.0).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
+    terminating = False
+    in_unraisable_hook = False
+
+    def send_sigterm_later() -> None:
+        timer = threading.Timer(SIGTERM_RESEND_SECONDS, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.daemon = True
+        timer.start()
+
     def terminate(signum: int, frame: object) -> None:
-        raise Terminated
+        nonlocal terminating
+        if in_unraisable_hook:
+            send_sigterm_later()  # an exception raised here would be ignored too
+        elif not terminating:
+            terminating = True
+            raise Terminated
+
+    def raise_ignored_terminated_again(unraisable) -> None:
+        nonlocal terminating, in_unraisable_hook
+        if unraisable.exc_type is None or not issubclass(unraisable.exc_type, Terminated):
+            previous_hook(unraisable)
+            return
+        # Python runs a signal handler wherever the main thread is, and ignores an exception raised in a weakref
+        # callback or __del__, so the run would go on and ignore every later SIGTERM. Send SIGTERM again from
+        # another thread, because a send from this thread would run the handler here at once.
+        in_unraisable_hook = True
+        try:
+            terminating = False
+            send_sigterm_later()
+        finally:
+            in_unraisable_hook = False
 
     previous = signal.signal(signal.SIGTERM, terminate)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = raise_ignored_terminated_again
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if terminating else previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -310,11 +356,18 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"arrears: warning: {message}\n"
 
 
+def _default_config() -> Path:
+    """Return configs/baseline.yaml of the current folder when it exists, else the shipped one."""
+    from experiments.config import shipped_configs_dir
+
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else shipped_configs_dir() / "baseline.yaml"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from experiments.config import load_config
     from experiments.runner import RESULTS_DIR, check_run_directory, run
 
-    config_path = args.config or DEFAULT_CONFIG
+    config_path = args.config or _default_config()
     out = args.out
     if out is not None:
         check_run_directory(out)
@@ -322,8 +375,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(
             str(config_path),
             "",
-            "no CONFIG given and the default config was not found; run from the "
-            "repository root or pass an experiment YAML",
+            "no CONFIG given and the shipped default config was not found; pass an experiment YAML",
         )
     experiment = load_config(config_path).with_overrides(seeds=args.seeds)
     out = out or RESULTS_DIR / experiment.config.name
@@ -343,15 +395,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def detect_kind(data: dict) -> str:
-    """Return a YAML's kind from its top-level keys, in the order that ``arrears validate --help`` lists."""
-    from sim.scenario import OTHER_KINDS
+    """Return a YAML's kind from its top-level keys, as :func:`experiments.config.detect_kind` tells it."""
+    from experiments.config import detect_kind as detect
 
-    for key, (kind, _) in OTHER_KINDS.items():
-        if key in data:
-            return kind
-    if data.get("kind") == "early_warning":
-        return "score"
-    return "scenario"
+    return detect(data)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -438,6 +485,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from sim.calibration import calibrate_monthly_csv, calibrate_uci
 
     if args.uci is not None:
+        from experiments.config import installed_from_wheel
+
+        if args.out is None and installed_from_wheel():
+            raise ConfigError(
+                "--out",
+                "",
+                "missing; the default, the shipped default scenario, is inside this non-editable install, so pass "
+                "the YAML to write, such as --out uci.yaml",
+            )
         out = args.out or SHIPPED_DEFAULT_SCENARIO
         check_writable_file(out, "--out")
         scenario = calibrate_uci(args.uci, out)

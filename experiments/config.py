@@ -7,8 +7,10 @@ is the grid scenarios × policies × seeds.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,11 +18,48 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 import policies
 from policies.split import first_empty_arm
-from sim.errors import KEY_PATH_PATTERN, NAME_PATTERN, ConfigError, config_error_from_validation, short_repr, short_text
-from sim.scenario import SafeName, Scenario, load_yaml_mapping
+from sim.errors import (
+    KEY_PATH_PATTERN,
+    NAME_PATTERN,
+    ConfigError,
+    _allowed_keys,
+    config_error_from_validation,
+    format_key_path,
+    short_repr,
+    short_text,
+)
+from sim.scenario import OTHER_KINDS, SafeName, Scenario, load_yaml_mapping
 
 MAX_SEEDS = 10_000
 MAX_SCENARIOS = 1_000
+
+#: The shipped configs (baseline.yaml, grid.yaml, rl/ALGO.yaml) in a wheel: pyproject.toml puts configs/ there.
+PACKAGED_CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+#: The same configs at the top of a source checkout, which an editable install and a plain checkout read.
+CHECKOUT_CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+def shipped_configs_dir() -> Path:
+    """Return the folder of the shipped configs: inside the installed package, else in the source checkout."""
+    return PACKAGED_CONFIGS_DIR if PACKAGED_CONFIGS_DIR.is_dir() else CHECKOUT_CONFIGS_DIR
+
+
+def installed_from_wheel() -> bool:
+    """Return whether this module is a copy that a non-editable install put into site-packages.
+
+    Such an install lists the module in its RECORD. An editable install lists only its import hook, and a checkout
+    on ``sys.path`` without an install has no distribution, so both return False. Commands use this to refuse to
+    write into the installed package, such as calibrate --uci's default output, the shipped default scenario.
+    """
+    try:
+        distribution = metadata.distribution("arrears")
+    except metadata.PackageNotFoundError:
+        return False
+    here = Path(__file__).resolve()
+    for file in distribution.files or []:
+        if file.name == here.name and Path(str(distribution.locate_file(file))).resolve() == here:
+            return True
+    return False
 
 
 class SplitSpec(BaseModel):
@@ -241,8 +280,10 @@ class LoadedExperiment(BaseModel):
     def resolved_dict(self) -> dict[str, Any]:
         """Return the config as run: seeds expanded, champion named, scenario parameters in full.
 
-        ``scenario`` is the scenario's name or path, or for a grid its scenario names joined by commas, because
-        readers of a run directory (the report) expect one label; ``scenario_parameters`` is authoritative.
+        ``scenario`` is the scenario's name, or for a grid its scenario names joined by commas, because readers of a
+        run directory (the report) expect one label, the one that metrics.parquet and manifest.json use; a scenario
+        YAML without a ``name`` of its own takes the name of the scenario it extends. ``scenario_parameters`` is
+        authoritative.
         """
         data = self.config.model_dump(mode="json")
         data["seeds"] = self.config.seed_list
@@ -250,12 +291,8 @@ class LoadedExperiment(BaseModel):
         data["policies"] = list(self.policy_specs)
         data["policy_sources"] = dict(self.policy_specs)
         parameters = [scenario.model_dump(mode="json") for scenario in self.scenarios]
-        if len(self.scenarios) == 1 and self.config.sweep is None:
-            data["scenario"] = self.config.scenario_specs[0]
-            data["scenario_parameters"] = parameters[0]
-        else:
-            data["scenario"] = ", ".join(scenario.name for scenario in self.scenarios)
-            data["scenario_parameters"] = parameters if len(parameters) > 1 else parameters[0]
+        data["scenario"] = ", ".join(scenario.name for scenario in self.scenarios)
+        data["scenario_parameters"] = parameters if len(parameters) > 1 else parameters[0]
         for key in ("scenarios", "sweep"):
             if data[key] is None:
                 del data[key]
@@ -275,15 +312,94 @@ def _resolve_path(spec: str, base: Path) -> str:
 
 
 def load_config(path: str | Path) -> LoadedExperiment:
-    """Load and validate an experiment config; raise :class:`ConfigError` naming the file and key on bad input."""
+    """Load and validate an experiment config; raise :class:`ConfigError` naming the file and key on bad input.
+
+    A file of another kind (a scenario, a waterfall, a training config or a score) is named as such. Of several
+    errors, an unknown key that is a near miss of an allowed one is reported first, because it usually causes the
+    others: 'polices' leaves 'policies' missing.
+    """
     path = Path(path)
     source = str(path)
     data = load_yaml_mapping(path)
+    _check_is_experiment(data, source)
     try:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        raise config_error_from_validation(source, exc, model=ExperimentConfig) from None
+        error = _near_miss_error(source, exc) or config_error_from_validation(source, exc, model=ExperimentConfig)
+        raise error from None
     return resolve(config, source=source, base=path.parent)
+
+
+#: Top-level keys that an experiment config has and a scenario does not, such as 'policies' and 'seeds'.
+_EXPERIMENT_ONLY_KEYS = tuple(key for key in ExperimentConfig.model_fields if key not in Scenario.model_fields)
+
+
+def detect_kind(data: dict[str, Any]) -> str:
+    """Return the kind of a YAML mapping from its top-level keys: experiment, waterfall, training, score or scenario.
+
+    A key that only one kind has decides ('policies', 'stages', 'algo', then ``kind: early_warning``). Without one,
+    a top-level key that no scenario has and that is closest to a key of an experiment ('polices', 'seeds'), or to
+    'stages' or 'algo', decides, so that a misspelt key is reported against the right kind. Anything else is a
+    scenario.
+    """
+    for key, (kind, _) in OTHER_KINDS.items():
+        if key in data:
+            return kind
+    if data.get("kind") == "early_warning":
+        return "score"
+    kind_of_key = {key: "experiment" for key in _EXPERIMENT_ONLY_KEYS}
+    kind_of_key.update({key: kind for key, (kind, _) in OTHER_KINDS.items()})
+    kind_of_key.update({key: "scenario" for key in Scenario.model_fields})
+    for key in data:
+        if not isinstance(key, str) or key in Scenario.model_fields or key == "extends":
+            continue
+        closest = difflib.get_close_matches(key, list(kind_of_key), n=1)
+        if closest and kind_of_key[closest[0]] != "scenario":
+            return kind_of_key[closest[0]]
+    return "scenario"
+
+
+def _check_is_experiment(data: dict[str, Any], source: str) -> None:
+    """Raise :class:`ConfigError` when ``data`` is a scenario, a waterfall, a training config or a score."""
+    kind = detect_kind(data)
+    if kind == "experiment":
+        return
+    if kind == "scenario":
+        reason = "is a scenario (it has no 'policies'), not an experiment config; name it as an experiment's 'scenario'"
+    elif kind == "score":
+        reason = "is an early-warning score, not an experiment config; name it as 'score' in a waterfall"
+    else:
+        marker, description = next((key, text) for key, (name, text) in OTHER_KINDS.items() if name == kind)
+        reason = f"is {description} (it has '{marker}'), not an experiment config"
+        if kind == "waterfall":
+            reason += "; list it under 'policies' in an experiment"
+        else:
+            reason += "; pass it to arrears train --config"
+    raise ConfigError(source, "", reason)
+
+
+def _near_miss_error(source: str, exc: ValidationError) -> ConfigError | None:
+    """Return an error for the first unknown key that is a near miss of an allowed key, or None when none is.
+
+    The message lists the allowed keys and suggests the closest. A missing-key error for that suggestion is not
+    counted among the others, because the misspelt key caused it.
+    """
+    errors = exc.errors()
+    for error in errors:
+        if error["type"] != "extra_forbidden" or not isinstance(error["loc"][-1], str):
+            continue
+        parent = error["loc"][:-1]
+        allowed = _allowed_keys(ExperimentConfig, parent)
+        matches = difflib.get_close_matches(error["loc"][-1], allowed, n=1)
+        if not matches:
+            continue
+        caused = [other for other in errors if other["type"] == "missing" and other["loc"] == (*parent, matches[0])]
+        others = len(errors) - 1 - len(caused)
+        message = f"unknown key; allowed: {', '.join(allowed)}; did you mean {matches[0]!r}?"
+        if others > 0:
+            message += f" (and {others} more error{'s' if others > 1 else ''})"
+        return ConfigError(source, format_key_path(error["loc"]), message)
+    return None
 
 
 def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | None = None) -> LoadedExperiment:
@@ -402,15 +518,30 @@ def _load_scenarios(config: ExperimentConfig, source: str, base: Path) -> list[S
                 keyed.extend((key, variant) for variant in sweep_variants(scenario, config.sweep, source))
 
     names: set[str] = set()
-    for key, scenario in keyed:
+    for i, (key, scenario) in enumerate(keyed):
         if scenario.name in names:
             raise ConfigError(
                 source,
                 key,
-                f"two scenarios are named {short_repr(scenario.name)}; give each scenario YAML its own 'name'",
+                f"two scenarios are named {short_repr(scenario.name)}{_inherited_name_note(config, i, base)}; "
+                "give each scenario YAML its own 'name'",
             )
         names.add(scenario.name)
     return [scenario for _, scenario in keyed]
+
+
+def _inherited_name_note(config: ExperimentConfig, index: int, base: Path) -> str:
+    """Return a note when scenario ``index`` of the grid is a YAML without a ``name`` of its own.
+
+    Such a scenario takes the name of the scenario it extends, or 'default'. Scenarios from ``scenario_parameters``
+    or a sweep, and shipped names, get no note.
+    """
+    if config.scenario_parameters is not None or config.sweep is not None:
+        return ""
+    path = Path(_resolve_path(config.scenario_specs[index], base))
+    if path.suffix not in (".yaml", ".yml") or "name" in load_yaml_mapping(path):
+        return ""
+    return f" ({short_text(config.scenario_specs[index])} has no 'name' of its own)"
 
 
 def _scenario_as_run(parameters: dict[str, Any], source: str, index: str) -> Scenario:

@@ -15,6 +15,7 @@ import logging
 import os
 import platform
 import queue
+import re
 import shutil
 import socket
 import subprocess
@@ -181,7 +182,7 @@ def _resolve_out(path: Path) -> Path:
 
 
 @contextmanager
-def _exclusive_run_directory(path: Path | None) -> Iterator[None]:
+def _exclusive_run_directory(path: Path | None, option: str = "--out", command: str = "run") -> Iterator[None]:
     """Hold a lock on ``path`` as a run directory for the duration, or raise :class:`ConfigError` if a run holds it.
 
     The lock is an advisory ``flock`` on a hidden file beside the directory (``.NAME.lock``), because the directory
@@ -189,6 +190,9 @@ def _exclusive_run_directory(path: Path | None) -> Iterator[None]:
     locked a file that another run has since deleted tries again, so two runs never both hold a lock. A killed run
     leaves its file behind, unlocked, for the next run to take. Where ``fcntl`` is missing (Windows), runs are not
     locked.
+
+    ``arrears run`` and ``arrears train`` both lock their run directory. The error names the caller's ``option``
+    and ``command``, on the assumption that the process holding the lock runs the same command.
     """
     try:
         import fcntl
@@ -198,7 +202,7 @@ def _exclusive_run_directory(path: Path | None) -> Iterator[None]:
         yield
         return
     busy = ConfigError(
-        str(path), "--out", "another arrears run is writing to this directory; wait for it or name another"
+        str(path), option, f"another arrears {command} is writing to this directory; wait for it or name another"
     )
     lock_path = path.parent / f".{path.name}.lock"
     for _ in range(LOCK_ATTEMPTS):
@@ -206,7 +210,7 @@ def _exclusive_run_directory(path: Path | None) -> Iterator[None]:
             path.parent.mkdir(parents=True, exist_ok=True)
             lock_file = open(lock_path, "a+b")
         except OSError as exc:
-            raise ConfigError(str(path), "--out", f"cannot create the lock file {lock_path}: {exc.strerror}") from None
+            raise ConfigError(str(path), option, f"cannot create the lock file {lock_path}: {exc.strerror}") from None
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -739,13 +743,29 @@ def _to_parquet(frame: pd.DataFrame) -> bytes:
 
 
 RUN_FILES = ("config.yaml", "metrics.parquet", "daily.parquet", "manifest.json", "report.html")
+#: Every name that arrears writes at the top of a run directory: the files of :func:`write_run_directory`, the
+#: saved cells, and report.pdf from ``arrears report --pdf``. The lock file and staging folders lie beside it.
+RUN_ENTRIES = frozenset((*RUN_FILES, "assignment.parquet", "report.pdf", CELLS_DIR))
+#: Files written in place in a run directory, by ``arrears report`` and ``arrears report --pdf``. The other files
+#: are written into a staging folder beside it.
+IN_PLACE_FILES = ("report.html", "report.pdf")
+#: The temporary file that a killed atomic write (sim.atomic) of NAME leaves: ``.NAME.RANDOM.tmp``, where RANDOM
+#: is from the alphabet of :mod:`tempfile`.
+TEMPORARY_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]+\.tmp")
+CELL_KEY = re.compile(r"[0-9a-f]{64}")
+#: Files that file managers write into any folder they show (macOS Finder, Windows Explorer). A rerun may replace
+#: them with the rest of the directory.
+FILE_MANAGER_FILES = frozenset((".DS_Store", "Thumbs.db", "desktop.ini"))
+#: Unknown entries named in the error of :func:`check_run_directory`; it counts the rest.
+LISTED_UNKNOWN_ENTRIES = 3
 
 
 def check_run_directory(path: Path) -> None:
     """Raise :class:`ConfigError` unless ``path`` can become a run directory: absent, empty or an earlier run.
 
-    An earlier run is a finished one (with manifest.json) or an interrupted one (with cells/grid.json). Checked
-    before any simulation, so that a bad ``--out`` fails at once and never overwrites a user's files.
+    An earlier run is a finished one (with manifest.json) or an interrupted one (with cells/grid.json), and it may
+    contain only what arrears writes there, because a run replaces the directory and would delete anything else.
+    Checked before any simulation, so that a bad ``--out`` fails at once and never overwrites a user's files.
     """
     if path.exists() and not path.is_dir():
         raise ConfigError(str(path), "--out", "exists and is not a directory; name a new or run directory")
@@ -756,9 +776,53 @@ def check_run_directory(path: Path) -> None:
             raise ConfigError(
                 str(path), "--out", "is a non-empty directory that is not an arrears run; name a new directory"
             )
+        unknown = unknown_run_entries(path)
+        if unknown:
+            listed = ", ".join(short_repr(name) for name in unknown[:LISTED_UNKNOWN_ENTRIES])
+            if len(unknown) > LISTED_UNKNOWN_ENTRIES:
+                listed += f" and {len(unknown) - LISTED_UNKNOWN_ENTRIES} more"
+            raise ConfigError(
+                str(path),
+                "--out",
+                f"is an earlier run but also contains {listed}, which arrears did not write and a rerun would "
+                "delete; move them elsewhere or name a new --out",
+            )
     parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(str(path), "--out", f"cannot be created: {parent} is not a writable directory")
+
+
+def unknown_run_entries(path: Path) -> list[str]:
+    """List the entries of the run directory ``path`` and of its ``cells/`` that arrears did not write, sorted.
+
+    Folders end in "/". Only names are checked, and whether each is a folder, not what a file or cell folder holds.
+    """
+    unknown = [_entry_name(entry) for entry in sorted(path.iterdir()) if not _is_run_entry(entry)]
+    cells = path / CELLS_DIR
+    if _is_run_entry(cells) and cells.is_dir():
+        unknown += [
+            f"{CELLS_DIR}/{_entry_name(entry)}" for entry in sorted(cells.iterdir()) if not _is_cell_entry(entry.name)
+        ]
+    return unknown
+
+
+def _entry_name(entry: Path) -> str:
+    return f"{entry.name}/" if entry.is_dir() and not entry.is_symlink() else entry.name
+
+
+def _is_run_entry(entry: Path) -> bool:
+    temporary = TEMPORARY_NAME.fullmatch(entry.name)
+    if temporary is not None:
+        return temporary["name"] in IN_PLACE_FILES
+    is_folder = entry.is_dir() and not entry.is_symlink()
+    if entry.name in FILE_MANAGER_FILES:
+        return not is_folder
+    return entry.name in RUN_ENTRIES and is_folder == (entry.name == CELLS_DIR)
+
+
+def _is_cell_entry(name: str) -> bool:
+    # CellStore.prepare deletes every hidden entry of cells/ as what a killed run left half-written.
+    return name.startswith(".") or name == GRID_FILE or CELL_KEY.fullmatch(name) is not None
 
 
 def write_run_directory(

@@ -32,6 +32,7 @@ import numpy as np
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from experiments.config import shipped_configs_dir
 from sim.atomic import atomic_write_text
 from sim.errors import NAME_PATTERN, SCHEDULE_PATTERN, ConfigError, config_error_from_validation
 from sim.scenario import Scenario, load_yaml_mapping
@@ -39,7 +40,7 @@ from sim.scenario import Scenario, load_yaml_mapping
 logger = logging.getLogger(__name__)
 
 ALGORITHMS = ("ppo", "a2c", "dqn", "maskable_ppo")
-SHIPPED_CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "rl"
+SHIPPED_CONFIG_DIR = shipped_configs_dir() / "rl"
 RESULTS_DIR = Path("results") / "rl"
 TRAINING_SEED_BASE = 2**41
 EVALUATION_SEED_BASE = 2**42
@@ -897,17 +898,29 @@ def resolve_command_config(args) -> tuple[TrainConfig, Path]:
 
 
 def run_train_command(args) -> int:
-    """Run ``arrears train`` for parsed arguments; print each evaluation, where the run went and which model to use."""
+    """Run ``arrears train`` for parsed arguments; print each evaluation, where the run went and which model to use.
+
+    The run directory is locked while training, as ``arrears run`` locks its own, so a second ``arrears train`` into
+    the same directory at the same time exits with code 2 (on Linux and macOS, which have ``fcntl``).
+    """
+    from experiments.runner import _exclusive_run_directory
+
     require_rl_packages()
     config, run_dir = resolve_command_config(args)
-    result = train(
-        config,
-        run_dir,
-        progress=not args.no_progress,
-        resume=args.resume is not None,
-        note=lambda message: print(f"arrears train: note: {message}", file=sys.stderr),
-        report=lambda line: print(f"arrears train: {line}", flush=True),
-    )
+    option = "--out" if args.resume is None else "--resume"
+    # The resolved path, so that two names of one directory (a symbolic link) share one lock file.
+    with _exclusive_run_directory(run_dir.resolve(), option=option, command="train"):
+        if args.resume is None:
+            # Checked again under the lock: a train into the same directory may have finished since the first check.
+            check_new_run_dir(run_dir)
+        result = train(
+            config,
+            run_dir,
+            progress=not args.no_progress,
+            resume=args.resume is not None,
+            note=lambda message: print(f"arrears train: note: {message}", file=sys.stderr),
+            report=lambda line: print(f"arrears train: {line}", flush=True),
+        )
     print(f"wrote {result.run_dir}: {result.timesteps:,} timesteps in {result.seconds:.0f} s")
     print(recommendation(result, config.eval.n_accounts))
     return 0

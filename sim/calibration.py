@@ -100,19 +100,32 @@ def _read_csv(path: Path, required: Sequence[str], layout_hint: str, **options) 
             raise ConfigError(str(path), column, f"missing column; {layout_hint}")
     if raw.empty:
         raise ConfigError(str(path), "", "the file has a header but no data rows")
+    # pandas fills a row with fewer fields than the header with missing values, so short rows are found here.
+    problem = _find_row_of_wrong_width(path)
+    if problem is not None:
+        raise ConfigError(str(path), "", f"{problem}; {layout_hint}")
     return raw
 
 
-def _first_row_of_wrong_width(path: Path) -> str:
-    """Describe the first CSV line whose number of fields differs from the header's."""
+def _find_row_of_wrong_width(path: Path) -> str | None:
+    """Describe the first CSV line whose number of fields differs from the header's, or return None.
+
+    Blank lines are skipped, as pandas skips them.
+    """
     with open(path, newline="", encoding="utf-8") as file:
         rows = csv.reader(file)
         width = len(next(rows, []))
         for row in rows:
-            if len(row) != width:
-                # NOTE: line numbers count records; a quoted field that spans lines shifts them.
-                return f"line {rows.line_num} has {len(row)} fields, the header {width}"
-    return f"a row's number of fields differs from the header's {width}"
+            if row and len(row) != width:
+                # line_num counts physical lines, so a record with a quoted field that spans lines is named by its
+                # last line.
+                return f"line {rows.line_num} has {len(row)} fields, the header {width}; every row needs {width} fields"
+    return None
+
+
+def _first_row_of_wrong_width(path: Path) -> str:
+    """Describe the first CSV line whose number of fields differs from the header's."""
+    return _find_row_of_wrong_width(path) or "a row's number of fields differs from the header's"
 
 
 def load_uci(path: str | Path) -> pd.DataFrame:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import pandas as pd
 
 from sim.engine import PortfolioModel
+from sim.errors import short_repr
 from sim.metrics import METRIC_COLUMNS, summarise
 from sim.scenario import TRANSITION_COLUMNS, Scenario
 
@@ -50,6 +52,8 @@ def simulate(
     anything :func:`policies.load` accepts. The same arguments give the same numbers to the last bit.
     ``trace=True`` also records every contact per account in ``result.contacts`` (slower; for tests and audits).
     """
+    _check_whole_number("n_accounts", n_accounts)
+    _check_whole_number("days", days)
     if not isinstance(scenario, Scenario):
         scenario = Scenario.load(scenario)
     if not hasattr(policy, "decide"):
@@ -78,3 +82,11 @@ def simulate(
         payments=model.payments_frame() if trace else None,
         actions=model.actions_frame() if trace else None,
     )
+
+
+def _check_whole_number(argument: str, value: object) -> None:
+    """Raise ValueError unless ``value`` is an integer of at least 1: numpy integers pass, booleans and floats fail."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{argument} must be a whole number (an int), got {short_repr(value)}")
+    if value < 1:
+        raise ValueError(f"{argument} must be at least 1, got {value}")

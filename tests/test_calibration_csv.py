@@ -406,3 +406,33 @@ def test_first_row_with_extra_fields_names_the_line(tmp_path: Path, capsys) -> N
     code = main(["calibrate", "--csv", str(path), "--out", str(tmp_path / "out.yaml")])
     assert code == 2
     assert "wide.csv: line 2 has 6 fields, the header 4" in capsys.readouterr().err
+
+
+def test_row_with_too_few_fields_names_the_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "narrow.csv"
+    path.write_text("account_id,month,cycles_past_due,balance\na,2020-01,1,5\nb,2020-01,1\n")
+    code = main(["calibrate", "--csv", str(path), "--out", str(tmp_path / "out.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "narrow.csv: line 3 has 3 fields, the header 4; every row needs 4 fields" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_short_row_with_empty_optional_column_is_rejected(tmp_path: Path) -> None:
+    # Without the width check, pandas reads the missing payment as an empty cell.
+    path = tmp_path / "narrow.csv"
+    path.write_text("account_id,month,cycles_past_due,balance,payment\na,2020-01,1,5,0\na,2020-02,1,5\n")
+    from sim.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        load_monthly_csv(path)
+    assert caught.value.source == str(path)
+    assert "line 3 has 4 fields, the header 5; every row needs 5 fields" in caught.value.message
+
+
+def test_blank_lines_are_not_short_rows(tmp_path: Path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text("account_id,month,cycles_past_due,balance\na,2020-01,1,5\n\nb,2020-01,0,7\n\n")
+    data = load_monthly_csv(path)
+    assert len(data) == 2

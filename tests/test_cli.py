@@ -626,3 +626,156 @@ def test_split_arm_without_accounts_exits_2(tmp_path, capsys):
     assert_one_line_error(err, "exp.yaml: splits[0].arms.do_nothing: share 1e-10 gives this arm no account on seed 0")
     assert "Mean of empty slice" not in err
     assert not (tmp_path / "run").exists()
+
+
+MISSPELT_POLICIES = "name: typo\npolices: [standard]\nseeds: 2\n"
+
+
+def test_run_names_misspelt_policies_key(tmp_path, capsys):
+    config = write(tmp_path / "typo.yaml", MISSPELT_POLICIES)
+    code, out, err = run_cli(["run", str(config), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert_one_line_error(err, "typo.yaml: polices: unknown key", "did you mean 'policies'?")
+    assert "Field required" not in err
+    assert "more error" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_validate_as_experiment_names_misspelt_key(tmp_path, capsys):
+    config = write(tmp_path / "typo.yaml", MISSPELT_POLICIES)
+    code, out, err = run_cli(["validate", str(config), "--kind", "experiment"], capsys)
+    assert code == 2
+    assert_one_line_error(err, "typo.yaml: polices: unknown key", "did you mean 'policies'?")
+
+
+def test_validate_detects_misspelt_experiment(tmp_path, capsys):
+    config = write(tmp_path / "typo.yaml", MISSPELT_POLICIES)
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "typo.yaml: polices: unknown key", "did you mean 'policies'?")
+    assert "currency" not in err, "listed the keys of a scenario"
+
+
+def test_run_names_a_waterfall(tmp_path, capsys):
+    config = write(
+        tmp_path / "okwf.yaml",
+        "name: okwf\nstages:\n  - {name: letters, dpd: [1, 179], treatments: [{channel: letter, every: 30}]}\n",
+    )
+    assert run_cli(["validate", str(config)], capsys)[0] == 0
+    code, out, err = run_cli(["run", str(config), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert_one_line_error(
+        err, "okwf.yaml: is a waterfall (it has 'stages'), not an experiment config", "list it under 'policies'"
+    )
+    assert "Field required" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("extends: default\ncall_center: {agents: 4}\n", ("is a scenario (it has no 'policies')",)),
+        ("name: small\n", ("is a scenario (it has no 'policies')",)),
+        ("name: t\nalgo: ppo\n", ("is a training config (it has 'algo')", "arrears train --config")),
+        ("kind: early_warning\n", ("is an early-warning score",)),
+    ],
+)
+def test_run_names_other_kinds(tmp_path, capsys, text, fragments):
+    config = write(tmp_path / "other.yaml", text)
+    code, out, err = run_cli(["run", str(config), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert_one_line_error(err, "other.yaml: ", "not an experiment config", *fragments)
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        ({"name": "t", "polices": ["standard"]}, "experiment"),
+        ({"name": "t", "seeds": 3}, "experiment"),
+        ({"name": "t", "policies": ["standard"]}, "experiment"),
+        ({"name": "t", "stage": []}, "waterfall"),
+        ({"name": "t", "stages": []}, "waterfall"),
+        ({"name": "t", "algo": "ppo"}, "training"),
+        ({"kind": "early_warning"}, "score"),
+        ({"extends": "default", "promises": {}}, "scenario"),
+        ({"extends": "default", "promses": {}}, "scenario"),
+        ({"name": "t"}, "scenario"),
+    ],
+)
+def test_detect_kind(data, kind):
+    from experiments.config import detect_kind
+
+    assert detect_kind(data) == kind
+
+
+def test_near_miss_in_nested_key(tmp_path, capsys):
+    config = write(tmp_path / "exp.yaml", "name: g\npolicies: [standard]\nsweep: {paramter: x, values: [1]}\n")
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "exp.yaml: sweep.paramter: unknown key; allowed: parameter, values", "'parameter'?")
+
+
+# -- SIGTERM ------------------------------------------------------------------------------------------------------
+
+SIGTERM_GRID = """\
+name: sigterm
+scenarios: [default, recession, instalment_loan]
+policies: [do_nothing, standard, digital_first]
+seeds: 2
+n_accounts: 3000
+horizon_days: 60
+"""
+
+
+def test_repeated_sigterm_exits_143_with_one_line(tmp_path):
+    import signal
+
+    config = write(tmp_path / "grid.yaml", SIGTERM_GRID)
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "experiments.cli", "run", str(config), "--out", str(out), "--workers", "2"]
+    process = subprocess.Popen(
+        [*command, "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            if (out / "cells").is_dir() and any(len(entry.name) == 64 for entry in (out / "cells").iterdir()):
+                break
+            time.sleep(0.01)
+        # As `timeout` does: signal the process, then its process group (the workers too). A third SIGTERM comes
+        # once the first is handled, which the default handler would turn into an exit that skips loky's cleanup.
+        process.send_signal(signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGTERM)
+        time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+    assert process.returncode == 128 + signal.SIGTERM
+    # communicate() reads stderr to its end, after loky's resource tracker, which shares it, has exited too. So a
+    # "leaked semlock objects" warning of the tracker would be in err.
+    assert err.decode().splitlines() == ["arrears: terminated"]
+    assert not (tmp_path / ".run.lock").exists()
+
+
+def test_sigterm_in_weakref_callback_raised_again():
+    import signal
+
+    from experiments.cli import Terminated, _sigterm_as_interrupt
+
+    class SignalledWhenDeleted:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, where Python ignores its exception
+
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(Terminated), _sigterm_as_interrupt():
+            SignalledWhenDeleted()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, handler)

@@ -698,3 +698,31 @@ def test_env_runs_out_of_account_ids():
         env.reset()
     with pytest.raises(ValueError, match=r"account_id must be a whole number from 0 to 2\*\*63 - 1"):
         env.reset(options={"account_id": 2**63})
+
+
+@pytest.mark.parametrize("shape", [(3,), (9,), (2, 4), (8, 2)])
+def test_sb3_adapter_rejects_wrong_action_shape(shape):
+    pytest.importorskip("stable_baselines3")
+    from sim.envs.sb3 import SB3AccountVecEnv
+
+    venv = SB3AccountVecEnv(8, horizon=5)
+    venv.seed(0)
+    venv.reset()
+    with pytest.raises(ValueError) as caught:
+        venv.step(np.zeros(shape, dtype=np.int64))
+    assert str(caught.value) == f"expected 8 actions, one per account (shape (8,)), got an array of shape {shape}"
+    # The rejected call leaves no action pending, so a correct step still works.
+    observations, _, dones, _ = venv.step(np.zeros(8, dtype=np.int64))
+    assert observations.shape == (8, len(FEATURE_NAMES))
+    assert dones.shape == (8,)
+
+
+def test_sb3_adapter_accepts_column_of_actions():
+    pytest.importorskip("stable_baselines3")
+    from sim.envs.sb3 import SB3AccountVecEnv
+
+    venv = SB3AccountVecEnv(4, horizon=5)
+    venv.seed(0)
+    venv.reset()
+    observations, _, _, _ = venv.step(np.zeros((4, 1), dtype=np.int64))
+    assert observations.shape == (4, len(FEATURE_NAMES))

@@ -509,3 +509,188 @@ def test_rerun_after_score_edit_is_rejected(tmp_path, capsys, placeholder_report
     assert finished_cells(out) == cells
     assert (out / "manifest.json").read_bytes() == manifest
     assert (out / "metrics.parquet").read_bytes() == metrics
+
+
+def test_unnamed_scenario_file_has_one_label(tmp_path, capsys):
+    from experiments.cli import main
+
+    write(tmp_path / "s.yaml", "extends: default\ncall_center: {agents: 4}\n")
+    config = write(
+        tmp_path / "exp.yaml",
+        "name: label\nscenario: s.yaml\npolicies: [standard]\nseeds: 1\nn_accounts: 100\nhorizon_days: 10\n",
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+
+    written = yaml.safe_load((out / "config.yaml").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    report = (out / "report.html").read_text()
+    assert written["scenario"] == "default"
+    assert written["scenario_parameters"]["call_center"]["agents"] == 4
+    assert metrics["scenario"].unique().tolist() == ["default"]
+    assert list(manifest["scenario_sha256"]) == ["default"]
+    assert "Scenario default ·" in report
+    assert "s.yaml" not in report
+
+
+def test_two_unnamed_scenario_files_exit_2(tmp_path, capsys):
+    from experiments.cli import main
+
+    write(tmp_path / "a.yaml", "extends: default\ncall_center: {agents: 4}\n")
+    write(tmp_path / "b.yaml", "extends: default\ncall_center: {agents: 8}\n")
+    config = write(tmp_path / "exp.yaml", "name: two\nscenarios: [a.yaml, b.yaml]\npolicies: [standard]\n")
+
+    code = main(["run", str(config), "--out", str(tmp_path / "run")])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "exp.yaml: scenarios[1]: two scenarios are named 'default' (b.yaml has no 'name' of its own)" in err
+    assert "give each scenario YAML its own 'name'" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_named_scenario_file_keeps_its_name(tmp_path):
+    write(tmp_path / "a.yaml", "extends: default\nname: fewer_agents\ncall_center: {agents: 4}\n")
+    write(tmp_path / "b.yaml", "extends: default\ncall_center: {agents: 8}\n")
+    config = write(tmp_path / "exp.yaml", "name: two\nscenarios: [a.yaml, b.yaml]\npolicies: [standard]\n")
+
+    experiment = load_config(config)
+
+    assert [scenario.name for scenario in experiment.scenarios] == ["fewer_agents", "default"]
+    assert experiment.resolved_dict()["scenario"] == "fewer_agents, default"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ({"n_accounts": 10.5}, "n_accounts must be a whole number (an int), got 10.5"),
+        ({"n_accounts": "10"}, "n_accounts must be a whole number (an int), got '10'"),
+        ({"n_accounts": True}, "n_accounts must be a whole number (an int), got True"),
+        ({"n_accounts": 0}, "n_accounts must be at least 1, got 0"),
+        ({"days": 2.0}, "days must be a whole number (an int), got 2.0"),
+        ({"days": -1}, "days must be at least 1, got -1"),
+    ],
+)
+def test_simulate_rejects_bad_sizes(arguments, fragment):
+    from sim import simulate
+
+    with pytest.raises(ValueError) as caught:
+        simulate("tiny", "do_nothing", **{"n_accounts": 10, "days": 5, **arguments})
+    assert str(caught.value) == fragment
+
+
+def test_simulate_accepts_numpy_integers():
+    import numpy as np
+
+    from sim import simulate
+
+    result = simulate("tiny", "do_nothing", n_accounts=np.int64(10), days=np.int32(5))
+    assert int(result.metrics.at[0, "n_accounts"]) == 10
+
+
+# -- files of the user in a run directory -------------------------------------------------------------------------
+
+
+def run_into(config: Path, out: Path, capsys) -> tuple[int, str]:
+    from experiments.cli import main
+
+    code = main(["run", str(config), "--out", str(out), "--workers", "1", "--no-progress"])
+    return code, capsys.readouterr().err
+
+
+def test_rerun_rejects_unknown_entries(tmp_path, capsys, placeholder_report):
+    config = write(
+        tmp_path / "grid.yaml", "name: mine\npolicies: [standard]\nseeds: 2\nn_accounts: 300\nhorizon_days: 30\n"
+    )
+    out = tmp_path / "self"
+    assert run_into(config, out, capsys)[0] == 0
+    (out / "NOTES.txt").write_text("my notes", encoding="utf-8")
+    (out / "results").mkdir()
+    (out / "results" / "table.csv").write_text("a,b\n", encoding="utf-8")
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+
+    code, err = run_into(config, out, capsys)
+
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert "self: --out: is an earlier run but also contains 'NOTES.txt', 'results/'" in lines[0]
+    assert "move them elsewhere or name a new --out" in lines[0]
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    assert not list(tmp_path.glob(".self.*")), "a lock, staging or .old entry was left beside the run"
+
+
+def test_unknown_entries_listed_up_to_three(tmp_path):
+    from experiments.runner import check_run_directory
+
+    out = tmp_path / "run"
+    (out / "cells").mkdir(parents=True)
+    (out / "manifest.json").write_text("{}", encoding="utf-8")
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (out / name).write_text("mine", encoding="utf-8")
+    (out / "cells" / "mine").mkdir()
+
+    with pytest.raises(ConfigError) as caught:
+        check_run_directory(out)
+
+    assert "contains 'a.txt', 'b.txt', 'c.txt' and 2 more, which arrears did not write" in caught.value.message
+
+
+def test_unknown_entries_in_cells_rejected(tmp_path):
+    from experiments.runner import check_run_directory
+
+    out = tmp_path / "run"
+    (out / "cells").mkdir(parents=True)
+    (out / "cells" / "grid.json").write_text("{}", encoding="utf-8")
+    (out / "cells" / "backup").mkdir()
+
+    with pytest.raises(ConfigError) as caught:
+        check_run_directory(out)
+
+    assert "contains 'cells/backup/'" in caught.value.message
+
+
+def test_rerun_accepts_run_with_pdf(tmp_path, capsys, placeholder_report):
+    config = write(
+        tmp_path / "grid.yaml", "name: mine\npolicies: [standard]\nseeds: 2\nn_accounts: 300\nhorizon_days: 30\n"
+    )
+    out = tmp_path / "run"
+    assert run_into(config, out, capsys)[0] == 0
+    (out / "report.pdf").write_bytes(b"%PDF-1.4 written by arrears report --pdf")
+    # What a killed `arrears report --pdf` leaves behind: the temporary file of its atomic write.
+    (out / ".report.pdf.k2j_a9x1.tmp").write_bytes(b"%PDF-1.4 half")
+    # What macOS Finder writes into a folder it shows.
+    (out / ".DS_Store").write_bytes(b"Bud1")
+
+    code, err = run_into(config, out, capsys)
+
+    assert code == 0, err
+    assert (out / "manifest.json").is_file()
+    assert len(finished_cells(out)) == 2
+
+
+def test_rerun_accepts_interrupted_run(tmp_path, capsys, placeholder_report):
+    config = write(
+        tmp_path / "grid.yaml", "name: mine\npolicies: [standard]\nseeds: 2\nn_accounts: 300\nhorizon_days: 30\n"
+    )
+    out = tmp_path / "run"
+    assert run_into(config, out, capsys)[0] == 0
+    # An interrupted run has cells only: remove the files written at the end, and leave what a killed run leaves in
+    # cells/ (the staging folder of a cell and the temporary file of grid.json).
+    for path in out.iterdir():
+        if path.is_file():
+            path.unlink()
+    key = next(iter(finished_cells(out)))
+    (out / "cells" / f".{key[:16]}.abc_1234.tmp").mkdir()
+    (out / "cells" / ".grid.json.x9y8z7w6.tmp").write_text("{", encoding="utf-8")
+
+    code, err = run_into(config, out, capsys)
+
+    assert code == 0, err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [cell["reused"] for cell in manifest["cells"]] == [True, True]

@@ -710,3 +710,60 @@ def test_progress_bar_total_is_timesteps_run(algo, timesteps, tmp_path, monkeypa
     assert len(bars) == 1
     assert bars[0].pbar.total == timesteps
     assert bars[0].pbar.n == timesteps
+
+
+# -- the lock on a run directory ----------------------------------------------------------------------------------
+
+
+def test_train_into_locked_out_exits_2(tmp_path, capsys):
+    from experiments.runner import _exclusive_run_directory
+
+    config = write_tiny_config(tmp_path, "ppo")
+    out = tmp_path / "race"
+
+    # The test holds the lock as a concurrent `arrears train --out race` would.
+    with _exclusive_run_directory(out.resolve(), command="train"):
+        code = main(["train", "--config", str(config), "--out", str(out), "--no-progress"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "race: --out: another arrears train is writing to this directory" in err
+    assert not out.exists()
+    assert not (tmp_path / ".race.lock").exists()
+
+
+def test_resume_of_locked_run_exits_2(tmp_path, capsys):
+    from experiments.runner import _exclusive_run_directory
+
+    config = write_tiny_config(tmp_path, "ppo")
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    assert not (tmp_path / ".run.lock").exists(), "a finished train left its lock file"
+    capsys.readouterr()
+
+    with _exclusive_run_directory(out.resolve(), command="train"):
+        code = main(["train", "--resume", str(out), "--timesteps", "512", "--no-progress"])
+
+    assert code == 2
+    assert "run: --resume: another arrears train is writing to this directory" in capsys.readouterr().err
+    assert sorted(path.name for path in (out / "tensorboard").iterdir()) == ["ppo_1"]
+
+
+@pytest.mark.parametrize(("error", "exit_code"), [(KeyboardInterrupt, 130), (OSError(28, "No space left"), 1)])
+def test_train_releases_lock_on_error(error, exit_code, tmp_path, capsys, monkeypatch):
+    from experiments.runner import _exclusive_run_directory
+
+    def fail(*args, **kwargs):
+        assert (tmp_path / ".run.lock").exists(), "train ran without the lock"
+        raise error
+
+    monkeypatch.setattr("experiments.train.train", fail)
+    config = write_tiny_config(tmp_path, "ppo")
+
+    code = main(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
+
+    assert code == exit_code
+    assert not (tmp_path / ".run.lock").exists()
+    with _exclusive_run_directory((tmp_path / "run").resolve(), command="train"):
+        pass  # the lock can be taken again

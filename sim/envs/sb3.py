@@ -51,7 +51,14 @@ class SB3AccountVecEnv(VecEnv):
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions).reshape(self.num_envs).astype(np.int64)
+        actions = np.asarray(actions)
+        # SB3 passes shape (num_envs,), some callers (num_envs, 1); any other size or layout is a caller's mistake.
+        if actions.size != self.num_envs or sum(length > 1 for length in actions.shape) > 1:
+            raise ValueError(
+                f"expected {self.num_envs} actions, one per account (shape ({self.num_envs},)), "
+                f"got an array of shape {actions.shape}"
+            )
+        self._actions = actions.reshape(self.num_envs).astype(np.int64)
 
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:

@@ -1,0 +1,51 @@
+"""Packaging: the files that commands read at run time are inside the wheel, not only in the source checkout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from experiments.config import CHECKOUT_CONFIGS_DIR, installed_from_wheel, shipped_configs_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_pyproject_puts_configs_in_package():
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    force_include = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    assert force_include["configs"] == "experiments/configs"
+    assert (REPO_ROOT / "configs" / "rl" / "ppo.yaml").is_file()
+
+
+def test_checkout_reads_configs_from_source_tree():
+    assert shipped_configs_dir() == CHECKOUT_CONFIGS_DIR == REPO_ROOT / "configs"
+    assert not installed_from_wheel(), "the tests run from a checkout or an editable install"
+
+
+@pytest.mark.packaging
+def test_wheel_contains_shipped_configs(tmp_path):
+    pytest.importorskip("hatchling", reason="the dev extra installs hatchling, which builds the wheel offline")
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(REPO_ROOT)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    wheels = list(tmp_path.glob("arrears-*.whl"))
+    assert len(wheels) == 1, wheels
+    names = set(zipfile.ZipFile(wheels[0]).namelist())
+
+    for config in sorted((REPO_ROOT / "configs").rglob("*.yaml")):
+        packaged = "experiments/configs/" + config.relative_to(REPO_ROOT / "configs").as_posix()
+        assert packaged in names, f"{packaged} is missing from the wheel"
+    assert "sim/scenarios/default.yaml" in names
+    assert "policies/waterfalls/standard.yaml" in names
+    assert not any(name.startswith("configs/") for name in names), "a top-level configs/ folder in site-packages"
