@@ -82,12 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "config",
         nargs="?",
-        type=Path,
+        type=_path,
         help=f"experiment YAML (default: {DEFAULT_CONFIG} of the current folder, else the shipped one)",
     )
     run.add_argument(
         "--out",
-        type=Path,
+        type=_path,
         help="run directory (default: results/<experiment name>). A rerun into it skips the cells finished there",
     )
     run.add_argument("--seeds", type=bounded_int(MAX_SEEDS), help="run seeds 0..N-1 instead of the config's seeds")
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate", help="check an experiment config, a scenario, a waterfall, a training config or a score YAML"
     )
-    validate.add_argument("config", type=Path, help="experiment, scenario, waterfall, training or score YAML")
+    validate.add_argument("config", type=_path, help="experiment, scenario, waterfall, training or score YAML")
     validate.add_argument(
         "--kind",
         choices=VALIDATE_KINDS,
@@ -121,26 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     report = commands.add_parser("report", help="write report.html for an existing run directory")
-    report.add_argument("run_dir", type=Path, help="a directory written by 'arrears run'")
+    report.add_argument("run_dir", type=_path, help="a directory written by 'arrears run'")
     report.add_argument(
         "--pdf", action="store_true", help="also print the report to report.pdf with headless Chromium (Playwright)"
     )
     report.add_argument(
         "--chromium",
-        type=Path,
-        default=DEFAULT_CHROMIUM,
-        help="Chromium or Chrome executable that prints the PDF (default: %(default)s); no browser is downloaded",
+        type=_path,
+        help=f"with --pdf: Chromium or Chrome executable that prints the PDF (default: {DEFAULT_CHROMIUM}); no browser "
+        "is downloaded",
     )
 
     calibrate = commands.add_parser("calibrate", help="fit a scenario from account-level monthly histories")
     calibration_data = calibrate.add_mutually_exclusive_group(required=True)
-    calibration_data.add_argument("--uci", type=Path, help="the UCI 'default of credit card clients' CSV")
+    calibration_data.add_argument("--uci", type=_path, help="the UCI 'default of credit card clients' CSV")
     calibration_data.add_argument(
-        "--csv", type=Path, help="a long monthly CSV of your own accounts, one row per account and month"
+        "--csv", type=_path, help="a long monthly CSV of your own accounts, one row per account and month"
     )
     calibrate.add_argument(
         "--out",
-        type=Path,
+        type=_path,
         help=f"scenario YAML to write (required with --csv; default with --uci: {SHIPPED_DEFAULT_SCENARIO})",
     )
     calibrate.add_argument(
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit_score.add_argument(
         "--out",
-        type=Path,
+        type=_path,
         default=SHIPPED_SCORE,
         help="score YAML to write (default: the shipped score, %(default)s)",
     )
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="tiny sizes: checks that the suite runs, not its speed")
     bench.add_argument(
         "--out",
-        type=Path,
+        type=_path,
         help="JSON file for the results (default: benchmarks/results/bench-DATE.json, or bench-DATE-quick.json with "
         "--quick, under the current directory)",
     )
@@ -352,6 +352,13 @@ def _lowercase_level(record: logging.LogRecord) -> bool:
     return True
 
 
+def _path(text: str) -> Path:
+    """Parse a path argument; an empty one is an error, because Path("") would silently mean the current folder."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty; name a file or directory")
+    return Path(text)
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"arrears: warning: {message}\n"
 
@@ -395,7 +402,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def detect_kind(data: dict) -> str:
-    """Return a YAML's kind from its top-level keys, as :func:`experiments.config.detect_kind` tells it."""
+    """Return a YAML's kind from its top-level keys, with :func:`experiments.config.detect_kind`."""
     from experiments.config import detect_kind as detect
 
     return detect(data)
@@ -450,13 +457,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(str(args.run_dir), "", f"{reason}; name a directory written by arrears run")
     if not (args.run_dir / "metrics.parquet").exists():
         raise ConfigError(str(args.run_dir), "", "not a run directory: metrics.parquet is missing")
+    if args.chromium is not None and not args.pdf:
+        raise ConfigError(str(args.chromium), "--chromium", "applies only with --pdf; add --pdf or drop --chromium")
+    chromium = args.chromium or DEFAULT_CHROMIUM
     if args.pdf:
-        check_chromium(args.chromium)
+        check_chromium(chromium)
     path = write_report(args.run_dir)
     print(f"wrote {path}")
     if args.pdf:
         try:
-            pdf_path = write_pdf(args.run_dir, chromium=args.chromium)
+            pdf_path = write_pdf(args.run_dir, chromium=chromium)
         except PdfError as exc:
             print(f"arrears report: error: {exc}", file=sys.stderr)
             return 1
@@ -465,11 +475,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def check_chromium(chromium: Path) -> None:
-    """Raise :class:`ConfigError` naming ``--chromium`` unless ``chromium`` is an executable file.
+    """Raise :class:`ConfigError` naming ``--chromium`` unless ``chromium`` is an executable that starts as a
+    headless browser.
 
-    Checked before report.html is written, so a wrong path leaves the run directory as it was. A program that is no
-    browser (``/bin/true``) passes here, and ``write_pdf`` then rejects it, naming ``--chromium``, when it fails to
-    start.
+    Checked before report.html is written, so that a wrong browser leaves the run directory as it was, with no new
+    HTML beside an older PDF. It starts the browser once through Playwright and closes it, which costs about a
+    second. Without the playwright package only the file is checked, and ``write_pdf`` reports the missing package.
     """
     if not chromium.exists():
         raise ConfigError(
@@ -479,6 +490,9 @@ def check_chromium(chromium: Path) -> None:
         raise ConfigError(str(chromium), "--chromium", "is not a file; pass the path of the Chromium executable")
     if not os.access(chromium, os.X_OK):
         raise ConfigError(str(chromium), "--chromium", "is not executable; pass the path of the Chromium executable")
+    from experiments.report import check_browser_starts
+
+    check_browser_starts(chromium)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -601,7 +615,7 @@ def _add_rl_commands(commands) -> None:
     train = commands.add_parser("train", help="train a reinforcement-learning agent on arrears/Account-v0")
     train.add_argument("--algo", choices=algorithms, help="algorithm (default: the config's 'algo')")
     train.add_argument(
-        "--config", type=Path, help="training YAML (default: the shipped configs/rl/ALGO.yaml of --algo)"
+        "--config", type=_path, help="training YAML (default: the shipped configs/rl/ALGO.yaml of --algo)"
     )
     train.add_argument(
         "--timesteps",
@@ -609,15 +623,15 @@ def _add_rl_commands(commands) -> None:
         help="total timesteps (account-days) to train; PPO and A2C round it up to whole rollouts (n_steps x n_envs)",
     )
     train.add_argument("--seed", type=int, help="seed of the network and of the training accounts, 0 to 2**31 - 1")
-    train.add_argument("--out", type=Path, help="run directory (default: results/rl/ALGO-NAME-seedS)")
-    train.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its latest checkpoint")
+    train.add_argument("--out", type=_path, help="run directory (default: results/rl/ALGO-NAME-seedS)")
+    train.add_argument("--resume", type=_path, metavar="DIR", help="continue the run in DIR from its latest checkpoint")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     tune = commands.add_parser("tune", help="search hyperparameters with Optuna and write the best as a training YAML")
     tune.add_argument(
         "--algo", choices=algorithms, help="algorithm (default: the config's 'algo', or ppo without --config)"
     )
-    tune.add_argument("--config", type=Path, help="training YAML whose settings the trials share (default: shipped)")
+    tune.add_argument("--config", type=_path, help="training YAML whose settings the trials share (default: shipped)")
     tune.add_argument("--trials", type=bounded_int(100_000), default=20, help="trials to run (default: %(default)s)")
     tune.add_argument("--timesteps", type=bounded_int(10**10), help="timesteps per trial (default: the config's)")
     tune.add_argument(
@@ -631,7 +645,7 @@ def _add_rl_commands(commands) -> None:
     tune.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial (default: 0)")
     tune.add_argument(
         "--out",
-        type=Path,
+        type=_path,
         help="YAML to write the best config to (default: results/rl/tune/STUDY.yaml). It must be new or a file an "
         "earlier arrears tune wrote, and not the --config file",
     )

@@ -264,6 +264,30 @@ class PdfError(RuntimeError):
     """Printing the report to PDF failed: Playwright or Chromium is missing, or Chromium failed."""
 
 
+def check_browser_starts(chromium: Path) -> None:
+    """Start the browser at ``chromium`` headless and close it; raise ConfigError naming ``--chromium`` if it does
+    not start. Does nothing without the playwright package."""
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ModuleNotFoundError:
+        return
+    with sync_playwright() as playwright:
+        try:
+            playwright.chromium.launch(executable_path=str(chromium), args=list(CHROMIUM_ARGS)).close()
+        except PlaywrightError as exc:
+            raise _not_a_browser(chromium, exc) from None
+
+
+def _not_a_browser(chromium: Path, exc: Exception) -> ConfigError:
+    return ConfigError(
+        str(chromium),
+        "--chromium",
+        f"failed to start as a headless browser ({_short_reason(exc)}); pass the path of a Chromium or Chrome "
+        "executable",
+    )
+
+
 def write_pdf(run_dir: str | Path, chromium: str | Path = CHROMIUM) -> Path:
     """Print ``run_dir/report.html`` to ``run_dir/report.pdf`` with headless Chromium, and return the PDF's path.
 
@@ -292,12 +316,7 @@ def write_pdf(run_dir: str | Path, chromium: str | Path = CHROMIUM) -> Path:
             try:
                 browser = playwright.chromium.launch(executable_path=str(chromium), args=list(CHROMIUM_ARGS))
             except PlaywrightError as exc:
-                raise ConfigError(
-                    str(chromium),
-                    "--chromium",
-                    f"failed to start as a headless browser ({_short_reason(exc)}); pass the path of a Chromium or "
-                    "Chrome executable",
-                ) from None
+                raise _not_a_browser(chromium, exc) from None
             try:
                 page = browser.new_page()
                 page.goto(html_path.resolve().as_uri(), wait_until="load")
@@ -480,11 +499,12 @@ def _scenario_section(
         comparison = None
 
     colours = policy_colours(policies)
+    badges = _ranking_badges(ranked, champion, comparison)
     rows = [
         {
             "policy": policy,
             "is_champion": policy == champion,
-            "is_winner": policy == winner,
+            "badge": badges.get(policy),
             "seeds": int((main["policy"] == policy).sum()),
             "cells": [
                 _interval_cell(
@@ -509,6 +529,7 @@ def _scenario_section(
     return {
         "scenario": scenario,
         "winner": winner,
+        "winner_badge": badges.get(winner),
         "champion_in_scenario": champion_in_scenario,
         "comparison": comparison,
         "n_seeds": int(main["seed"].nunique()),
@@ -589,6 +610,7 @@ def _versus_champion(
     live_test = None
     if with_live_test and PER_ACCOUNT_SD in metrics.columns:
         sd = {policy: _pooled_sd(_by_seed(metrics, policy, PER_ACCOUNT_SD)) for policy in npv}
+        accounts = min(float(_by_seed(metrics, policy, "n_accounts").min()) for policy in npv)
         sizes = {
             name: live_test_size(
                 difference,
@@ -600,8 +622,23 @@ def _versus_champion(
             )
             for name, share in (("even", EVEN_SPLIT), ("small", SMALL_CHALLENGER_SHARE))
         }
-        live_test = {"difference_per_account": difference, **sizes}
+        live_test = {"difference_per_account": difference, **sizes, "reason": _no_live_test_reason(sizes, sd, accounts)}
     return {"probability": probability, "live_test": live_test}
+
+
+def _no_live_test_reason(
+    sizes: Mapping[str, Any], standard_deviations: Mapping[str, float], accounts: float
+) -> str | None:
+    """Say why a live test has no size: None when it has one, else "one_account", "no_spread" or "no_difference".
+
+    A per-account standard deviation is NaN when a simulation had one account ("one_account"), or when the run did
+    not record it ("no_spread"). Otherwise the size is missing because the mean difference per account is zero.
+    """
+    if sizes["even"] is not None:
+        return None
+    if any(math.isnan(sd) for sd in standard_deviations.values()):
+        return "one_account" if accounts < 2 else "no_spread"
+    return "no_difference"
 
 
 def _pooled_sd(standard_deviations: pd.Series) -> float:
@@ -652,7 +689,7 @@ def _compare(
         "challenger": challenger,
         "gain": gain,
         "gain_per_account": {key: gain[key] / n_accounts for key in ("mean", "low", "high")} if n_accounts else None,
-        "verdict": _verdict(gain["low"], gain["high"]),
+        "verdict": _paired_verdict(gain, collection[0]["seeds"]),
         "seeds": collection[0]["seeds"],
         "runner_up": None,
         "probability": versus["probability"],
@@ -668,26 +705,50 @@ def _runner_up(metrics: pd.DataFrame, ranked: Sequence[str], champion: str) -> d
     """Compare the winner with the next policy by mean NPV when that policy is a challenger, seed by seed.
 
     Beating the champion does not make the winner the best policy when the seeds cannot tell it from the next one.
-    Returns the paired difference in NPV, winner minus runner-up, with its verdict, or None when fewer than three
-    policies ran or the runner-up is the champion, which the comparison with the champion already covers.
+    Returns the paired difference in NPV, winner minus runner-up, with its verdict and seed counts, or None when
+    fewer than three policies ran or the runner-up is the champion, which the comparison with the champion already
+    covers.
     """
     if len(ranked) < 3 or ranked[1] == champion:
         return None
     winner, runner_up = ranked[0], ranked[1]
+    winner_npv = _by_seed(metrics, winner, RANKING_METRIC)
+    runner_up_npv = _by_seed(metrics, runner_up, RANKING_METRIC)
     difference = _interval_cell(
-        *paired_difference(
-            _by_seed(metrics, winner, RANKING_METRIC),
-            _by_seed(metrics, runner_up, RANKING_METRIC),
-            confidence=CONFIDENCE,
-            method=INTERVAL_METHOD,
-        ),
-        kind="money",
+        *paired_difference(winner_npv, runner_up_npv, confidence=CONFIDENCE, method=INTERVAL_METHOD), kind="money"
     )
+    seeds = _seed_counts(winner_npv, runner_up_npv)
     return {
         "policy": runner_up,
         "difference": difference,
-        "verdict": _verdict(difference["low"], difference["high"]),
+        "verdict": _paired_verdict(difference, seeds),
+        "seeds": seeds,
     }
+
+
+def _ranking_badges(ranked: Sequence[str], champion: str, comparison: Mapping[str, Any] | None) -> dict[str, str]:
+    """Return the leaderboard badge of the top policy, and of a policy tied with it, by the executive summary's rule.
+
+    "best" when the summary calls the top policy the best: its paired intervals lie above zero against the champion
+    and a runner-up challenger, or, for the champion, below zero for the best challenger. "tied" for the top policy
+    and the one it compares with when the two returned the same NPV on every seed. Otherwise "highest_mean". A run
+    of one policy gets no badge.
+    """
+    if len(ranked) < 2:
+        return {}
+    winner = ranked[0]
+    if comparison is None:
+        return {winner: "highest_mean"}
+    runner_up = comparison["runner_up"]
+    if comparison["verdict"] == "tied":
+        return {winner: "tied", comparison["challenger"] if winner == champion else champion: "tied"}
+    if runner_up is not None and runner_up["verdict"] == "tied":
+        return {winner: "tied", runner_up["policy"]: "tied"}
+    if winner == champion:
+        confirmed = comparison["verdict"] == "below"
+    else:
+        confirmed = comparison["verdict"] == "above" and (runner_up is None or runner_up["verdict"] == "above")
+    return {winner: "best" if confirmed else "highest_mean"}
 
 
 def _seed_counts(challenger_values: pd.Series, champion_values: pd.Series) -> dict[str, int]:
@@ -876,6 +937,14 @@ def _tone(low: float, high: float, higher_is_better: bool) -> str:
     if verdict == "includes_zero":
         return "unclear"
     return "better" if (verdict == "above") == higher_is_better else "worse"
+
+
+def _paired_verdict(difference: Mapping[str, Any], seeds: Mapping[str, int]) -> str:
+    """Classify a paired difference as :func:`_verdict` does, or 'tied' when two or more seeds pair up and the two
+    policies returned the same value on every one of them, so the difference is exactly zero, not uncertain."""
+    if seeds["total"] >= 2 and seeds["tied"] == seeds["total"]:
+        return "tied"
+    return _verdict(difference["low"], difference["high"])
 
 
 def _verdict(low: float, high: float) -> str:

@@ -16,6 +16,7 @@ import importlib.util
 import json
 import logging
 import math
+import os
 import platform
 import re
 import reprlib
@@ -641,10 +642,26 @@ def _restore_evaluations(callback, run_dir: Path) -> None:
 
 
 def check_new_run_dir(path: Path) -> None:
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise ConfigError(
-            str(path), "--out", "exists and is not empty; continue it with --resume DIR or name a new directory"
-        )
+    """Raise :class:`ConfigError` naming ``--out`` unless ``path`` can become a new run directory.
+
+    The path must be an empty directory, or new with a writable directory as its nearest existing folder. Checked
+    before training, and before the lock file beside the directory is created.
+    """
+    if path.exists() and not path.is_dir():
+        raise ConfigError(str(path), "--out", "exists and is not a directory; name a new or empty directory")
+    if path.is_dir():
+        if any(path.iterdir()):
+            raise ConfigError(
+                str(path), "--out", "exists and is not empty; continue it with --resume DIR or name a new directory"
+            )
+        return
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(str(path), "--out", f"cannot be created: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(str(path), "--out", f"cannot be created: the folder {folder} is not writable")
 
 
 def _versions() -> dict[str, str | None]:

@@ -8,9 +8,13 @@ study.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import sys
+from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,8 @@ from experiments.train import (
     validate_train_config,
 )
 from sim.atomic import atomic_write_text, check_writable_file
-from sim.errors import ConfigError
+from sim.errors import ConfigError, short_repr
+from sim.scenario import Scenario
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +50,16 @@ STARTUP_TRIALS = 5
 WARMUP_EVALUATIONS = 1
 #: The start of the description of a config written by ``arrears tune``, which a later run may replace.
 _TUNE_DESCRIPTION = re.compile(r"Best of \d+ finished trials of Optuna study ")
+#: The study user attribute that records the settings all trials of a study ran with (see :func:`trial_settings`).
+TRIAL_SETTINGS_ATTR = "arrears_trial_settings"
+#: Differing settings named in the error that rejects a continued study; further ones are counted.
+LISTED_DIFFERENCES = 3
+#: Names of the settings outside the training config, as the error that rejects a continued study writes them.
+_SETTING_LABELS = {
+    "scenario_sha256": "scenario SHA-256",
+    "timesteps_per_trial": "--timesteps",
+    "arrears_version": "arrears version",
+}
 
 
 def sample_hyperparameters(trial, algo: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -160,6 +175,123 @@ def best_config(base: TrainConfig, study, source: str) -> TrainConfig:
     return trial_config(base, params, policy_kwargs, source)
 
 
+class _FirstChoiceTrial:
+    """A stand-in for an Optuna trial that suggests each range's low end or the first choice.
+
+    :func:`trial_settings` passes it to :func:`sample_hyperparameters` to learn which keys the search samples.
+    """
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
+        return low
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        return choices[0]
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested mappings into dotted key paths, such as ``{"env.horizon": 180}``. Lists stay values."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _arrears_version() -> str | None:
+    try:
+        return metadata.version("arrears")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def trial_settings(base: TrainConfig) -> dict[str, Any]:
+    """Return what every trial of a study on ``base`` runs with, as dotted key paths and JSON values.
+
+    That is the training config without the hyperparameters and ``policy_kwargs`` that :func:`sample_hyperparameters`
+    samples, and without ``name``, ``description`` and the scenario's path. The scenario counts by the SHA-256 of its
+    contents, so a moved scenario file stays the same setting. The timesteps per trial and the arrears version are
+    added, because trial values measured under other ones are not comparable.
+    """
+    sampled_params, sampled_policy_kwargs = sample_hyperparameters(_FirstChoiceTrial(), base.algo)
+    data = config_dict(base)
+    for key in ("name", "description", "total_timesteps"):
+        del data[key]
+    del data["env"]["scenario"]
+    for key in sampled_params:
+        del data["hyperparameters"][key]
+    for key in sampled_policy_kwargs:
+        del data["policy_kwargs"][key]
+    settings = _flatten(data)
+    settings["scenario_sha256"] = Scenario.load(base.env.scenario).config_hash()
+    settings["timesteps_per_trial"] = base.total_timesteps
+    settings["arrears_version"] = _arrears_version()
+    return settings
+
+
+def settings_fingerprint(settings: dict[str, Any]) -> str:
+    """Return the SHA-256 of ``settings`` as canonical JSON (sorted keys)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def _describe_settings(keys: Sequence[str], settings: dict[str, Any]) -> str:
+    """Write ``keys`` and their values in ``settings`` as a list, such as "env.horizon 60 and seed 0"."""
+    parts = []
+    for key in keys:
+        value = settings.get(key, "missing")
+        if key == "scenario_sha256" and isinstance(value, str):
+            value = value[:12]
+        parts.append(f"{_SETTING_LABELS.get(key, key)} {short_repr(value)}")
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def check_study_settings(study, settings: dict[str, Any], source: str, study_name: str) -> None:
+    """Record ``settings`` in a new study, or raise :class:`ConfigError` unless a continued study recorded the same.
+
+    A study's best trial is written out as the tuned config, so all its trials must have run with the same settings:
+    a trial run with another horizon or scenario measured another problem. A study that has trials but no record was
+    created before arrears recorded one, and is rejected too, because its trials cannot be checked.
+    """
+    recorded = study.user_attrs.get(TRIAL_SETTINGS_ATTR)
+    if recorded is None:
+        trials = len(study.get_trials(deepcopy=False))
+        if trials:
+            raise ConfigError(
+                source,
+                "--study-name",
+                f"study {short_repr(study_name)} in --storage has {trials} trials from an arrears version that did "
+                "not record the settings they ran with, so they cannot be checked against this config; name a new "
+                "--study-name",
+            )
+        study.set_user_attr(TRIAL_SETTINGS_ATTR, {"sha256": settings_fingerprint(settings), "settings": settings})
+        # Read back, so that of two processes creating the study at once with different settings, the one whose
+        # record was overwritten stops here.
+        # NOTE: a process that reads back before the other one writes still runs its trials into the study.
+        recorded = study.user_attrs.get(TRIAL_SETTINGS_ATTR)
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("settings"), dict):
+        raise ConfigError(
+            source,
+            "--study-name",
+            f"study {short_repr(study_name)} in --storage has an unreadable {TRIAL_SETTINGS_ATTR} attribute, so its "
+            "trials cannot be checked against this config; name a new --study-name",
+        )
+    if recorded.get("sha256") == settings_fingerprint(settings) and recorded["settings"] == settings:
+        return
+    earlier = recorded["settings"]
+    differing = sorted(key for key in earlier.keys() | settings.keys() if earlier.get(key) != settings.get(key))
+    listed = differing[:LISTED_DIFFERENCES]
+    more = len(differing) - len(listed)
+    further = f" (and {more} more setting{'s' if more != 1 else ''})" if more else ""
+    raise ConfigError(
+        source,
+        "--study-name",
+        f"study {short_repr(study_name)} in --storage ran its trials with {_describe_settings(listed, earlier)}, but "
+        f"this run has {_describe_settings(listed, settings)}{further}; their results are not comparable, so tune "
+        "with the study's settings or name a new --study-name",
+    )
+
+
 def tune(
     base: TrainConfig,
     source: str,
@@ -170,7 +302,11 @@ def tune(
     progress: bool = False,
     on_trial=None,
 ):
-    """Run ``trials`` trials of an Optuna study, created or continued from ``storage``, and return the study."""
+    """Run ``trials`` trials of an Optuna study, created or continued from ``storage``, and return the study.
+
+    A new study records :func:`trial_settings` of ``base``, and a continued one must have recorded the same (see
+    :func:`check_study_settings`), or :class:`ConfigError` is raised before any trial runs.
+    """
     import optuna
     import sqlalchemy.exc  # optuna's RDB storage is built on SQLAlchemy
 
@@ -193,6 +329,12 @@ def tune(
             "--storage",
             f"cannot open the Optuna storage ({reason}); give a URL such as sqlite:///study.db",
         ) from None
+    check_study_settings(study, trial_settings(base), source, study.study_name)
+    if study.trials:
+        # A continued study seeds its sampler with the trials it already has, so that it does not propose its first
+        # trials again. NOTE: processes that join one study at the same time with the same --seed and trial count
+        # still draw the same start-up trials.
+        study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials), n_startup_trials=STARTUP_TRIALS)
     callbacks = [] if on_trial is None else [on_trial]
     study.optimize(
         lambda trial: objective(trial, base, source, progress),

@@ -526,9 +526,17 @@ def test_pdf_chromium_that_is_no_browser_exits_2(tmp_path, capsys):
     code, out, err = run_cli(["report", str(run_dir), "--pdf", "--chromium", str(true)], capsys)
     assert code == 2
     assert_one_line_error(err, f"arrears report: error: {true}: --chromium: failed to start as a headless browser")
-    # The browser is started only to print, after the HTML report is written whole.
-    assert (run_dir / "report.html").read_text(encoding="utf-8").rstrip().endswith("</html>")
+    # The browser is started before the HTML report is written, so nothing is.
+    assert not (run_dir / "report.html").exists()
     assert not (run_dir / "report.pdf").exists()
+
+
+def test_chromium_without_pdf_exits_2(tmp_path, capsys):
+    run_dir = chromium_run_dir(tmp_path)
+    code, out, err = run_cli(["report", str(run_dir), "--chromium", "/usr/bin/chromium"], capsys)
+    assert code == 2
+    assert_one_line_error(err, "arrears report: error: /usr/bin/chromium: --chromium: applies only with --pdf")
+    assert not (run_dir / "report.html").exists()
 
 
 def write_waterfall_with_missing_score(folder: Path) -> Path:
@@ -779,3 +787,11 @@ def test_sigterm_in_weakref_callback_raised_again():
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, handler)
+
+
+@pytest.mark.parametrize("command", [["run", "--out", ""], ["train", "--out", ""], ["validate", ""]])
+def test_empty_path_argument_exits_2(command, capsys):
+    with pytest.raises(SystemExit) as exited:  # argparse exits on usage errors
+        main(command)
+    assert exited.value.code == 2
+    assert_one_line_error(capsys.readouterr().err, f"arrears {command[0]}: error: argument", "must not be empty")

@@ -599,7 +599,7 @@ def test_autoreset_mode_by_name_or_value(spelling):
     from gymnasium.vector import AutoresetMode
 
     if spelling == "same":
-        with pytest.raises(ValueError, match="'same' is not a valid AutoresetMode"):
+        with pytest.raises(ValueError, match="autoreset_mode must be .* got 'same'"):
             AccountVectorEnv(2, autoreset_mode=spelling)
         return
     assert AccountVectorEnv(2, autoreset_mode=spelling).metadata["autoreset_mode"] is AutoresetMode.SAME_STEP
@@ -726,3 +726,40 @@ def test_sb3_adapter_accepts_column_of_actions():
     venv.reset()
     observations, _, _, _ = venv.step(np.zeros((4, 1), dtype=np.int64))
     assert observations.shape == (4, len(FEATURE_NAMES))
+
+
+# -- input checks --------------------------------------------------------------------------------------------------
+
+
+def test_env_rejects_bool_action(default_scenario):
+    env = AccountEnv(default_scenario, horizon=10)
+    env.reset(seed=0)
+    for action in (True, np.bool_(False)):
+        with pytest.raises(ValueError, match="action must be an integer"):
+            env.step(action)
+    env.step(1)
+
+
+def test_nonfinite_reward_rejected(default_scenario):
+    def nan_reward(outcome):
+        return np.full(len(outcome.status), np.nan)
+
+    env = AccountVectorEnv(4, scenario=default_scenario, reward=nan_reward)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="returned nan for an account; every reward must be finite"):
+        env.step(np.zeros(4, dtype=np.int64))
+
+
+@pytest.mark.parametrize("mode", ["nxt", "Disabled", 3])
+def test_vector_env_lists_autoreset_modes(mode):
+    with pytest.raises(ValueError, match=r"autoreset_mode must be AutoresetMode.NEXT_STEP or AutoresetMode.SAME_STEP"):
+        AccountVectorEnv(2, autoreset_mode=mode)
+
+
+def test_vector_env_accepts_autoreset_mode_names():
+    from gymnasium.vector import AutoresetMode
+
+    for mode in ("NEXT_STEP", "NextStep", AutoresetMode.NEXT_STEP):
+        assert AccountVectorEnv(2, autoreset_mode=mode).metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    for mode in ("SAME_STEP", "SameStep", AutoresetMode.SAME_STEP):
+        assert AccountVectorEnv(2, autoreset_mode=mode).metadata["autoreset_mode"] == AutoresetMode.SAME_STEP

@@ -1414,3 +1414,128 @@ def test_runner_up_name_is_escaped(tmp_path: Path) -> None:
 
     assert "<script" not in html
     assert f"The seeds cannot tell it from the next policy, {runner_up}:" in section_text(html, "summary")
+
+
+# -- exact ties, one account per simulation, and the leaderboard's badge --------------------------------------------
+
+
+def badge(html: str, policy: str) -> str | None:
+    """Return the text of the ranking badge in a policy's leaderboard row, or None when the row has none."""
+    found = re.search(r'<span class="badge winner"[^>]*>([^<]*)</span>', leaderboard_row(html, policy))
+    return found.group(1) if found else None
+
+
+def test_summary_exact_tie_with_champion(tmp_path: Path) -> None:
+    html = render_report(write_npv_run(tmp_path, np.zeros(len(TEN_SEEDS))))
+    summary = section_text(html, "summary")
+
+    assert summary.startswith(
+        f"Executive summary The champion, {CHAMPION}, and the best challenger, sms_first, returned the same net "
+        "present value (NPV) of net collections on every one of the 10 simulated seeds, so neither ranks above the "
+        "other."
+    )
+    assert (
+        "The two policies returned the same NPV on each of the 10 seeds, so the difference is exactly zero rather "
+        "than uncertain, and more seeds are not the remedy." in summary
+    )
+    assert "highest mean" not in summary
+    assert "run more seeds" not in summary
+    assert "cannot tell" not in summary.split("Each card shows")[0]
+    assert badge(html, CHAMPION) == "tied for highest NPV"
+    assert badge(html, "sms_first") == "tied for highest NPV"
+    assert badge(html, "agency_early") is None
+
+
+def test_summary_exact_tie_challenger_listed_first(tmp_path: Path) -> None:
+    run_dir = write_npv_run(tmp_path, np.zeros(len(TEN_SEEDS)))
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["policies"] = ["sms_first", CHAMPION, "agency_early"]
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+
+    html = render_report(run_dir)
+    summary = section_text(html, "summary")
+
+    assert summary.startswith(
+        f"Executive summary sms_first and the champion, {CHAMPION}, returned the same net present value (NPV) of net "
+        "collections on every one of the 10 simulated seeds, so neither ranks above the other."
+    )
+    assert "highest mean" not in summary
+    assert "more than the champion" not in summary
+    assert badge(html, "sms_first") == "tied for highest NPV"
+    assert badge(html, CHAMPION) == "tied for highest NPV"
+
+
+def test_summary_exact_tie_with_runner_up(tmp_path: Path) -> None:
+    ahead = 1_000.0 + np.arange(len(TEN_SEEDS))
+    html = render_report(write_npv_run(tmp_path, ahead, third=ahead))
+    summary = section_text(html, "summary")
+
+    assert (
+        "It returned the same NPV as the next policy, agency_early, on every one of the 10 simulated seeds, so "
+        "neither ranks above the other." in summary
+    )
+    assert "is the best policy" not in summary
+    assert "includes zero" not in summary.split("Customer impact")[0]
+    assert badge(html, "sms_first") == "tied for highest NPV"
+    assert badge(html, "agency_early") == "tied for highest NPV"
+    assert badge(html, CHAMPION) is None
+
+
+def test_summary_one_account_explains_live_test(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    # One account per simulation, as sim.metrics writes it: the per-account standard deviation is NaN.
+    metrics["n_accounts"] = 1
+    metrics["npv_net_collections_per_account_sd"] = np.nan
+    metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+
+    html = render_report(run_dir)
+    summary = section_text(html, "summary")
+
+    gain = (npv_by_seed(run_dir, "sms_first") - npv_by_seed(run_dir, CHAMPION)).mean()
+    assert f"or {gain:+,.2f} per account" in summary
+    assert (
+        "No live test size can be given: each simulation had one account, and the spread of NPV across accounts, "
+        "which sizes a live test, cannot be computed from one account." in summary
+    )
+    assert "the same under both policies" not in summary
+    assert 'data-stat="live-test">n/a</td>' in leaderboard_row(html, "sms_first")
+    assert "no difference" not in leaderboard_row(html, "sms_first")
+
+
+def test_leaderboard_badge_best_when_confirmed(run_dir: Path, report_html: str) -> None:
+    assert section_text(report_html, "summary").startswith("Executive summary sms_first is the best policy")
+    assert badge(report_html, "sms_first") == "best NPV"
+    assert badge(report_html, CHAMPION) is None
+
+
+def test_leaderboard_badge_undecided_winner(tmp_path: Path) -> None:
+    # A mean lead whose interval from the champion includes zero, as the summary states.
+    differences = (100.0, -80.0, 90.0, -70.0, 60.0, -50.0, 40.0, -30.0, 20.0, -30.0)
+    html = render_report(write_npv_run(tmp_path, differences))
+
+    assert "but the seeds cannot tell it from the champion" in section_text(html, "summary")
+    assert badge(html, "sms_first") == "highest mean NPV"
+
+
+def test_leaderboard_badge_undecided_runner_up(tmp_path: Path) -> None:
+    ahead = np.full(len(TEN_SEEDS), 1_000.0)
+    noise = np.array([-100.0, 120.0, -90.0, 110.0, -80.0, 100.0, -70.0, 60.0, -30.0, 80.0])
+    html = render_report(write_npv_run(tmp_path, ahead + noise, third=ahead))
+
+    assert "The seeds cannot tell it from the next policy, agency_early" in section_text(html, "summary")
+    assert badge(html, "sms_first") == "highest mean NPV"
+    assert badge(html, "agency_early") is None
+
+
+def test_leaderboard_badge_champion_best(tmp_path: Path) -> None:
+    html = render_report(write_npv_run(tmp_path, MOSTLY_BELOW))
+
+    assert f"The champion, {CHAMPION}, remains the best policy" in section_text(html, "summary")
+    assert badge(html, CHAMPION) == "best NPV"
+
+
+def test_leaderboard_badge_single_seed(tmp_path: Path) -> None:
+    html = render_report(write_run_dir(tmp_path, seeds=(11,)))
+
+    assert badge(html, "sms_first") == "highest mean NPV"

@@ -767,3 +767,131 @@ def test_train_releases_lock_on_error(error, exit_code, tmp_path, capsys, monkey
     assert not (tmp_path / ".run.lock").exists()
     with _exclusive_run_directory((tmp_path / "run").resolve(), command="train"):
         pass  # the lock can be taken again
+
+
+# -- continuing a tuning study, and train --out that is a file ----------------------------------------------------
+
+
+def tune_into_study(tmp_path: Path, config: Path, *options: str) -> int:
+    """Run a one-trial tune of ``config`` into the SQLite study "shared" in ``tmp_path``; return the exit code."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    arguments = ["tune", "--config", str(config), "--trials", "1", "--timesteps", "128", "--no-progress"]
+    return main([*arguments, "--storage", storage, "--study-name", "shared", *options])
+
+
+def test_tune_study_records_trial_settings(tmp_path, capsys):
+    optuna = pytest.importorskip("optuna")
+    from experiments.tune import TRIAL_SETTINGS_ATTR
+
+    config = write_tiny_config(tmp_path, "ppo")
+    assert tune_into_study(tmp_path, config, "--out", str(tmp_path / "best.yaml")) == 0
+
+    study = optuna.load_study(study_name="shared", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    recorded = study.user_attrs[TRIAL_SETTINGS_ATTR]
+    assert recorded["settings"]["env.horizon"] == 20
+    assert recorded["settings"]["timesteps_per_trial"] == 128
+    assert "arrears_version" in recorded["settings"]
+    # The sampled hyperparameters are no setting of the study, and the fixed ones are.
+    assert "hyperparameters.learning_rate" not in recorded["settings"]
+    assert "policy_kwargs.net_arch" not in recorded["settings"]
+    assert recorded["settings"]["hyperparameters.normalize_advantage"] is True
+    assert len(recorded["sha256"]) == 64
+
+
+def test_tune_continues_study_with_same_settings(tmp_path, capsys):
+    optuna = pytest.importorskip("optuna")
+    config = write_tiny_config(tmp_path, "ppo")
+    out = tmp_path / "best.yaml"
+    assert tune_into_study(tmp_path, config, "--out", str(out)) == 0
+    assert tune_into_study(tmp_path, config, "--out", str(out)) == 0
+
+    study = optuna.load_study(study_name="shared", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    assert len(study.trials) == 2
+    # The continued run does not propose the first run's trial again.
+    assert study.trials[0].params != study.trials[1].params
+    assert load_train_config(out).description.startswith("Best of 2 finished trials")
+
+
+def test_tune_rejects_study_of_other_horizon(tmp_path, capsys):
+    optuna = pytest.importorskip("optuna")
+    first = tmp_path / "first"
+    first.mkdir()
+    assert tune_into_study(tmp_path, write_tiny_config(first, "ppo"), "--out", str(tmp_path / "best.yaml")) == 0
+    best = (tmp_path / "best.yaml").read_text()
+    capsys.readouterr()
+    shorter = write_tiny_config(tmp_path, "ppo", env={"horizon": 10, "n_envs": 8})
+
+    code = tune_into_study(tmp_path, shorter, "--out", str(tmp_path / "best.yaml"))
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err == (
+        f"arrears tune: error: {shorter}: --study-name: study 'shared' in --storage ran its trials with env.horizon "
+        "20, but this run has env.horizon 10; their results are not comparable, so tune with the study's settings "
+        "or name a new --study-name\n"
+    )
+    assert "trial 1" not in err
+    assert (tmp_path / "best.yaml").read_text() == best
+    study = optuna.load_study(study_name="shared", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    assert len(study.trials) == 1
+
+
+def test_tune_rejects_study_of_other_timesteps_and_seed(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    config = write_tiny_config(tmp_path, "ppo")
+    assert tune_into_study(tmp_path, config, "--out", str(tmp_path / "best.yaml")) == 0
+    capsys.readouterr()
+
+    code = tune_into_study(tmp_path, config, "--out", str(tmp_path / "best.yaml"), "--seed", "1", "--timesteps", "256")
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "ran its trials with seed 0 and --timesteps 128, but this run has seed 1 and --timesteps 256;" in err
+
+
+def test_tune_rejects_study_without_settings(tmp_path, capsys):
+    optuna = pytest.importorskip("optuna")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    # A study with one trial and no recorded settings, as arrears tune wrote before it recorded them.
+    earlier = optuna.create_study(study_name="shared", storage=storage, direction="maximize")
+    earlier.optimize(lambda trial: trial.suggest_float("learning_rate", 1e-5, 3e-3), n_trials=1)
+    config = write_tiny_config(tmp_path, "ppo")
+
+    code = tune_into_study(tmp_path, config, "--out", str(tmp_path / "best.yaml"))
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"arrears tune: error: {config}: --study-name: study 'shared' in --storage has 1 trials from an arrears "
+        "version that did not record the settings they ran with, so they cannot be checked against this config; "
+        "name a new --study-name\n"
+    )
+    assert not (tmp_path / "best.yaml").exists()
+    assert len(optuna.load_study(study_name="shared", storage=storage).trials) == 1
+
+
+def test_train_out_file_exits_2(tmp_path, capsys):
+    notes = tmp_path / "notes.yaml"
+    notes.write_text("mine")
+
+    assert main(["train", "--config", str(write_tiny_config(tmp_path, "ppo")), "--out", str(notes)]) == 2
+
+    err = capsys.readouterr().err
+    assert (
+        err == f"arrears train: error: {notes}: --out: exists and is not a directory; name a new or empty directory\n"
+    )
+    assert notes.read_text() == "mine"
+
+
+@pytest.mark.parametrize("below", ["sub", "sub/run"])
+def test_train_out_under_file_exits_2(tmp_path, capsys, below):
+    notes = tmp_path / "notes.yaml"
+    notes.write_text("mine")
+    out = notes / below
+
+    assert main(["train", "--config", str(write_tiny_config(tmp_path, "ppo")), "--out", str(out)]) == 2
+
+    err = capsys.readouterr().err
+    assert err == f"arrears train: error: {out}: --out: cannot be created: {notes} is not a directory\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.yaml", "ppo.yaml"]

@@ -215,7 +215,8 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
             raise RuntimeError("call reset() before step()")
         if self._ended:
             raise RuntimeError("the episode has ended; call reset() to start the next account")
-        if not self.action_space.contains(action):
+        # A bool is an int in Python, and Discrete.contains accepts True as action 1.
+        if isinstance(action, bool | np.bool_) or not self.action_space.contains(action):
             raise ValueError(f"action must be an integer in 0..{N_ACTIONS - 1}, got {action!r}")
         result = self._episodes.advance(np.array([action], dtype=np.int64))
         terminated, truncated = bool(result.terminated[0]), bool(result.truncated[0])

@@ -151,6 +151,11 @@ class AccountEpisodes:
         rewards = np.asarray(self.reward(outcome), dtype=np.float64)
         if rewards.shape != (model.n,):
             raise ValueError(f"the reward function returned shape {rewards.shape}, expected ({model.n},)")
+        if not np.isfinite(rewards).all():
+            raise ValueError(
+                f"the reward function returned {rewards[~np.isfinite(rewards)][0]} for an account; every reward "
+                "must be finite"
+            )
         terminated = model.status != ACTIVE
         truncated = ~terminated & (model.day - self.start_day >= self.horizon)
         result = DayResult(

@@ -90,9 +90,15 @@ class AccountVectorEnv(VectorEnv):
         # Either the enum, its value ("NextStep") or its name ("NEXT_STEP"), as the docs write it.
         if isinstance(autoreset_mode, str) and autoreset_mode in AutoresetMode.__members__:
             autoreset_mode = AutoresetMode[autoreset_mode]
-        mode = AutoresetMode(autoreset_mode)
+        try:
+            mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            mode = None
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {mode}")
+            raise ValueError(
+                "autoreset_mode must be AutoresetMode.NEXT_STEP or AutoresetMode.SAME_STEP, or the name or value as "
+                f"text ('NEXT_STEP', 'NextStep', 'SAME_STEP', 'SameStep'), got {autoreset_mode!r}"
+            )
         self.num_envs = int(num_envs)
         self.scenario = load_scenario(scenario)
         self.horizon = check_horizon(horizon)
