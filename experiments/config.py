@@ -33,14 +33,16 @@ from sim.scenario import OTHER_KINDS, SafeName, Scenario, load_yaml_mapping
 MAX_SEEDS = 10_000
 MAX_SCENARIOS = 1_000
 
-#: The shipped configs (baseline.yaml, grid.yaml, rl/ALGO.yaml) in a wheel: pyproject.toml puts configs/ there.
-PACKAGED_CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+#: The shipped configs (baseline.yaml, grid.yaml, rl/ALGO.yaml) of a non-editable install: pyproject.toml puts configs/
+#: into arrears_configs/ beside the packages. An editable install has a copy there too, but beside its packages, in
+#: the checkout, there is none, so it reads the checkout's configs/.
+PACKAGED_CONFIGS_DIR = Path(__file__).resolve().parents[1] / "arrears_configs"
 #: The same configs at the top of a source checkout, which an editable install and a plain checkout read.
 CHECKOUT_CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 def shipped_configs_dir() -> Path:
-    """Return the folder of the shipped configs: inside the installed package, else in the source checkout."""
+    """Return the folder of the shipped configs: that of a non-editable install, else that of the source checkout."""
     return PACKAGED_CONFIGS_DIR if PACKAGED_CONFIGS_DIR.is_dir() else CHECKOUT_CONFIGS_DIR
 
 

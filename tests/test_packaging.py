@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def test_pyproject_puts_configs_in_package():
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     force_include = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
-    assert force_include["configs"] == "experiments/configs"
+    assert force_include["configs"] == "arrears_configs"
     assert (REPO_ROOT / "configs" / "rl" / "ppo.yaml").is_file()
 
 
@@ -44,8 +44,29 @@ def test_wheel_contains_shipped_configs(tmp_path):
     names = set(zipfile.ZipFile(wheels[0]).namelist())
 
     for config in sorted((REPO_ROOT / "configs").rglob("*.yaml")):
-        packaged = "experiments/configs/" + config.relative_to(REPO_ROOT / "configs").as_posix()
+        packaged = "arrears_configs/" + config.relative_to(REPO_ROOT / "configs").as_posix()
         assert packaged in names, f"{packaged} is missing from the wheel"
     assert "sim/scenarios/default.yaml" in names
     assert "policies/waterfalls/standard.yaml" in names
     assert not any(name.startswith("configs/") for name in names), "a top-level configs/ folder in site-packages"
+
+
+@pytest.mark.packaging
+def test_editable_wheel_has_no_package_folders(tmp_path):
+    """An editable wheel maps the packages to the checkout; a real sim/, policies/ or experiments/ folder in it
+    would be installed into site-packages and hide the checkout's modules."""
+    pytest.importorskip("hatchling", reason="the dev extra installs hatchling, which builds the wheel offline")
+    built = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel:editable", "-d", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    wheels = list(tmp_path.glob("arrears-*.whl"))
+    assert len(wheels) == 1, wheels
+    names = set(zipfile.ZipFile(wheels[0]).namelist())
+    for package in ("sim/", "policies/", "experiments/", "benchmarks/"):
+        assert not any(name.startswith(package) for name in names), f"the editable wheel contains {package}"
