@@ -47,8 +47,8 @@ FULL = {
     # (e): 8 rollouts of configs/rl/ppo.yaml's 64 x 32 steps, and 8 of the small setting's 8 x 128 steps.
     "ppo_timesteps": 16_384,
     "ppo_small_timesteps": 8_192,
-    # Rounds of (a) at the largest size with (c), of (e) and of (f). Each round runs both sides of a ratio in turn,
-    # and the median over rounds counts.
+    # Rounds of (a) at the largest size and of (c), one after the other, and of (e) and (f), where each round runs
+    # both sides of the ratio in turn. The median over rounds counts.
     "repeats": 3,
     # The grid of the README's main job, configs/baseline.yaml: 4 waterfalls x 10 seeds x 10,000 accounts.
     "grid_policies": ("do_nothing", "letters_only", "standard", "digital_first"),
@@ -417,16 +417,16 @@ def run_suite(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
 
 
 def measure_largest(n_accounts: int, days: int, repeats: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(a) at the largest size and (c), alternating for ``repeats`` rounds, each run in a fresh process.
+    """(a) at the largest size for ``repeats`` rounds, then (c) for as many, each run in a fresh process.
 
     Return the portfolio run and the kernel run of median time, each with every round's seconds. The portfolio's
-    peak memory is the highest of its rounds. On the virtual machine of docs/performance.md, the first run that
-    touched about 700 MB of memory no process had used before took up to 40% longer than the runs after it.
+    peak memory is the highest of its rounds. The portfolio's rounds run one after the other because, on the virtual
+    machine of the records in benchmarks/records, a 1M-account run took 10 to 12 s when the memory it touched
+    (about 700 MB) had not been used by another process just before, and 8.6 s when it had. The first round
+    therefore pays that cost and the median does not.
     """
-    portfolio_runs, kernel_runs = [], []
-    for _ in range(repeats):
-        portfolio_runs.append(_in_fresh_process(measure_portfolio, n_accounts, days))
-        kernel_runs.append(_in_fresh_process(measure_kernel, n_accounts, days))
+    portfolio_runs = [_in_fresh_process(measure_portfolio, n_accounts, days) for _ in range(repeats)]
+    kernel_runs = [_in_fresh_process(measure_kernel, n_accounts, days) for _ in range(repeats)]
     portfolio = {
         **_median_run(portfolio_runs),
         "peak_rss_mb": max(run["peak_rss_mb"] for run in portfolio_runs),
