@@ -35,7 +35,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 
 from experiments.config import shipped_configs_dir
 from sim.atomic import atomic_write_text
-from sim.errors import NAME_PATTERN, SCHEDULE_PATTERN, ConfigError, config_error_from_validation
+from sim.errors import NAME_PATTERN, SCHEDULE_PATTERN, ConfigError, config_error_from_validation, short_repr
 from sim.scenario import Scenario, load_yaml_mapping
 
 logger = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ def validate_train_config(data: dict[str, Any], source: str, base: Path | None =
         raise ConfigError(source, "algo", f"{message}; allowed: {', '.join(ALGORITHMS)}")
     hyperparameters = data.get("hyperparameters") or {}
     if not isinstance(hyperparameters, dict):
-        raise ConfigError(source, "hyperparameters", f"must be a mapping, got {hyperparameters!r}")
+        raise ConfigError(source, "hyperparameters", f"must be a mapping, got {short_repr(hyperparameters)}")
     model = HYPERPARAMETERS[algo]
     try:
         parsed = model.model_validate(hyperparameters)

@@ -19,7 +19,7 @@ import yaml
 
 from sim.atomic import atomic_write_text
 from sim.engine import CHARGED_OFF, PortfolioModel
-from sim.errors import ConfigError
+from sim.errors import ConfigError, short_repr
 from sim.features import FEATURE_NAMES, feature_matrix
 from sim.observation import Observation
 from sim.scenario import Scenario, load_yaml_mapping
@@ -172,13 +172,15 @@ class EarlyWarningModel:
         source = str(path)
         data = load_yaml_mapping(Path(path))
         if data.get("kind") != "early_warning":
-            raise ConfigError(source, "kind", f"expected 'early_warning', got {data.get('kind')!r}")
+            raise ConfigError(source, "kind", f"expected 'early_warning', got {short_repr(data.get('kind'))}")
         unknown = sorted(set(data) - set(SCORE_KEYS), key=str)
         if unknown:
             raise ConfigError(source, str(unknown[0]), f"unknown key; allowed: {', '.join(SCORE_KEYS)}")
         horizon = data.get("horizon_days", HORIZON_DAYS)
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-            raise ConfigError(source, "horizon_days", f"expected a whole number of days of at least 1, got {horizon!r}")
+            raise ConfigError(
+                source, "horizon_days", f"expected a whole number of days of at least 1, got {short_repr(horizon)}"
+            )
         if not isinstance(data.get("metadata") or {}, dict):
             raise ConfigError(source, "metadata", "expected a mapping of names to values")
         coefficients = data.get("coefficients")
@@ -194,11 +196,11 @@ class EarlyWarningModel:
         values = []
         for name, value in coefficients.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-                raise ConfigError(source, f"coefficients.{name}", f"expected a finite number, got {value!r}")
+                raise ConfigError(source, f"coefficients.{name}", f"expected a finite number, got {short_repr(value)}")
             values.append(float(value))
         intercept = data.get("intercept")
         if isinstance(intercept, bool) or not isinstance(intercept, int | float) or not np.isfinite(intercept):
-            raise ConfigError(source, "intercept", f"expected a finite number, got {intercept!r}")
+            raise ConfigError(source, "intercept", f"expected a finite number, got {short_repr(intercept)}")
         return cls(np.array(values), float(intercept), dict(data.get("metadata") or {}))
 
 
