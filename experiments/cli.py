@@ -510,6 +510,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             )
         out = args.out or SHIPPED_DEFAULT_SCENARIO
         check_writable_file(out, "--out")
+        _check_not_input(out, args.uci, "--uci")
         scenario = calibrate_uci(args.uci, out)
         print(f"wrote {out} (scenario '{scenario.name}', fitted from {args.uci})")
         return 0
@@ -517,10 +518,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.out is None:
         raise ConfigError("--out", "", "missing; --csv needs the scenario YAML to write, such as --out mine.yaml")
     check_writable_file(args.out, "--out")
+    _check_not_input(args.out, args.csv, "--csv")
     command = f"arrears calibrate --csv {args.csv} --out {args.out} --base {args.base}"
     scenario = calibrate_monthly_csv(args.csv, args.out, base=args.base, command=command)
     print(f"wrote {args.out} (scenario '{scenario.name}', fitted from {args.csv}, other keys from {args.base})")
     return 0
+
+
+def _check_not_input(out: Path, data: Path, option: str) -> None:
+    """Raise :class:`ConfigError` when ``--out`` names the data file that ``option`` reads, which it would replace."""
+    if out.exists() and data.exists() and out.samefile(data):
+        raise ConfigError(str(out), "--out", f"is the {option} file it reads; name another file for the scenario YAML")
 
 
 def cmd_fit_score(args: argparse.Namespace) -> int:

@@ -207,8 +207,13 @@ class UpliftCalls(_CallTargeting):
 
     def bind(self, model: PortfolioModel) -> None:
         super().bind(model)
-        self.uplift_model = fitted_uplift(model.scenario, self.settings)
         self.call_cost = expected_call_cost(model.scenario)
+        # With no agent on any weekday's shift, no call is ever placed. The hold-out history then has no called account
+        # to learn from, and decide() never calls choose().
+        if not any(model.call_centre.expected_calls(day) for day in range(7)):
+            self.uplift_model = None
+            return
+        self.uplift_model = fitted_uplift(model.scenario, self.settings)
 
     def choose(self, obs: Observation, candidates: np.ndarray, capacity: int) -> np.ndarray:
         value = self.uplift_model.uplift(feature_matrix(obs, candidates)) - self.call_cost

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sim.errors import NAME_PATTERN, ConfigError, config_error_from_validation
+from sim.errors import NAME_PATTERN, ConfigError, config_error_from_validation, short_repr
 
 
 def _check_range_order(bounds: tuple[int, int]) -> tuple[int, int]:
@@ -684,6 +684,11 @@ def _extends_chain(path: Path, seen: tuple[Path, ...]) -> list[tuple[Path, dict[
             )
     elif not base_path.is_absolute():
         base_path = path.parent / base_path
+    if not base_path.is_file():
+        reason = "is a directory" if base_path.is_dir() else "file not found"
+        raise ConfigError(
+            str(path), "extends", f"{short_repr(base)}: {reason}; name a scenario YAML or a shipped scenario"
+        )
     if base_path.resolve() in seen:
         raise ConfigError(str(path), "extends", "scenarios extend each other in a cycle")
     return [(path, data), *_extends_chain(base_path, (*seen, path.resolve()))]

@@ -436,3 +436,19 @@ def test_blank_lines_are_not_short_rows(tmp_path: Path) -> None:
     path.write_text("account_id,month,cycles_past_due,balance\na,2020-01,1,5\n\nb,2020-01,0,7\n\n")
     data = load_monthly_csv(path)
     assert len(data) == 2
+
+
+def test_out_that_is_the_input_csv_exits_2(synthetic_csv, tmp_path, capsys) -> None:
+    copy = tmp_path / "histories.csv"
+    copy.write_bytes(synthetic_csv[0].read_bytes())
+    before = copy.read_bytes()
+
+    code = main(["calibrate", "--csv", str(copy), "--out", str(tmp_path / "." / "histories.csv")])
+
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"arrears calibrate: error: {tmp_path / '.' / 'histories.csv'}: --out: is the --csv file it reads; "
+        "name another file for the scenario YAML"
+    ]
+    assert copy.read_bytes() == before

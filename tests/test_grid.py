@@ -694,3 +694,17 @@ def test_rerun_accepts_interrupted_run(tmp_path, capsys, placeholder_report):
     assert code == 0, err
     manifest = json.loads((out / "manifest.json").read_text())
     assert [cell["reused"] for cell in manifest["cells"]] == [True, True]
+
+
+@pytest.mark.parametrize("base", ["nothere.yaml", "folder.yaml"])
+def test_missing_extends_file_names_extending_file(tmp_path, base):
+    from sim.errors import ConfigError
+    from sim.scenario import Scenario
+
+    (tmp_path / "folder.yaml").mkdir()
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(f"extends: {base}\nname: s\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        Scenario.load(str(scenario))
+    reason = "is a directory" if base == "folder.yaml" else "file not found"
+    assert str(raised.value) == f"{scenario}: extends: '{base}': {reason}; name a scenario YAML or a shipped scenario"

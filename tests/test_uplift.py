@@ -76,3 +76,15 @@ def test_random_calls_fill_capacity(scenario):
     obs = model.observe(0)
     actions = policy.decide(obs)
     assert (actions == CALL).sum() == model.call_centre.expected_calls(0)
+
+
+def test_uplift_calls_nobody_without_agents(default_scenario):
+    """With no agent on shift on any weekday, no call can be placed or learned from: the policy calls nobody."""
+    call_center = default_scenario.call_center.model_copy(update={"agents": 0})
+    no_agents = default_scenario.model_copy(update={"call_center": call_center})
+    policy = UpliftCalls(SETTINGS)
+    model = PortfolioModel(no_agents, policy, n_accounts=500, days=20, seed=3)
+    assert policy.uplift_model is None
+    model.run()
+    assert model.contacts_sent.sum() == 0
+    assert model.daily_frame()["calls_requested"].sum() == 0
