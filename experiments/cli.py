@@ -32,6 +32,9 @@ EXIT_BAD_INPUT = 2
 #: Exit code when the reader of stdout has gone, as in ``arrears list | head -1``. It is 128 + SIGPIPE, the code a
 #: shell reports for a program that SIGPIPE ended.
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+#: fit-score warns when the held-out history has fewer snapshots than this of either outcome, on which its AUC rests.
+#: A rule of thumb, not a measured limit.
+MIN_SNAPSHOTS_PER_OUTCOME = 50
 #: fit-score warns when the held-out AUC beats the shuffled-feature AUC by less than this.
 WEAK_SCORE_AUC_MARGIN = 0.05
 #: Delay before a SIGTERM whose :class:`Terminated` Python ignored (in a weakref callback) is sent again.
@@ -566,6 +569,14 @@ def cmd_fit_score(args: argparse.Namespace) -> int:
             "fit it on more accounts or days before using it",
             report.holdout_auc,
             report.shuffled_auc,
+        )
+    fewer = min(report.holdout_rolled, report.holdout_not_rolled)
+    if fewer < MIN_SNAPSHOTS_PER_OUTCOME:
+        logging.getLogger(__name__).warning(
+            "the held-out AUC rests on %d snapshots that rolled and %d that did not, too few to trust it; fit the "
+            "score on more accounts or days",
+            report.holdout_rolled,
+            report.holdout_not_rolled,
         )
     return 0
 

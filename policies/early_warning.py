@@ -224,6 +224,9 @@ class TrainingReport:
     training_auc: float
     holdout_auc: float
     shuffled_auc: float
+    #: Held-out snapshots whose account rolled and whose account did not, on which the held-out AUC rests.
+    holdout_rolled: int = 0
+    holdout_not_rolled: int = 0
 
 
 def train(
@@ -247,7 +250,15 @@ def train(
     model = EarlyWarningModel.fit(training)
     permutation = np.random.default_rng(holdout_seed).permutation(len(holdout.rolled))
     shuffled = RollHistory(holdout.features[permutation], holdout.rolled, holdout.day, holdout.account)
-    report = TrainingReport(model, model.auc(training), model.auc(holdout), model.auc(shuffled))
+    rolled = int(holdout.rolled.sum())
+    report = TrainingReport(
+        model,
+        model.auc(training),
+        model.auc(holdout),
+        model.auc(shuffled),
+        holdout_rolled=rolled,
+        holdout_not_rolled=len(holdout.rolled) - rolled,
+    )
     model.metadata.update(
         {
             "scenario": scenario_name or scenario.name,

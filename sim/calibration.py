@@ -95,6 +95,10 @@ def _read_csv(path: Path, required: Sequence[str], layout_hint: str, **options) 
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot be read: {exc.strerror}") from None
 
+    repeated = _repeated_columns(path)
+    if repeated:
+        # pandas would rename the second one ("balance.1") and the fit would read the first without a word.
+        raise ConfigError(str(path), repeated[0], "column named more than once in the header; keep one")
     for column in required:
         if column not in raw.columns:
             raise ConfigError(str(path), column, f"missing column; {layout_hint}")
@@ -121,6 +125,13 @@ def _find_row_of_wrong_width(path: Path) -> str | None:
                 # last line.
                 return f"line {rows.line_num} has {len(row)} fields, the header {width}; every row needs {width} fields"
     return None
+
+
+def _repeated_columns(path: Path) -> list[str]:
+    """Return the names that the CSV header lists more than once, in header order."""
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        header = next(csv.reader(file), [])
+    return [name for position, name in enumerate(header) if name in header[:position]]
 
 
 def _first_row_of_wrong_width(path: Path) -> str:

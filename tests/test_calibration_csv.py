@@ -452,3 +452,15 @@ def test_out_that_is_the_input_csv_exits_2(synthetic_csv, tmp_path, capsys) -> N
         "name another file for the scenario YAML"
     ]
     assert copy.read_bytes() == before
+
+
+def test_repeated_column_names_the_column(tmp_path, capsys) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text(
+        "account_id,month,cycles_past_due,balance,balance\nA,2024-01,0,100,200\nA,2024-02,1,150,250\n", encoding="utf-8"
+    )
+    code = main(["calibrate", "--csv", str(path), "--out", str(tmp_path / "out.yaml")])
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"arrears calibrate: error: {path}: balance: column named more than once in the header; keep one"]
+    assert not (tmp_path / "out.yaml").exists()

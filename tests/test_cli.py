@@ -795,3 +795,22 @@ def test_empty_path_argument_exits_2(command, capsys):
         main(command)
     assert exited.value.code == 2
     assert_one_line_error(capsys.readouterr().err, f"arrears {command[0]}: error: argument", "must not be empty")
+
+
+def test_thin_holdout_is_warned(tmp_path, capsys, caplog):
+    with caplog.at_level("WARNING", logger="experiments.cli"):
+        code, out, err = run_cli(
+            ["fit-score", "--accounts", "50", "--days", "31", "--out", str(tmp_path / "s.yaml")], capsys
+        )
+    assert code == 0
+    assert "snapshots that rolled and" in caplog.text
+    assert "too few to trust it" in caplog.text
+
+
+def test_ample_holdout_is_not_warned(tmp_path, capsys, caplog):
+    with caplog.at_level("WARNING", logger="experiments.cli"):
+        code, out, err = run_cli(
+            ["fit-score", "--accounts", "1500", "--days", "70", "--out", str(tmp_path / "s.yaml")], capsys
+        )
+    assert code == 0
+    assert "too few to trust it" not in caplog.text
