@@ -404,17 +404,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def detect_kind(data: dict) -> str:
-    """Return a YAML's kind from its top-level keys, with :func:`experiments.config.detect_kind`."""
-    from experiments.config import detect_kind as detect
-
-    return detect(data)
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a YAML as the kind given, or as the kind its top-level keys show."""
     import policies
-    from experiments.config import load_config
+    from experiments.config import detect_kind, load_config
     from sim.scenario import Scenario, load_yaml_mapping
 
     data = load_yaml_mapping(args.config)

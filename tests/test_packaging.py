@@ -27,21 +27,27 @@ def test_checkout_reads_configs_from_source_tree():
     assert not installed_from_wheel(), "the tests run from a checkout or an editable install"
 
 
-@pytest.mark.packaging
-def test_wheel_contains_shipped_configs(tmp_path):
+def built_wheel_names(folder: Path, version: str) -> set[str]:
+    """Build the wheel of the checkout (``version`` is hatchling's "standard" or "editable") into ``folder``, offline,
+    and return the names of the files in it."""
     pytest.importorskip("hatchling", reason="the dev extra installs hatchling, which builds the wheel offline")
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(REPO_ROOT)],
-        cwd=tmp_path,
+        [sys.executable, "-m", "hatchling", "build", "-t", f"wheel:{version}", "-d", str(folder)],
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert built.returncode == 0, built.stderr[-2000:]
-    wheels = list(tmp_path.glob("arrears-*.whl"))
+    wheels = list(folder.glob("arrears-*.whl"))
     assert len(wheels) == 1, wheels
-    names = set(zipfile.ZipFile(wheels[0]).namelist())
+    return set(zipfile.ZipFile(wheels[0]).namelist())
+
+
+@pytest.mark.packaging
+def test_wheel_contains_shipped_configs(tmp_path):
+    names = built_wheel_names(tmp_path, "standard")
 
     for config in sorted((REPO_ROOT / "configs").rglob("*.yaml")):
         packaged = "arrears_configs/" + config.relative_to(REPO_ROOT / "configs").as_posix()
@@ -53,20 +59,9 @@ def test_wheel_contains_shipped_configs(tmp_path):
 
 @pytest.mark.packaging
 def test_editable_wheel_has_no_package_folders(tmp_path):
-    """An editable wheel maps the packages to the checkout; a real sim/, policies/ or experiments/ folder in it
+    """An editable wheel maps the packages to the checkout. A real sim/, policies/ or experiments/ folder in it
     would be installed into site-packages and hide the checkout's modules."""
-    pytest.importorskip("hatchling", reason="the dev extra installs hatchling, which builds the wheel offline")
-    built = subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-t", "wheel:editable", "-d", str(tmp_path)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert built.returncode == 0, built.stderr[-2000:]
-    wheels = list(tmp_path.glob("arrears-*.whl"))
-    assert len(wheels) == 1, wheels
-    names = set(zipfile.ZipFile(wheels[0]).namelist())
+    names = built_wheel_names(tmp_path, "editable")
+
     for package in ("sim/", "policies/", "experiments/", "benchmarks/"):
         assert not any(name.startswith(package) for name in names), f"the editable wheel contains {package}"
