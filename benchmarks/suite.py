@@ -417,13 +417,13 @@ def run_suite(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
 
 
 def measure_largest(n_accounts: int, days: int, repeats: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(a) at the largest size for ``repeats`` rounds, then (c) for as many, each run in a fresh process.
+    """Measure (a) at the largest size for ``repeats`` rounds, then (c) for as many, each in a fresh process.
 
     Return the portfolio run and the kernel run of median time, each with every round's seconds. The portfolio's
-    peak memory is the highest of its rounds. The portfolio's rounds run one after the other because, on the virtual
-    machine of the records in benchmarks/records, a 1M-account run took 10 to 12 s when the memory it touched
-    (about 700 MB) had not been used by another process just before, and 8.6 s when it had. The first round
-    therefore pays that cost and the median does not.
+    peak memory is the highest of its rounds. The portfolio's rounds run one after the other, because of how the
+    virtual machine of the records in benchmarks/records treats memory. There a 1M-account run, which touches about
+    700 MB, took 10 to 12 s unless another process had used that much memory just before, and 8.6 s if it had. The
+    first round therefore pays that cost and the median does not.
     """
     portfolio_runs = [_in_fresh_process(measure_portfolio, n_accounts, days) for _ in range(repeats)]
     kernel_runs = [_in_fresh_process(measure_kernel, n_accounts, days) for _ in range(repeats)]

@@ -57,9 +57,9 @@ def installed_from_wheel() -> bool:
         distribution = metadata.distribution("arrears")
     except metadata.PackageNotFoundError:
         return False
-    here = Path(__file__).resolve()
+    this_module = Path(__file__).resolve()
     for file in distribution.files or []:
-        if file.name == here.name and Path(str(distribution.locate_file(file))).resolve() == here:
+        if file.name == this_module.name and Path(str(distribution.locate_file(file))).resolve() == this_module:
             return True
     return False
 

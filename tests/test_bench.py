@@ -144,8 +144,8 @@ def test_bench_rejects_special_out_files(tmp_path, capsys):
 
 
 def test_largest_size_takes_median_round(monkeypatch):
-    """At the largest size, (a) runs its rounds and then (c) runs as many; each reports its median run, and (a) the
-    highest peak memory of its rounds."""
+    """At the largest size, (a) runs its rounds and then (c) runs as many. Each reports its median run, and (a) also
+    the highest peak memory of its rounds."""
     from benchmarks import suite
 
     portfolio_seconds, kernel_seconds = iter([12.0, 8.5, 9.0]), iter([3.0, 2.8, 2.9])

@@ -814,3 +814,26 @@ def test_ample_holdout_is_not_warned(tmp_path, capsys, caplog):
         )
     assert code == 0
     assert "too few to trust it" not in caplog.text
+
+
+def test_default_config_of_current_folder_first(tmp_path, monkeypatch):
+    from experiments.cli import DEFAULT_CONFIG, _default_config
+    from experiments.config import shipped_configs_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert _default_config() == shipped_configs_dir() / "baseline.yaml"
+    assert _default_config().is_file()
+    (tmp_path / "configs").mkdir()
+    (tmp_path / DEFAULT_CONFIG).write_text("name: mine\n", encoding="utf-8")
+    assert _default_config() == DEFAULT_CONFIG
+
+
+def test_calibrate_uci_needs_out_in_wheel_install(tmp_path, capsys, monkeypatch):
+    import experiments.config
+
+    monkeypatch.setattr(experiments.config, "installed_from_wheel", lambda: True)
+    data = tmp_path / "uci.csv"
+    data.write_text("ID,LIMIT_BAL\n1,1000\n", encoding="utf-8")
+    code, out, err = run_cli(["calibrate", "--uci", str(data)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "arrears calibrate: error: --out: missing", "non-editable install")

@@ -188,8 +188,8 @@ def test_reset_without_seed_moves_to_next_account():
 
 
 def test_open_day_observes_on_first_read(default_scenario):
-    """open_day runs the statements as begin_day does, and the observation, read later, sees the accounts renewed in
-    between."""
+    """open_day runs the statements as begin_day does. The observation, computed when first read, includes the
+    accounts renewed in between."""
     opened = PortfolioModel(default_scenario, AgentActions(), n_accounts=40, days=60, seed=2)
     begun = PortfolioModel(default_scenario, AgentActions(), n_accounts=40, days=60, seed=2)
     with pytest.raises(RuntimeError, match="has not begun"):

@@ -78,8 +78,8 @@ def test_random_calls_fill_capacity(scenario):
     assert (actions == CALL).sum() == model.call_centre.expected_calls(0)
 
 
-def test_uplift_calls_nobody_without_agents(default_scenario):
-    """With no agent on shift on any weekday, no call can be placed or learned from: the policy calls nobody."""
+def test_uplift_calls_none_without_agents(default_scenario):
+    """With no agent on shift on any weekday, no call can be placed or learned from, so the policy calls no account."""
     call_center = default_scenario.call_center.model_copy(update={"agents": 0})
     no_agents = default_scenario.model_copy(update={"call_center": call_center})
     policy = UpliftCalls(SETTINGS)
