@@ -406,12 +406,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a YAML as the kind given, or as the kind its top-level keys show."""
-    import policies
-    from experiments.config import detect_kind, load_config
-    from sim.scenario import Scenario, load_yaml_mapping
+    from experiments.config import detect_kind
+    from sim.scenario import OTHER_KINDS, load_yaml_mapping
 
     data = load_yaml_mapping(args.config)
-    kind = args.kind or detect_kind(data)
+    detected = detect_kind(data)
+    if args.kind is None or args.kind == detected:
+        return _validate_as(args, detected)
+    try:
+        return _validate_as(args, args.kind)
+    except ConfigError as error:
+        # The first error of one kind checked as another ("stages: Field required") does not say why.
+        described = {kind: description for kind, description in OTHER_KINDS.values()}
+        described |= {"score": "an early-warning score", "scenario": "a scenario"}
+        if described[detected] in error.message:
+            raise
+        hint = f"; its top-level keys are those of {described[detected]}"
+        raise ConfigError(error.source, error.key_path, error.message + hint) from error
+
+
+def _validate_as(args: argparse.Namespace, kind: str) -> int:
+    import policies
+    from sim.scenario import Scenario
+
     if kind == "training":
         from experiments.train import load_train_config
 
@@ -424,6 +441,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         score = EarlyWarningModel.from_yaml(args.config)
         print(f"{args.config}: valid early-warning score over {_count(len(score.feature_names), 'feature')}")
     elif kind == "experiment":
+        from experiments.config import load_config
+
         experiment = load_config(args.config)
         cfg = experiment.config
         counts = ", ".join(

@@ -177,9 +177,14 @@ class EarlyWarningModel:
         if unknown:
             raise ConfigError(source, str(unknown[0]), f"unknown key; allowed: {', '.join(SCORE_KEYS)}")
         horizon = data.get("horizon_days", HORIZON_DAYS)
-        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        # A score is used as the probability of a roll within HORIZON_DAYS whatever the file says, so a file that
+        # claims another horizon was not written by this version's fit-score.
+        if isinstance(horizon, bool) or horizon != HORIZON_DAYS:
             raise ConfigError(
-                source, "horizon_days", f"expected a whole number of days of at least 1, got {short_repr(horizon)}"
+                source,
+                "horizon_days",
+                f"expected {HORIZON_DAYS} (scores predict a roll within {HORIZON_DAYS} days), "
+                f"got {short_repr(horizon)}",
             )
         if not isinstance(data.get("metadata") or {}, dict):
             raise ConfigError(source, "metadata", "expected a mapping of names to values")

@@ -337,7 +337,10 @@ def test_validate_bad_score_names_the_key(tmp_path, capsys):
     [
         ({"metadata": 5}, ("metadata", "mapping of names to values")),
         ({"bogus": 1}, ("bogus", "unknown key; allowed: kind, horizon_days")),
-        ({"horizon_days": 0}, ("horizon_days", "at least 1")),
+        ({"horizon_days": 0}, ("horizon_days", "expected 30 (scores predict a roll within 30 days), got 0")),
+        # The score is read as a 30-day roll probability, so another horizon would be silently ignored.
+        ({"horizon_days": 45}, ("horizon_days", "expected 30", "got 45")),
+        ({"horizon_days": True}, ("horizon_days", "expected 30", "got True")),
     ],
 )
 def test_bad_score_keys_exit_2(tmp_path, capsys, change, fragments):
@@ -654,6 +657,29 @@ def test_validate_as_experiment_names_misspelt_key(tmp_path, capsys):
     code, out, err = run_cli(["validate", str(config), "--kind", "experiment"], capsys)
     assert code == 2
     assert_one_line_error(err, "typo.yaml: polices: unknown key", "did you mean 'policies'?")
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "fragments"),
+    [
+        ("sim/scenarios/default.yaml", "waterfall", ("stages: Field required", "keys are those of a scenario")),
+        ("configs/rl/ppo.yaml", "waterfall", ("stages: Field required", "keys are those of a training config")),
+        ("sim/scenarios/default.yaml", "score", ("kind: expected 'early_warning'", "keys are those of a scenario")),
+    ],
+)
+def test_validate_as_another_kind_names_the_kind_of_the_file(path, kind, fragments, capsys):
+    code, out, err = run_cli(["validate", str(REPOSITORY / path), "--kind", kind], capsys)
+    assert code == 2
+    assert_one_line_error(err, *fragments)
+
+
+def test_validate_as_another_kind_does_not_repeat_the_kind(capsys):
+    code, out, err = run_cli(
+        ["validate", str(REPOSITORY / "sim/scenarios/default.yaml"), "--kind", "experiment"], capsys
+    )
+    assert code == 2
+    assert_one_line_error(err, "default.yaml: is a scenario (it has no 'policies'), not an experiment config")
+    assert "keys are those of" not in err
 
 
 def test_validate_detects_misspelt_experiment(tmp_path, capsys):
