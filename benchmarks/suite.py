@@ -172,7 +172,11 @@ def measure_kernel(n_accounts: int, days: int) -> dict[str, float]:
 
 
 def measure_env_steps(steps: int) -> dict[str, float]:
-    """(d) Single-environment steps per second: Account-v0 with random allowed actions, and CartPole-v1."""
+    """(d) Single-environment steps per second: Account-v0 with random actions, and CartPole-v1.
+
+    Also the minimal kernel (c) at one account over ``steps`` days: one day of one account in numpy arrays, without
+    SimPy, features or a mask, so an upper bound on the steps per second of an environment built on the array design.
+    """
     import gymnasium as gym
 
     import sim.envs  # noqa: F401  (registers the environment even without the installed entry point)
@@ -189,10 +193,13 @@ def measure_env_steps(steps: int) -> dict[str, float]:
                 env.reset()
         rates[env_id] = steps / (time.perf_counter() - started)
         env.close()
+    # Last, because it tunes the allocator of this process.
+    kernel = measure_kernel(1, steps)
     return {
         "steps": steps,
         "account_env_steps_per_second": rates["arrears/Account-v0"],
         "cartpole_steps_per_second": rates["CartPole-v1"],
+        "kernel_one_account_days_per_second": kernel["account_days_per_second"],
     }
 
 
@@ -232,6 +239,49 @@ def _ppo_fps(build_env: Callable[[], Any], timesteps: int, policy: str, hyperpar
     return fps
 
 
+def _null_vec_env(observation_space: Any, action_space: Any, n_envs: int) -> Any:
+    """An SB3 ``VecEnv`` with the given spaces whose steps do nothing: zero observations, zero rewards, no episode end.
+
+    PPO trained on it measures what PPO itself costs with those spaces, the ceiling of frames per second that no
+    simulator under them can exceed.
+    """
+    from stable_baselines3.common.vec_env import VecEnv
+
+    class NullVecEnv(VecEnv):
+        render_mode = None
+
+        def __init__(self) -> None:
+            super().__init__(n_envs, observation_space, action_space)
+            self._obs = np.zeros((n_envs, *observation_space.shape), dtype=observation_space.dtype)
+
+        def reset(self) -> np.ndarray:
+            return self._obs.copy()
+
+        def step_async(self, actions: np.ndarray) -> None:
+            pass
+
+        def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+            ended = np.zeros(n_envs, dtype=bool)
+            return self._obs.copy(), np.zeros(n_envs, dtype=np.float32), ended, [{} for _ in range(n_envs)]
+
+        def close(self) -> None:
+            pass
+
+        def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+            return [getattr(self, attr_name) for _ in self._get_indices(indices)]
+
+        def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+            setattr(self, attr_name, value)
+
+        def env_method(self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any) -> list:
+            raise NotImplementedError(f"the null environment has no method {method_name!r}")
+
+        def env_is_wrapped(self, wrapper_class: Any, indices: Any = None) -> list[bool]:
+            return [False for _ in self._get_indices(indices)]
+
+    return NullVecEnv()
+
+
 def measure_ppo(timesteps: int, small_timesteps: int, repeats: int) -> dict[str, Any]:
     """(e) PPO frames per second on Account-v0 and CartPole-v1 with the same hyperparameters.
 
@@ -239,7 +289,11 @@ def measure_ppo(timesteps: int, small_timesteps: int, repeats: int) -> dict[str,
     environments, that is 64 accounts of one portfolio for Account-v0), and decides the target. ``small`` uses
     :data:`SMALL_PPO`. Each setting trains ``repeats`` times on each environment, alternating between the two, and
     reports the median of each, so that one slow spell of the machine does not decide the ratio.
+
+    The training setting also trains on a null environment (:func:`_null_vec_env`) with Account-v0's spaces and one
+    with CartPole-v1's: their ratio is the most that Account-v0 could reach with a simulator that took no time.
     """
+    import gymnasium as gym
     import torch
     from stable_baselines3.common.env_util import make_vec_env
 
@@ -253,24 +307,29 @@ def measure_ppo(timesteps: int, small_timesteps: int, repeats: int) -> dict[str,
         "training": (shipped.env.n_envs, timesteps, shipped.policy, algorithm_kwargs(shipped)),
         "small": (small.pop("n_envs"), small_timesteps, "MlpPolicy", small),
     }
+    spaces = {}
+    for env_name, env_id in (("account", "arrears/Account-v0"), ("cartpole", "CartPole-v1")):
+        probe = gym.make(env_id)
+        spaces[env_name] = (probe.observation_space, probe.action_space)
+        probe.close()
     results: dict[str, Any] = {}
     for name, (n_envs, steps, policy, hyperparameters) in settings.items():
         environments = {
             "account": lambda n=n_envs: SB3AccountVecEnv(num_envs=n),
             "cartpole": lambda n=n_envs: make_vec_env("CartPole-v1", n_envs=n, seed=0),
         }
-        runs: dict[str, list[float]] = {"account": [], "cartpole": []}
+        if name == "training":
+            for env_name, (observation_space, action_space) in list(spaces.items()):
+                environments[f"null_{env_name}"] = lambda n=n_envs, o=observation_space, a=action_space: _null_vec_env(
+                    o, a, n
+                )
+        runs: dict[str, list[float]] = {env_name: [] for env_name in environments}
         for _ in range(repeats):
             for env_name, build in environments.items():
                 runs[env_name].append(_ppo_fps(build, steps, policy, hyperparameters))
-        results[name] = {
-            "n_envs": n_envs,
-            "timesteps": steps,
-            "account_fps": statistics.median(runs["account"]),
-            "cartpole_fps": statistics.median(runs["cartpole"]),
-            "account_fps_runs": runs["account"],
-            "cartpole_fps_runs": runs["cartpole"],
-        }
+        results[name] = {"n_envs": n_envs, "timesteps": steps}
+        for env_name, fps in runs.items():
+            results[name] |= {f"{env_name}_fps": statistics.median(fps), f"{env_name}_fps_runs": fps}
     return results
 
 
@@ -482,9 +541,15 @@ def format_table(results: dict[str, Any]) -> str:
     if env is None:
         lines.append("| (d), (e) environments and PPO | skipped: the rl extra is not installed |")
     else:
+        cartpole = env["cartpole_steps_per_second"]
         lines.append(
             f"| (d) single env | Account-v0 {env['account_env_steps_per_second']:,.0f} steps/s, CartPole-v1 "
-            f"{env['cartpole_steps_per_second']:,.0f} steps/s |"
+            f"{cartpole:,.0f} steps/s |"
+        )
+        kernel_one = env["kernel_one_account_days_per_second"]
+        lines.append(
+            f"| (d) numpy kernel (c) at one account | {kernel_one:,.0f} account-days/s, "
+            f"{kernel_one / cartpole:.1%} of CartPole-v1 |"
         )
         rate = vector["account_steps_per_second"]
         lines.append(f"| (d) vector env, {vector['n_accounts']:,} accounts | {rate:,.0f} account-steps/s |")
@@ -493,6 +558,13 @@ def format_table(results: dict[str, Any]) -> str:
                 f"| (e) PPO, {name} setting, {setting['n_envs']} environments | Account-v0 "
                 f"{setting['account_fps']:,.0f} fps, CartPole-v1 {setting['cartpole_fps']:,.0f} fps |"
             )
+            if "null_account_fps" in setting:
+                null_account, null_cartpole = setting["null_account_fps"], setting["null_cartpole_fps"]
+                lines.append(
+                    f"| (e) PPO, {name} setting, null environments with the spaces of each | Account-v0's "
+                    f"{null_account:,.0f} fps, CartPole-v1's {null_cartpole:,.0f} fps, ceiling "
+                    f"{null_account / null_cartpole:.1%} |"
+                )
     lines.append(
         f"| (f) grid, {grid['cells']} cells | 1 worker {grid['seconds_1_worker']:.1f} s, 2 workers "
         f"{grid['seconds_2_workers']:.1f} s, speed-up {grid['speedup']:.2f} |"

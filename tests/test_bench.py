@@ -34,8 +34,11 @@ def test_quick_bench_writes_every_measurement(tmp_path, capsys):
             results["env"]["cartpole_steps_per_second"],
             results["vector"]["account_steps_per_second"],
         ]
+        rates.append(results["env"]["kernel_one_account_days_per_second"])
         for setting in ("training", "small"):
             rates += [results["ppo"][setting]["account_fps"], results["ppo"][setting]["cartpole_fps"]]
+        rates += [results["ppo"]["training"]["null_account_fps"], results["ppo"]["training"]["null_cartpole_fps"]]
+        assert "null_account_fps" not in results["ppo"]["small"]
     for rate in rates:
         assert rate > 0
     assert results["portfolio"][0]["peak_rss_mb"] > 50
@@ -67,10 +70,20 @@ def test_table_marks_missed_targets():
         ],
         "per_account": {"account_days_per_second": 0.01},
         "kernel": {"account_days_per_second": 1.0},
-        "env": {"account_env_steps_per_second": 1.0, "cartpole_steps_per_second": 2.0},
+        "env": {
+            "account_env_steps_per_second": 1.0,
+            "cartpole_steps_per_second": 2.0,
+            "kernel_one_account_days_per_second": 0.5,
+        },
         "vector": {"n_accounts": 4, "account_steps_per_second": 5.0},
         "ppo": {
-            "training": {"n_envs": 64, "account_fps": 9.0, "cartpole_fps": 10.0},
+            "training": {
+                "n_envs": 64,
+                "account_fps": 9.0,
+                "cartpole_fps": 10.0,
+                "null_account_fps": 18.0,
+                "null_cartpole_fps": 24.0,
+            },
             "small": {"n_envs": 8, "account_fps": 1.0, "cartpole_fps": 10.0},
         },
         "grid": {"cells": 2, "seconds_1_worker": 2.0, "seconds_2_workers": 1.0, "speedup": 2.0},
@@ -88,6 +101,13 @@ def test_table_marks_missed_targets():
     assert "| 2-worker grid speed-up >= 1.7 | 2 | 1.7 | yes |" in table
     assert "| largest portfolio x days in under 120 s | 200 | 120 | no |" in table
     assert "| (e) PPO, small setting, 8 environments | Account-v0 1 fps, CartPole-v1 10 fps |" in table
+    assert "| (d) numpy kernel (c) at one account | 0 account-days/s, 25.0% of CartPole-v1 |" in table
+    assert (
+        "| (e) PPO, training setting, null environments with the spaces of each | Account-v0's 18 fps, "
+        "CartPole-v1's 24 fps, ceiling 75.0% |"
+    ) in table
+    # The small setting trains on no null environment.
+    assert table.count("null environments") == 1
 
 
 def test_table_marks_skipped_measurements():
