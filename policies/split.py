@@ -41,7 +41,17 @@ class ChampionChallenger:
         self.assignment: np.ndarray | None = None
 
     def bind(self, model) -> None:
-        self.assignment = assign_arms(model.rng.uniform(-1, Purpose.ASSIGNMENT), self.arm_names, self.shares)
+        """Assign the model's accounts to the arms; raise ValueError when an arm gets none (its metrics would be
+        undefined)."""
+        assignment = assign_arms(model.rng.uniform(-1, Purpose.ASSIGNMENT), self.arm_names, self.shares)
+        counts = np.bincount(assignment, minlength=len(self.arm_names))
+        if len(assignment) and (counts == 0).any():
+            arm = self.arm_names[int(np.flatnonzero(counts == 0)[0])]
+            raise ValueError(
+                f"split {self.name!r}: arm {arm!r} got none of the {len(assignment):,} accounts on seed {model.seed} "
+                "(accounts are assigned at random by seed); give it a larger share or use more accounts"
+            )
+        self.assignment = assignment
         for policy in self.policies:
             if hasattr(policy, "bind"):
                 policy.bind(model)
