@@ -845,9 +845,10 @@ def _detail_tables(metrics: pd.DataFrame, ranked: Sequence[str], champion: str) 
 def _scenario_breakdown(metrics: pd.DataFrame, champion: str, configured_policies: list[str]) -> dict[str, Any] | None:
     """Tabulate each policy's mean NPV per scenario and pooled over scenarios; None for a single scenario.
 
-    The pooled mean has a stratified Student-t interval, and the pooled IQM and probability of beating the
-    champion have bootstrap intervals that resample seeds within each scenario, so differences between scenarios
-    do not count as noise. Pairs with the champion are matched on (scenario, seed).
+    The scenarios share their seeds, so the pooled mean's Student-t interval sums each seed's residuals across the
+    scenarios (:func:`experiments.stats.clustered_mean_interval`), and the pooled IQM and probability of beating
+    the champion have bootstrap intervals that resample whole seeds. Differences between scenarios do not count as
+    noise. Pairs with the champion are matched on (scenario, seed).
     """
     scenarios = [str(name) for name in pd.unique(metrics["scenario"])]
     if len(scenarios) < 2:
@@ -858,8 +859,16 @@ def _scenario_breakdown(metrics: pd.DataFrame, champion: str, configured_policie
     main = metrics[metrics["policy"].isin(policies)]
 
     by_scenario = main.groupby(["policy", "scenario"], sort=False)[RANKING_METRIC].mean()
+    # Every scenario runs on the same seeds, so values of one seed are correlated across scenarios: the intervals
+    # resample or sum whole seeds rather than treating the scenarios as independent samples.
     pooled = summarise(
-        main, [RANKING_METRIC], confidence=CONFIDENCE, method=INTERVAL_METHOD, strata="scenario", with_iqm=True
+        main,
+        [RANKING_METRIC],
+        confidence=CONFIDENCE,
+        method=INTERVAL_METHOD,
+        strata="scenario",
+        with_iqm=True,
+        clusters="seed",
     ).reindex(policies)
     ranked = pooled[(RANKING_METRIC, "mean")].sort_values(ascending=False, kind="stable").index.tolist()
 
@@ -874,10 +883,10 @@ def _scenario_breakdown(metrics: pd.DataFrame, champion: str, configured_policie
         if champion in policies and policy != champion:
             challenger_values, champion_values = keyed(policy), keyed(champion)
             common = challenger_values.index.intersection(champion_values.index)
-            strata = pd.Series(common.get_level_values("scenario"), index=common)
+            seeds = pd.Series(common.get_level_values("seed"), index=common)
             probability = _interval_cell(
                 *probability_of_improvement(
-                    challenger_values.loc[common], champion_values.loc[common], strata=strata, confidence=CONFIDENCE
+                    challenger_values.loc[common], champion_values.loc[common], confidence=CONFIDENCE, clusters=seeds
                 ),
                 kind="percent",
             )

@@ -360,6 +360,7 @@ def probability_of_improvement(
     seed: int = 0,
     method: BootstrapMethod = "percentile",
     n_resamples: int = DEFAULT_RESAMPLES,
+    clusters: pd.Series | Mapping[object, object] | None = None,
 ) -> tuple[float, float, float]:
     """Estimate the probability that the challenger beats the champion on a seed, with a bootstrap interval.
 
@@ -368,6 +369,8 @@ def probability_of_improvement(
     Pass values where higher is better; negate a metric such as cost to collect first. The inputs pair up as in
     :func:`paired_difference`, and pairs with a NaN are dropped. ``strata`` maps each index value to its stratum,
     such as the scenario when the index is (scenario, seed); seeds are then resampled within each stratum.
+    ``clusters`` maps each index value to its cluster, such as the seed when the scenarios share seeds; whole
+    clusters are then resampled (:func:`clustered_bootstrap`, percentile only) and ``strata`` is not needed.
     """
     series_challenger, series_champion = _paired(challenger, champion)
     keep = series_challenger.notna() & series_champion.notna()
@@ -377,6 +380,19 @@ def probability_of_improvement(
         + np.where(series_challenger == series_champion, 0.5, 0.0),
         index=series_challenger.index,
     )
+    if clusters is not None:
+        cluster_labels = pd.Series(clusters) if not isinstance(clusters, pd.Series) else clusters
+        missing = [key for key in wins.index.tolist() if key not in cluster_labels.index]
+        if missing:
+            raise ValueError(f"clusters has no cluster for {missing[:5]}; pass one cluster per paired seed")
+        return clustered_bootstrap(
+            wins.to_numpy(),
+            cluster_labels.reindex(wins.index).to_numpy(),
+            np.mean,
+            confidence=confidence,
+            seed=seed,
+            n_resamples=n_resamples,
+        )
     if strata is None:
         groups = [wins.to_numpy()]
     else:
@@ -422,6 +438,103 @@ def stratified_mean_interval(strata: Sequence[Iterable[float]], confidence: floa
     degrees_of_freedom = variance**2 / float(np.sum(terms**2 / np.array([s.size - 1 for s in samples])))
     half_width = scipy_stats.t.ppf(0.5 + confidence / 2, df=degrees_of_freedom) * math.sqrt(variance)
     return (mean, mean - half_width, mean + half_width)
+
+
+# -- seeds shared across strata -----------------------------------------------------------------------------
+
+
+def clustered_mean_interval(
+    values: Iterable[float],
+    strata: Iterable[object],
+    clusters: Iterable[object],
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """Estimate the mean of pooled ``values`` with a Student-t interval when strata share clusters (seeds).
+
+    Returns ``(mean, low, high)``. Under common random numbers every scenario of a run uses the same seeds, so the
+    values of one seed in different scenarios are correlated, often almost perfectly. The stratified standard error
+    of :func:`stratified_mean_interval` treats the scenarios as independent samples and is then too small. Here each
+    value is centred on its stratum's mean, so differences between strata still do not count as noise, and the
+    residuals are summed per cluster: the variance of the pooled mean is ``G / (G - 1) × Σ_c E_c² / N²`` over the
+    ``G`` clusters, with ``G - 1`` degrees of freedom. With every cluster in every stratum this is the Student-t
+    interval of the per-seed average over strata. NaN values are dropped. Fewer than two clusters give NaN bounds,
+    and zero spread gives bounds equal to the mean.
+    """
+    _check_confidence(confidence)
+    frame = pd.DataFrame(
+        {"value": np.asarray(list(values), dtype=float), "stratum": list(strata), "cluster": list(clusters)}
+    ).dropna(subset=["value"])
+    if frame.empty:
+        return (math.nan, math.nan, math.nan)
+    mean = float(frame["value"].mean())
+    cluster_count = frame["cluster"].nunique()
+    if cluster_count < 2:
+        return (mean, math.nan, math.nan)
+
+    residuals = frame["value"] - frame.groupby("stratum")["value"].transform("mean")
+    cluster_sums = residuals.groupby(frame["cluster"]).sum().to_numpy()
+    variance = cluster_count / (cluster_count - 1) * float(np.sum(cluster_sums**2)) / len(frame) ** 2
+    if variance <= 0.0:
+        return (mean, mean, mean)
+    half_width = scipy_stats.t.ppf(0.5 + confidence / 2, df=cluster_count - 1) * math.sqrt(variance)
+    return (mean, mean - half_width, mean + half_width)
+
+
+def clustered_bootstrap(
+    values: Iterable[float],
+    clusters: Iterable[object],
+    statistic: Callable[..., np.ndarray],
+    confidence: float = 0.95,
+    seed: int = 0,
+    n_resamples: int = DEFAULT_RESAMPLES,
+) -> tuple[float, float, float]:
+    """Estimate ``statistic`` of pooled ``values`` with a percentile bootstrap that resamples whole clusters.
+
+    Returns ``(estimate, low, high)``. Each resample draws clusters (seeds) with replacement and keeps all their
+    values, in every stratum, together, so the correlation between scenarios on one seed stays in the resamples.
+    ``statistic(values, axis=...)`` must reduce along ``axis``, as ``np.mean`` and :func:`iqm` do. NaN values are
+    dropped. Fewer than two clusters give NaN bounds, and constant values give bounds equal to the estimate.
+    """
+    _check_confidence(confidence)
+    frame = pd.DataFrame({"value": np.asarray(list(values), dtype=float), "cluster": list(clusters)}).dropna()
+    if frame.empty:
+        return (math.nan, math.nan, math.nan)
+    estimate = float(statistic(frame["value"].to_numpy(), axis=-1))
+    groups = [group.to_numpy() for _, group in frame.groupby("cluster", sort=True)["value"]]
+    if len(groups) < 2:
+        return (estimate, math.nan, math.nan)
+    if np.all(frame["value"].to_numpy() == frame["value"].iloc[0]):
+        return (estimate, estimate, estimate)
+
+    sizes = {group.size for group in groups}
+    if len(sizes) == 1:
+        # Every cluster has as many values: resample rows of a clusters x values matrix in one vectorised pass.
+        matrix = np.stack(groups)
+
+        def pooled(indices: np.ndarray, axis: int) -> np.ndarray:
+            picked = matrix[np.moveaxis(indices, axis, -1)]
+            return statistic(picked.reshape(*picked.shape[:-2], -1), axis=-1)
+
+        vectorized = True
+    else:
+
+        def pooled(indices: np.ndarray) -> float:  # type: ignore[misc]
+            return float(statistic(np.concatenate([groups[index] for index in indices]), axis=-1))
+
+        vectorized = False
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy_stats.DegenerateDataWarning)
+        result = scipy_stats.bootstrap(
+            (np.arange(len(groups)),),
+            pooled,
+            n_resamples=n_resamples,
+            vectorized=vectorized,
+            confidence_level=confidence,
+            method="percentile",
+            **{_BOOTSTRAP_SEED_KEYWORD: np.random.default_rng(seed)},
+        )
+    return (estimate, float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
 # -- live test size -----------------------------------------------------------------------------------------
@@ -494,6 +607,7 @@ def summarise(
     n_resamples: int = DEFAULT_RESAMPLES,
     strata: str | None = None,
     with_iqm: bool = False,
+    clusters: str | None = None,
 ) -> pd.DataFrame:
     """Summarise each metric column per group as the mean with its confidence interval over rows (seeds).
 
@@ -506,8 +620,14 @@ def summarise(
     t interval then uses the stratified standard error (:func:`stratified_mean_interval`) and the bootstrap
     resamples within strata (:func:`stratified_bootstrap`). ``with_iqm=True`` adds ``"iqm"``, ``"iqm_low"`` and
     ``"iqm_high"``: the interquartile mean with a stratified percentile bootstrap interval.
+
+    ``clusters`` names a column, such as ``seed``, whose values are shared across strata, as the seeds of the
+    scenarios of one run are. With ``strata``, the mean's t interval then comes from
+    :func:`clustered_mean_interval` and the IQM's from :func:`clustered_bootstrap`, which keep the correlation
+    between strata on one seed.
     """
-    missing = [name for name in [by, *columns, *([strata] if strata else [])] if name not in metrics.columns]
+    extra = [name for name in (strata, clusters) if name]
+    missing = [name for name in [by, *columns, *extra] if name not in metrics.columns]
     if missing:
         raise ValueError(f"metrics has no column {missing}; available columns: {list(metrics.columns)}")
     _check_method(method)
@@ -516,11 +636,19 @@ def summarise(
     rows: dict[object, dict[tuple[str, str], float]] = {}
     for group, frame in metrics.groupby(by, sort=False):
         labels = frame[strata].to_numpy() if strata else np.zeros(len(frame))
+        cluster_labels = frame[clusters].to_numpy() if clusters else None
         row: dict[tuple[str, str], float] = {}
         for column in columns:
             values = frame[column].to_numpy(dtype=float)
             groups = [values[labels == label] for label in pd.unique(labels)]
-            if len(groups) == 1:
+            shared_clusters = cluster_labels is not None and len(groups) > 1
+            if shared_clusters and method == "t":
+                mean, low, high = clustered_mean_interval(values, labels, cluster_labels, confidence=confidence)
+            elif shared_clusters:
+                mean, low, high = clustered_bootstrap(
+                    values, cluster_labels, np.mean, confidence=confidence, seed=seed, n_resamples=n_resamples
+                )
+            elif len(groups) == 1:
                 mean, low, high = mean_interval(
                     values, confidence=confidence, seed=seed, method=method, n_resamples=n_resamples
                 )
@@ -533,10 +661,15 @@ def summarise(
             row[(column, "mean")] = mean
             row[(column, "low")] = low
             row[(column, "high")] = high
-            if with_iqm:
+            if with_iqm and shared_clusters:
+                estimate, iqm_low, iqm_high = clustered_bootstrap(
+                    values, cluster_labels, iqm, confidence=confidence, seed=seed, n_resamples=n_resamples
+                )
+            elif with_iqm:
                 estimate, iqm_low, iqm_high = stratified_bootstrap(
                     groups, iqm, confidence=confidence, seed=seed, method="percentile", n_resamples=n_resamples
                 )
+            if with_iqm:
                 row[(column, "iqm")] = estimate
                 row[(column, "iqm_low")] = iqm_low
                 row[(column, "iqm_high")] = iqm_high

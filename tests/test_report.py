@@ -30,7 +30,7 @@ from experiments.report import (
     write_report,
 )
 from experiments.report_charts import bucket_shares, efficient_frontier, recovery_vs_cost_points
-from experiments.stats import stratified_mean_interval
+from experiments.stats import mean_interval
 from sim.errors import ConfigError
 
 CHAMPION = "current_waterfall"
@@ -686,6 +686,14 @@ def test_cost_to_collect_definition(report_html: str) -> None:
     assert "not idle agent time or fixed costs" in definitions
 
 
+def test_recovery_rate_definition_counts_sales(report_html: str) -> None:
+    definitions = section_text(report_html, "leaderboard-section")
+
+    assert (
+        "Recovery rate Cash collected plus debt-sale proceeds over the horizon, divided by the opening" in definitions
+    )
+
+
 def test_npv_card_shows_challenger_value(run_dir: Path, report_html: str) -> None:
     challenger = npv_by_seed(run_dir, "sms_first").mean()
     champion = npv_by_seed(run_dir, CHAMPION).mean()
@@ -1059,7 +1067,10 @@ def test_scenario_breakdown_pools_scenarios(tmp_path: Path) -> None:
     champion = metrics[metrics["policy"] == CHAMPION].set_index(["scenario", "seed"])["npv_net_collections"]
     wins = (rows.set_index(["scenario", "seed"])["npv_net_collections"] > champion).mean()
     per_scenario = [rows.loc[rows["scenario"] == name, "npv_net_collections"] for name in ("baseline", "recession")]
-    mean, low, high = stratified_mean_interval(per_scenario)
+    # The scenarios share their seeds, so the pooled mean's interval is the Student-t interval of the per-seed
+    # average over the scenarios.
+    per_seed = rows.groupby("seed")["npv_net_collections"].mean()
+    mean, low, high = mean_interval(per_seed.to_numpy())
 
     html = render_report(run_dir)
 
@@ -1071,6 +1082,25 @@ def test_scenario_breakdown_pools_scenarios(tmp_path: Path) -> None:
     assert f'<span class="interval">{low:,.0f} – {high:,.0f}</span>' in cells[2]
     assert cells[4].strip().startswith(f"{wins:.1%}")
     assert "Scenarios in the run baseline, recession" in section_text(html, "assumptions")
+
+
+def test_duplicate_scenario_does_not_narrow_pooled_interval(tmp_path: Path) -> None:
+    # A second scenario with the same results on the same seeds adds no evidence, so the pooled interval must
+    # equal the one scenario's own interval.
+    run_dir = write_run_dir(tmp_path, scenarios=("baseline",))
+    _, low, high = mean_interval(npv_by_seed(run_dir, "sms_first").to_numpy())
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    copy = metrics.assign(scenario="baseline_copy")
+    pd.concat([metrics, copy], ignore_index=True).to_parquet(run_dir / "metrics.parquet", index=False)
+    daily = pd.read_parquet(run_dir / "daily.parquet")
+    pd.concat([daily, daily.assign(scenario="baseline_copy")], ignore_index=True).to_parquet(
+        run_dir / "daily.parquet", index=False
+    )
+
+    html = render_report(run_dir)
+
+    row = leaderboard_row(html, "sms_first", "scenario-table")
+    assert f'<span class="interval">{low:,.0f} – {high:,.0f}</span>' in row
 
 
 def test_single_scenario_has_no_breakdown(report_html: str) -> None:

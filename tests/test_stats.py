@@ -12,6 +12,8 @@ from scipy import stats as scipy_stats
 from experiments.stats import (
     SeedCounts,
     bound_interval,
+    clustered_bootstrap,
+    clustered_mean_interval,
     count_seeds,
     iqm,
     live_test_size,
@@ -413,6 +415,71 @@ def test_stratified_t_edge_cases() -> None:
     assert math.isnan(high)
     assert stratified_mean_interval([[2.0, 2.0], [6.0, 6.0]]) == (4.0, 4.0, 4.0)
     assert all(math.isnan(value) for value in stratified_mean_interval([[]]))
+
+
+# -- seeds shared across strata -----------------------------------------------------------------------------------
+
+
+def test_clustered_t_duplicate_stratum_adds_nothing() -> None:
+    sample = [3.1, -0.4, 1.7, 2.2, 0.9]
+    seeds = list(range(5))
+
+    pooled = clustered_mean_interval(sample + sample, ["a"] * 5 + ["b"] * 5, seeds + seeds)
+
+    assert pooled == pytest.approx(mean_interval(sample))
+
+
+def test_clustered_t_is_per_seed_average() -> None:
+    first = np.array([10.0, 12.0, 9.0, 14.0])
+    second = np.array([1.0, 4.0, 0.0, 3.0])
+
+    pooled = clustered_mean_interval(np.concatenate([first, second]), ["a"] * 4 + ["b"] * 4, [0, 1, 2, 3, 0, 1, 2, 3])
+
+    assert pooled == pytest.approx(mean_interval((first + second) / 2))
+
+
+def test_clustered_t_covers_correlated_strata() -> None:
+    # Three scenarios whose values on one seed are correlated at 0.98, as under common random numbers.
+    rng = np.random.default_rng(7)
+    means = np.array([100.0, 90.0, 95.0])
+    covariance = np.full((3, 3), 0.98) + 0.02 * np.eye(3)
+    factor = np.linalg.cholesky(covariance)
+    seeds = np.arange(8)
+    covered = 0
+    trials = 1000
+    for _ in range(trials):
+        values = means[:, None] + 10.0 * (factor @ rng.standard_normal((3, seeds.size)))
+        _, low, high = clustered_mean_interval(values.ravel(), np.repeat([0, 1, 2], seeds.size), np.tile(seeds, 3))
+        covered += low <= means.mean() <= high
+
+    assert 0.93 <= covered / trials <= 0.97
+
+
+def test_clustered_bootstrap_duplicate_stratum_adds_nothing() -> None:
+    sample = np.array([3.1, -0.4, 1.7, 2.2, 0.9, 5.0])
+    seeds = np.arange(6)
+
+    single = clustered_bootstrap(sample, seeds, np.mean)
+    doubled = clustered_bootstrap(np.concatenate([sample, sample]), np.concatenate([seeds, seeds]), np.mean)
+
+    assert doubled == pytest.approx(single)
+
+
+def test_summarise_with_clusters_uses_seeds() -> None:
+    frame = pd.DataFrame(
+        {
+            "policy": ["p"] * 8,
+            "scenario": ["a"] * 4 + ["b"] * 4,
+            "seed": [0, 1, 2, 3] * 2,
+            "npv": [10.0, 12.0, 9.0, 14.0, 10.0, 12.0, 9.0, 14.0],
+        }
+    )
+
+    summary = summarise(frame, ["npv"], strata="scenario", clusters="seed", with_iqm=True)
+
+    _, low, high = mean_interval([10.0, 12.0, 9.0, 14.0])
+    assert summary.loc["p", ("npv", "low")] == pytest.approx(low)
+    assert summary.loc["p", ("npv", "high")] == pytest.approx(high)
 
 
 # -- probability of improvement -----------------------------------------------------------------------------------
