@@ -64,7 +64,7 @@ CONFIDENCE = 0.95
 
 # The headline interval of a mean is Student-t, because a run has few seeds, and with 3 to 10 seeds a bootstrap
 # interval covers the true mean far less often than its nominal level (see experiments.stats). The IQM and the
-# probability of improvement have no closed-form interval, so they get the percentile bootstrap.
+# probability of improvement pooled over scenarios have no closed-form interval, so they get the percentile bootstrap.
 INTERVAL_METHOD: IntervalMethod = "t"
 INTERVAL_NAMES: dict[str, str] = {"t": "Student-t", "BCa": "BCa bootstrap", "percentile": "percentile bootstrap"}
 

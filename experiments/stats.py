@@ -365,7 +365,10 @@ def probability_of_improvement(
     """Estimate the probability that the challenger beats the champion on a seed, with a bootstrap interval.
 
     Returns ``(probability, low, high)``: the share of paired seeds on which ``challenger`` is greater than
-    ``champion``, a tie counting one half, with a bootstrap interval over seeds (:func:`stratified_bootstrap`).
+    ``champion``, a tie counting one half. Without ``strata`` the interval is the Clopper-Pearson (exact binomial)
+    interval of that share (:func:`binomial_interval`), because seeds are independent trials and a percentile
+    bootstrap of a share collapses to a single point when every seed goes the same way. With ``strata`` or
+    ``clusters`` it is a bootstrap interval over seeds (:func:`stratified_bootstrap`, :func:`clustered_bootstrap`).
     Pass values where higher is better; negate a metric such as cost to collect first. The inputs pair up as in
     :func:`paired_difference`, and pairs with a NaN are dropped. ``strata`` maps each index value to its stratum,
     such as the scenario when the index is (scenario, seed); seeds are then resampled within each stratum.
@@ -393,8 +396,11 @@ def probability_of_improvement(
             seed=seed,
             n_resamples=n_resamples,
         )
+    if strata is None and wins.size < 2:
+        # One seed gives no interval, as for every other statistic over seeds.
+        return (float(wins.mean()) if wins.size else math.nan, math.nan, math.nan)
     if strata is None:
-        groups = [wins.to_numpy()]
+        return binomial_interval(float(wins.sum()), int(wins.size), confidence=confidence)
     else:
         labels = pd.Series(strata) if not isinstance(strata, pd.Series) else strata
         missing = [key for key in wins.index.tolist() if key not in labels.index]
@@ -405,6 +411,25 @@ def probability_of_improvement(
     return stratified_bootstrap(
         groups, np.mean, confidence=confidence, seed=seed, method=method, n_resamples=n_resamples
     )
+
+
+def binomial_interval(successes: float, trials: int, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Estimate a probability from ``successes`` in ``trials`` with the Clopper-Pearson interval: ``(share, low,
+    high)``.
+
+    The bounds are Beta quantiles, ``Beta(α/2; k, n - k + 1)`` and ``Beta(1 - α/2; k + 1, n - k)``, with ``low`` 0
+    when ``k`` is 0 and ``high`` 1 when ``k`` is ``n``. ``successes`` may be a half-integer, as when a tie counts one
+    half. No trials give ``(nan, nan, nan)``.
+    """
+    _check_confidence(confidence)
+    if trials <= 0:
+        return (math.nan, math.nan, math.nan)
+    if not 0.0 <= successes <= trials:
+        raise ValueError(f"successes must be between 0 and trials ({trials}), got {successes}")
+    alpha = 1.0 - confidence
+    low = 0.0 if successes == 0 else float(scipy_stats.beta.ppf(alpha / 2, successes, trials - successes + 1))
+    high = 1.0 if successes == trials else float(scipy_stats.beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
+    return (successes / trials, low, high)
 
 
 # -- stratified Student t -----------------------------------------------------------------------------------

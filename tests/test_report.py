@@ -958,6 +958,20 @@ def test_summary_states_customer_impact(run_dir: Path, report_html: str) -> None
     assert summary.index("Customer impact:") < summary.index("The whole interval lies above zero")
 
 
+def test_leaderboard_probability_never_collapses(tmp_path: Path) -> None:
+    # sms_first beats the champion on every seed or on none: the interval must still have width.
+    run_dir = write_run_dir(tmp_path)
+    wins = npv_by_seed(run_dir, "sms_first") > npv_by_seed(run_dir, CHAMPION)
+    assert wins.all() or not wins.any()
+
+    html = render_report(run_dir)
+
+    cells = re.findall(r'<td class="num">(.*?)</td>', leaderboard_row(html, "sms_first"), re.DOTALL)
+    interval = re.search(r'<span class="interval">([^<]*)</span>', cells[9])
+    assert interval
+    assert interval.group(1) not in ("100.0% – 100.0%", "0.0% – 0.0%")
+
+
 def test_summary_states_probability(run_dir: Path, report_html: str) -> None:
     share = (npv_by_seed(run_dir, "sms_first") > npv_by_seed(run_dir, CHAMPION)).mean()
 
@@ -1248,7 +1262,10 @@ def test_summary_interval_below_every_seed_below(tmp_path: Path) -> None:
         "The whole interval lies below zero, so with 95% confidence sms_first returns less than the champion on "
         "average over seeds, and it returned less on every one of the 10 simulated seeds." in summary
     )
-    assert "sms_first returned the higher NPV on 0.0% of the seeds, 0 of 10." in summary
+    assert (
+        "sms_first returned the higher NPV on 0.0% of the seeds, 0 of 10 (95% Clopper-Pearson interval 0.0% to 30.8%)."
+        in summary
+    )
     assert "not on every seed" not in summary
 
 
@@ -1275,7 +1292,10 @@ def test_summary_interval_above_every_seed_above(tmp_path: Path) -> None:
         "The whole interval lies above zero, so with 95% confidence sms_first returns more than the champion on "
         "average over seeds, and it returned more on every one of the 10 simulated seeds." in summary
     )
-    assert "sms_first returned the higher NPV on 100.0% of the seeds, 10 of 10." in summary
+    assert (
+        "sms_first returned the higher NPV on 100.0% of the seeds, 10 of 10 (95% Clopper-Pearson interval 69.2% to "
+        "100.0%)." in summary
+    )
 
 
 def test_summary_states_tied_seeds(tmp_path: Path) -> None:

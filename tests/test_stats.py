@@ -11,6 +11,7 @@ from scipy import stats as scipy_stats
 
 from experiments.stats import (
     SeedCounts,
+    binomial_interval,
     bound_interval,
     clustered_bootstrap,
     clustered_mean_interval,
@@ -497,9 +498,36 @@ def test_probability_of_improvement_counts_ties_half() -> None:
 
 
 def test_probability_of_improvement_all_wins() -> None:
+    # Three wins in three seeds do not prove that the challenger always wins: the Clopper-Pearson lower bound of
+    # 3 successes in 3 trials is 0.025 ** (1 / 3).
     challenger = pd.Series([2.0, 3.0, 4.0], index=[7, 8, 9])
 
-    assert probability_of_improvement(challenger, challenger - 1.0) == (1.0, 1.0, 1.0)
+    probability, low, high = probability_of_improvement(challenger, challenger - 1.0)
+
+    assert probability == 1.0
+    assert low == pytest.approx(0.025 ** (1 / 3))
+    assert high == 1.0
+
+
+def test_probability_of_improvement_no_wins() -> None:
+    champion = pd.Series([2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0])
+
+    probability, low, high = probability_of_improvement(champion - 1.0, champion)
+
+    assert probability == 0.0
+    assert low == 0.0
+    assert high == pytest.approx(1 - 0.025 ** (1 / 10))
+
+
+def test_binomial_interval_matches_scipy() -> None:
+    for successes, trials in ((0, 10), (2, 10), (7, 9), (5, 5)):
+        expected = scipy_stats.binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="exact")
+
+        share, low, high = binomial_interval(successes, trials)
+
+        assert share == successes / trials
+        assert low == pytest.approx(expected.low)
+        assert high == pytest.approx(expected.high)
 
 
 def test_probability_of_improvement_by_stratum() -> None:
