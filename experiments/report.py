@@ -492,9 +492,10 @@ def _scenario_section(
         comparison = None
     elif winner != champion:
         comparison = _compare(main, winner, champion, n_accounts, leaderboard, versus[winner])
-        comparison["runner_up"] = _runner_up(main, ranked, champion)
+        comparison["runner_up"] = _runner_up(main, ranked, compared=champion)
     elif len(ranked) > 1:
         comparison = _compare(main, ranked[1], champion, n_accounts, leaderboard, versus[ranked[1]])
+        comparison["runner_up"] = _runner_up(main, ranked, compared=ranked[1])
     else:
         comparison = None
 
@@ -659,7 +660,7 @@ def _compare(
 
     Returns the NPV gain with its verdict and the seeds on which the challenger was higher, lower or tied, the
     probability of improvement, the live test size, and one card per available metric in two groups: collections,
-    and customer impact. ``runner_up`` starts as None, and the caller sets it when the challenger ranks first.
+    and customer impact. ``runner_up`` starts as None, and the caller sets it (:func:`_runner_up`).
     """
     _check_paired_seeds(metrics, challenger, champion)
 
@@ -701,38 +702,46 @@ def _compare(
     }
 
 
-def _runner_up(metrics: pd.DataFrame, ranked: Sequence[str], champion: str) -> dict[str, Any] | None:
-    """Compare the winner with the next policy by mean NPV when that policy is a challenger, seed by seed.
+def _runner_up(metrics: pd.DataFrame, ranked: Sequence[str], compared: str) -> dict[str, Any] | None:
+    """Compare the winner (``ranked[0]``), seed by seed, with every other policy but ``compared``, the one that the
+    comparison with the champion already covers.
 
-    Beating the champion does not make the winner the best policy when the seeds cannot tell it from the next one.
-    Returns the paired difference in NPV, winner minus runner-up, with its verdict and seed counts, or None when
-    fewer than three policies ran or the runner-up is the champion, which the comparison with the champion already
-    covers.
+    Beating the champion, or the best challenger, does not make the winner the best policy when the seeds cannot
+    tell it from another policy, even one with a lower mean but a wider spread. Returns the paired difference in NPV,
+    winner minus that policy, with its verdict and seed counts, for the first policy in rank order that the seeds do
+    not place below the winner; when they place every one below, for the next-ranked one. None when no other policy
+    ran.
     """
-    if len(ranked) < 3 or ranked[1] == champion:
-        return None
-    winner, runner_up = ranked[0], ranked[1]
+    winner = ranked[0]
     winner_npv = _by_seed(metrics, winner, RANKING_METRIC)
-    runner_up_npv = _by_seed(metrics, runner_up, RANKING_METRIC)
-    difference = _interval_cell(
-        *paired_difference(winner_npv, runner_up_npv, confidence=CONFIDENCE, method=INTERVAL_METHOD), kind="money"
-    )
-    seeds = _seed_counts(winner_npv, runner_up_npv)
-    return {
-        "policy": runner_up,
-        "difference": difference,
-        "verdict": _paired_verdict(difference, seeds),
-        "seeds": seeds,
-    }
+    closest = None
+    for policy in ranked[1:]:
+        if policy == compared:
+            continue
+        other_npv = _by_seed(metrics, policy, RANKING_METRIC)
+        difference = _interval_cell(
+            *paired_difference(winner_npv, other_npv, confidence=CONFIDENCE, method=INTERVAL_METHOD), kind="money"
+        )
+        seeds = _seed_counts(winner_npv, other_npv)
+        rival = {
+            "policy": policy,
+            "difference": difference,
+            "verdict": _paired_verdict(difference, seeds),
+            "seeds": seeds,
+        }
+        if rival["verdict"] != "above":
+            return rival
+        closest = closest or rival
+    return closest
 
 
 def _ranking_badges(ranked: Sequence[str], champion: str, comparison: Mapping[str, Any] | None) -> dict[str, str]:
     """Return the leaderboard badge of the top policy, and of a policy tied with it, by the executive summary's rule.
 
-    "best" when the summary calls the top policy the best: its paired intervals lie above zero against the champion
-    and a runner-up challenger, or, for the champion, below zero for the best challenger. "tied" for the top policy
-    and the one it compares with when the two returned the same NPV on every seed. Otherwise "highest_mean". A run
-    of one policy gets no badge.
+    "best" when the summary calls the top policy the best: its paired differences from every other policy lie
+    above zero (for the champion, the best challenger's difference from it lies below zero, and the champion's
+    differences from the other challengers above zero). "tied" for the top policy and the one it compares with when
+    the two returned the same NPV on every seed. Otherwise "highest_mean". A run of one policy gets no badge.
     """
     if len(ranked) < 2:
         return {}
@@ -744,10 +753,8 @@ def _ranking_badges(ranked: Sequence[str], champion: str, comparison: Mapping[st
         return {winner: "tied", comparison["challenger"] if winner == champion else champion: "tied"}
     if runner_up is not None and runner_up["verdict"] == "tied":
         return {winner: "tied", runner_up["policy"]: "tied"}
-    if winner == champion:
-        confirmed = comparison["verdict"] == "below"
-    else:
-        confirmed = comparison["verdict"] == "above" and (runner_up is None or runner_up["verdict"] == "above")
+    beats_the_rest = runner_up is None or runner_up["verdict"] == "above"
+    confirmed = beats_the_rest and comparison["verdict"] == ("below" if winner == champion else "above")
     return {winner: "best" if confirmed else "highest_mean"}
 
 

@@ -1339,7 +1339,7 @@ def test_summary_winner_tied_with_runner_up(tmp_path: Path) -> None:
     )
     assert "is the best policy" not in summary
     assert (
-        "The seeds cannot tell it from the next policy, agency_early: it returns +10 more on average, but the 95% "
+        "The seeds cannot tell sms_first from agency_early: it returns +10 more on average, but the 95% "
         "interval of that difference, " in summary
     )
     assert "includes zero." in summary
@@ -1352,7 +1352,42 @@ def test_summary_winner_clear_of_runner_up(tmp_path: Path) -> None:
     summary = section_text(render_report(run_dir), "summary")
 
     assert summary.startswith("Executive summary sms_first is the best policy")
-    assert "next policy" not in summary
+    assert "cannot tell sms_first from" not in summary
+
+
+def test_summary_winner_not_best_when_a_lower_challenger_is_noisy(tmp_path: Path) -> None:
+    # The challenger beats the champion by 500 on every seed, and so ranks first. agency_early has the lowest mean,
+    # 300 below the champion, but swings by 2,000 either way, so the seeds cannot place it below the winner.
+    ahead = np.full(len(TEN_SEEDS), 500.0) + np.arange(len(TEN_SEEDS))
+    swings = np.array([-2_000.0, 2_000.0] * 5) - 300.0
+    html = render_report(write_npv_run(tmp_path, ahead, third=swings))
+    summary = section_text(html, "summary")
+
+    assert "is the best policy" not in summary
+    assert "The seeds cannot tell sms_first from agency_early: it returns" in summary
+    assert badge(html, "sms_first") == "highest mean NPV"
+
+
+def test_champion_not_best_when_a_lower_challenger_is_noisy(tmp_path: Path) -> None:
+    # sms_first, the best challenger, is below the champion on every seed; agency_early is lower on average but
+    # swings either way.
+    below = -500.0 - np.arange(len(TEN_SEEDS))
+    swings = np.array([-2_000.0, 2_000.0] * 5) - 600.0
+    html = render_report(write_npv_run(tmp_path, below, third=swings))
+    summary = section_text(html, "summary")
+
+    assert "remains the best policy" not in summary
+    assert f"The champion, {CHAMPION}, returns the highest mean net present value (NPV) of net collections." in summary
+    assert f"The seeds cannot tell {CHAMPION} from agency_early: it returns" in summary
+    assert badge(html, CHAMPION) == "highest mean NPV"
+
+
+def test_champion_best_when_every_challenger_is_below(tmp_path: Path) -> None:
+    below = -500.0 - np.arange(len(TEN_SEEDS))
+    html = render_report(write_npv_run(tmp_path, below, third=below - 100.0))
+
+    assert f"The champion, {CHAMPION}, remains the best policy" in section_text(html, "summary")
+    assert badge(html, CHAMPION) == "best NPV"
 
 
 def test_summary_complaints_above_some_seeds_below(tmp_path: Path) -> None:
@@ -1463,7 +1498,7 @@ def test_runner_up_name_is_escaped(tmp_path: Path) -> None:
     html = render_report(run_dir)
 
     assert "<script" not in html
-    assert f"The seeds cannot tell it from the next policy, {runner_up}:" in section_text(html, "summary")
+    assert f"The seeds cannot tell sms_first from {runner_up}:" in section_text(html, "summary")
 
 
 # -- exact ties, one account per simulation, and the leaderboard's badge --------------------------------------------
@@ -1521,7 +1556,7 @@ def test_summary_exact_tie_with_runner_up(tmp_path: Path) -> None:
     summary = section_text(html, "summary")
 
     assert (
-        "It returned the same NPV as the next policy, agency_early, on every one of the 10 simulated seeds, so "
+        "sms_first returned the same NPV as agency_early on every one of the 10 simulated seeds, so "
         "neither ranks above the other." in summary
     )
     assert "is the best policy" not in summary
@@ -1573,7 +1608,7 @@ def test_leaderboard_badge_undecided_runner_up(tmp_path: Path) -> None:
     noise = np.array([-100.0, 120.0, -90.0, 110.0, -80.0, 100.0, -70.0, 60.0, -30.0, 80.0])
     html = render_report(write_npv_run(tmp_path, ahead + noise, third=ahead))
 
-    assert "The seeds cannot tell it from the next policy, agency_early" in section_text(html, "summary")
+    assert "The seeds cannot tell sms_first from agency_early" in section_text(html, "summary")
     assert badge(html, "sms_first") == "highest mean NPV"
     assert badge(html, "agency_early") is None
 
