@@ -32,6 +32,7 @@ from experiments.report_charts import (
 from experiments.stats import (
     DEFAULT_RESAMPLES,
     IntervalMethod,
+    LiveTestSize,
     bound_interval,
     count_seeds,
     live_test_size,
@@ -612,18 +613,38 @@ def _versus_champion(
     if with_live_test and PER_ACCOUNT_SD in metrics.columns:
         sd = {policy: _pooled_sd(_by_seed(metrics, policy, PER_ACCOUNT_SD)) for policy in npv}
         accounts = min(float(_by_seed(metrics, policy, "n_accounts").min()) for policy in npv)
-        sizes = {
-            name: live_test_size(
-                difference,
+
+        def size(per_account_difference: float, share: float) -> LiveTestSize | None:
+            return live_test_size(
+                per_account_difference,
                 sd[challenger],
                 sd[champion],
                 challenger_share=share,
                 power=LIVE_TEST_POWER,
                 significance=LIVE_TEST_SIGNIFICANCE,
             )
-            for name, share in (("even", EVEN_SPLIT), ("small", SMALL_CHALLENGER_SHARE))
+
+        sizes = {
+            name: size(difference, share) for name, share in (("even", EVEN_SPLIT), ("small", SMALL_CHALLENGER_SHARE))
         }
-        live_test = {"difference_per_account": difference, **sizes, "reason": _no_live_test_reason(sizes, sd, accounts)}
+        # The size scales with 1 / difference², so the uncertainty of the simulated difference matters: an interval
+        # whose ends have one sign gives a range of sizes; one that includes zero gives no upper end.
+        _, low, high = paired_difference(
+            per_account[challenger], per_account[champion], confidence=CONFIDENCE, method=INTERVAL_METHOD
+        )
+        one_sign = low > 0 or high < 0
+        live_test = {
+            "difference_per_account": difference,
+            "difference_low": low,
+            "difference_high": high,
+            "difference_includes_zero": low <= 0 <= high,
+            # The even split's size at the end of the interval farther from zero, then at the nearer one.
+            "even_range": [size(end, EVEN_SPLIT) for end in sorted((low, high), key=abs, reverse=True)]
+            if one_sign
+            else None,
+            **sizes,
+            "reason": _no_live_test_reason(sizes, sd, accounts),
+        }
     return {"probability": probability, "live_test": live_test}
 
 

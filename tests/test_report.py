@@ -880,10 +880,12 @@ def leaderboard_row(html: str, policy: str, table_id: str = "leaderboard") -> st
     return row.group(1)
 
 
-def expected_live_test(run_dir: Path, challenger_share: float) -> tuple[int, int]:
-    """Size a live test by hand from the metrics: (challenger accounts, total accounts)."""
+def expected_live_test(run_dir: Path, challenger_share: float, difference: float | None = None) -> tuple[int, int]:
+    """Size a live test by hand from the metrics: (challenger accounts, total accounts). ``difference`` per account
+    defaults to the mean simulated one."""
     z = scipy_stats.norm.ppf(0.975) + scipy_stats.norm.ppf(0.8)
-    difference = ((npv_by_seed(run_dir, "sms_first") - npv_by_seed(run_dir, CHAMPION)) / N_ACCOUNTS).mean()
+    if difference is None:
+        difference = ((npv_by_seed(run_dir, "sms_first") - npv_by_seed(run_dir, CHAMPION)) / N_ACCOUNTS).mean()
     sd = {
         policy: np.sqrt((metric_by_seed(run_dir, policy, "npv_net_collections_per_account_sd") ** 2).mean())
         for policy in ("sms_first", CHAMPION)
@@ -941,6 +943,34 @@ def test_summary_states_live_test(run_dir: Path, report_html: str) -> None:
         f"to detect the simulated difference of {difference:+,.2f} NPV per account with 80% power at 5% two-sided "
         "significance." in summary
     )
+
+
+def test_summary_states_live_test_range(run_dir: Path, report_html: str) -> None:
+    # The size scales with 1 / difference², so the summary gives the sizes at both ends of the difference's interval.
+    differences = (npv_by_seed(run_dir, "sms_first") - npv_by_seed(run_dir, CHAMPION)) / N_ACCOUNTS
+    n = len(differences)
+    half_width = scipy_stats.t.ppf(0.975, n - 1) * differences.std(ddof=1) / np.sqrt(n)
+    low, high = differences.mean() - half_width, differences.mean() + half_width
+    assert low > 0, "the fixture's challenger should beat the champion on every seed"
+    _, at_high = expected_live_test(run_dir, 0.5, difference=high)
+    _, at_low = expected_live_test(run_dir, 0.5, difference=low)
+
+    summary = section_text(report_html, "summary")
+
+    assert (
+        f"Across the 95% interval of that difference, {low:+,.2f} to {high:+,.2f} per account, an even split needs "
+        f"from {at_high:,} to {at_low:,} accounts." in summary
+    )
+
+
+def test_summary_live_test_when_difference_includes_zero(tmp_path: Path) -> None:
+    noise = np.array([-100.0, 120.0, -90.0, 110.0, -80.0, 100.0, -70.0, 60.0, -30.0, 80.0])
+    summary = section_text(render_report(write_npv_run(tmp_path, noise)), "summary")
+
+    assert "A live champion/challenger test needs about" in summary
+    assert "This size is only a guide: the 95% interval of that difference, " in summary
+    assert "per account, includes zero, so the simulation does not settle which policy returns more" in summary
+    assert "Across the 95% interval" not in summary
 
 
 def test_summary_states_customer_impact(run_dir: Path, report_html: str) -> None:
