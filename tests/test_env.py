@@ -651,8 +651,12 @@ def test_sb3_adapter_reports_episode_ends():
     assert rewards.dtype == np.float32
     assert infos[0]["TimeLimit.truncated"] is False
     assert infos[0]["terminal_observation"].shape == (len(FEATURE_NAMES),)
-    assert infos[0]["account_id"] == 4
     assert "terminal_observation" not in infos[1]
+    # As in SB3's DummyVecEnv, infos describe the account that ended and reset_infos the one that replaced it.
+    assert infos[0]["account_id"] == 0
+    assert infos[0]["status"] == SOLD
+    assert venv.reset_infos[0]["account_id"] == 4
+    assert venv.reset_infos[0]["status"] == ACTIVE
 
     observations, rewards, dones, infos = venv.step(np.zeros(4, dtype=np.int64))
     assert dones.tolist() == [False, True, True, True]

@@ -14,6 +14,9 @@ from sim.envs.reward import RewardFunction
 from sim.envs.vector import AccountVectorEnv
 from sim.scenario import Scenario
 
+#: The keys of a reset's info for one account; a step's info adds blocked, call_unplaced and TimeLimit.truncated.
+_RESET_KEYS = ("action_mask", "account_id", "day", "status")
+
 
 class SB3AccountVecEnv(VecEnv):
     """``num_envs`` accounts of one portfolio (:class:`~sim.envs.AccountVectorEnv`) behind SB3's ``VecEnv`` API.
@@ -22,7 +25,9 @@ class SB3AccountVecEnv(VecEnv):
     ``infos[i]["terminal_observation"]`` contains the old account's last, and ``infos[i]["TimeLimit.truncated"]`` is
     True when the episode was truncated at the horizon rather than ended by the account leaving the book. Each
     ``infos[i]`` also contains the account's ``action_mask``, ``account_id``, ``day``, ``status``, ``blocked`` and
-    ``call_unplaced``, as in the Gymnasium env.
+    ``call_unplaced``, as in the Gymnasium env. As in SB3's ``DummyVecEnv``, on the step that ends an episode
+    ``infos[i]`` describes the account that ended (its final status, say) and ``reset_infos[i]`` the account that
+    replaced it.
 
     ``env_method("action_masks")`` returns one mask per account, which is what sb3-contrib's
     ``get_action_masks`` stacks for MaskablePPO. Seeding: ``seed(s)`` followed by ``reset()`` builds portfolio seed
@@ -66,9 +71,19 @@ class SB3AccountVecEnv(VecEnv):
         obs, rewards, terminated, truncated, info = self.venv.step(self._actions)
         self._actions = None
         dones = terminated | truncated
-        infos = self._split_info(info, time_limit=truncated & ~terminated)
-        for i in dones.nonzero()[0]:
-            infos[i]["terminal_observation"] = info["final_obs"][i]
+        time_limit = truncated & ~terminated
+        infos = self._split_info(info, time_limit=time_limit)
+        ended = dones.nonzero()[0]
+        if len(ended):
+            # SB3's convention (DummyVecEnv): an ended account's row describes its last step, and the account that
+            # replaced it goes to reset_infos, with the keys of a reset's info. Only the ended rows are built.
+            final = info["final_info"]
+            ended_info = {key: final[key][ended] for key in (*_RESET_KEYS, "blocked", "call_unplaced")}
+            final_rows = self._split_info(ended_info, time_limit=time_limit[ended])
+            for i, row in zip(ended.tolist(), final_rows, strict=True):
+                self.reset_infos[i] = {key: infos[i][key] for key in _RESET_KEYS}
+                row["terminal_observation"] = info["final_obs"][i]
+                infos[i] = row
         return obs, rewards.astype(np.float32), dones, infos
 
     def action_masks(self) -> np.ndarray:
