@@ -133,7 +133,17 @@ class LearnedPolicy:
         if self.sb3_model is None:
             from experiments.train import algorithm_class
 
-            self.sb3_model = algorithm_class(self.algo).load(self.path, device="cpu")
+            try:
+                self.sb3_model = algorithm_class(self.algo).load(self.path, device="cpu")
+            except Exception as error:  # SB3, torch, zipfile and pickle each raise their own kinds for a damaged file
+                # Only the error's type: torch's message suggests loading with weights_only=False, which would run
+                # the file's pickles.
+                raise ConfigError(
+                    str(self.path),
+                    "policy",
+                    f"cannot be loaded ({type(error).__name__}); the zip has the data of an SB3 model but its weights "
+                    "are damaged or do not fit it; train the model again with 'arrears train'",
+                ) from error
         return self.sb3_model
 
     def bind(self, model) -> None:

@@ -53,6 +53,11 @@ class ConfigError(ValueError):
         where = f"{source}: {self.key_path}" if key_path else source
         super().__init__(f"{where}: {self.message}")
 
+    def __reduce__(self):
+        # A cell that fails in a worker process sends its error back pickled, and the default reduction would call
+        # __init__ with the formatted message alone.
+        return (type(self), (self.source, self.key_path, self.message))
+
 
 def _cut(text: str, max_chars: int) -> str:
     """Return ``text``, or its first ``max_chars`` characters ending in '...' when it is longer."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from experiments.cli import main
+from sim.errors import ConfigError
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -161,6 +163,15 @@ def test_console_script_bad_input_has_no_traceback(tmp_path):
     )
     assert completed.returncode == 2
     assert_one_line_error(completed.stderr, "exp.yaml", "seeds")
+
+
+def test_config_error_survives_pickle():
+    """A cell that fails in a worker process sends its ConfigError back pickled."""
+    error = ConfigError("model.zip", "policy", "cannot be loaded")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is ConfigError
+    assert str(copy) == str(error)
+    assert (copy.source, copy.key_path, copy.message) == ("model.zip", "policy", "cannot be loaded")
 
 
 def test_list_prints_shipped_names(capsys):

@@ -455,6 +455,32 @@ def test_model_of_other_env_rejected_before_run(trained_ppo, tmp_path, capsys, c
     assert not (tmp_path / "run").exists()
 
 
+def with_damaged_weights(source: Path, target: Path) -> Path:
+    """Copy the model zip ``source`` to ``target``, its ``policy.pth`` member replaced by bytes torch cannot read."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for item in original.infolist():
+            content = b"not a torch file" if item.filename == "policy.pth" else original.read(item.filename)
+            copy.writestr(item, content)
+    return target
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_model_with_damaged_weights_exits_2(trained_ppo, tmp_path, capsys, workers):
+    with_damaged_weights(trained_ppo.run_dir / "model.zip", tmp_path / "damaged.zip")
+    config = tmp_path / "experiment.yaml"
+    config.write_text(
+        yaml.safe_dump({"name": "x", "policies": ["standard", "damaged.zip"], "n_accounts": 50, "horizon_days": 5})
+    )
+
+    code = main(["run", str(config), "--out", str(tmp_path / "run"), "--workers", workers, "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "damaged.zip: policy: cannot be loaded (" in err
+    assert "Traceback" not in err
+
+
 # -- arrears tune -------------------------------------------------------------------------------------------------
 
 
