@@ -721,6 +721,17 @@ def test_sb3_adapter_rejects_wrong_action_shape(shape):
     assert dones.shape == (8,)
 
 
+def test_sb3_adapter_rejects_float_actions():
+    pytest.importorskip("stable_baselines3")
+    from sim.envs.sb3 import SB3AccountVecEnv
+
+    venv = SB3AccountVecEnv(2, horizon=5)
+    venv.seed(0)
+    venv.reset()
+    with pytest.raises(ValueError, match="expected integer actions"):
+        venv.step(np.array([22.9, 36.7]))
+
+
 def test_sb3_adapter_accepts_column_of_actions():
     pytest.importorskip("stable_baselines3")
     from sim.envs.sb3 import SB3AccountVecEnv

@@ -63,6 +63,9 @@ class SB3AccountVecEnv(VecEnv):
                 f"expected {self.num_envs} actions, one per account (shape ({self.num_envs},)), "
                 f"got an array of shape {actions.shape}"
             )
+        # A cast would silently turn 22.9 into action 22, so non-integer actions are a caller's mistake too.
+        if not np.issubdtype(actions.dtype, np.integer):
+            raise ValueError(f"expected integer actions (catalogue indices), got an array of {actions.dtype}")
         self._actions = actions.reshape(self.num_envs).astype(np.int64)
 
     def step_wait(self) -> VecEnvStepReturn:
