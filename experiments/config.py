@@ -307,7 +307,7 @@ class LoadedExperiment(BaseModel):
 
 def _resolve_path(spec: str, base: Path) -> str:
     """Resolve a spec that looks like a YAML or model zip path relative to the config file's folder; keep names."""
-    if spec.endswith((".yaml", ".yml", ".zip")):
+    if Path(spec).suffix.lower() in (".yaml", ".yml", ".zip"):
         path = Path(spec)
         return str(path if path.is_absolute() else (base / path).resolve())
     return spec

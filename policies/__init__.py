@@ -38,11 +38,13 @@ def load(spec: str | Path, warn: bool = True) -> Policy:
     ``warn=False``, a waterfall YAML loads without warning about cadences that the guard will block.
     """
     text = str(spec)
-    if text.endswith(".zip"):
+    # Suffixes in any case: MODEL.ZIP is a model too.
+    suffix = Path(text).suffix.lower()
+    if suffix == ".zip":
         from policies.learned import LearnedPolicy
 
         return LearnedPolicy(text)
-    if text.endswith((".yaml", ".yml")) or Path(text).is_file():
+    if suffix in (".yaml", ".yml") or Path(text).is_file():
         return Waterfall.from_yaml(text, warn=warn)
     if text in BUILT_IN:
         return BUILT_IN[text]()

@@ -765,6 +765,24 @@ def test_nonfinite_reward_rejected(default_scenario):
         env.step(np.zeros(4, dtype=np.int64))
 
 
+def test_env_steps_on_after_a_rejected_reward(default_scenario):
+    """A caller who catches the error of a bad reward can step on: the next day is open, as after any step."""
+    bad_days = {3}
+
+    def reward_with_a_bad_day(outcome):
+        return np.full(len(outcome.status), np.inf if outcome.day in bad_days else 1.0)
+
+    env = AccountEnv(default_scenario, horizon=10, reward=reward_with_a_bad_day)
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step(0)
+    with pytest.raises(ValueError, match="returned inf for an account"):
+        env.step(0)
+    _, reward, _, _, info = env.step(0)
+    assert reward == 1.0
+    assert info["day"] == 5
+
+
 @pytest.mark.parametrize("mode", ["nxt", "Disabled", 3])
 def test_vector_env_lists_autoreset_modes(mode):
     with pytest.raises(ValueError, match=r"autoreset_mode must be AutoresetMode.NEXT_STEP or AutoresetMode.SAME_STEP"):

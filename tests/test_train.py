@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -453,6 +454,18 @@ def test_model_of_other_env_rejected_before_run(trained_ppo, tmp_path, capsys, c
     assert message in err
     assert "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_model_suffix_in_upper_case_runs(trained_ppo, tmp_path, capsys):
+    shutil.copyfile(trained_ppo.run_dir / "model.zip", tmp_path / "MODEL.ZIP")
+    config = tmp_path / "experiment.yaml"
+    config.write_text(yaml.safe_dump({"name": "x", "policies": ["standard", "MODEL.ZIP"], "n_accounts": 20}))
+
+    code = main(["run", str(config), "--out", str(tmp_path / "run"), "--no-progress", "--seeds", "1"])
+
+    assert code == 0, capsys.readouterr().err
+    metrics = pd.read_parquet(tmp_path / "run" / "metrics.parquet")
+    assert sorted(metrics["policy"]) == ["MODEL", "standard"]
 
 
 def with_damaged_weights(source: Path, target: Path) -> Path:

@@ -149,13 +149,6 @@ class AccountEpisodes:
             economics=model.scenario.economics,
         )
         rewards = np.asarray(self.reward(outcome), dtype=np.float64)
-        if rewards.shape != (model.n,):
-            raise ValueError(f"the reward function returned shape {rewards.shape}, expected ({model.n},)")
-        if not np.isfinite(rewards).all():
-            raise ValueError(
-                f"the reward function returned {rewards[~np.isfinite(rewards)][0]} for an account; every reward "
-                "must be finite"
-            )
         terminated = model.status != ACTIVE
         truncated = ~terminated & (model.day - self.start_day >= self.horizon)
         result = DayResult(
@@ -168,6 +161,14 @@ class AccountEpisodes:
 
         model.open_day()
         self._features = self._mask = None
+        # Checked once the next day is open, so that a caller who catches the error can go on stepping.
+        if rewards.shape != (model.n,):
+            raise ValueError(f"the reward function returned shape {rewards.shape}, expected ({model.n},)")
+        if not np.isfinite(rewards).all():
+            raise ValueError(
+                f"the reward function returned {rewards[~np.isfinite(rewards)][0]} for an account; every reward "
+                "must be finite"
+            )
         return result
 
     def renew(self, idx: np.ndarray, account_ids: np.ndarray) -> None:
