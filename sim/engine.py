@@ -1276,7 +1276,9 @@ class PortfolioModel:
     def contacts_frame(self) -> pd.DataFrame:
         """Return every contact requested while tracing: day, account, action, and whether it was sent and reached.
 
-        A call counts as sent when an agent dialled it and as reached on a right-party contact.
+        A call counts as sent when an agent dialled it and as reached on a right-party contact. Agency placements
+        are listed too, as action ``agency`` with ``sent`` True and ``reached`` False, though they are not contacts:
+        the ``contacts`` metrics do not count them.
         """
         if not self.trace:
             raise RuntimeError("contacts are recorded only when the model is built with trace=True")

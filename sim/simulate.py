@@ -50,7 +50,8 @@ def simulate(
 
     ``scenario`` is a :class:`Scenario`, a shipped scenario name or a YAML path; ``policy`` is a policy object or
     anything :func:`policies.load` accepts. The same arguments give the same numbers to the last bit.
-    ``trace=True`` also records every contact per account in ``result.contacts`` (slower; for tests and audits).
+    ``trace=True`` also records every contact and agency placement per account in ``result.contacts`` (slower; for
+    tests and audits).
     """
     _check_whole_number("n_accounts", n_accounts)
     _check_whole_number("days", days)
