@@ -648,8 +648,9 @@ def summarise(
 
     ``clusters`` names a column, such as ``seed``, whose values are shared across strata, as the seeds of the
     scenarios of one run are. With ``strata``, the mean's t interval then comes from
-    :func:`clustered_mean_interval` and the IQM's from :func:`clustered_bootstrap`, which keep the correlation
-    between strata on one seed.
+    :func:`clustered_mean_interval` (a bootstrap mean's from :func:`clustered_bootstrap`), which keeps the
+    correlation between strata on one seed, and the IQM is that of each cluster's average over the strata, with a
+    percentile bootstrap over the clusters.
     """
     extra = [name for name in (strata, clusters) if name]
     missing = [name for name in [by, *columns, *extra] if name not in metrics.columns]
@@ -687,8 +688,11 @@ def summarise(
             row[(column, "low")] = low
             row[(column, "high")] = high
             if with_iqm and shared_clusters:
-                estimate, iqm_low, iqm_high = clustered_bootstrap(
-                    values, cluster_labels, iqm, confidence=confidence, seed=seed, n_resamples=n_resamples
+                # The IQM of each seed's average over the strata. Trimming the pooled values would drop the lowest
+                # strata's values, not the unusual seeds.
+                per_cluster = pd.Series(values).groupby(cluster_labels).mean().to_numpy()
+                estimate, iqm_low, iqm_high = stratified_bootstrap(
+                    [per_cluster], iqm, confidence=confidence, seed=seed, method="percentile", n_resamples=n_resamples
                 )
             elif with_iqm:
                 estimate, iqm_low, iqm_high = stratified_bootstrap(

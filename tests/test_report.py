@@ -1124,6 +1124,8 @@ def test_scenario_breakdown_pools_scenarios(tmp_path: Path) -> None:
     assert cells[1] == f"{per_scenario[1].mean():,.0f}"
     assert cells[2].strip().startswith(f"{mean:,.0f}")
     assert f'<span class="interval">{low:,.0f} – {high:,.0f}</span>' in cells[2]
+    # The pooled IQM trims seeds, not scenarios: it is the IQM of the per-seed averages.
+    assert cells[3].strip().startswith(f"{scipy_stats.trim_mean(per_seed, 0.25):,.0f}")
     assert cells[4].strip().startswith(f"{wins:.1%}")
     assert "Scenarios in the run baseline, recession" in section_text(html, "assumptions")
 
