@@ -526,7 +526,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         out = args.out or SHIPPED_DEFAULT_SCENARIO
         check_writable_file(out, "--out")
         _check_not_input(out, args.uci, "--uci")
-        scenario = calibrate_uci(args.uci, out)
+        if args.out is None:
+            # The shipped default records the command that regenerates it from the repository root.
+            scenario = calibrate_uci(args.uci, out)
+        else:
+            scenario = calibrate_uci(args.uci, out, command=f"arrears calibrate --uci {args.uci} --out {args.out}")
         print(f"wrote {out} (scenario '{scenario.name}', fitted from {args.uci})")
         return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from sim.calibration import (
     fit_uci,
     holdout_accounts,
     load_monthly_csv,
+    load_uci,
     monthly_transitions,
     transition_counts,
 )
@@ -205,6 +207,21 @@ def test_synthetic_holdout_validates_fit(synthetic_csv: tuple[Path, pd.DataFrame
     assert 0 < validation["max_abs_difference"].max() < 0.06
     assert (validation["impossible"] == 0).all()
     assert validation["p_value"].min() > 1e-4, validation.to_string()
+
+
+def test_validation_p_values_hold_their_level() -> None:
+    # Both parts are drawn from KNOWN_MATRIX, so about 5% of the p-values may fall below 0.05. A test that took the
+    # fitted probabilities as exact ignores the fit part's own sampling error and rejects far more often.
+    rng = np.random.default_rng(11)
+    fit_totals, holdout_totals = 7_000, 3_000
+    columns = range(KNOWN_MATRIX.shape[1])
+    p_values = []
+    for _ in range(300):
+        fit = pd.DataFrame([rng.multinomial(fit_totals, row) for row in KNOWN_MATRIX], columns=columns)
+        holdout = pd.DataFrame([rng.multinomial(holdout_totals, row) for row in KNOWN_MATRIX], columns=columns)
+        p_values.append(compare_transition_counts(fit, holdout)["p_value"].to_numpy())
+    rejected = float((np.concatenate(p_values) < 0.05).mean())
+    assert rejected < 0.07, f"{rejected:.3f} of p-values below 0.05 when both parts share one matrix"
 
 
 def test_holdout_split_ignores_file_order() -> None:
@@ -464,3 +481,37 @@ def test_repeated_column_names_the_column(tmp_path, capsys) -> None:
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"arrears calibrate: error: {path}: balance: column named more than once in the header; keep one"]
     assert not (tmp_path / "out.yaml").exists()
+
+
+def test_compressed_csv_exits_2(tmp_path, capsys) -> None:
+    path = tmp_path / "histories.csv.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as file:
+        file.write("account_id,month,cycles_past_due,balance\nA,2024-01,0,100\nA,2024-02,1,150\n")
+    code = main(["calibrate", "--csv", str(path), "--out", str(tmp_path / "out.yaml")])
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"arrears calibrate: error: {path}: not a valid CSV file")
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_field_longer_than_csv_limit_is_read(tmp_path) -> None:
+    # The csv module's default limit is 131,072 characters a field; pandas has none.
+    note = "x" * 200_000
+    path = tmp_path / "notes.csv"
+    path.write_text(
+        f"account_id,month,cycles_past_due,balance,note\nA,2024-01,0,100,{note}\nA,2024-02,1,150,short\n",
+        encoding="utf-8",
+    )
+    data = load_monthly_csv(path)
+    assert len(data) == 2
+    assert data["cycles_past_due"].tolist() == [0, 1]
+
+
+def test_uci_field_longer_than_csv_limit_is_read(uci_csv: Path, tmp_path: Path) -> None:
+    raw = pd.read_csv(uci_csv, nrows=50)
+    raw["SEX"] = raw["SEX"].astype(str)
+    raw.loc[3, "SEX"] = "1" * 200_000
+    path = tmp_path / "uci_long_cell.csv"
+    raw.to_csv(path, index=False)
+    assert len(load_uci(path)) == 50

@@ -206,6 +206,20 @@ def test_written_yaml_round_trips(uci_csv: Path, fitted: Scenario, tmp_path: Pat
     assert f"#   {command}\n" in out.read_text(encoding="utf-8"), "the header names the regenerating command"
 
 
+def test_cli_records_command_it_ran(uci_csv: Path, tmp_path: Path) -> None:
+    from experiments.cli import main
+
+    subset = tmp_path / "first_rows.csv"
+    pd.read_csv(uci_csv, nrows=3_000).to_csv(subset, index=False)
+    out = tmp_path / "mine.yaml"
+    assert main(["calibrate", "--uci", str(subset), "--out", str(out)]) == 0
+
+    command = f"arrears calibrate --uci {subset} --out {out}"
+    text = out.read_text(encoding="utf-8")
+    assert Scenario.from_yaml(out).calibration.command == command
+    assert f"#   {command}\n" in text, "the header names the command that wrote the file"
+
+
 # -- writing without the data --------------------------------------------------------------------------------
 
 
