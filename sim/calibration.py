@@ -605,6 +605,8 @@ CSV_REQUIRED_COLUMNS = ["account_id", "month", "cycles_past_due", "balance"]
 CSV_OPTIONAL_COLUMNS = ["credit_limit", "payment", "minimum_due", "charged_off"]
 CSV_MONTH_PATTERN = r"\d{4}-(0[1-9]|1[0-2])"
 CHARGED_OFF_VALUES = {"0": False, "1": True, "false": False, "true": True}
+#: Upper clip of cycles_past_due as read, far above the state cap of 6, so that the mapping note still counts it.
+CYCLES_PAST_DUE_CLIP = 2**31 - 1
 #: Share of accounts, chosen by a hash of account_id, whose transitions validate the fit instead of entering it.
 HOLDOUT_SHARE = 0.3
 #: A fitted transition row resting on fewer transitions than this is flagged in the notes and in a warning.
@@ -699,7 +701,8 @@ def _cycles_column(path: Path, values: pd.Series) -> pd.Series:
             f"invalid value {cycles.iloc[row]:g} in {_csv_line(row)}; expected a whole number of unpaid minimum "
             "payments, 0 or more",
         )
-    return cycles.astype("int64")
+    # States cap cycles at 6 anyway. The clip keeps a value of 2**63 or more from wrapping to a negative int64.
+    return cycles.clip(upper=CYCLES_PAST_DUE_CLIP).astype("int64")
 
 
 def _amount_column(path: Path, values: pd.Series, *, allow_missing: bool, positive: bool) -> pd.Series:

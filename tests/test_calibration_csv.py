@@ -224,6 +224,19 @@ def test_validation_p_values_hold_their_level() -> None:
     assert rejected < 0.07, f"{rejected:.3f} of p-values below 0.05 when both parts share one matrix"
 
 
+def test_huge_cycles_read_as_state_six(tmp_path: Path) -> None:
+    path = tmp_path / "huge_cycles.csv"
+    path.write_text(
+        "account_id,month,cycles_past_due,balance\na,2024-01,5,100\na,2024-02,6,100\na,2024-03,1e20,100\n",
+        encoding="utf-8",
+    )
+    data = load_monthly_csv(path)
+    assert data["cycles_past_due"].min() >= 0
+    transitions, _ = monthly_transitions(data)
+    moves = sorted(zip(transitions["from_state"], transitions["to_state"], strict=True))
+    assert moves == [(5, 6), (6, 7)]
+
+
 def test_holdout_split_ignores_file_order() -> None:
     ids = [f"A{i}" for i in range(1_000)]
     forward = dict(zip(ids, holdout_accounts(ids), strict=True))
