@@ -878,7 +878,11 @@ def fit_monthly_csv(
         )
     validation = compare_transition_counts(counts, transition_counts(holdout_part))
 
-    portfolio, portfolio_notes = _fit_portfolio(path, data, fit_part, base_scenario.portfolio)
+    # An account more cycles behind than this is past the base scenario's charge-off DPD on day 0.
+    last_open_state = min(MAX_CYCLES_PAST_DUE, base_scenario.charge_off_dpd // base_scenario.cycle_days)
+    portfolio, portfolio_notes = _fit_portfolio(
+        path, data, fit_part, base_scenario.portfolio, last_open_state, base_scenario.charge_off_dpd
+    )
     n_accounts = int(data["account"].nunique())
     n_holdout_accounts = int(data.loc[data["holdout"], "account"].nunique())
     observed = counts.sum(axis=1)
@@ -928,11 +932,18 @@ def _month_name(month_index: int) -> str:
 
 
 def _fit_portfolio(
-    path: Path, data: pd.DataFrame, fit_part: pd.DataFrame, base: Portfolio
+    path: Path,
+    data: pd.DataFrame,
+    fit_part: pd.DataFrame,
+    base: Portfolio,
+    last_open_state: int = MAX_CYCLES_PAST_DUE,
+    charge_off_dpd: int = 180,
 ) -> tuple[Portfolio, list[str]]:
     """Fit the delinquent mix, balances, credit limits and minimum payment rate on the accounts outside the holdout.
 
-    The snapshot is the first month in the file. Keys that the file's columns cannot inform keep ``base``'s values.
+    The snapshot is the first month in the file. Accounts more than ``last_open_state`` cycles behind in it would be
+    charged off on day 0 (past ``charge_off_dpd``), so they are left out of the mix and the balance fits. Keys that
+    the file's columns cannot inform keep ``base``'s values.
     """
     fit_rows = data[~data["holdout"]]
     snapshot_index = int(data["month_index"].min())
@@ -941,7 +952,9 @@ def _fit_portfolio(
     if "charged_off" in snapshot:
         snapshot = snapshot[~snapshot["charged_off"]]
     states = snapshot["cycles_past_due"].clip(upper=MAX_CYCLES_PAST_DUE)
-    delinquent = snapshot[states > 0]
+    beyond_charge_off = int((states > last_open_state).sum())
+    states = states[states <= last_open_state]
+    delinquent = snapshot.loc[states.index][states > 0]
     if delinquent.empty:
         raise ConfigError(
             str(path),
@@ -957,9 +970,17 @@ def _fit_portfolio(
         "initial_cycles_past_due": {state: float(share) for state, share in delinquent_mix(states).items()},
         "balance": fit_lognormal(with_balance["balance"]),
     }
-    notes = [
+    mix_note = (
         f"initial_cycles_past_due: {snapshot_month} mix of the {len(delinquent):,} accounts outside the holdout part "
-        f"that are delinquent in that month, the first of the file.",
+        f"that are delinquent in that month, the first of the file."
+    )
+    if last_open_state < MAX_CYCLES_PAST_DUE:
+        mix_note += (
+            f" {beyond_charge_off:,} accounts more than {last_open_state} cycles behind are left out, because the base "
+            f"scenario charges off at {charge_off_dpd} DPD and would charge them off on day 0."
+        )
+    notes = [
+        mix_note,
         "balance: maximum-likelihood log-normal fit (sd with divisor n) of the balances of the "
         f"{len(with_balance):,} of them with a positive balance ({len(delinquent) - len(with_balance):,} with a zero "
         "balance are left out), in the currency of the file.",

@@ -237,6 +237,17 @@ def test_huge_cycles_read_as_state_six(tmp_path: Path) -> None:
     assert moves == [(5, 6), (6, 7)]
 
 
+def test_loan_base_leaves_charged_off_states_out(synthetic_csv: tuple[Path, pd.DataFrame]) -> None:
+    # Instalment loans charge off at 120 DPD, so accounts 5 or 6 cycles behind would be charged off on day 0.
+    card = fit_monthly_csv(synthetic_csv[0])
+    loan = fit_monthly_csv(synthetic_csv[0], base="instalment_loan")
+    assert card.portfolio.initial_cycles_past_due[6] > 0
+    assert loan.portfolio.initial_cycles_past_due[5] == 0
+    assert loan.portfolio.initial_cycles_past_due[6] == 0
+    assert sum(loan.portfolio.initial_cycles_past_due.values()) == pytest.approx(1.0)
+    assert "charges off at 120 DPD" in " ".join(loan.calibration.notes)
+
+
 def test_holdout_split_ignores_file_order() -> None:
     ids = [f"A{i}" for i in range(1_000)]
     forward = dict(zip(ids, holdout_accounts(ids), strict=True))
