@@ -191,6 +191,24 @@ def load_uci(path: str | Path) -> pd.DataFrame:
             "LIMIT_BAL",
             f"credit limit {limits[row]:g} in data row {row + 1} is invalid; expected a positive amount",
         )
+    for column in PAYMENT_COLUMNS:
+        # A bill may be negative (a credit balance), a payment may not.
+        negative = data[column] < 0
+        if negative.any():
+            row = int(negative.idxmax())
+            raise ConfigError(
+                str(path),
+                column,
+                f"payment {data[column][row]:g} in data row {row + 1} is invalid; expected an amount of 0 or more",
+            )
+    if "ID" in raw.columns:
+        # A repeated client would enter the fit twice. The message names rows, never a client's id.
+        repeated = raw["ID"].duplicated()
+        if repeated.any():
+            row = int(repeated.idxmax())
+            raise ConfigError(
+                str(path), "ID", f"data row {row + 1} repeats the ID of an earlier row; expected one row per client"
+            )
     return data
 
 

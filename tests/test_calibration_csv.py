@@ -539,3 +539,38 @@ def test_uci_field_longer_than_csv_limit_is_read(uci_csv: Path, tmp_path: Path) 
     path = tmp_path / "uci_long_cell.csv"
     raw.to_csv(path, index=False)
     assert len(load_uci(path)) == 50
+
+
+def test_uci_negative_payment_exits_2(uci_csv: Path, tmp_path: Path, capsys) -> None:
+    raw = pd.read_csv(uci_csv, nrows=50)
+    raw.loc[7, "PAY_AMT3"] = -5
+    path = tmp_path / "negative_payment.csv"
+    raw.to_csv(path, index=False)
+
+    code = main(["calibrate", "--uci", str(path), "--out", str(tmp_path / "out.yaml")])
+
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"arrears calibrate: error: {path}: PAY_AMT3: payment -5 in data row 8 is invalid; "
+        "expected an amount of 0 or more"
+    ]
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_uci_repeated_client_exits_2(uci_csv: Path, tmp_path: Path, capsys) -> None:
+    raw = pd.read_csv(uci_csv, nrows=50)
+    path = tmp_path / "repeated_client.csv"
+    pd.concat([raw, raw.iloc[[3]]], ignore_index=True).to_csv(path, index=False)
+
+    code = main(["calibrate", "--uci", str(path), "--out", str(tmp_path / "out.yaml")])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"arrears calibrate: error: {path}: ID: data row 51 repeats the ID of an earlier row; "
+        "expected one row per client"
+    )
+    # The message names rows, never a client's id.
+    assert f" {raw['ID'][3]} " not in err
+    assert not (tmp_path / "out.yaml").exists()
