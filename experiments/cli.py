@@ -526,6 +526,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         out = args.out or SHIPPED_DEFAULT_SCENARIO
         check_writable_file(out, "--out")
         _check_not_input(out, args.uci, "--uci")
+        _check_yaml_out(out, "scenario")
         if args.out is None:
             # The shipped default records the command that regenerates it from the repository root.
             scenario = calibrate_uci(args.uci, out)
@@ -538,10 +539,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise ConfigError("--out", "", "missing; --csv needs the scenario YAML to write, such as --out mine.yaml")
     check_writable_file(args.out, "--out")
     _check_not_input(args.out, args.csv, "--csv")
+    _check_yaml_out(args.out, "scenario")
     command = f"arrears calibrate --csv {args.csv} --out {args.out} --base {args.base}"
     scenario = calibrate_monthly_csv(args.csv, args.out, base=args.base, command=command)
     print(f"wrote {args.out} (scenario '{scenario.name}', fitted from {args.csv}, other keys from {args.base})")
     return 0
+
+
+def _check_yaml_out(out: Path, what: str) -> None:
+    """Raise :class:`ConfigError` unless ``--out`` names a YAML file, so that a typo cannot replace a CSV or a model."""
+    if out.suffix.lower() not in (".yaml", ".yml"):
+        raise ConfigError(str(out), "--out", f"is not a .yaml or .yml path; name the {what} YAML to write")
 
 
 def _check_not_input(out: Path, data: Path, option: str) -> None:
@@ -558,6 +566,7 @@ def cmd_fit_score(args: argparse.Namespace) -> int:
     if args.days <= HORIZON_DAYS:
         raise ConfigError("--days", "", f"must exceed the {HORIZON_DAYS}-day horizon, got {args.days}")
     check_writable_file(args.out, "--out")
+    _check_yaml_out(args.out, "score")
     scenario = Scenario.load(args.scenario)
     policy = policies.load(args.policy)
     try:

@@ -372,6 +372,25 @@ def test_output_directory_rejected_before_work(tmp_path, capsys, command):
     assert_one_line_error(err, "folder", "--out", "is a directory")
 
 
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        (["fit-score", "--accounts", "200", "--days", "40"], "score"),
+        (["calibrate", "--uci", "data.csv"], "scenario"),
+        (["calibrate", "--csv", "data.csv"], "scenario"),
+    ],
+)
+def test_output_other_than_yaml_rejected(tmp_path, capsys, command, what):
+    # A typo must not replace a CSV: --out names the YAML to write.
+    precious = write(tmp_path / "precious.csv", "a,b\n1,2\n")
+    data = write(tmp_path / "data.csv", "a,b\n1,2\n")
+    args = [str(data) if arg == "data.csv" else arg for arg in command]
+    code, out, err = run_cli([*args, "--out", str(precious)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "precious.csv: --out: is not a .yaml or .yml path", f"name the {what} YAML to write")
+    assert precious.read_text() == "a,b\n1,2\n"
+
+
 def test_report_on_a_file_says_so(tmp_path, capsys):
     not_a_run = write(tmp_path / "metrics.csv", "a,b\n1,2\n")
     code, out, err = run_cli(["report", str(not_a_run)], capsys)
