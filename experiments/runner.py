@@ -108,10 +108,32 @@ def build_policy(name: str, spec: str | dict[str, tuple[str, float]]):
     return policies.load(spec, warn=False)
 
 
-def compute_cell(scenario: Scenario, name: str, spec: str | dict, n_accounts: int, days: int, seed: int) -> CellOutput:
-    """Simulate one policy (or split) on one scenario and seed; return its metrics, daily rows and arm assignment."""
+def compute_cell(
+    scenario: Scenario,
+    name: str,
+    spec: str | dict,
+    n_accounts: int,
+    days: int,
+    seed: int,
+    fingerprint: Any = None,
+) -> CellOutput:
+    """Simulate one policy (or split) on one scenario and seed; return its metrics, daily rows and arm assignment.
+
+    ``fingerprint`` is the policy's :func:`_policy_fingerprint` when the run planned its cells. A worker reads the
+    policy's files again, so it raises :class:`ConfigError` when they no longer match: the cell would be saved under
+    the key of the file as planned but computed from the file as edited since.
+    """
     started = time.perf_counter()
     policy = build_policy(name, spec)
+    # Checked after loading, so that a file edited before or during the load fails the check.
+    if fingerprint is not None and _policy_fingerprint(spec) != fingerprint:
+        files = sorted(path for path, _ in spec.values()) if isinstance(spec, dict) else [spec]
+        raise ConfigError(
+            ", ".join(files),
+            "",
+            f"policy {short_repr(name)} changed on disk after the run started, so its cells would mix two versions; "
+            "rerun once the file stays unchanged",
+        )
     result = simulate(scenario, policy, n_accounts=n_accounts, days=days, seed=seed)
 
     metrics = _order_columns(result.metrics.assign(scenario=scenario.name), ["scenario", "policy", "seed"])
@@ -376,7 +398,7 @@ def plan_cells(experiment: LoadedExperiment) -> tuple[list[Cell], list[tuple]]:
                 }
                 key = hashlib.sha256(json.dumps(spec_of_cell, sort_keys=True).encode()).hexdigest()
                 cells.append(Cell(scenario=scenario.name, policy=name, seed=seed, key=key))
-                arguments.append((scenario, name, spec, cfg.n_accounts, cfg.horizon_days, seed))
+                arguments.append((scenario, name, spec, cfg.n_accounts, cfg.horizon_days, seed, fingerprints[name]))
     return cells, arguments
 
 
@@ -544,21 +566,48 @@ def _dask_client(address: str):
         client.close()
 
 
-def _probe_scheduler(address: str) -> None:
-    """Raise :class:`ConfigError` at once when nothing accepts a TCP connection at a ``tcp://`` scheduler address.
+#: Address schemes of Dask's comms whose location is a TCP host and port, which _probe_scheduler tries to reach.
+TCP_SCHEMES = ("tcp", "tls", "ws", "wss")
+#: Schemes that encrypt the connection with TLS, which needs TLS settings in the Dask configuration.
+TLS_SCHEMES = ("tls", "wss")
 
-    Dask retries a refused connection until its timeout, so without this check a mistyped port costs that long.
+
+def _probe_scheduler(address: str) -> None:
+    """Raise :class:`ConfigError` at once for a scheduler address that Dask's client cannot use.
+
+    That is an ``inproc://`` address, a TLS address without TLS settings in the Dask configuration, or a TCP address
+    where nothing accepts a connection. Dask retries a refused connection until its timeout, so without this check a
+    mistyped port costs that long. A client that fails to start for another reason waits 60 s to close when Python
+    collects it (distributed 2026.8.0), so the address is checked before the client is built.
     """
     from distributed.comm import parse_address
     from distributed.comm.addressing import parse_host_port
+    from distributed.security import Security
 
     try:
         scheme, location = parse_address(address)
-        if scheme != "tcp":
-            return
+    except ValueError as exc:
+        raise ConfigError(address, "--scheduler", f"invalid scheduler address: {exc}") from None
+    if scheme == "inproc":
+        raise ConfigError(
+            address,
+            "--scheduler",
+            "an inproc:// address reaches only a scheduler inside this process; pass the tcp:// address that "
+            "'dask scheduler' prints",
+        )
+    if scheme not in TCP_SCHEMES:
+        return
+    try:
         host, port = parse_host_port(location)
     except ValueError as exc:
         raise ConfigError(address, "--scheduler", f"invalid scheduler address: {exc}") from None
+    if scheme in TLS_SCHEMES and Security().get_connection_args("client").get("ssl_context") is None:
+        raise ConfigError(
+            address,
+            "--scheduler",
+            f"a {scheme}:// address needs TLS settings, which the Dask configuration does not set "
+            "(distributed.comm.tls); set them, or pass the scheduler's tcp:// address",
+        )
     try:
         with socket.create_connection((host, port), timeout=SCHEDULER_TIMEOUT_SECONDS):
             pass
@@ -703,6 +752,12 @@ def check_resume(path: Path, experiment: LoadedExperiment, cells: list[Cell]) ->
     missing = [entry for entry in earlier_cells if entry[3] not in keys]
     if not missing:
         return
+    # grid.json is written when a run starts, so after an interrupted rerun it lists that rerun's grid while the
+    # files at the top of the directory are still those of the finished run before it. This grid may repeat or
+    # extend that finished run, whose files it replaces; the interrupted rerun's saved cells stay in cells/.
+    finished = _finished_cell_keys(path)
+    if finished is not None and finished <= keys:
+        return
     scenario, policy, seed, _ = missing[0]
     cfg = experiment.config
     if earlier.get("arrears_version") != _version("arrears"):
@@ -727,6 +782,15 @@ def check_resume(path: Path, experiment: LoadedExperiment, cells: list[Cell]) ->
         f"holds a run that {reason}; a rerun into the same directory may only add scenarios, policies, splits "
         "or seeds, so name a new --out",
     )
+
+
+def _finished_cell_keys(path: Path) -> set[str] | None:
+    """Return the cell keys of the finished run in ``path`` (its manifest.json), or None without a readable one."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        return {str(cell["key"]) for cell in manifest["cells"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 # -- the run directory --------------------------------------------------------------------------------------------
@@ -843,6 +907,7 @@ def write_run_directory(
 
     check_run_directory(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _delete_stale_staging(path)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         resolved = experiment.resolved_dict()
@@ -860,6 +925,20 @@ def write_run_directory(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _delete_stale_staging(path: Path) -> None:
+    """Delete the staging folders of ``path`` that killed runs left beside it (``.NAME.RANDOM.tmp``).
+
+    The caller holds the run directory's lock, so no other run is writing one of them. The pattern matches the
+    8 characters that :func:`tempfile.mkdtemp` adds (CPython 3.11), so the staging folder of another run directory
+    whose name starts with this one's, such as ``NAME.v2``, does not match.
+    """
+    staging_name = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+    for entry in path.parent.iterdir():
+        if staging_name.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            logger.info("deleting %s, the staging folder of a killed run", entry)
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _link_tree(source: Path, target: Path) -> None:

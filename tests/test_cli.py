@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from experiments.cli import main
+from experiments.config import load_config
 from sim.errors import ConfigError
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -312,6 +313,27 @@ def test_waterfall_path_listed_first_is_the_champion(tmp_path, capsys):
     assert written["champion"] == "mine"
     assert written["policies"] == ["mine", "standard"]
     assert written["policy_sources"]["mine"] == str(waterfall.resolve())
+
+
+@pytest.mark.parametrize("champion", ["mine.yaml", "mine"])
+def test_waterfall_champion_by_path_or_name(tmp_path, capsys, champion):
+    # The report and config.yaml call the waterfall 'mine', so the config may name the champion that way too.
+    write(tmp_path / "mine.yaml", "name: mine\nstages: [{dpd: [1, 29], treatments: [{channel: sms}]}]\n")
+    config = write(
+        tmp_path / "exp.yaml",
+        f"name: t\npolicies: [standard, mine.yaml]\nchampion: {champion}\nseeds: 1\nn_accounts: 50\nhorizon_days: 3\n",
+    )
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 0, err
+    assert load_config(config).config.champion == "mine"
+
+
+def test_unknown_champion_names_the_policies(tmp_path, capsys):
+    write(tmp_path / "mine.yaml", "name: mine\nstages: []\n")
+    config = write(tmp_path / "exp.yaml", "name: t\npolicies: [standard, mine.yaml]\nchampion: theirs\n")
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "exp.yaml: champion: 'theirs' is not one of the policies: standard, mine")
 
 
 @pytest.mark.parametrize(
@@ -893,3 +915,23 @@ def test_calibrate_uci_needs_out_in_wheel_install(tmp_path, capsys, monkeypatch)
     code, out, err = run_cli(["calibrate", "--uci", str(data)], capsys)
     assert code == 2
     assert_one_line_error(err, "arrears calibrate: error: --out: missing", "non-editable install")
+
+
+@pytest.mark.parametrize(
+    ("address", "fragment"),
+    [
+        ("inproc://somewhere", "reaches only a scheduler inside this process"),
+        ("tls://127.0.0.1:1", "needs TLS settings"),
+    ],
+)
+def test_unusable_scheduler_address_fails_at_once(tmp_path, capsys, address, fragment):
+    pytest.importorskip("distributed")
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
+    args = ["run", str(config), "--out", str(tmp_path / "run"), "--backend", "dask", "--scheduler", address]
+    started = time.monotonic()
+    code, out, err = run_cli(args, capsys)
+    assert code == 2
+    assert_one_line_error(err, address, "--scheduler", fragment)
+    assert "invalid scheduler address" not in err
+    assert time.monotonic() - started < 20, "the failed client waited for its timeout"
+    assert not (tmp_path / "run").exists()

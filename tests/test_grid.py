@@ -17,7 +17,7 @@ import yaml
 
 import experiments
 from experiments.config import ExperimentConfig, load_config, resolve
-from experiments.runner import plan_cells
+from experiments.runner import CellStore, plan_cells
 from sim.errors import ConfigError
 
 TINY = {"n_accounts": 200, "horizon_days": 30}
@@ -708,3 +708,44 @@ def test_missing_extends_file_names_extending_file(tmp_path, base):
         Scenario.load(str(scenario))
     reason = "is a directory" if base == "folder.yaml" else "file not found"
     assert str(raised.value) == f"{scenario}: extends: '{base}': {reason}; name a scenario YAML or a shipped scenario"
+
+
+def test_rerun_after_interrupted_extension(tmp_path, placeholder_report):
+    # A finished run of 2 seeds, then a rerun with 3 seeds that stops after planning (its grid.json is written):
+    # the finished run's own grid must still be accepted, and the larger grid afterwards too.
+    out = tmp_path / "run"
+    smaller = grid(scenario="default", policies=["do_nothing"], seeds=2)
+    experiments.run(smaller, out=out, workers=1, progress=False)
+    larger = grid(scenario="default", policies=["do_nothing"], seeds=3)
+    CellStore(out / "cells").prepare(larger, plan_cells(larger)[0])
+
+    again = experiments.run(smaller, out=out, workers=1, progress=False)
+    assert again.cells_reused == 2
+    assert sorted(pd.read_parquet(out / "metrics.parquet")["seed"]) == [0, 1]
+
+    fewer = grid(scenario="default", policies=["do_nothing"], seeds=1)
+    with pytest.raises(ConfigError) as caught:
+        experiments.run(fewer, out=out, workers=1, progress=False)
+    assert "seed 1, which this run does not include" in caught.value.message
+
+    bigger = experiments.run(larger, out=out, workers=1, progress=False)
+    assert bigger.cells_reused == 2
+
+
+def test_rerun_deletes_staging_of_killed_run(tmp_path, placeholder_report):
+    # A run killed while it writes leaves its staging folder beside the run directory; the next run deletes it,
+    # but not the staging folder of another run directory whose name starts with the same text.
+    out = tmp_path / "run"
+    experiment = grid(scenario="default", policies=["do_nothing"], seeds=1)
+    experiments.run(experiment, out=out, workers=1, progress=False)
+    stale = tmp_path / ".run.ab12cd_3.tmp"
+    stale.mkdir()
+    (stale / "metrics.parquet").write_bytes(b"partial")
+    other = tmp_path / ".run.v2.ab12cd_3.tmp"
+    other.mkdir()
+
+    experiments.run(experiment, out=out, workers=1, progress=False)
+
+    assert not stale.exists()
+    assert other.is_dir()
+    assert (out / "metrics.parquet").is_file()

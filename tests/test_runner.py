@@ -176,3 +176,18 @@ def test_cells_of_mixed_types_concatenate():
     joined = runner._concat_parquet([runner._to_parquet(older), runner._to_parquet(newer)])
     assert joined["cash"].tolist() == [3.0, 2.5]
     assert joined["cash"].dtype == "float64"
+
+
+def test_waterfall_edited_mid_run_is_rejected(tmp_path):
+    # A worker loads the waterfall from its path; an edit after planning must not be saved under the planned key.
+    waterfall = tmp_path / "mine.yaml"
+    waterfall.write_text("name: mine\nstages:\n  - dpd: [1, 29]\n    treatments:\n      - {channel: sms, every: 7}\n")
+    config = ExperimentConfig(name="edit", policies=[str(waterfall)], seeds=1, n_accounts=50, horizon_days=10)
+    _, arguments = runner.plan_cells(resolve(config))
+    runner.compute_cell(*arguments[0])
+
+    waterfall.write_text(waterfall.read_text().replace("every: 7", "every: 1"))
+    with pytest.raises(ConfigError) as caught:
+        runner.compute_cell(*arguments[0])
+    assert "changed on disk after the run started" in caught.value.message
+    assert str(waterfall) in caught.value.source
