@@ -22,9 +22,7 @@ from sim.errors import (
     KEY_PATH_PATTERN,
     NAME_PATTERN,
     ConfigError,
-    _allowed_keys,
     config_error_from_validation,
-    format_key_path,
     short_repr,
     short_text,
 )
@@ -323,8 +321,7 @@ def load_config(path: str | Path) -> LoadedExperiment:
     try:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        error = _near_miss_error(source, exc) or config_error_from_validation(source, exc, model=ExperimentConfig)
-        raise error from None
+        raise config_error_from_validation(source, exc, model=ExperimentConfig) from None
     return resolve(config, source=source, base=path.parent)
 
 
@@ -374,30 +371,6 @@ def _check_is_experiment(data: dict[str, Any], source: str) -> None:
         else:
             reason += "; pass it to arrears train --config"
     raise ConfigError(source, "", reason)
-
-
-def _near_miss_error(source: str, exc: ValidationError) -> ConfigError | None:
-    """Return an error for the first unknown key that is a near miss of an allowed key, or None when none is.
-
-    The message lists the allowed keys and suggests the closest. A missing-key error for that suggestion is not
-    counted among the others, because the misspelt key caused it.
-    """
-    errors = exc.errors()
-    for error in errors:
-        if error["type"] != "extra_forbidden" or not isinstance(error["loc"][-1], str):
-            continue
-        parent = error["loc"][:-1]
-        allowed = _allowed_keys(ExperimentConfig, parent)
-        matches = difflib.get_close_matches(error["loc"][-1], allowed, n=1)
-        if not matches:
-            continue
-        caused = [other for other in errors if other["type"] == "missing" and other["loc"] == (*parent, matches[0])]
-        others = len(errors) - 1 - len(caused)
-        message = f"unknown key; allowed: {', '.join(allowed)}; did you mean {matches[0]!r}?"
-        if others > 0:
-            message += f" (and {others} more error{'s' if others > 1 else ''})"
-        return ConfigError(source, format_key_path(error["loc"]), message)
-    return None
 
 
 def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | None = None) -> LoadedExperiment:

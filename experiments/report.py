@@ -608,7 +608,8 @@ def _versus_champion(
     )
 
     per_account = {policy: npv[policy] / _by_seed(metrics, policy, "n_accounts") for policy in npv}
-    difference = float(np.nanmean(per_account[challenger] - per_account[champion]))
+    # Series.mean skips NaN and, unlike np.nanmean, gives NaN without a warning when every value is NaN.
+    difference = float((per_account[challenger] - per_account[champion]).mean())
     live_test = None
     if with_live_test and PER_ACCOUNT_SD in metrics.columns:
         sd = {policy: _pooled_sd(_by_seed(metrics, policy, PER_ACCOUNT_SD)) for policy in npv}
@@ -696,8 +697,8 @@ def _compare(
             "column": metric.column,
             "label": metric.label,
             "kind": metric.kind,
-            "challenger": float(np.nanmean(challenger_values)),
-            "champion": float(np.nanmean(champion_values)),
+            "challenger": float(challenger_values.mean()),
+            "champion": float(champion_values.mean()),
             "difference": difference,
             "tone": _tone(difference["low"], difference["high"], bool(metric.higher_is_better)),
             "seeds": _seed_counts(challenger_values, champion_values),
@@ -828,7 +829,7 @@ def _segment(metrics: pd.DataFrame, split: str, arms: Sequence[str], champion: s
                     *mean_interval(npv.to_numpy(), confidence=CONFIDENCE, method=INTERVAL_METHOD), kind="money_small"
                 ),
                 "recovery_rate": float(_by_seed(metrics, arm, "recovery_rate").mean()),
-                "cost_to_collect": float(np.nanmean(_by_seed(metrics, arm, "cost_to_collect"))),
+                "cost_to_collect": float(_by_seed(metrics, arm, "cost_to_collect").mean()),
                 "clv_lost_per_account": float(per_account(arm, "clv_lost").mean()),
                 "complaints_per_1000": complaints,
                 "difference": difference,

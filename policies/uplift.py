@@ -198,8 +198,9 @@ class UpliftCalls(_CallTargeting):
 
     name = "uplift_calls"
     description = (
-        "Each day, calls the past-due accounts where a call is expected to add the most cash net of its cost, as "
-        "many as the agents can handle; the uplift is learned from a randomised call hold-out in simulated history."
+        "Each day, calls the past-due accounts where a call is expected to add the most cash net of its cost, up to "
+        "as many as the agents can handle, and none whose expected gain is below the call's cost; the uplift is "
+        "learned from a randomised call hold-out in simulated history."
     )
 
     def __init__(self, settings: TrainingSettings = TrainingSettings()) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import reprlib
 from typing import Any
@@ -198,7 +199,15 @@ def _readable_message(error: dict[str, Any]) -> str:
 def config_error_from_validation(
     source: str, exc: ValidationError, prefix: str = "", model: type | None = None
 ) -> ConfigError:
-    """Turn the first pydantic validation error into a :class:`ConfigError`; ``model`` lets it list allowed keys."""
+    """Turn the first pydantic validation error into a :class:`ConfigError`; ``model`` lets it list allowed keys.
+
+    With ``model``, an unknown key that is a near miss of an allowed key comes first, with a suggestion
+    (:func:`_near_miss_error`), because the missing-key error it causes would not name the misspelling.
+    """
+    if model is not None:
+        near_miss = _near_miss_error(source, exc, model, prefix)
+        if near_miss is not None:
+            return near_miss
     errors = exc.errors()
     error, reported = _union_alternatives(errors)
     location = tuple(part for part in error["loc"] if not _is_type_tag(part))
@@ -214,3 +223,28 @@ def config_error_from_validation(
     if others > 0:
         message += f" (and {others} more error{'s' if others > 1 else ''})"
     return ConfigError(source, key_path, message)
+
+
+def _near_miss_error(source: str, exc: ValidationError, model: type, prefix: str = "") -> ConfigError | None:
+    """Return an error for the first unknown key that is a near miss of an allowed key, or None when none is.
+
+    The message lists the allowed keys and suggests the closest. A missing-key error for that suggestion is not
+    counted among the others, because the misspelt key caused it.
+    """
+    errors = exc.errors()
+    for error in errors:
+        if error["type"] != "extra_forbidden" or not isinstance(error["loc"][-1], str):
+            continue
+        parent = error["loc"][:-1]
+        allowed = _allowed_keys(model, parent)
+        matches = difflib.get_close_matches(error["loc"][-1], allowed, n=1)
+        if not matches:
+            continue
+        caused = [other for other in errors if other["type"] == "missing" and other["loc"] == (*parent, matches[0])]
+        others = len(errors) - 1 - len(caused)
+        message = f"unknown key; allowed: {', '.join(allowed)}; did you mean {matches[0]!r}?"
+        if others > 0:
+            message += f" (and {others} more error{'s' if others > 1 else ''})"
+        key_path = format_key_path(error["loc"])
+        return ConfigError(source, f"{prefix}.{key_path}" if prefix else key_path, message)
+    return None

@@ -734,6 +734,29 @@ def test_validate_as_another_kind_does_not_repeat_the_kind(capsys):
     assert "keys are those of" not in err
 
 
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        (
+            "name: x\nstage:\n  - {name: a, dpd: [1, 29], treatments: [{channel: sms}]}\n",
+            ("stage: unknown key; allowed: name, description, exit, score, stages", "did you mean 'stages'?"),
+        ),
+        (
+            "name: x\nexits: [on_plan]\nstages:\n  - {name: a, dpd: [1, 29], treatments: [{channel: sms}]}\n",
+            ("exits: unknown key", "did you mean 'exit'?"),
+        ),
+        ("name: s\ncall_centre: {agents: 3}\n", ("call_centre: unknown key", "did you mean 'call_center'?")),
+    ],
+)
+def test_misspelt_key_suggests_the_key(tmp_path, capsys, text, fragments):
+    # Waterfalls and scenarios get the suggestion that experiment configs get.
+    config = write(tmp_path / "typo.yaml", text)
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, *fragments)
+    assert "Field required" not in err
+
+
 def test_validate_detects_misspelt_experiment(tmp_path, capsys):
     config = write(tmp_path / "typo.yaml", MISSPELT_POLICIES)
     code, out, err = run_cli(["validate", str(config)], capsys)

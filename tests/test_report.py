@@ -1620,6 +1620,20 @@ def test_summary_one_account_explains_live_test(tmp_path: Path) -> None:
     assert "no difference" not in leaderboard_row(html, "sms_first")
 
 
+def test_metric_missing_on_every_seed_warns_nothing(tmp_path: Path) -> None:
+    # A run that collects nothing has no cost to collect on any seed: its card shows n/a, with no numpy warning.
+    run_dir = write_run_dir(tmp_path)
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    metrics["cost_to_collect"] = np.nan
+    metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        html = render_report(run_dir)
+
+    assert 'id="summary"' in html
+
+
 def test_leaderboard_badge_best_when_confirmed(run_dir: Path, report_html: str) -> None:
     assert section_text(report_html, "summary").startswith("Executive summary sms_first is the best policy")
     assert badge(report_html, "sms_first") == "best NPV"
