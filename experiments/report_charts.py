@@ -188,7 +188,8 @@ def recovery_vs_cost_figure(
         frontier_handle = Line2D([], [], linestyle="--", linewidth=1.0, color=FRONTIER_COLOUR)
         axes.legend([frontier_handle], ["Efficient frontier"], frameon=False, fontsize=9, loc="lower right")
     axes.set_xlabel("Cost to collect (cost per unit of cash collected)")
-    axes.set_ylabel("Recovery rate ((collected + sale proceeds) / opening balance)")
+    # On two lines: on one, the label is taller than the axes and the figure cuts off its end.
+    axes.set_ylabel("Recovery rate\n(collected + sale proceeds) / opening balance")
     axes.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     axes.margins(x=0.25, y=0.2)

@@ -662,7 +662,21 @@ def test_summary_fewer_complaints_not_flagged(tmp_path: Path) -> None:
     summary = section_text(render_report(run_dir), "summary")
 
     assert "causes more complaints" not in summary
-    assert "sms_first causes no more complaints than the champion" in summary
+    assert "sms_first causes fewer complaints than the champion" in summary
+    assert "the 95% interval of the difference lies below zero" in summary
+
+
+def test_summary_complaints_unclear_claims_no_cause(tmp_path: Path) -> None:
+    # Complaints differ by +1 and -1 on alternate seeds: the interval includes zero, so no cause is claimed.
+    run_dir = write_npv_run(tmp_path, np.array([1.0, -0.8] * 5), column="complaints")
+
+    summary = section_text(render_report(run_dir), "summary")
+
+    assert "sms_first causes" not in summary
+    assert "sms_first draws 2.10 complaints per 1,000 accounts, against 2.00 under the champion." in summary
+    assert (
+        "The 95% interval of the difference includes zero, so the seeds cannot tell whether the two differ." in summary
+    )
 
 
 def test_old_run_without_customer_impact(tmp_path: Path) -> None:
@@ -741,6 +755,29 @@ def test_frontier_labels_at_same_place_do_not_overlap() -> None:
         "letters_only": True,
         "hold_only": True,
     }
+
+
+def recovery_cost_summary(rows: dict[str, list[float]]) -> pd.DataFrame:
+    """Return recovery rate and cost to collect (mean, low, high) per policy, in the layout the charts read."""
+    columns = pd.MultiIndex.from_product([["recovery_rate", "cost_to_collect"], ["mean", "low", "high"]])
+    return pd.DataFrame(list(rows.values()), index=list(rows), columns=columns)
+
+
+def test_recovery_axis_labels_inside_figure() -> None:
+    summary = recovery_cost_summary(
+        {CHAMPION: [0.68, 0.67, 0.69, 0.002, 0.0018, 0.0022], "do_nothing": [0.665, 0.657, 0.673, 0.0, 0.0, 0.0]}
+    )
+
+    figure = recovery_vs_cost_figure(summary, CHAMPION, {policy: "#2563eb" for policy in summary.index})
+
+    figure.draw_without_rendering()
+    axes = figure.axes[0]
+    figure_box = figure.bbox
+    for label in (axes.xaxis.label, axes.yaxis.label):
+        box = label.get_window_extent()
+        assert box.y0 >= figure_box.y0, f"{label.get_text()!r} is cut off at the bottom"
+        assert box.y1 <= figure_box.y1, f"{label.get_text()!r} is cut off at the top"
+        assert box.x0 >= figure_box.x0, f"{label.get_text()!r} is cut off at the left"
 
 
 def test_frontier_labels_of_a_cluster_stay_near_it() -> None:
@@ -1171,11 +1208,8 @@ def test_efficient_frontier_by_hand() -> None:
 
 
 def test_frontier_labels_state_clv_lost() -> None:
-    columns = pd.MultiIndex.from_product([["recovery_rate", "cost_to_collect"], ["mean", "low", "high"]])
-    summary = pd.DataFrame(
-        [[0.30, 0.29, 0.31, 0.02, 0.019, 0.021], [0.33, 0.32, 0.34, 0.01, 0.009, 0.011]],
-        index=[CHAMPION, "sms_first"],
-        columns=columns,
+    summary = recovery_cost_summary(
+        {CHAMPION: [0.30, 0.29, 0.31, 0.02, 0.019, 0.021], "sms_first": [0.33, 0.32, 0.34, 0.01, 0.009, 0.011]}
     )
     colours = {policy: "#2563eb" for policy in summary.index}
 

@@ -152,6 +152,53 @@ def test_split_and_scenarios_render(tmp_path: Path, chromium_path: Path) -> None
     assert console_errors == []
 
 
+def test_long_names_fit_page(tmp_path: Path, chromium_path: Path) -> None:
+    # Four sweep scenarios give the breakdown table four headers with no space to wrap at.
+    scenarios = tuple(f"{base}[call_center.agents={agents}]" for base in ("default", "recession") for agents in (2, 10))
+    run_dir = write_run_dir(
+        tmp_path / "run",
+        name="review_" + "N" * 90,
+        description="A description with one long word: " + "L" * 400,
+        scenarios=scenarios,
+    )
+    report = write_report(run_dir)
+    widths = {}
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=list(CHROMIUM_ARGS))
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(report.as_uri(), wait_until="load")
+            widths["screen"] = page.evaluate("document.documentElement.scrollWidth")
+            # The printable width of an A4 landscape page within the PDF's 10 mm side margins, in CSS pixels.
+            page.set_viewport_size({"width": 1047, "height": 740})
+            page.emulate_media(media="print")
+            widths["print"] = page.evaluate("document.documentElement.scrollWidth")
+        finally:
+            browser.close()
+
+    assert widths["screen"] <= 1200
+    assert widths["print"] <= 1047
+
+
+def test_narrow_screen_page_width(tmp_path: Path, chromium_path: Path) -> None:
+    # On a 390-pixel-wide phone screen the tables scroll on their own; the page itself stays as wide as the screen.
+    report = write_report(write_run_dir(tmp_path / "run"))
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=list(CHROMIUM_ARGS))
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.goto(report.as_uri(), wait_until="load")
+            page_width = page.evaluate("document.documentElement.scrollWidth")
+            leaderboard_width = page.evaluate("document.querySelector('table.leaderboard').scrollWidth")
+        finally:
+            browser.close()
+
+    assert page_width <= 390
+    assert leaderboard_width > 390, "the leaderboard keeps its columns and scrolls"
+
+
 def test_cli_prints_pdf(tmp_path: Path, chromium_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_dir = write_run_dir(tmp_path / "run")
 
