@@ -639,6 +639,7 @@ def _versus_champion(
             "difference_low": low,
             "difference_high": high,
             "difference_includes_zero": low <= 0 <= high,
+            "difference_has_interval": not (math.isnan(low) or math.isnan(high)),
             # The even split's size at the end of the interval farther from zero, then at the nearer one.
             "even_range": [size(end, EVEN_SPLIT) for end in sorted((low, high), key=abs, reverse=True)]
             if one_sign

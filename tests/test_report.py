@@ -283,7 +283,7 @@ def test_summary_names_winner_and_gain(run_dir: Path, report_html: str) -> None:
     summary = section_text(report_html, "summary")
 
     assert summary.startswith("Executive summary sms_first is the best policy")
-    assert f"{gain:+,.0f} more than the champion, {CHAMPION}" in summary
+    assert f"{gain:,.0f} more than the champion, {CHAMPION}" in summary
     assert f"{gain / N_ACCOUNTS:+,.2f} per account" in summary
 
 
@@ -300,7 +300,7 @@ def test_summary_does_not_call_an_undecided_winner_best(tmp_path: Path) -> None:
         "Executive summary sms_first returns the highest mean net present value (NPV) of net collections, but the "
         "seeds cannot tell it from the champion"
     )
-    assert f"it returns {gain:+,.0f} more than the champion" in summary
+    assert f"it returns {gain:,.0f} more than the champion" in summary
     assert "is the best policy" not in summary
 
 
@@ -977,7 +977,7 @@ def test_summary_states_live_test(run_dir: Path, report_html: str) -> None:
     )
     assert f"or {small_total:,} with 10% of accounts on the challenger ({challenger:,} challenger accounts)" in summary
     assert (
-        f"to detect the simulated difference of {difference:+,.2f} NPV per account with 80% power at 5% two-sided "
+        f"to detect the simulated difference of {difference:+,.2f} of NPV per account with 80% power at 5% two-sided "
         "significance." in summary
     )
 
@@ -1400,7 +1400,7 @@ def test_summary_winner_tied_with_runner_up(tmp_path: Path) -> None:
     summary = section_text(render_report(run_dir), "summary")
 
     assert summary.startswith(
-        "Executive summary sms_first returns the highest mean net present value (NPV) of net collections, +1,010 "
+        "Executive summary sms_first returns the highest mean net present value (NPV) of net collections, 1,010 "
         f"more than the champion, {CHAMPION}"
     )
     assert "is the best policy" not in summary
@@ -1487,6 +1487,13 @@ def test_summary_no_interval_winner_not_called_best(tmp_path: Path) -> None:
         "Executive summary sms_first returns the highest mean net present value (NPV) of net collections,"
     )
     assert "is the best policy" not in summary
+
+
+def test_one_seed_live_test_is_a_guide(tmp_path: Path) -> None:
+    summary = section_text(render_report(write_run_dir(tmp_path, seeds=(11,))), "summary")
+
+    assert "A live champion/challenger test needs about" in summary
+    assert "This size is only a guide: with one seed the simulated difference has no interval." in summary
 
 
 # -- recovery-versus-cost chart bounds ------------------------------------------------------------------------------
