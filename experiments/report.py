@@ -499,6 +499,9 @@ def _scenario_section(
         comparison["runner_up"] = _runner_up(main, ranked, compared=ranked[1])
     else:
         comparison = None
+    if comparison is not None:
+        # A split mixes its arms on one portfolio, so the summary points to the arms' own comparison.
+        comparison["challenger_is_split"] = comparison["challenger"] in arms
 
     colours = policy_colours(policies)
     badges = _ranking_badges(ranked, champion, comparison)

@@ -1097,6 +1097,26 @@ def test_bucket_flows_need_bucket_columns(tmp_path: Path) -> None:
     assert html.count("data:image/png;base64,") == 2
 
 
+def test_summary_points_from_a_split_to_its_arms(tmp_path: Path) -> None:
+    # The split returns the most after the champion: the summary compares it and points to the arms' breakdown.
+    run_dir = write_run_dir(tmp_path, split=True)
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    champion = metrics.loc[metrics["policy"] == CHAMPION, "npv_net_collections"].to_numpy()
+    metrics.loc[metrics["policy"] == SPLIT, "npv_net_collections"] = champion - 100.0
+    for policy in ("sms_first", "agency_early"):
+        metrics.loc[metrics["policy"] == policy, "npv_net_collections"] = champion - 50_000.0
+    metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+
+    summary = section_text(render_report(run_dir), "summary")
+
+    assert f"The best challenger, {SPLIT}, returns" in summary
+    assert f"{SPLIT} is a champion/challenger split: it runs its arms on shares of one portfolio" in summary
+
+
+def test_summary_names_no_split_without_one(report_html: str) -> None:
+    assert "is a champion/challenger split" not in section_text(report_html, "summary")
+
+
 def test_split_arms_grouped_by_split() -> None:
     policies = ["standard", "cc", "cc/standard", "cc/digital", "a/b"]
 
