@@ -167,8 +167,8 @@ DETAIL_TABLES: tuple[DetailTable, ...] = (
     DetailTable(
         "recovery-over-time",
         "Recovery over time",
-        "Cash collected plus debt-sale proceeds up to each day, divided by the opening balance. A day beyond the "
-        "horizon shows n/a.",
+        "Cash collected plus debt-sale proceeds up to each day, divided by the opening balance. Days at or beyond "
+        "the run's horizon are left out.",
         (
             Metric("recovery_rate_30d", "30 days", "percent", higher_is_better=True),
             Metric("recovery_rate_60d", "60 days", "percent", higher_is_better=True),
@@ -843,6 +843,12 @@ def _segment(metrics: pd.DataFrame, split: str, arms: Sequence[str], champion: s
     return {"split": split, "reference": reference.partition("/")[2], "rows": rows}
 
 
+def _at_or_beyond(column: str, horizon: int | None) -> bool:
+    """Return whether ``column`` is recovery by a day at or beyond ``horizon`` (False without a horizon)."""
+    day = re.fullmatch(r"recovery_rate_(\d+)d", column)
+    return horizon is not None and day is not None and int(day.group(1)) >= horizon
+
+
 def _detail_tables(metrics: pd.DataFrame, ranked: Sequence[str], champion: str) -> list[dict[str, Any]]:
     """Return the per-policy means over seeds of each :data:`DETAIL_TABLES` table.
 
@@ -850,13 +856,16 @@ def _detail_tables(metrics: pd.DataFrame, ranked: Sequence[str], champion: str) 
     written before recovery by day was recorded.
     """
     leaderboard = {metric.column for metric in LEADERBOARD}
-    # Recovery by the horizon's own day repeats the whole horizon's column, so it is left out.
+    # Recovery by the horizon's own day repeats the whole horizon's column, and by a later day it is undefined (n/a
+    # on every row), so such columns are left out when every row shares one horizon.
     horizons = metrics["horizon_days"].unique() if "horizon_days" in metrics.columns else []
-    repeated = {f"recovery_rate_{int(horizons[0])}d"} if len(horizons) == 1 else set()
+    horizon = int(horizons[0]) if len(horizons) == 1 else None
     tables = []
     for table in DETAIL_TABLES:
         columns = [
-            metric for metric in table.metrics if metric.column in metrics.columns and metric.column not in repeated
+            metric
+            for metric in table.metrics
+            if metric.column in metrics.columns and not _at_or_beyond(metric.column, horizon)
         ]
         if all(metric.column in leaderboard for metric in columns):
             continue

@@ -1145,17 +1145,33 @@ def test_segment_breakdown_per_account(tmp_path: Path) -> None:
     assert re.search(r'data-stat="live-test">[0-9,]+</td>', leaderboard_row(html, "sms_first"))
 
 
-def test_detail_tables_show_means(run_dir: Path, report_html: str) -> None:
+def test_detail_tables_show_means(report_html: str) -> None:
     compliance = leaderboard_row(report_html, "sms_first", "compliance-table")
-    recovery = leaderboard_row(report_html, "sms_first", "recovery-over-time-table")
-    recovery_30 = metric_by_seed(run_dir, "sms_first", "recovery_rate_30d").mean()
 
     assert re.findall(r'<td class="num">([^<]*)</td>', compliance) == ["3", "30", "0"]
-    # The horizon is 30 days, so the 30-day column, equal to the whole horizon's, is left out.
-    assert re.findall(r'<td class="num">([^<]*)</td>', recovery) == ["n/a", "n/a", "n/a", f"{recovery_30:.1%}"]
-    headings = section_text(report_html, "recovery-over-time")
-    assert "30 days" not in headings
-    assert "60 days 90 days 180 days Whole horizon" in headings
+    # The horizon is 30 days: recovery by day 30 repeats the whole horizon and later days are undefined, so the
+    # recovery-over-time table would only repeat the leaderboard.
+    assert 'id="recovery-over-time"' not in report_html
+
+
+def test_recovery_over_time_stops_before_horizon(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    metrics["horizon_days"] = 120
+    metrics["recovery_rate_60d"] = metrics["recovery_rate_30d"] + 0.01
+    metrics["recovery_rate_90d"] = metrics["recovery_rate_30d"] + 0.02
+    metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+    means = metrics[metrics["policy"] == "sms_first"][["recovery_rate_30d", "recovery_rate_60d", "recovery_rate_90d"]]
+
+    html = render_report(run_dir)
+
+    recovery = leaderboard_row(html, "sms_first", "recovery-over-time-table")
+    cells = re.findall(r'<td class="num">([^<]*)</td>', recovery)
+    assert cells[:3] == [f"{value:.1%}" for value in means.mean()]
+    assert "n/a" not in cells
+    headings = section_text(html, "recovery-over-time")
+    assert "30 days 60 days 90 days Whole horizon" in headings
+    assert "180 days" not in headings
 
 
 # -- scenarios ----------------------------------------------------------------------------------------------------
