@@ -1130,6 +1130,17 @@ def format_accounts(value: int | None) -> str:
     return NOT_AVAILABLE if value is None else f"{value:,}"
 
 
+def format_approx_accounts(value: int | None) -> str:
+    """Format a number of accounts rounded to three significant figures (9,729,854 as 9,730,000), or n/a for None.
+
+    A live test's size is an estimate from a simulated difference, so its last digits mean nothing to a reader.
+    """
+    if value is None:
+        return NOT_AVAILABLE
+    digits = len(str(abs(int(value))))
+    return f"{round(int(value), -max(0, digits - 3)):,}"
+
+
 def format_value(value: float, kind: str) -> str:
     """Format a metric value by its kind: 'percent', 'money', 'money_small', 'decimal' or 'count'."""
     formatters = {
@@ -1189,5 +1200,6 @@ def _environment() -> jinja2.Environment:
         metric_value=format_value,
         metric_difference=format_difference,
         accounts=format_accounts,
+        approx_accounts=format_approx_accounts,
     )
     return environment
