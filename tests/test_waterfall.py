@@ -373,3 +373,23 @@ def test_bad_score_named_in_error(tmp_path, score, message):
     assert caught.value.source == str(path)
     assert caught.value.key_path == "score"
     assert caught.value.message.startswith(message)
+
+
+@pytest.mark.parametrize("name", sorted(shipped_waterfalls()))
+def test_shipped_risk_bands_leave_no_gap(name):
+    """At every DPD, the risk-score bands of a shipped waterfall's stages cover every float from 0 to 1.
+
+    Bands are closed at both ends, so two bands meet without a gap only when one ends at the largest float below the
+    other's start: [null, 0.199999] and [0.2, null] left scores in between without any action.
+    """
+    stages = [stage for stage in policies.load(name).spec.stages if stage.segment.risk_score is not None]
+    for dpd in range(180):
+        bands = sorted(stage.segment.bands()["risk_score"] for stage in stages if stage.dpd[0] <= dpd <= stage.dpd[1])
+        if not bands:
+            continue
+        assert bands[0][0] <= 0.0, f"{name}: scores below {bands[0][0]} at DPD {dpd} match no stage"
+        for (_, high), (low, _) in zip(bands, bands[1:], strict=False):
+            assert low <= np.nextafter(high, np.inf), (
+                f"{name}: scores between {high} and {low} at DPD {dpd} match no stage"
+            )
+        assert bands[-1][1] >= 1.0, f"{name}: scores above {bands[-1][1]} at DPD {dpd} match no stage"
