@@ -259,6 +259,23 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_IGN if terminating else previous)
 
 
+#: The warnings filter that keeps loky's resource tracker quiet (see _quiet_resource_tracker).
+RESOURCE_TRACKER_FILTER = "ignore:resource_tracker:UserWarning"
+
+
+def _quiet_resource_tracker() -> None:
+    """Keep joblib's (loky's) resource tracker from printing its shutdown warnings after an interrupted run.
+
+    Killing a run's workers on Ctrl-C or SIGTERM can leave a semaphore registered that no process unregisters. The
+    tracker, a process of its own that outlives this one, then unlinks it and prints two warnings after "arrears:
+    terminated" (seen with joblib 1.6.0). It starts with this process's environment, so a warnings filter in
+    PYTHONWARNINGS silences it; --debug leaves the warnings on.
+    """
+    current = os.environ.get("PYTHONWARNINGS", "")
+    if RESOURCE_TRACKER_FILTER not in current.split(","):
+        os.environ["PYTHONWARNINGS"] = f"{current},{RESOURCE_TRACKER_FILTER}" if current else RESOURCE_TRACKER_FILTER
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -274,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_lowercase_level)
+        _quiet_resource_tracker()
     # One-line warnings while the command runs, restored after it, so that a caller of main() (a test) keeps its own.
     previous_format = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
@@ -546,10 +564,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_yaml_out(out: Path, what: str) -> None:
-    """Raise :class:`ConfigError` unless ``--out`` names a YAML file, so that a typo cannot replace a CSV or a model."""
+def _check_yaml_out(out: Path, content: str) -> None:
+    """Raise :class:`ConfigError` unless ``--out`` names a YAML file, so that a typo cannot replace a CSV or a model.
+
+    ``content`` names what the YAML holds ("scenario", "score") for the message.
+    """
     if out.suffix.lower() not in (".yaml", ".yml"):
-        raise ConfigError(str(out), "--out", f"is not a .yaml or .yml path; name the {what} YAML to write")
+        raise ConfigError(str(out), "--out", f"is not a .yaml or .yml path; name the {content} YAML to write")
 
 
 def _check_not_input(out: Path, data: Path, option: str) -> None:

@@ -958,3 +958,31 @@ def test_unusable_scheduler_address_fails_at_once(tmp_path, capsys, address, fra
     assert "invalid scheduler address" not in err
     assert time.monotonic() - started < 20, "the failed client waited for its timeout"
     assert not (tmp_path / "run").exists()
+
+
+LEAKED_SEMAPHORE = (
+    "from joblib.externals.loky.backend import resource_tracker as tracker; "
+    "tracker.ensure_running(); tracker.register('/arrears-test-leaked-semaphore', 'semlock')"
+)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_resource_tracker_warnings_silenced(quiet):
+    # A process that exits with a semaphore still registered, as a run whose workers were killed can: loky's
+    # resource tracker outlives it and warns on the shared stderr, unless the CLI's filter is in the environment.
+    setup = "import experiments.cli as cli; cli._quiet_resource_tracker(); " if quiet else ""
+    # main() in this test process adds the filter to os.environ, so the child starts from an environment without it.
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONWARNINGS"}
+    completed = subprocess.run(
+        [sys.executable, "-c", setup + LEAKED_SEMAPHORE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPOSITORY,
+        env=environment,
+    )
+    assert completed.returncode == 0
+    if quiet:
+        assert completed.stderr == ""
+    else:
+        assert "leaked semlock objects" in completed.stderr
