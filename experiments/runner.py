@@ -556,7 +556,7 @@ def _dask_client(address: str):
             address,
             "--scheduler",
             f"no Dask scheduler answered within {SCHEDULER_TIMEOUT_SECONDS} s ({type(exc).__name__}); "
-            "start one with 'dask scheduler' and pass the address it prints",
+            f"start one with {LOCAL_SCHEDULER_COMMAND!r} and pass the address it prints",
         ) from None
     except ValueError as exc:
         raise ConfigError(address, "--scheduler", f"invalid scheduler address: {exc}") from None
@@ -566,6 +566,8 @@ def _dask_client(address: str):
         client.close()
 
 
+#: A scheduler for one machine, listening on the loopback address only ('dask scheduler' alone listens on every one).
+LOCAL_SCHEDULER_COMMAND = "dask scheduler --host 127.0.0.1 --dashboard-address 127.0.0.1:8787"
 #: Address schemes of Dask's comms whose location is a TCP host and port, which _probe_scheduler tries to reach.
 TCP_SCHEMES = ("tcp", "tls", "ws", "wss")
 #: Schemes that encrypt the connection with TLS, which needs TLS settings in the Dask configuration.
@@ -601,6 +603,8 @@ def _probe_scheduler(address: str) -> None:
         host, port = parse_host_port(location)
     except ValueError as exc:
         raise ConfigError(address, "--scheduler", f"invalid scheduler address: {exc}") from None
+    if not 0 < port < 2**16:
+        raise ConfigError(address, "--scheduler", f"invalid port {port}; a port is a number from 1 to 65535")
     if scheme in TLS_SCHEMES and Security().get_connection_args("client").get("ssl_context") is None:
         raise ConfigError(
             address,
@@ -615,8 +619,8 @@ def _probe_scheduler(address: str) -> None:
         raise ConfigError(
             address,
             "--scheduler",
-            f"cannot connect: {exc.strerror or type(exc).__name__}; start a scheduler with 'dask scheduler' and pass "
-            "the address it prints",
+            f"cannot connect: {exc.strerror or type(exc).__name__}; start a scheduler with {LOCAL_SCHEDULER_COMMAND!r} "
+            "and pass the address it prints",
         ) from None
 
 

@@ -279,7 +279,9 @@ def test_unreachable_scheduler_fails_before_running(tmp_path, capsys):
     args = ["run", str(config), "--out", str(tmp_path / "run"), "--backend", "dask", "--scheduler", address]
     code, out, err = run_cli(args, capsys)
     assert code == 2
-    assert_one_line_error(err, address, "--scheduler", "cannot connect: Connection refused", "dask scheduler")
+    assert_one_line_error(
+        err, address, "--scheduler", "cannot connect: Connection refused", "dask scheduler --host 127.0.0.1"
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -945,6 +947,7 @@ def test_calibrate_uci_needs_out_in_wheel_install(tmp_path, capsys, monkeypatch)
     [
         ("inproc://somewhere", "reaches only a scheduler inside this process"),
         ("tls://127.0.0.1:1", "needs TLS settings"),
+        ("tcp://127.0.0.1:99999", "invalid port 99999; a port is a number from 1 to 65535"),
     ],
 )
 def test_unusable_scheduler_address_fails_at_once(tmp_path, capsys, address, fragment):
