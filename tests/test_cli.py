@@ -447,13 +447,18 @@ def test_fit_score_on_too_few_accounts_exits_2(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_weak_score_is_warned(tmp_path, capsys, caplog):
+def fit_score_warnings(tmp_path, capsys, caplog, accounts: int, days: int) -> str:
+    """Run `arrears fit-score` on ``accounts`` accounts over ``days`` days; return the warnings it logged."""
+    args = ["fit-score", "--accounts", str(accounts), "--days", str(days), "--out", str(tmp_path / "s.yaml")]
     with caplog.at_level("WARNING", logger="experiments.cli"):
-        code, out, err = run_cli(
-            ["fit-score", "--accounts", "50", "--days", "31", "--out", str(tmp_path / "s.yaml")], capsys
-        )
+        code, _, _ = run_cli(args, capsys)
     assert code == 0
-    assert "barely better than shuffled features" in caplog.text
+    return caplog.text
+
+
+def test_weak_score_is_warned(tmp_path, capsys, caplog):
+    warned = fit_score_warnings(tmp_path, capsys, caplog, accounts=50, days=31)
+    assert "barely better than shuffled features" in warned
 
 
 @pytest.mark.parametrize(
@@ -901,22 +906,14 @@ def test_empty_path_argument_exits_2(command, capsys):
 
 
 def test_thin_holdout_is_warned(tmp_path, capsys, caplog):
-    with caplog.at_level("WARNING", logger="experiments.cli"):
-        code, out, err = run_cli(
-            ["fit-score", "--accounts", "50", "--days", "31", "--out", str(tmp_path / "s.yaml")], capsys
-        )
-    assert code == 0
-    assert "snapshots that rolled and" in caplog.text
-    assert "too few to trust it" in caplog.text
+    warned = fit_score_warnings(tmp_path, capsys, caplog, accounts=50, days=31)
+    assert "snapshots that rolled and" in warned
+    assert "too few to trust it" in warned
 
 
 def test_ample_holdout_is_not_warned(tmp_path, capsys, caplog):
-    with caplog.at_level("WARNING", logger="experiments.cli"):
-        code, out, err = run_cli(
-            ["fit-score", "--accounts", "1500", "--days", "70", "--out", str(tmp_path / "s.yaml")], capsys
-        )
-    assert code == 0
-    assert "too few to trust it" not in caplog.text
+    warned = fit_score_warnings(tmp_path, capsys, caplog, accounts=1500, days=70)
+    assert "too few to trust it" not in warned
 
 
 def test_default_config_of_current_folder_first(tmp_path, monkeypatch):
