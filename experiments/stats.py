@@ -384,13 +384,9 @@ def probability_of_improvement(
         index=series_challenger.index,
     )
     if clusters is not None:
-        cluster_labels = pd.Series(clusters) if not isinstance(clusters, pd.Series) else clusters
-        missing = [key for key in wins.index.tolist() if key not in cluster_labels.index]
-        if missing:
-            raise ValueError(f"clusters has no cluster for {missing[:5]}; pass one cluster per paired seed")
         return clustered_bootstrap(
             wins.to_numpy(),
-            cluster_labels.reindex(wins.index).to_numpy(),
+            _label_each_pair(clusters, wins.index, "cluster"),
             np.mean,
             confidence=confidence,
             seed=seed,
@@ -401,16 +397,24 @@ def probability_of_improvement(
         return (float(wins.mean()) if wins.size else math.nan, math.nan, math.nan)
     if strata is None:
         return binomial_interval(float(wins.sum()), int(wins.size), confidence=confidence)
-    else:
-        labels = pd.Series(strata) if not isinstance(strata, pd.Series) else strata
-        missing = [key for key in wins.index.tolist() if key not in labels.index]
-        if missing:
-            raise ValueError(f"strata has no stratum for {missing[:5]}; pass one stratum per paired seed")
-        by_stratum = labels.reindex(wins.index).to_numpy()
-        groups = [wins.to_numpy()[by_stratum == label] for label in pd.unique(by_stratum)]
+    by_stratum = _label_each_pair(strata, wins.index, "stratum")
+    groups = [wins.to_numpy()[by_stratum == label] for label in pd.unique(by_stratum)]
     return stratified_bootstrap(
         groups, np.mean, confidence=confidence, seed=seed, method=method, n_resamples=n_resamples
     )
+
+
+def _label_each_pair(labels: pd.Series | Mapping[object, object], index: pd.Index, kind: str) -> np.ndarray:
+    """Return the label (a stratum or a cluster, ``kind``) of each paired seed in ``index``, in its order.
+
+    Raises ValueError naming the first pairs that ``labels`` has no label for.
+    """
+    labels = pd.Series(labels) if not isinstance(labels, pd.Series) else labels
+    missing = [key for key in index.tolist() if key not in labels.index]
+    if missing:
+        plural = "strata" if kind == "stratum" else "clusters"
+        raise ValueError(f"{plural} has no {kind} for {missing[:5]}; pass one {kind} per paired seed")
+    return labels.reindex(index).to_numpy()
 
 
 def binomial_interval(successes: float, trials: int, confidence: float = 0.95) -> tuple[float, float, float]:
@@ -687,18 +691,13 @@ def summarise(
             row[(column, "mean")] = mean
             row[(column, "low")] = low
             row[(column, "high")] = high
-            if with_iqm and shared_clusters:
-                # The IQM of each seed's average over the strata. Trimming the pooled values would drop the lowest
-                # strata's values, not the unusual seeds.
-                per_cluster = pd.Series(values).groupby(cluster_labels).mean().to_numpy()
-                estimate, iqm_low, iqm_high = stratified_bootstrap(
-                    [per_cluster], iqm, confidence=confidence, seed=seed, method="percentile", n_resamples=n_resamples
-                )
-            elif with_iqm:
-                estimate, iqm_low, iqm_high = stratified_bootstrap(
-                    groups, iqm, confidence=confidence, seed=seed, method="percentile", n_resamples=n_resamples
-                )
             if with_iqm:
+                # With shared clusters, the IQM of each seed's average over the strata: trimming the pooled values
+                # would drop the lowest strata's values, not the unusual seeds.
+                samples = [pd.Series(values).groupby(cluster_labels).mean().to_numpy()] if shared_clusters else groups
+                estimate, iqm_low, iqm_high = stratified_bootstrap(
+                    samples, iqm, confidence=confidence, seed=seed, method="percentile", n_resamples=n_resamples
+                )
                 row[(column, "iqm")] = estimate
                 row[(column, "iqm_low")] = iqm_low
                 row[(column, "iqm_high")] = iqm_high
