@@ -125,8 +125,8 @@ def compute_cell(
     """
     started = time.perf_counter()
     policy = build_policy(name, spec)
-    # Checked after loading, so that a file edited before or during the load fails the check.
-    if fingerprint is not None and _policy_fingerprint(spec) != fingerprint:
+    # The policy as loaded here is the one that runs, so it is the one compared with the plan.
+    if fingerprint is not None and _policy_fingerprint(spec, policy) != fingerprint:
         files = sorted(path for path, _ in spec.values()) if isinstance(spec, dict) else [spec]
         raise ConfigError(
             ", ".join(files),
@@ -402,16 +402,22 @@ def plan_cells(experiment: LoadedExperiment) -> tuple[list[Cell], list[tuple]]:
     return cells, arguments
 
 
-def _policy_fingerprint(spec: str | dict[str, tuple[str, float]]) -> Any:
+def _policy_fingerprint(spec: str | dict[str, tuple[str, float]], policy: Any = None) -> Any:
     """Describe a policy by content, so that an edited waterfall file gets new cell keys but a moved one does not.
 
     A waterfall is described by its parsed spec and, when its segments read a risk score, by the numbers of the
     score it loaded, so that an edited score file gets new cell keys too. Another file is described by its SHA-256,
-    a policy written in Python by its name.
+    a policy written in Python by its name. ``policy`` is the policy :func:`build_policy` built from ``spec``, or
+    None to load it here.
     """
     if isinstance(spec, dict):
-        return {arm: [_policy_fingerprint(path), share] for arm, (path, share) in spec.items()}
-    policy = policies.load(spec, warn=False)
+        arm_policies = [None] * len(spec) if policy is None else policy.policies
+        return {
+            arm: [_policy_fingerprint(path, arm_policy), share]
+            for (arm, (path, share)), arm_policy in zip(spec.items(), arm_policies, strict=True)
+        }
+    if policy is None:
+        policy = policies.load(spec, warn=False)
     waterfall = getattr(policy, "spec", None)
     if isinstance(waterfall, BaseModel):
         fingerprint = {"waterfall": waterfall.model_dump(mode="json")}
