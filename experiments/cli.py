@@ -529,7 +529,7 @@ def check_chromium(chromium: Path) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from sim.calibration import calibrate_monthly_csv, calibrate_uci
+    from sim.calibration import REGENERATE_COMMAND, calibrate_monthly_csv, calibrate_uci
 
     if args.uci is not None:
         from experiments.config import installed_from_wheel
@@ -545,11 +545,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         check_writable_file(out, "--out")
         _check_not_input(out, args.uci, "--uci")
         _check_yaml_out(out, "scenario")
-        if args.out is None:
-            # The shipped default records the command that regenerates it from the repository root.
-            scenario = calibrate_uci(args.uci, out)
-        else:
-            scenario = calibrate_uci(args.uci, out, command=f"arrears calibrate --uci {args.uci} --out {args.out}")
+        # The shipped default records the command that regenerates it from the repository root, another file the
+        # command that wrote it.
+        command = REGENERATE_COMMAND if args.out is None else f"arrears calibrate --uci {args.uci} --out {args.out}"
+        scenario = calibrate_uci(args.uci, out, command=command)
         print(f"wrote {out} (scenario '{scenario.name}', fitted from {args.uci})")
         return 0
 

@@ -211,18 +211,23 @@ def config_error_from_validation(
     errors = exc.errors()
     error, reported = _union_alternatives(errors)
     location = tuple(part for part in error["loc"] if not _is_type_tag(part))
-    key_path = format_key_path(location)
-    if prefix:
-        key_path = f"{prefix}.{key_path}" if key_path else prefix
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, location[:-1])
         message = f"unknown key; allowed: {', '.join(allowed)}" if allowed else "unknown key"
     else:
         message = _readable_message(error)
-    others = len(errors) - reported
-    if others > 0:
-        message += f" (and {others} more error{'s' if others > 1 else ''})"
-    return ConfigError(source, key_path, message)
+    key_path = _prefixed(prefix, format_key_path(location))
+    return ConfigError(source, key_path, _and_others(message, len(errors) - reported))
+
+
+def _prefixed(prefix: str, key_path: str) -> str:
+    """Return ``key_path`` under ``prefix`` (either may be empty)."""
+    return f"{prefix}.{key_path}" if prefix and key_path else prefix or key_path
+
+
+def _and_others(message: str, others: int) -> str:
+    """Return ``message`` with the count of the other errors that it does not report, if any."""
+    return message + (f" (and {others} more error{'s' if others > 1 else ''})" if others > 0 else "")
 
 
 def _near_miss_error(source: str, exc: ValidationError, model: type, prefix: str = "") -> ConfigError | None:
@@ -241,10 +246,7 @@ def _near_miss_error(source: str, exc: ValidationError, model: type, prefix: str
         if not matches:
             continue
         caused = [other for other in errors if other["type"] == "missing" and other["loc"] == (*parent, matches[0])]
-        others = len(errors) - 1 - len(caused)
         message = f"unknown key; allowed: {', '.join(allowed)}; did you mean {matches[0]!r}?"
-        if others > 0:
-            message += f" (and {others} more error{'s' if others > 1 else ''})"
-        key_path = format_key_path(error["loc"])
-        return ConfigError(source, f"{prefix}.{key_path}" if prefix else key_path, message)
+        others = len(errors) - 1 - len(caused)
+        return ConfigError(source, _prefixed(prefix, format_key_path(error["loc"])), _and_others(message, others))
     return None
