@@ -896,11 +896,7 @@ def fit_monthly_csv(
         )
     validation = compare_transition_counts(counts, transition_counts(holdout_part))
 
-    # An account more cycles behind than this is past the base scenario's charge-off DPD on day 0.
-    last_open_state = min(MAX_CYCLES_PAST_DUE, base_scenario.charge_off_dpd // base_scenario.cycle_days)
-    portfolio, portfolio_notes = _fit_portfolio(
-        path, data, fit_part, base_scenario.portfolio, last_open_state, base_scenario.charge_off_dpd
-    )
+    portfolio, portfolio_notes = _fit_portfolio(path, data, fit_part, base_scenario)
     n_accounts = int(data["account"].nunique())
     n_holdout_accounts = int(data.loc[data["holdout"], "account"].nunique())
     observed = counts.sum(axis=1)
@@ -950,19 +946,17 @@ def _month_name(month_index: int) -> str:
 
 
 def _fit_portfolio(
-    path: Path,
-    data: pd.DataFrame,
-    fit_part: pd.DataFrame,
-    base: Portfolio,
-    last_open_state: int = MAX_CYCLES_PAST_DUE,
-    charge_off_dpd: int = 180,
+    path: Path, data: pd.DataFrame, fit_part: pd.DataFrame, base_scenario: Scenario
 ) -> tuple[Portfolio, list[str]]:
     """Fit the delinquent mix, balances, credit limits and minimum payment rate on the accounts outside the holdout.
 
-    The snapshot is the first month in the file. Accounts more than ``last_open_state`` cycles behind in it would be
-    charged off on day 0 (past ``charge_off_dpd``), so they are left out of the mix and the balance fits. Keys that
-    the file's columns cannot inform keep ``base``'s values.
+    The snapshot is the first month in the file. Accounts more cycles behind in it than the base scenario's
+    charge-off DPD allows would be charged off on day 0, so they are left out of the mix and the balance fits. Keys
+    that the file's columns cannot inform keep the base scenario's portfolio values.
     """
+    base = base_scenario.portfolio
+    charge_off_dpd = base_scenario.charge_off_dpd
+    last_open_state = min(MAX_CYCLES_PAST_DUE, charge_off_dpd // base_scenario.cycle_days)
     fit_rows = data[~data["holdout"]]
     snapshot_index = int(data["month_index"].min())
     snapshot_month = _month_name(snapshot_index)
