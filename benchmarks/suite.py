@@ -174,8 +174,8 @@ def measure_kernel(n_accounts: int, days: int) -> dict[str, float]:
 def measure_env_steps(steps: int) -> dict[str, float]:
     """(d) Single-environment steps per second: Account-v0 with random actions, and CartPole-v1.
 
-    Also the minimal kernel (c) at one account over ``steps`` days: one day of one account in numpy arrays, without
-    SimPy, features or a mask, so an upper bound on the steps per second of an environment built on the array design.
+    Also the minimal kernel (c) at one account over ``steps`` days. It runs one account's day in numpy arrays, without
+    SimPy, features or a mask, so its rate bounds the steps per second of any environment built on the array design.
     """
     import gymnasium as gym
 
@@ -240,10 +240,10 @@ def _ppo_fps(build_env: Callable[[], Any], timesteps: int, policy: str, hyperpar
 
 
 def _null_vec_env(observation_space: Any, action_space: Any, n_envs: int) -> Any:
-    """An SB3 ``VecEnv`` with the given spaces whose steps do nothing: zero observations, zero rewards, no episode end.
+    """Return an SB3 ``VecEnv`` with the given spaces whose steps do nothing: zero observations and rewards, no end.
 
-    PPO trained on it measures what PPO itself costs with those spaces, the ceiling of frames per second that no
-    simulator under them can exceed.
+    PPO trained on it measures what PPO itself costs with those spaces. That is the ceiling of frames per second
+    that no simulator with the same spaces can exceed.
     """
     from stable_baselines3.common.vec_env import VecEnv
 

@@ -566,7 +566,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def _check_yaml_out(out: Path, content: str) -> None:
     """Raise :class:`ConfigError` unless ``--out`` names a YAML file, so that a typo cannot replace a CSV or a model.
 
-    ``content`` names what the YAML holds ("scenario", "score") for the message.
+    ``content`` names what the YAML contains ("scenario", "score") for the message.
     """
     if out.suffix.lower() not in (".yaml", ".yml"):
         raise ConfigError(str(out), "--out", f"is not a .yaml or .yml path; name the {content} YAML to write")

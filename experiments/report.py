@@ -631,8 +631,8 @@ def _versus_champion(
         sizes = {
             name: size(difference, share) for name, share in (("even", EVEN_SPLIT), ("small", SMALL_CHALLENGER_SHARE))
         }
-        # The size scales with 1 / difference², so the uncertainty of the simulated difference matters: an interval
-        # whose ends have one sign gives a range of sizes; one that includes zero gives no upper end.
+        # The size scales with 1 / difference², so the uncertainty of the simulated difference matters. An interval
+        # whose ends have one sign gives a range of sizes, and one that includes zero gives no upper end.
         _, low, high = paired_difference(
             per_account[challenger], per_account[champion], confidence=CONFIDENCE, method=INTERVAL_METHOD
         )

@@ -483,11 +483,11 @@ def clustered_mean_interval(
     Returns ``(mean, low, high)``. Under common random numbers every scenario of a run uses the same seeds, so the
     values of one seed in different scenarios are correlated, often almost perfectly. The stratified standard error
     of :func:`stratified_mean_interval` treats the scenarios as independent samples and is then too small. Here each
-    value is centred on its stratum's mean, so differences between strata still do not count as noise, and the
-    residuals are summed per cluster: the variance of the pooled mean is ``G / (G - 1) × Σ_c E_c² / N²`` over the
-    ``G`` clusters, with ``G - 1`` degrees of freedom. With every cluster in every stratum this is the Student-t
-    interval of the per-seed average over strata. NaN values are dropped. Fewer than two clusters give NaN bounds,
-    and zero spread gives bounds equal to the mean.
+    value is centred on its stratum's mean, so differences between strata still do not count as noise. The
+    residuals are then summed per cluster (``E_c``), and the variance of the pooled mean is
+    ``G / (G - 1) × Σ_c E_c² / N²`` over the ``G`` clusters, with ``G - 1`` degrees of freedom. With every cluster in
+    every stratum this is the Student-t interval of the per-seed average over strata. NaN values are dropped. Fewer
+    than two clusters give NaN bounds, and zero spread gives bounds equal to the mean.
     """
     _check_confidence(confidence)
     frame = pd.DataFrame(

@@ -177,8 +177,8 @@ class EarlyWarningModel:
         if unknown:
             raise ConfigError(source, str(unknown[0]), f"unknown key; allowed: {', '.join(SCORE_KEYS)}")
         horizon = data.get("horizon_days", HORIZON_DAYS)
-        # A score is used as the probability of a roll within HORIZON_DAYS whatever the file says, so a file that
-        # claims another horizon was not written by this version's fit-score.
+        # A score is used as the probability of a roll within HORIZON_DAYS whatever horizon the file states, so a
+        # file that states another one was not written by this version's fit-score.
         if isinstance(horizon, bool) or horizon != HORIZON_DAYS:
             raise ConfigError(
                 source,

@@ -726,13 +726,13 @@ def test_validate_as_experiment_names_misspelt_key(tmp_path, capsys):
         ("sim/scenarios/default.yaml", "score", ("kind: expected 'early_warning'", "keys are those of a scenario")),
     ],
 )
-def test_validate_as_another_kind_names_the_kind_of_the_file(path, kind, fragments, capsys):
+def test_validate_other_kind_names_file_kind(path, kind, fragments, capsys):
     code, out, err = run_cli(["validate", str(REPOSITORY / path), "--kind", kind], capsys)
     assert code == 2
     assert_one_line_error(err, *fragments)
 
 
-def test_validate_as_another_kind_does_not_repeat_the_kind(capsys):
+def test_validate_other_kind_no_repeat(capsys):
     code, out, err = run_cli(
         ["validate", str(REPOSITORY / "sim/scenarios/default.yaml"), "--kind", "experiment"], capsys
     )

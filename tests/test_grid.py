@@ -733,8 +733,8 @@ def test_rerun_after_interrupted_extension(tmp_path, placeholder_report):
 
 
 def test_rerun_deletes_staging_of_killed_run(tmp_path, placeholder_report):
-    # A run killed while it writes leaves its staging folder beside the run directory; the next run deletes it,
-    # but not the staging folder of another run directory whose name starts with the same text.
+    # A run killed while it writes leaves its staging folder beside the run directory, and the next run deletes it.
+    # The staging folder of another run directory whose name starts with the same text stays.
     out = tmp_path / "run"
     experiment = grid(scenario="default", policies=["do_nothing"], seeds=1)
     experiments.run(experiment, out=out, workers=1, progress=False)

@@ -1467,7 +1467,7 @@ def test_summary_winner_clear_of_runner_up(tmp_path: Path) -> None:
     assert "cannot tell sms_first from" not in summary
 
 
-def test_summary_winner_not_best_when_a_lower_challenger_is_noisy(tmp_path: Path) -> None:
+def test_winner_not_best_noisy_challenger(tmp_path: Path) -> None:
     # The challenger beats the champion by 500 on every seed, and so ranks first. agency_early has the lowest mean,
     # 300 below the champion, but swings by 2,000 either way, so the seeds cannot place it below the winner.
     ahead = np.full(len(TEN_SEEDS), 500.0) + np.arange(len(TEN_SEEDS))
@@ -1480,7 +1480,7 @@ def test_summary_winner_not_best_when_a_lower_challenger_is_noisy(tmp_path: Path
     assert badge(html, "sms_first") == "highest mean NPV"
 
 
-def test_champion_not_best_when_a_lower_challenger_is_noisy(tmp_path: Path) -> None:
+def test_champion_not_best_noisy_challenger(tmp_path: Path) -> None:
     # sms_first, the best challenger, is below the champion on every seed; agency_early is lower on average but
     # swings either way.
     below = -500.0 - np.arange(len(TEN_SEEDS))
