@@ -229,8 +229,11 @@ def _ppo_fps(build_env: Callable[[], Any], timesteps: int, policy: str, hyperpar
     """Train PPO for ``timesteps`` on the environment ``build_env`` returns; return frames (timesteps) per second."""
     from stable_baselines3 import PPO
 
+    from experiments.train import silent_logger
+
     env = build_env()
     model = PPO(policy, env, seed=0, device="cpu", verbose=0, **hyperparameters)
+    model.set_logger(silent_logger())
     started = time.perf_counter()
     model.learn(total_timesteps=timesteps)
     # SB3 collects whole rollouts, so it may train on more timesteps than asked for.

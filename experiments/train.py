@@ -317,6 +317,18 @@ def require_rl_packages(
         )
 
 
+def silent_logger():
+    """An SB3 logger that writes nothing and creates no folder.
+
+    SB3 gives a model with ``verbose=0`` and no ``tensorboard_log`` a logger that first creates an empty
+    ``SB3-<date and time>`` folder in the system's temporary directory, one per ``learn()``: one per tuning trial.
+    Set this one with ``model.set_logger`` instead.
+    """
+    from stable_baselines3.common.logger import Logger
+
+    return Logger(folder=None, output_formats=[])
+
+
 @contextmanager
 def one_torch_thread() -> Iterator[None]:
     """Run torch on one thread inside the block, then restore the thread count.
@@ -751,6 +763,8 @@ def train(
         if checkpoint.replay_buffer is not None:
             with _unreadable_checkpoint(checkpoint.replay_buffer):
                 model.load_replay_buffer(checkpoint.replay_buffer)
+    if tensorboard_log is None:
+        model.set_logger(silent_logger())
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_dict(config), sort_keys=False))
 
     evaluation = eval_callback(config, eval_env, run_dir, baseline=baseline, report=report)

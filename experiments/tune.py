@@ -35,6 +35,7 @@ from experiments.train import (
     progress_bar_callback,
     require_rl_packages,
     shipped_config,
+    silent_logger,
     training_portfolio_seed,
     validate_name,
     validate_train_config,
@@ -152,6 +153,7 @@ def objective(trial, base: TrainConfig, source: str, progress: bool) -> float:
         make_env(config, evaluation_portfolio_seed(config.seed), config.eval.n_accounts), config, False
     )
     model = algorithm_class(config.algo)(config.policy, env, seed=config.seed, verbose=0, **algorithm_kwargs(config))
+    model.set_logger(silent_logger())
     callback = _trial_eval_callback(config, eval_env, trial)
     callbacks = [callback, progress_bar_callback()] if progress else [callback]
     try:

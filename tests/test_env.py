@@ -676,7 +676,10 @@ def test_maskable_ppo_trains_on_adapter():
 
     venv = VecMonitor(SB3AccountVecEnv(8, horizon=30))
     venv.seed(0)
+    from experiments.train import silent_logger
+
     model = sb3_contrib.MaskablePPO("MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.set_logger(silent_logger())
     model.learn(total_timesteps=512)
     assert model.num_timesteps >= 512
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -514,6 +516,24 @@ def test_tune_runs_trials_in_sqlite_study(tmp_path, capsys):
     assert best.hyperparameters.n_epochs == study.best_params["n_epochs"]
     assert best.total_timesteps == 128
     assert "best trial" in capsys.readouterr().out
+
+
+def test_tune_and_train_leave_no_folder_in_temporary_directory(tmp_path, monkeypatch):
+    # SB3's default logger creates an empty SB3-<date> folder in the temporary directory at every learn().
+    pytest.importorskip("optuna")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    config = write_tiny_config(tmp_path, "ppo")
+    arguments = ["--config", str(config), "--timesteps", "128", "--no-progress"]
+    assert main(["tune", *arguments, "--trials", "2", "--out", str(tmp_path / "best.yaml")]) == 0
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *rest: None if name == "tensorboard" else find_spec(name, *rest)
+    )
+    assert main(["train", *arguments, "--out", str(tmp_path / "run")]) == 0
+    assert not (tmp_path / "run" / "tensorboard").exists()
+    assert sorted(path.name for path in temporary.glob("SB3-*")) == []
 
 
 def test_tune_takes_algo_from_config(tmp_path, capsys):
