@@ -318,7 +318,7 @@ def require_rl_packages(
 
 
 def silent_logger():
-    """An SB3 logger that writes nothing and creates no folder.
+    """Return an SB3 logger that writes nothing and creates no folder.
 
     SB3 gives a model with ``verbose=0`` and no ``tensorboard_log`` a logger that first creates an empty
     ``SB3-<date and time>`` folder in the system's temporary directory, one per ``learn()``: one per tuning trial.
