@@ -137,13 +137,22 @@ class EarlyWarningModel:
         return cls(classifier.coef_[0].copy(), float(classifier.intercept_[0]), metadata)
 
     def score_features(self, features: np.ndarray) -> np.ndarray:
-        """Return the roll probability for each row of a feature matrix."""
-        logit = features.astype(np.float64) @ self.coefficients + self.intercept
+        """Return the roll probability for each row of a feature matrix.
+
+        Each row's score depends on that row alone, to the last bit. A BLAS product (``features @ coefficients``)
+        does not promise that: with OpenBLAS, scoring a subset of the rows changed some of their scores in the last
+        bit. ``einsum`` sums each row's products in one order, and it was faster at 200,000 rows.
+        """
+        logit = np.einsum("ij,j->i", features.astype(np.float64), self.coefficients) + self.intercept
         return 1.0 / (1.0 + np.exp(-logit))
 
-    def score(self, obs: Observation) -> np.ndarray:
-        """Return each account's probability of rolling within the horizon, from its observable state."""
-        return self.score_features(feature_matrix(obs))
+    def score(self, obs: Observation, index: np.ndarray | None = None) -> np.ndarray:
+        """Return each account's probability of rolling within the horizon, from its observable state.
+
+        With ``index``, only the accounts at those positions are scored. Their scores equal those they get when
+        every account is scored.
+        """
+        return self.score_features(feature_matrix(obs, index))
 
     def auc(self, history: RollHistory) -> float:
         """Area under the ROC curve on a labelled history."""

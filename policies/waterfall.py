@@ -239,6 +239,7 @@ class Waterfall:
         if score is None and any(stage.segment.risk_score is not None for stage in spec.stages):
             raise ValueError(f"waterfall {spec.name!r} has risk_score segments but no early-warning score")
         self._dpd_actions, self._other_stages = _dpd_action_table(spec.stages)
+        self._scored_stages = [stage for stage in spec.stages if stage.segment.risk_score is not None]
 
     @classmethod
     def from_yaml(cls, path: str | Path, warn: bool = True) -> Waterfall:
@@ -304,7 +305,7 @@ class Waterfall:
         if not self._other_stages:
             return actions
 
-        risk_score = self.score.score(obs) if self.score is not None else None
+        risk_score = self._risk_scores(obs, undecided)
         for stage in self._other_stages:
             low, high = stage.dpd
             in_stage = undecided & (obs.dpd >= low) & (obs.dpd <= high) & stage.segment.matches(obs, risk_score)
@@ -318,6 +319,24 @@ class Waterfall:
                 undecided[candidates[fires]] = False
                 candidates = candidates[~fires]
         return actions
+
+    def _risk_scores(self, obs: Observation, undecided: np.ndarray) -> np.ndarray | None:
+        """Return the early-warning score of each undecided account that a stage with a ``risk_score`` band covers
+        by its DPD, and NaN, which matches no band, for the rest; None without a score.
+
+        Scoring only those accounts saves the features and score of closed and exited accounts, and each score
+        equals that of all accounts scored at once (:meth:`EarlyWarningModel.score`).
+        """
+        if self.score is None:
+            return None
+        scored = np.zeros(obs.n_accounts, dtype=bool)
+        for stage in self._scored_stages:
+            low, high = stage.dpd
+            scored |= (obs.dpd >= low) & (obs.dpd <= high)
+        index = np.flatnonzero(scored & undecided)
+        risk_score = np.full(obs.n_accounts, np.nan)
+        risk_score[index] = self.score.score(obs, index)
+        return risk_score
 
 
 #: Largest DPD that a waterfall's table of actions by DPD covers; a stage reaching beyond it is applied per account.

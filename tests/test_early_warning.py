@@ -43,6 +43,20 @@ def test_numpy_score_matches_scikit_learn(default_scenario):
     np.testing.assert_allclose(model.score_features(history.features), expected, rtol=1e-9)
 
 
+def test_score_of_some_accounts_equals_their_score_among_all(default_scenario):
+    # A waterfall scores only the accounts its risk stages reach, so that subset must get the very same scores.
+    model = PortfolioModel(default_scenario, policies.load("standard"), 3_000, 30, seed=8)
+    for _ in range(20):
+        model.step()
+    obs = model.observe(model.day)
+    score = load_score("early_warning")
+    everyone = score.score(obs)
+    rng = np.random.default_rng(0)
+    for size in (*range(1, 40), 257, 1_001):
+        index = np.sort(rng.choice(obs.n_accounts, size, replace=False))
+        assert score.score(obs, index).tobytes() == everyone[index].tobytes(), size
+
+
 class _Snapshots:
     """A do-nothing policy that keeps the observations it receives at 08:00."""
 
