@@ -4,7 +4,7 @@ Each measurement runs in a fresh worker process (``spawn``), so that peak memory
 cache or import of an earlier one helps it. The suite measures:
 
 - (a) portfolio throughput, account-days per second, of the standard waterfall on the default scenario, and peak
-  memory per account;
+  memory per account; and the throughput of every other shipped policy at 100,000 accounts;
 - (b) the same model in a per-account mode, one SimPy environment and process per account (the naive design);
 - (c) a minimal numpy kernel of one account-day (keyed draws, payment hazard, payment, DPD update): the practical
   limit of the array design;
@@ -54,6 +54,9 @@ FULL = {
     "grid_policies": ("do_nothing", "letters_only", "standard", "digital_first"),
     "grid_accounts": 10_000,
     "grid_seeds": 10,
+    # Shipped policies on the default scenario (None: every one), at this size, with the same days.
+    "policies": None,
+    "policy_accounts": 100_000,
 }
 QUICK = {
     "portfolio_sizes": (1_000,),
@@ -68,6 +71,8 @@ QUICK = {
     "grid_policies": ("standard", "digital_first"),
     "grid_accounts": 300,
     "grid_seeds": 2,
+    "policies": ("standard", "risk_based"),
+    "policy_accounts": 300,
 }
 # NOTE: the per-account mode is timed on a sample of accounts and reported as a rate. 10,000 accounts would take
 # about 7 minutes at its speed, and the rate per account-day does not depend on how many accounts are timed.
@@ -128,6 +133,27 @@ def measure_portfolio(n_accounts: int, days: int) -> dict[str, float]:
         "peak_rss_mb": peak,
         "memory_per_account_kb": max(peak - baseline, 0.0) * 1024.0 / n_accounts,
     }
+
+
+def measure_policy(name: str, n_accounts: int, days: int) -> dict[str, Any]:
+    """Simulate the shipped policy ``name`` on the default scenario; return its set-up time and account-days per
+    second.
+
+    The set-up loads the policy and builds the model. A policy that learns from simulated history fits its model
+    then: ``uplift_calls`` fits its uplift model. The run is the simulated days.
+    """
+    import policies
+    from sim.engine import PortfolioModel
+    from sim.scenario import Scenario
+
+    scenario = Scenario.load("default")
+    PortfolioModel(scenario, policies.load("standard"), n_accounts=100, days=2, seed=1).run()  # warm imports
+    started = time.perf_counter()
+    model = PortfolioModel(scenario, policies.load(name), n_accounts=n_accounts, days=days, seed=0)
+    set_up = time.perf_counter()
+    model.run()
+    seconds = time.perf_counter() - set_up
+    return {"policy": name, **_account_days(n_accounts, days, seconds), "setup_seconds": set_up - started}
 
 
 def measure_per_account(n_accounts: int, days: int) -> dict[str, float]:
@@ -432,6 +458,7 @@ def _in_fresh_process(function: Callable[..., dict[str, Any]], *args: Any) -> di
 def run_suite(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every measurement; return the results with the machine, the date and each target's outcome."""
     from experiments.runner import git_commit
+    from policies import shipped_policies
 
     sizes = QUICK if quick else FULL
     results: dict[str, Any] = {
@@ -474,6 +501,9 @@ def run_suite(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
         f"1 then 2 workers, {_rounds(repeats)}"
     )
     results["grid"] = _in_fresh_process(measure_grid, policies, sizes["grid_accounts"], sizes["grid_seeds"], repeats)
+    shipped = sizes["policies"] or shipped_policies()
+    log(f"(a) {len(shipped)} shipped policies, {sizes['policy_accounts']:,} accounts x {days} days each")
+    results["policies"] = [_in_fresh_process(measure_policy, name, sizes["policy_accounts"], days) for name in shipped]
     results["targets"] = [target.check(results) for target in TARGETS]
     return results
 
@@ -534,6 +564,12 @@ def format_table(results: dict[str, Any]) -> str:
             f"| (a) portfolio {row['n_accounts']:,} x {row['days']} days | {row['account_days_per_second']:,.0f} "
             f"account-days/s, {row['seconds']:.1f} s, peak {row['peak_rss_mb']:,.0f} MB, "
             f"{row['memory_per_account_kb']:.2f} kB/account{_median_note(row)} |"
+        )
+    for row in results.get("policies", ()):
+        lines.append(
+            f"| (a) policy {row['policy']}, {row['n_accounts']:,} x {row['days']} days | "
+            f"{row['account_days_per_second']:,.0f} account-days/s, {row['seconds']:.1f} s, set-up "
+            f"{row['setup_seconds']:.1f} s |"
         )
     per_account, kernel = results["per_account"], results["kernel"]
     lines.append(f"| (b) per-account mode | {per_account['account_days_per_second']:,.0f} account-days/s |")

@@ -18,11 +18,17 @@ def test_quick_bench_writes_every_measurement(tmp_path, capsys):
     # The tests run in a git checkout, so the record names the commit it measured.
     assert len(results["git_commit"]) == 40
     assert [row["n_accounts"] for row in results["portfolio"]] == [1_000]
+    assert [(row["policy"], row["n_accounts"]) for row in results["policies"]] == [
+        ("standard", 300),
+        ("risk_based", 300),
+    ]
+    assert all(row["setup_seconds"] > 0 for row in results["policies"])
     rates = [
         results["portfolio"][0]["account_days_per_second"],
         results["per_account"]["account_days_per_second"],
         results["kernel"]["account_days_per_second"],
         results["grid"]["speedup"],
+        *(row["account_days_per_second"] for row in results["policies"]),
     ]
     if missing_rl_packages():
         # Without the rl extra, the environment and PPO measurements are skipped, not failed.
@@ -45,6 +51,7 @@ def test_quick_bench_writes_every_measurement(tmp_path, capsys):
     assert len(results["targets"]) == len(TARGETS)
     printed = capsys.readouterr().out
     assert "| (c) numpy kernel |" in printed
+    assert "| (a) policy risk_based, 300 x 30 days |" in printed
     assert "A quick run only checks that every measurement runs" in printed
     assert str(out) in printed
 
