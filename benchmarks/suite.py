@@ -197,18 +197,63 @@ def measure_kernel(n_accounts: int, days: int) -> dict[str, float]:
     return _account_days(n_accounts, days, time.perf_counter() - started)
 
 
+#: The id under which :func:`measure_env_steps` registers :func:`_simpy_day_env`.
+SIMPY_DAY_ENV_ID = "arrears-bench/SimPyDay-v0"
+
+
+def _simpy_day_env() -> Any:
+    """Return a Gymnasium env whose step is an ``Account-v0`` day of one account with the model's work left out.
+
+    A step runs the day's SimPy process as the model does, which waits until 08:00 and then until 22:00, and
+    returns an observation and an action mask of ``Account-v0``'s shapes. No account is simulated, and the episode
+    never ends.
+    """
+    import gymnasium as gym
+    import simpy
+
+    from sim.catalogue import N_ACTIONS
+    from sim.features import FEATURE_HIGH, FEATURE_LOW
+
+    class SimPyDayEnv(gym.Env):
+        def __init__(self) -> None:
+            self.observation_space = gym.spaces.Box(FEATURE_LOW, FEATURE_HIGH, dtype=np.float32)
+            self.action_space = gym.spaces.Discrete(N_ACTIONS)
+            self.env = simpy.Environment()
+            self.mask = np.ones(N_ACTIONS, dtype=bool)
+
+        def _day(self, day: int) -> Any:
+            yield self.env.timeout(day + 8 / 24 - self.env.now)
+            yield self.env.timeout(day + 22 / 24 - self.env.now)
+
+        def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+            super().reset(seed=seed)
+            return np.zeros(len(FEATURE_LOW), dtype=np.float32), {"action_mask": self.mask.copy()}
+
+        def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+            day = int(self.env.now)
+            self.env.process(self._day(day))
+            self.env.run(until=day + 1)
+            return np.zeros(len(FEATURE_LOW), dtype=np.float32), 0.0, False, False, {"action_mask": self.mask.copy()}
+
+    return SimPyDayEnv()
+
+
 def measure_env_steps(steps: int) -> dict[str, float]:
     """(d) Single-environment steps per second: Account-v0 with random actions, and CartPole-v1.
 
-    Also the minimal kernel (c) at one account over ``steps`` days. It runs one account's day in numpy arrays, without
-    SimPy, features or a mask, so its rate bounds the steps per second of any environment built on the array design.
+    Two references, which no target reads, bound the steps per second of an environment built on the array design
+    with SimPy driving time. The minimal kernel (c) at one account over ``steps`` days runs one account's day in
+    numpy arrays, without SimPy, features or a mask. The SimPy day (:func:`_simpy_day_env`) runs a day's SimPy
+    events through ``gym.make`` with no model work.
     """
     import gymnasium as gym
 
     import sim.envs  # noqa: F401  (registers the environment even without the installed entry point)
 
+    if SIMPY_DAY_ENV_ID not in gym.registry:
+        gym.register(SIMPY_DAY_ENV_ID, entry_point=_simpy_day_env)
     rates = {}
-    for env_id in ("arrears/Account-v0", "CartPole-v1"):
+    for env_id in ("arrears/Account-v0", "CartPole-v1", SIMPY_DAY_ENV_ID):
         env = gym.make(env_id)
         env.reset(seed=0)
         env.action_space.seed(0)
@@ -226,6 +271,7 @@ def measure_env_steps(steps: int) -> dict[str, float]:
         "account_env_steps_per_second": rates["arrears/Account-v0"],
         "cartpole_steps_per_second": rates["CartPole-v1"],
         "kernel_one_account_days_per_second": kernel["account_days_per_second"],
+        "simpy_day_steps_per_second": rates[SIMPY_DAY_ENV_ID],
     }
 
 
@@ -590,6 +636,12 @@ def format_table(results: dict[str, Any]) -> str:
             f"| (d) numpy kernel (c) at one account | {kernel_one:,.0f} account-days/s, "
             f"{kernel_one / cartpole:.1%} of CartPole-v1 |"
         )
+        if "simpy_day_steps_per_second" in env:
+            simpy_day = env["simpy_day_steps_per_second"]
+            lines.append(
+                f"| (d) a SimPy day with no model work, one account | {simpy_day:,.0f} steps/s, "
+                f"{simpy_day / cartpole:.1%} of CartPole-v1 |"
+            )
         rate = vector["account_steps_per_second"]
         lines.append(f"| (d) vector env, {vector['n_accounts']:,} accounts | {rate:,.0f} account-steps/s |")
         for name, setting in ppo.items():

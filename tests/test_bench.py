@@ -41,6 +41,7 @@ def test_quick_bench_writes_every_measurement(tmp_path, capsys):
             results["vector"]["account_steps_per_second"],
         ]
         rates.append(results["env"]["kernel_one_account_days_per_second"])
+        rates.append(results["env"]["simpy_day_steps_per_second"])
         for setting in ("training", "small"):
             rates += [results["ppo"][setting]["account_fps"], results["ppo"][setting]["cartpole_fps"]]
         rates += [results["ppo"]["training"]["null_account_fps"], results["ppo"]["training"]["null_cartpole_fps"]]
