@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
+import weakref
 
 import pandas as pd
 import pytest
@@ -191,3 +193,25 @@ def test_waterfall_edited_mid_run_is_rejected(tmp_path):
         runner.compute_cell(*arguments[0])
     assert "changed on disk after the run started" in caught.value.message
     assert str(waterfall) in caught.value.source
+
+
+def test_large_cell_frees_its_model(monkeypatch, default_scenario):
+    # The model sits in reference cycles, so only a garbage collection frees it. Automatic collection is off here,
+    # so the model is freed only by the collection the cell itself runs.
+    models = []
+    simulate = runner.simulate
+
+    def keep_weak_reference(*args, **kwargs):
+        result = simulate(*args, **kwargs)
+        models.append(weakref.ref(result.model))
+        return result
+
+    monkeypatch.setattr(runner, "simulate", keep_weak_reference)
+    gc.collect()
+    gc.disable()
+    try:
+        runner.compute_cell(default_scenario, "standard", "standard", runner.COLLECT_AFTER_ACCOUNTS, 2, 0)
+        model = models.pop()()
+    finally:
+        gc.enable()
+    assert model is None, "the cell's model outlived the cell"
