@@ -643,6 +643,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     suffix = "-quick" if args.quick else ""
     out = args.out or Path("benchmarks") / "results" / f"bench-{dt.date.today().isoformat()}{suffix}.json"
+    if out.suffix.lower() != ".json":
+        raise ConfigError(str(out), "--out", "is not a .json path; name the JSON file to write the results to")
     check_writable_file(out, "--out")
     if out.is_file() and not _is_bench_result(out):
         raise ConfigError(str(out), "--out", "exists and is not a result of arrears bench; name a new file")

@@ -146,16 +146,24 @@ def test_table_marks_skipped_measurements():
 
 
 def test_bench_keeps_unrelated_out_file(tmp_path, capsys):
-    notes = tmp_path / "notes.md"
-    notes.write_text("# my notes\n")
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"my": "notes"}\n')
     assert main(["bench", "--quick", "--out", str(notes)]) == 2
     err = capsys.readouterr().err
     assert f"{notes}: --out: exists and is not a result of arrears bench; name a new file" in err
-    assert notes.read_text() == "# my notes\n"
+    assert notes.read_text() == '{"my": "notes"}\n'
+
+
+def test_bench_out_must_be_json(tmp_path, capsys):
+    out = tmp_path / "results.txt"
+    assert main(["bench", "--quick", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: --out: is not a .json path; name the JSON file to write the results to" in err
+    assert not out.exists()
 
 
 def test_bench_rejects_special_out_files(tmp_path, capsys):
-    pipe = tmp_path / "pipe"
+    pipe = tmp_path / "pipe.json"
     os.mkfifo(pipe)
     result = tmp_path / "result.json"
     result.write_text('{"machine": {}, "targets": []}\n')
