@@ -38,7 +38,6 @@ import pandas as pd
 import yaml
 from joblib.externals.loky import get_reusable_executor
 from pydantic import BaseModel
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 import policies
@@ -140,10 +139,7 @@ def compute_cell(
             f"policy {short_repr(name)} changed on disk after the run started, so its cells would mix two versions; "
             "rerun once the file stays unchanged",
         )
-    # One BLAS thread per cell, because OpenBLAS threads spin between calls and take the other workers' cores. When
-    # the early-warning score still used BLAS, risk_based cells ran no faster on 2 workers than on 1.
-    with threadpool_limits(limits=1, user_api="blas"):
-        result = simulate(scenario, policy, n_accounts=n_accounts, days=days, seed=seed)
+    result = simulate(scenario, policy, n_accounts=n_accounts, days=days, seed=seed)
 
     metrics = _order_columns(result.metrics.assign(scenario=scenario.name), ["scenario", "policy", "seed"])
     daily = result.daily.assign(scenario=scenario.name, policy=result.metrics.at[0, "policy"], seed=seed)
