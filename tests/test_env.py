@@ -19,7 +19,7 @@ gymnasium = pytest.importorskip("gymnasium")
 import policies  # noqa: E402
 from sim.catalogue import AGENCY, N_ACTIONS, NO_ACTION, SELL, WRITE_OFF, contact_action  # noqa: E402
 from sim.engine import ACTIVE, CENTS, SOLD, PortfolioModel  # noqa: E402
-from sim.envs import ENV_ID, AccountEnv, AccountVectorEnv, DayOutcome  # noqa: E402
+from sim.envs import ENV_ID, AccountEnv, AccountVectorEnv, DayOutcome, NetCashReward  # noqa: E402
 from sim.envs.episodes import AgentActions  # noqa: E402
 from sim.features import FEATURE_NAMES, feature_matrix  # noqa: E402
 from sim.metrics import summarise  # noqa: E402
@@ -749,6 +749,16 @@ def test_sb3_adapter_accepts_column_of_actions():
 # -- input checks --------------------------------------------------------------------------------------------------
 
 
+def test_sb3_adapter_rejects_reset_options():
+    pytest.importorskip("stable_baselines3")
+    from sim.envs.sb3 import SB3AccountVecEnv
+
+    venv = SB3AccountVecEnv(2, horizon=5)
+    venv.set_options({"account_id": 5})
+    with pytest.raises(ValueError, match="unknown reset option 'account_id'; the vector env takes no options"):
+        venv.reset()
+
+
 def test_env_rejects_bool_action(default_scenario):
     env = AccountEnv(default_scenario, horizon=10)
     env.reset(seed=0)
@@ -756,6 +766,19 @@ def test_env_rejects_bool_action(default_scenario):
         with pytest.raises(ValueError, match="action must be an integer"):
             env.step(action)
     env.step(1)
+
+
+@pytest.mark.parametrize("make", [lambda r: AccountEnv(reward=r), lambda r: AccountVectorEnv(2, reward=r)])
+def test_uncallable_reward_rejected_when_built(make):
+    with pytest.raises(TypeError, match="reward must be a callable from a DayOutcome to rewards, or None, got 3"):
+        make(3)
+
+
+@pytest.mark.parametrize("weight", ["1", True])
+def test_reward_weight_must_be_a_number(weight):
+    message = f"recovery_weight must be a finite number of at least 0 or None, got {weight!r}"
+    with pytest.raises(ValueError, match=message):
+        NetCashReward(recovery_weight=weight)
 
 
 def test_nonfinite_reward_rejected(default_scenario):
@@ -768,22 +791,52 @@ def test_nonfinite_reward_rejected(default_scenario):
         env.step(np.zeros(4, dtype=np.int64))
 
 
-def test_env_steps_on_after_a_rejected_reward(default_scenario):
-    """A caller who catches the error of a bad reward can step on: the next day is open, as after any step."""
-    bad_days = {3}
+def _infinite(outcome):
+    return np.full(len(outcome.status), np.inf)
+
+
+def _raising(outcome):
+    raise KeyError("bug in the reward")
+
+
+@pytest.mark.parametrize(
+    ("bad_reward", "error", "message"),
+    [(_infinite, ValueError, "returned inf for an account"), (_raising, KeyError, "bug in the reward")],
+)
+def test_env_steps_on_after_a_bad_reward(default_scenario, bad_reward, error, message):
+    """A rejected reward, or an error the reward function raises, leaves the next day open to step."""
 
     def reward_with_a_bad_day(outcome):
-        return np.full(len(outcome.status), np.inf if outcome.day in bad_days else 1.0)
+        return bad_reward(outcome) if outcome.day == 3 else np.ones(len(outcome.status))
 
     env = AccountEnv(default_scenario, horizon=10, reward=reward_with_a_bad_day)
     env.reset(seed=0)
     for _ in range(3):
         env.step(0)
-    with pytest.raises(ValueError, match="returned inf for an account"):
+    with pytest.raises(error, match=message):
         env.step(0)
     _, reward, _, _, info = env.step(0)
     assert reward == 1.0
     assert info["day"] == 5
+
+
+def test_env_ends_after_a_rejected_last_reward(default_scenario):
+    """A bad reward on the step that reaches the horizon still ends the episode, so later steps raise until reset."""
+    horizon = 5
+
+    def reward_bad_on_last_day(outcome):
+        return np.full(len(outcome.status), np.nan if outcome.day == horizon - 1 else 1.0)
+
+    env = AccountEnv(default_scenario, horizon=horizon, reward=reward_bad_on_last_day)
+    env.reset(seed=0)
+    for _ in range(horizon - 1):
+        env.step(0)
+    with pytest.raises(ValueError, match="returned nan for an account"):
+        env.step(0)
+    with pytest.raises(RuntimeError, match=r"the episode has ended; call reset\(\)"):
+        env.step(0)
+    _, info = env.reset()
+    assert info["account_id"] == 1
 
 
 @pytest.mark.parametrize("mode", ["nxt", "Disabled", 3])

@@ -12,7 +12,7 @@ from sim.behaviour import Behaviour
 from sim.catalogue import N_ACTIONS
 from sim.engine import PortfolioModel
 from sim.envs.episodes import AccountEpisodes
-from sim.envs.reward import NetCashReward, RewardFunction
+from sim.envs.reward import RewardFunction, reward_or_default
 from sim.features import FEATURE_HIGH, FEATURE_LOW
 from sim.scenario import Scenario
 
@@ -78,10 +78,11 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
     SMS, letter or call in each of six framings, agency placement, settlement offers of 10, 25, 40 or 50% off, plan
     offers of 3, 6 or 12 instalments, a hardship hold, sale, write-off and a portal link by SMS.
 
-    Every action is accepted, but the compliance guard turns a forbidden one (a call within 7 days of a
-    conversation, a contact during a dispute or after a request to stop, a settlement over the cap of the DPD band)
-    into no action and counts it as blocked. ``info["action_mask"]`` and :meth:`action_masks` give the allowed
-    actions (no action is always allowed) for MaskablePPO of sb3-contrib.
+    Every action is accepted, but the compliance guard turns a forbidden one (a contact during a hardship hold,
+    during a dispute or after a request to stop, an eighth call attempt in 7 days, a call within 7 days of a
+    conversation, a settlement over the cap of the DPD band) into no action and counts it as blocked.
+    ``info["action_mask"]`` and :meth:`action_masks` give the allowed actions (no action is always allowed) for
+    MaskablePPO of sb3-contrib.
 
     ## Observation Space
 
@@ -157,7 +158,7 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
     ) -> None:
         self.scenario = load_scenario(scenario)
         self.horizon = check_horizon(horizon)
-        self.reward = NetCashReward() if reward is None else reward
+        self.reward = reward_or_default(reward)
         self.action_space = spaces.Discrete(N_ACTIONS)
         self.observation_space = spaces.Box(FEATURE_LOW, FEATURE_HIGH, dtype=np.float32)
         self._behaviour = Behaviour.from_scenario(self.scenario)
@@ -218,7 +219,13 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
         # A bool is an int in Python, and Discrete.contains accepts True as action 1.
         if isinstance(action, bool | np.bool_) or not self.action_space.contains(action):
             raise ValueError(f"action must be an integer in 0..{N_ACTIONS - 1}, got {action!r}")
-        result = self._episodes.advance(np.array([action], dtype=np.int64))
+        try:
+            result = self._episodes.advance(np.array([action], dtype=np.int64))
+        except Exception:
+            # The day is simulated before the reward function runs. If that day ended the episode, a caller who
+            # catches the error must not step past the account's end or the model's last day.
+            self._ended = bool(self._episodes.ended()[0])
+            raise
         terminated, truncated = bool(result.terminated[0]), bool(result.truncated[0])
         self._ended = terminated or truncated
         info = self._info()

@@ -148,20 +148,16 @@ class AccountEpisodes:
             status=model.status.copy(),
             economics=model.scenario.economics,
         )
-        rewards = np.asarray(self.reward(outcome), dtype=np.float64)
         terminated = model.status != ACTIVE
         truncated = ~terminated & (model.day - self.start_day >= self.horizon)
-        result = DayResult(
-            rewards=rewards,
-            terminated=terminated,
-            truncated=truncated,
-            blocked=after.blocked > before.blocked,
-            call_unplaced=after.unplaced > before.unplaced,
-        )
+        blocked = after.blocked > before.blocked
+        call_unplaced = after.unplaced > before.unplaced
 
         model.open_day()
         self._features = self._mask = None
-        # Checked once the next day is open, so that a caller who catches the error can go on stepping.
+        # The reward function runs and is checked once the next day is open, so that a caller who catches an error
+        # it raises, or the error of a bad reward below, can go on stepping.
+        rewards = np.asarray(self.reward(outcome), dtype=np.float64)
         if rewards.shape != (model.n,):
             raise ValueError(f"the reward function returned shape {rewards.shape}, expected ({model.n},)")
         if not np.isfinite(rewards).all():
@@ -169,7 +165,17 @@ class AccountEpisodes:
                 f"the reward function returned {rewards[~np.isfinite(rewards)][0]} for an account; every reward "
                 "must be finite"
             )
-        return result
+        return DayResult(
+            rewards=rewards,
+            terminated=terminated,
+            truncated=truncated,
+            blocked=blocked,
+            call_unplaced=call_unplaced,
+        )
+
+    def ended(self) -> np.ndarray:
+        """Flag the accounts whose episode has ended: off the book, or ``horizon`` days after they joined."""
+        return (self.model.status != ACTIVE) | (self.model.day - self.start_day >= self.horizon)
 
     def renew(self, idx: np.ndarray, account_ids: np.ndarray) -> None:
         """Replace the accounts at ``idx`` with new accounts whose episodes start today."""

@@ -57,7 +57,8 @@ class NetCashReward:
             ("cost_weight", cost_weight),
             ("clv_weight", clv_weight),
         ):
-            if weight is not None and not (np.isfinite(weight) and weight >= 0.0):
+            is_number = isinstance(weight, int | float | np.integer | np.floating) and not isinstance(weight, bool)
+            if weight is not None and not (is_number and np.isfinite(weight) and weight >= 0.0):
                 raise ValueError(f"{name} must be a finite number of at least 0 or None, got {weight!r}")
         self.recovery_weight = recovery_weight
         self.cost_weight = cost_weight
@@ -78,3 +79,16 @@ class NetCashReward:
             f"NetCashReward(recovery_weight={self.recovery_weight}, cost_weight={self.cost_weight}, "
             f"clv_weight={self.clv_weight})"
         )
+
+
+def reward_or_default(reward: RewardFunction | None) -> RewardFunction:
+    """Return ``reward``, or :class:`NetCashReward` with the scenario's weights for None.
+
+    Raise ``TypeError`` when ``reward`` cannot be called, so that the mistake shows when the environment is built
+    rather than at its first step.
+    """
+    if reward is None:
+        return NetCashReward()
+    if not callable(reward):
+        raise TypeError(f"reward must be a callable from a DayOutcome to rewards, or None, got {reward!r}")
+    return reward

@@ -49,7 +49,9 @@ class SB3AccountVecEnv(VecEnv):
 
     def reset(self) -> np.ndarray:
         seed = self._seeds[0]
-        obs, info = self.venv.reset(seed=seed)
+        # Options from set_options() go to the vector env, which takes none and raises, so that they are not lost.
+        options = next((options for options in self._options if options), None)
+        obs, info = self.venv.reset(seed=seed, options=options)
         self.reset_infos = self._split_info(info)
         self._reset_seeds()
         self._reset_options()

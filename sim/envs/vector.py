@@ -14,7 +14,7 @@ from sim.catalogue import N_ACTIONS, NO_ACTION
 from sim.engine import PortfolioModel
 from sim.envs.account import check_horizon, load_scenario, next_account_ids, portfolio_seed_for_reset
 from sim.envs.episodes import AccountEpisodes
-from sim.envs.reward import NetCashReward, RewardFunction
+from sim.envs.reward import RewardFunction, reward_or_default
 from sim.features import FEATURE_HIGH, FEATURE_LOW
 from sim.scenario import Scenario
 
@@ -51,9 +51,9 @@ class AccountVectorEnv(VectorEnv):
     ## Starting State
 
     ``reset(seed=s)`` builds a new portfolio on day 0 with accounts ``0 .. num_envs - 1`` of seed ``s``, the same
-    accounts as ``sim.simulate(scenario, ..., n_accounts=num_envs, seed=s)``; a ``reset()`` without a seed builds
-    one of the next ``num_envs`` accounts. An account that replaces a finished one gets the next unused account id
-    and joins on the current day, so each episode is a different account.
+    accounts as ``sim.simulate(scenario, ..., n_accounts=num_envs, seed=s)``. A ``reset()`` without a seed builds
+    a new portfolio of the same seed's next ``num_envs`` unused accounts. An account that replaces a finished one
+    gets the next unused account id and joins on the current day, so each episode is a different account.
 
     ## Episode End
 
@@ -102,7 +102,7 @@ class AccountVectorEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.scenario = load_scenario(scenario)
         self.horizon = check_horizon(horizon)
-        self.reward = NetCashReward() if reward is None else reward
+        self.reward = reward_or_default(reward)
         self.metadata = {"autoreset_mode": mode, "render_modes": []}
         self.single_action_space = spaces.Discrete(N_ACTIONS)
         self.single_observation_space = spaces.Box(FEATURE_LOW, FEATURE_HIGH, dtype=np.float32)
