@@ -213,19 +213,42 @@ class WaterfallSpec(BaseModel):
     @field_validator("stages")
     @classmethod
     def _stages_leave_no_gap(cls, stages: list[Stage]) -> list[Stage]:
-        """Stages of one segment cover a contiguous DPD range: a gap is almost always a typo."""
+        """Stages of one segment cover a contiguous DPD range: a gap is almost always a typo.
+
+        DPDs between two stages of one segment that a stage of an overlapping segment covers are no gap, because
+        the waterfall handles them on purpose, for example with stages split by balance.
+        """
         by_segment: dict[Segment, list[tuple[int, int, int]]] = {}
         for i, stage in enumerate(stages):
             by_segment.setdefault(stage.segment, []).append((stage.dpd[0], stage.dpd[1], i))
-        for ranges in by_segment.values():
+        for segment, ranges in by_segment.items():
             ranges.sort()
             for (_, high, i), (low, _, j) in zip(ranges, ranges[1:], strict=False):
                 if low > high + 1:
+                    uncovered = _first_uncovered(stages, segment, high + 1, low - 1)
+                    if uncovered is None:
+                        continue
+                    first, last = uncovered
                     raise ValueError(
-                        f"DPD {high + 1} to {low - 1} is uncovered between stages[{i}] and stages[{j}]; extend a "
+                        f"DPD {first} to {last} is uncovered between stages[{i}] and stages[{j}]; extend a "
                         "stage or add one with no treatments"
                     )
         return stages
+
+
+def _first_uncovered(stages: list[Stage], segment: Segment, low: int, high: int) -> tuple[int, int] | None:
+    """Return the first run of DPDs in ``[low, high]`` that no stage of a segment overlapping ``segment`` covers."""
+    covering = sorted(
+        (max(stage.dpd[0], low), min(stage.dpd[1], high))
+        for stage in stages
+        if stage.dpd[0] <= high and stage.dpd[1] >= low and stage.segment.overlaps(segment)
+    )
+    next_dpd = low
+    for first, last in covering:
+        if first > next_dpd:
+            return next_dpd, first - 1
+        next_dpd = max(next_dpd, last + 1)
+    return (next_dpd, high) if next_dpd <= high else None
 
 
 class Waterfall:

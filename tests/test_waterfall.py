@@ -147,6 +147,35 @@ def test_bad_waterfall_names_the_key(data, key, fragment):
     assert fragment in caught.value.message
 
 
+def test_gap_covered_by_other_segments_is_valid():
+    # DPD 30 to 59 is split by balance, so the stages without a segment on either side leave no DPD unhandled.
+    data = {
+        "name": "x",
+        "stages": [
+            {"dpd": [1, 29]},
+            {"dpd": [30, 59], "segment": {"balance": [None, 999.99]}},
+            {"dpd": [30, 59], "segment": {"balance": [1000, None]}},
+            {"dpd": [60, 89]},
+        ],
+    }
+    assert len(Waterfall.from_dict(data).spec.stages) == 4
+
+
+def test_gap_names_its_uncovered_part():
+    data = {
+        "name": "x",
+        "stages": [
+            {"dpd": [1, 29]},
+            {"dpd": [30, 44], "segment": {"balance": [None, 999.99]}},
+            {"dpd": [60, 89]},
+        ],
+    }
+    with pytest.raises(ConfigError) as caught:
+        Waterfall.from_dict(data, source="w.yaml")
+    assert caught.value.key_path == "stages"
+    assert "DPD 45 to 59 is uncovered between stages[0] and stages[2]" in caught.value.message
+
+
 SEGMENTED = {
     "name": "by_balance",
     "exit": ["promise_pending"],
