@@ -344,11 +344,11 @@ class Waterfall:
         return actions
 
     def _risk_scores(self, obs: Observation, undecided: np.ndarray) -> np.ndarray | None:
-        """Return the early-warning score of each undecided account that a stage with a ``risk_score`` band covers
-        by its DPD, and NaN, which matches no band, for the rest; None without a score.
+        """Return the early-warning scores that the stages with a ``risk_score`` band need, or None without a score.
 
-        Scoring only those accounts saves the features and score of closed and exited accounts, and each score
-        equals that of all accounts scored at once (:meth:`EarlyWarningModel.score`).
+        Only the undecided accounts within such a stage's DPD range are scored. The others get NaN, which matches no
+        band. This saves the features and scores of closed and exited accounts, and each score equals the one it
+        gets when every account is scored (:meth:`EarlyWarningModel.score`).
         """
         if self.score is None:
             return None
