@@ -478,7 +478,13 @@ def _scenario_section(
     ).reindex(policies)
     robust = summarise(main, [RANKING_METRIC], confidence=CONFIDENCE, with_iqm=True).reindex(policies)
     ranked = summary[(RANKING_METRIC, "mean")].sort_values(ascending=False, kind="stable").index.tolist()
-    winner = ranked[0]
+    # A split runs its arms, often mostly the champion, on one portfolio, so its NPV sits near the champion's by
+    # construction. The summary therefore picks the winner and the best challenger among the policies, and among
+    # the splits only when fewer than two policies ran.
+    contenders = [policy for policy in ranked if policy not in arms]
+    if len(contenders) < 2:
+        contenders = ranked
+    winner = contenders[0]
     n_accounts = float(main["n_accounts"].mean())
 
     champion_in_scenario = champion in policies
@@ -493,10 +499,10 @@ def _scenario_section(
         comparison = None
     elif winner != champion:
         comparison = _compare(main, winner, champion, n_accounts, leaderboard, versus[winner])
-        comparison["runner_up"] = _runner_up(main, ranked, compared=champion)
-    elif len(ranked) > 1:
-        comparison = _compare(main, ranked[1], champion, n_accounts, leaderboard, versus[ranked[1]])
-        comparison["runner_up"] = _runner_up(main, ranked, compared=ranked[1])
+        comparison["runner_up"] = _runner_up(main, contenders, compared=champion)
+    elif len(contenders) > 1:
+        comparison = _compare(main, contenders[1], champion, n_accounts, leaderboard, versus[contenders[1]])
+        comparison["runner_up"] = _runner_up(main, contenders, compared=contenders[1])
     else:
         comparison = None
     if comparison is not None:
@@ -504,7 +510,7 @@ def _scenario_section(
         comparison["challenger_is_split"] = comparison["challenger"] in arms
 
     colours = policy_colours(policies)
-    badges = _ranking_badges(ranked, champion, comparison)
+    badges = _ranking_badges(contenders, champion, comparison)
     rows = [
         {
             "policy": policy,
@@ -530,7 +536,7 @@ def _scenario_section(
     clv_lost = {policy: float(summary.loc[policy, ("clv_lost", "mean")]) for policy in policies}
     # The chart's interval bars are cut where the leaderboard cuts the same intervals.
     bounds = {metric.column: (metric.floor, metric.ceiling) for metric in leaderboard}
-    bucket_policies = [champion, comparison["challenger"]] if comparison else ranked[:1]
+    bucket_policies = [champion, comparison["challenger"]] if comparison else contenders[:1]
     return {
         "scenario": scenario,
         "winner": winner,
@@ -547,6 +553,7 @@ def _scenario_section(
         ),
         "buckets_png": plot_bucket_flows(daily, bucket_policies, champion),
         "bucket_policies": bucket_policies,
+        "splits_left_out": [policy for policy in ranked if policy not in contenders],
         "segments": [_segment(metrics, split, names, champion) for split, names in arms.items()],
         "detail_tables": _detail_tables(main, ranked, champion),
         "policies": policies,

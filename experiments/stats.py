@@ -373,7 +373,9 @@ def probability_of_improvement(
     :func:`paired_difference`, and pairs with a NaN are dropped. ``strata`` maps each index value to its stratum,
     such as the scenario when the index is (scenario, seed); seeds are then resampled within each stratum.
     ``clusters`` maps each index value to its cluster, such as the seed when the scenarios share seeds; whole
-    clusters are then resampled (:func:`clustered_bootstrap`, percentile only) and ``strata`` is not needed.
+    clusters are then resampled (:func:`clustered_bootstrap`, percentile only) and ``strata`` is not needed. When
+    every cluster has the same share, as when the challenger loses on every seed of every scenario, that bootstrap
+    collapses to a point, so the interval is the Clopper-Pearson interval with one trial per cluster.
     """
     series_challenger, series_champion = _paired(challenger, champion)
     keep = series_challenger.notna() & series_champion.notna()
@@ -384,14 +386,16 @@ def probability_of_improvement(
         index=series_challenger.index,
     )
     if clusters is not None:
-        return clustered_bootstrap(
-            wins.to_numpy(),
-            _label_each_pair(clusters, wins.index, "cluster"),
-            np.mean,
-            confidence=confidence,
-            seed=seed,
-            n_resamples=n_resamples,
+        cluster_labels = _label_each_pair(clusters, wins.index, "cluster")
+        estimate, low, high = clustered_bootstrap(
+            wins.to_numpy(), cluster_labels, np.mean, confidence=confidence, seed=seed, n_resamples=n_resamples
         )
+        per_cluster = wins.groupby(cluster_labels).mean()
+        if per_cluster.size >= 2 and per_cluster.nunique() == 1:
+            # Every resample of identical clusters gives the same share, so the bootstrap interval collapses to a
+            # point. Each cluster then counts as one trial of the Clopper-Pearson interval, as each seed does above.
+            _, low, high = binomial_interval(float(per_cluster.sum()), int(per_cluster.size), confidence=confidence)
+        return (estimate, low, high)
     if strata is None and wins.size < 2:
         # One seed gives no interval, as for every other statistic over seeds.
         return (float(wins.mean()) if wins.size else math.nan, math.nan, math.nan)

@@ -1107,8 +1107,9 @@ def test_bucket_flows_need_bucket_columns(tmp_path: Path) -> None:
     assert html.count("data:image/png;base64,") == 2
 
 
-def test_summary_points_from_a_split_to_its_arms(tmp_path: Path) -> None:
-    # The split returns the most after the champion: the summary compares it and points to the arms' breakdown.
+def test_summary_compares_policies_before_split(tmp_path: Path) -> None:
+    # The split, mostly the champion, returns the most after it, but the summary compares the best other policy,
+    # so a clear loss of sms_first is not hidden behind the split's near tie.
     run_dir = write_run_dir(tmp_path, split=True)
     metrics = pd.read_parquet(run_dir / "metrics.parquet")
     champion = metrics.loc[metrics["policy"] == CHAMPION, "npv_net_collections"].to_numpy()
@@ -1116,6 +1117,22 @@ def test_summary_points_from_a_split_to_its_arms(tmp_path: Path) -> None:
     for policy in ("sms_first", "agency_early"):
         metrics.loc[metrics["policy"] == policy, "npv_net_collections"] = champion - 50_000.0
     metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+
+    summary = section_text(render_report(run_dir), "summary")
+
+    assert f"The champion, {CHAMPION}, remains the best policy" in summary
+    assert "The best challenger, sms_first, returns" in summary
+    assert f"This summary compares policies only, not {SPLIT}, a champion/challenger split: it runs its arms" in summary
+    assert f"{SPLIT} is a champion/challenger split" not in summary
+
+
+def test_summary_points_from_a_split_to_its_arms(tmp_path: Path) -> None:
+    # The champion and a split are all that ran: the summary compares the split and points to the arms' breakdown.
+    run_dir = write_run_dir(tmp_path, split=True)
+    others = ["sms_first", "agency_early"]
+    for name in ("metrics.parquet", "daily.parquet"):
+        table = pd.read_parquet(run_dir / name)
+        table[~table["policy"].isin(others)].to_parquet(run_dir / name, index=False)
 
     summary = section_text(render_report(run_dir), "summary")
 

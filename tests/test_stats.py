@@ -684,3 +684,17 @@ def test_bound_interval_keeps_nan() -> None:
 
     assert math.isnan(low)
     assert math.isnan(high)
+
+
+def test_probability_of_improvement_clustered_never_collapses() -> None:
+    # The challenger loses on each of 5 seeds in both scenarios. A bootstrap over identical seeds is the point 0,
+    # but 5 seeds give the Clopper-Pearson upper bound 1 - 0.025 ** (1 / 5), as in one scenario.
+    index = pd.MultiIndex.from_product([["x", "y"], range(5)], names=["scenario", "seed"])
+    champion = pd.Series(np.arange(10.0), index=index)
+    seeds = pd.Series(index.get_level_values("seed"), index=index)
+
+    probability, low, high = probability_of_improvement(champion - 1.0, champion, clusters=seeds)
+
+    assert probability == 0.0
+    assert low == 0.0
+    assert high == pytest.approx(1 - 0.025 ** (1 / 5))
