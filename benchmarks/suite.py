@@ -503,7 +503,7 @@ def _in_fresh_process(function: Callable[..., dict[str, Any]], *args: Any) -> di
 
 def run_suite(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every measurement; return the results with the machine, the date and each target's outcome."""
-    from experiments.runner import git_commit
+    from experiments.runner import git_commit, git_modified
     from policies import shipped_policies
 
     sizes = QUICK if quick else FULL
@@ -518,6 +518,7 @@ def run_suite(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
             "cpu_model": _cpu_model(),
         },
         "git_commit": git_commit(),
+        "git_modified": git_modified(),
         "portfolio": [],
     }
     days, repeats = sizes["days"], sizes["repeats"]

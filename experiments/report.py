@@ -1043,6 +1043,7 @@ def _provenance(manifest: Mapping[str, Any] | None, seeds: list[int]) -> dict[st
         "recorded": bool(manifest),
         "arrears_version": manifest.get("arrears_version"),
         "git_commit": manifest.get("git_commit"),
+        "git_modified": manifest.get("git_modified"),
         "config_sha256": manifest.get("config_sha256"),
         "seeds": manifest.get("seeds", seeds),
         "python": manifest.get("python"),

@@ -1013,6 +1013,7 @@ def _manifest(
         "platform": platform.platform(),
         "packages": {name: _version(name) for name in REPORTED_PACKAGES},
         "git_commit": git_commit(),
+        "git_modified": git_modified(),
         "config_source": experiment.source,
         "config_sha256": config_sha,
         "scenario_sha256": {scenario.name: scenario.config_hash() for scenario in experiment.scenarios},
@@ -1044,11 +1045,23 @@ def _version(package: str) -> str | None:
 
 def git_commit() -> str | None:
     """Return the commit of the arrears source tree when it is a git checkout, else None (an installed wheel)."""
-    source_dir = Path(__file__).resolve().parent
+    completed = _git(["rev-parse", "HEAD"])
+    return completed.stdout.strip() or None if completed is not None and completed.returncode == 0 else None
+
+
+def git_modified(source_dir: Path | None = None) -> bool | None:
+    """Return whether tracked files of the git checkout at ``source_dir`` (the arrears source tree by default)
+    differ from its commit, so that a recorded commit is not taken for the code that ran; None outside a checkout."""
+    completed = _git(["status", "--porcelain", "--untracked-files=no"], source_dir)
+    return bool(completed.stdout.strip()) if completed is not None and completed.returncode == 0 else None
+
+
+def _git(arguments: list[str], source_dir: Path | None = None) -> subprocess.CompletedProcess | None:
+    """Run git with ``arguments`` in ``source_dir``; return None when git cannot run there."""
     try:
-        completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=source_dir,
+        return subprocess.run(
+            ["git", *arguments],
+            cwd=source_dir or Path(__file__).resolve().parent,
             capture_output=True,
             text=True,
             timeout=10,
@@ -1056,4 +1069,3 @@ def git_commit() -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return completed.stdout.strip() or None if completed.returncode == 0 else None

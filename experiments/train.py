@@ -834,7 +834,7 @@ def _manifest(
     train_seed: int,
     started_at: dt.datetime,
 ) -> dict[str, Any]:
-    from experiments.runner import git_commit
+    from experiments.runner import git_commit, git_modified
 
     run_dir, model, seconds = result.run_dir, result.model, result.seconds
     baseline = result.do_nothing_mean_reward
@@ -877,6 +877,7 @@ def _manifest(
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": git_commit(),
+        "git_modified": git_modified(),
         "history": [*history, segment],
     }
 

@@ -439,6 +439,19 @@ def test_assumptions_and_footer(report_html: str) -> None:
     assert "f" * 64 in footer.group(1)
     assert "numpy 2.1.0, pandas 2.2.3" in footer.group(1)
     assert "3.11.9" in footer.group(1)
+    assert "uncommitted changes" not in footer.group(1)
+
+
+def test_footer_flags_modified_checkout(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    (run_dir / "manifest.json").write_text(json.dumps({**manifest, "git_modified": True}), encoding="utf-8")
+
+    footer = re.search(r"<footer>(.*?)</footer>", render_report(run_dir), re.DOTALL)
+
+    assert footer
+    text = " ".join(re.sub(r"<[^>]+>", "", footer.group(1)).split())
+    assert "0123456789abcdef0123456789abcdef01234567, with uncommitted changes to tracked files" in text
 
 
 def test_champion_best_reports_best_challenger(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import io
 import json
+import shutil
+import subprocess
 import weakref
 
 import pandas as pd
@@ -215,3 +217,23 @@ def test_large_cell_frees_its_model(monkeypatch, default_scenario):
     finally:
         gc.enable()
     assert model is None, "the cell's model outlived the cell"
+
+
+def test_git_modified_sees_changed_tracked_files(tmp_path_factory):
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+    tmp_path = tmp_path_factory.mktemp("checkout")
+
+    def git(*arguments):
+        subprocess.run(["git", *arguments], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "model.py").write_text("x = 1\n")
+    git("add", "model.py")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "first")
+    (tmp_path / "notes.txt").write_text("untracked files do not count\n")
+    assert runner.git_modified(tmp_path) is False
+    (tmp_path / "model.py").write_text("x = 2\n")
+    assert runner.git_modified(tmp_path) is True
+    assert runner.git_modified(tmp_path_factory.mktemp("not_a_checkout")) is None
