@@ -1481,7 +1481,7 @@ def test_summary_winner_tied_with_runner_up(tmp_path: Path) -> None:
     )
     assert "is the best policy" not in summary
     assert (
-        "The seeds cannot tell sms_first from agency_early: it returns +10 more on average, but the 95% "
+        "The seeds cannot tell sms_first from agency_early: it returns 10 more on average, but the 95% "
         "interval of that difference, " in summary
     )
     assert "includes zero." in summary
