@@ -1081,14 +1081,14 @@ def format_money(value: float, signed: bool = False) -> str:
     """Format an amount with thousands separators and no decimals, e.g. ``1,234,567`` or ``+1,234,567``."""
     if _missing(value):
         return NOT_AVAILABLE
-    return f"{value:+,.0f}" if signed else f"{value:,.0f}"
+    return _signed_text(value, "+,.0f") if signed else f"{value:,.0f}"
 
 
 def format_money_small(value: float, signed: bool = False) -> str:
     """Format a per-account amount with two decimals, e.g. ``12.34``."""
     if _missing(value):
         return NOT_AVAILABLE
-    return f"{value:+,.2f}" if signed else f"{value:,.2f}"
+    return _signed_text(value, "+,.2f") if signed else f"{value:,.2f}"
 
 
 def format_percent(value: float) -> str:
@@ -1116,14 +1116,14 @@ def format_points(value: float) -> str:
     if _missing(value):
         return NOT_AVAILABLE
     points = value * 100
-    return f"{points:+.2f} pp" if 0 < abs(points) < 1 else f"{points:+.1f} pp"
+    return _signed_text(points, "+.2f" if 0 < abs(points) < 1 else "+.1f") + " pp"
 
 
 def format_decimal(value: float, signed: bool = False) -> str:
     """Format a count or ratio with two decimals, e.g. ``8.96``."""
     if _missing(value):
         return NOT_AVAILABLE
-    return f"{value:+,.2f}" if signed else f"{value:,.2f}"
+    return _signed_text(value, "+,.2f") if signed else f"{value:,.2f}"
 
 
 def format_count(value: float) -> str:
@@ -1159,6 +1159,13 @@ def format_value(value: float, kind: str) -> str:
         "count": format_count,
     }
     return formatters[kind](value)
+
+
+def _signed_text(value: float, spec: str) -> str:
+    """Format ``value`` with ``spec`` (a signed format such as ``+,.2f``), without a sign when it rounds to zero, so
+    that a difference of -0.001 reads ``0.00``, not ``-0.00``."""
+    text = format(value, spec)
+    return text[1:] if not any(digit in text for digit in "123456789") else text
 
 
 def format_difference(value: float, kind: str) -> str:

@@ -21,7 +21,9 @@ from scipy import stats as scipy_stats
 
 from experiments.cli import main as cli_main
 from experiments.report import (
+    format_decimal,
     format_money,
+    format_money_small,
     format_percent,
     format_points,
     recovery_vs_cost_figure,
@@ -574,6 +576,14 @@ def test_format_percent_and_points() -> None:
     assert format_points(0.012) == "+1.2 pp"
     assert format_points(-0.0006) == "-0.06 pp"
     assert format_points(-0.049) == "-4.9 pp"
+
+
+def test_difference_that_rounds_to_zero_has_no_sign() -> None:
+    assert format_points(-0.00001) == "0.00 pp"
+    assert format_money(-0.4, signed=True) == "0"
+    assert format_money_small(-0.004, signed=True) == "0.00"
+    assert format_decimal(0.0, signed=True) == "0.00"
+    assert format_money(-0.6, signed=True) == "-1"
 
 
 # -- intervals ------------------------------------------------------------------------------------------
