@@ -1032,6 +1032,7 @@ def _assumptions(
         "horizon_days": horizon_days,
         "seeds": seeds,
         "policies": [str(policy) for policy in config["policies"]],
+        "splits": [str(split["name"]) for split in config.get("splits") or []],
         "cost_of_capital": _find_key(config, "cost_of_capital"),
     }
 

@@ -139,6 +139,8 @@ def write_run_dir(
         "description": description,
         "economics": {"cost_of_capital": 0.08},
     }
+    if split:
+        config["splits"] = [{"name": SPLIT, "arms": dict(SPLIT_SHARES)}]
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     pd.DataFrame(metrics_rows).to_parquet(run_dir / "metrics.parquet", index=False)
     pd.DataFrame(daily_rows).to_parquet(run_dir / "daily.parquet", index=False)
@@ -984,7 +986,7 @@ def test_leaderboard_live_test_column(run_dir: Path, report_html: str) -> None:
     cell = re.search(r'data-stat="live-test">([^<]*)</td>', leaderboard_row(report_html, "sms_first"))
 
     assert cell
-    assert cell.group(1) == f"{total:,}"
+    assert cell.group(1) == approx(total)
     assert "Live test size" in section_text(report_html, "leaderboard-section")
 
 
@@ -1147,6 +1149,16 @@ def test_summary_compares_policies_before_split(tmp_path: Path) -> None:
     assert "The best challenger, sms_first, returns" in summary
     assert f"This summary compares policies only, not {SPLIT}, a champion/challenger split: it runs its arms" in summary
     assert f"{SPLIT} is a champion/challenger split" not in summary
+
+
+def test_header_counts_policies_and_splits(tmp_path: Path) -> None:
+    html = render_report(write_run_dir(tmp_path, split=True))
+
+    header = re.search(r'<header class="page">(.*?)</header>', html, re.DOTALL)
+    assert header
+    text = " ".join(re.sub(r"<[^>]+>", " ", header.group(1)).split())
+    assert "3 policies · 1 split · 5 seeds" in text
+    assert f"Champion/challenger splits</th><td>{SPLIT}</td>" in html
 
 
 def test_summary_points_from_a_split_to_its_arms(tmp_path: Path) -> None:
