@@ -148,8 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument(
         "--base",
-        default="default",
-        help="with --csv, the shipped scenario name or YAML whose keys the fit does not set (default: %(default)s)",
+        help="with --csv, the shipped scenario name or YAML whose keys the fit does not set (default: default)",
     )
 
     fit_score = commands.add_parser(
@@ -284,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "run":
         _check_run_options(args.command_parser, args)
+    if args.command == "calibrate":
+        _check_calibrate_options(args.command_parser, args)
     # Log records read like the warnings ("arrears: warning: ..."). With --debug they show the level and logger name.
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
@@ -366,6 +367,14 @@ def _check_run_options(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error(
             "argument --workers: applies to --backend local, because a Dask cluster's workers are set where it starts"
         )
+
+
+def _check_calibrate_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject --base with --uci as a usage error (exit code 2), because the UCI fit always starts from its own keys."""
+    if args.uci is not None and args.base is not None:
+        parser.error("argument --base: applies only with --csv; the --uci fit writes the default scenario")
+    if args.base is None:
+        args.base = "default"
 
 
 def _lowercase_level(record: logging.LogRecord) -> bool:

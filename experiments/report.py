@@ -413,6 +413,14 @@ def _short_reason(exc: Exception) -> str:
 
 def _check_numeric(column: pd.Series, path: Path, name: str) -> None:
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        # NaN is a valid metric (cost_to_collect when nothing was collected), but no metric is infinite, and an
+        # infinite value breaks the interval and chart code.
+        infinite = np.isinf(column.to_numpy(dtype=float))
+        if infinite.any():
+            row = int(np.flatnonzero(infinite)[0])
+            raise ConfigError(
+                str(path), name, f"infinite value {column.iloc[row]} in row {row + 1}; expected finite numbers or NaN"
+            )
         return
     examples = column.dropna()
     example = f" such as {str(examples.iloc[0])[:40]!r}" if not examples.empty else ""

@@ -327,7 +327,7 @@ def tune(
     except (ValueError, ImportError, optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
-            str(storage),
+            _without_password(str(storage)),
             "--storage",
             f"cannot open the Optuna storage ({reason}); give a URL such as sqlite:///study.db",
         ) from None
@@ -347,11 +347,16 @@ def tune(
     return study
 
 
+def _without_password(url: str) -> str:
+    """Return the storage ``url`` with the password of ``scheme://user:password@host`` replaced by ***."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
 def _is_tune_result(path: Path) -> bool:
     """Return whether ``path`` contains a config that an earlier ``arrears tune`` wrote, which a new run may replace."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
         return False
     if not isinstance(data, dict) or "algo" not in data:
         return False

@@ -153,7 +153,12 @@ def _repeated_columns(path: Path) -> list[str]:
 
 def _first_row_of_wrong_width(path: Path) -> str:
     """Describe the first CSV line whose number of fields differs from the header's."""
-    return _find_row_of_wrong_width(path) or "a row's number of fields differs from the header's"
+    try:
+        found = _find_row_of_wrong_width(path)
+    except UnicodeDecodeError as exc:
+        # pandas stopped at the wide row before it decoded the later bytes that are not UTF-8.
+        return f"not a valid CSV file ({exc})"
+    return found or "a row's number of fields differs from the header's"
 
 
 def load_uci(path: str | Path) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import reprlib
 from typing import Any
@@ -191,6 +192,10 @@ def _readable_message(error: dict[str, Any]) -> str:
     if error["type"] in ("int_type", "float_type", "union") and isinstance(value, str):
         if _EXPONENT_AS_TEXT.fullmatch(value.strip()):
             number = float(value.replace("_", ""))
+            if not math.isfinite(number):
+                # 1e400 and the like overflow a float, so no spelling of them is a valid number.
+                message += f"; YAML reads {value.strip()} as text, and as a number it exceeds the float range"
+                return message
             suggestion = f"{int(number):_}" if number.is_integer() and abs(number) < 2**63 else _yaml_float(number)
             message += f"; YAML reads {value.strip()} as text, so write {suggestion}"
     return message

@@ -786,6 +786,9 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "malformed"
         raise ConfigError(str(path), "", f"invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        # PyYAML recurses once per nesting level: 600 nested brackets exhausted the stack on Python 3.11.
+        raise ConfigError(str(path), "", "invalid YAML: nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), "", "the top level must be a mapping of keys to values")
     return data

@@ -382,6 +382,14 @@ def test_uci_and_csv_are_exclusive(tmp_path: Path, capsys) -> None:
     assert "not allowed with argument --uci" in capsys.readouterr().err
 
 
+def test_base_with_uci_exits_2(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["calibrate", "--uci", "a.csv", "--base", "tiny", "--out", str(tmp_path / "x.yaml")])
+    assert caught.value.code == 2
+    assert "argument --base: applies only with --csv" in capsys.readouterr().err
+    assert not (tmp_path / "x.yaml").exists()
+
+
 def test_absent_optional_columns_keep_base(synthetic_csv: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     path = tmp_path / "required_only.csv"
     frame = synthetic_csv[1][["account_id", "month", "cycles_past_due", "balance"]].copy()
@@ -507,16 +515,31 @@ def test_repeated_column_names_the_column(tmp_path, capsys) -> None:
     assert not (tmp_path / "out.yaml").exists()
 
 
-def test_compressed_csv_exits_2(tmp_path, capsys) -> None:
-    path = tmp_path / "histories.csv.gz"
-    with gzip.open(path, "wt", encoding="utf-8") as file:
-        file.write("account_id,month,cycles_past_due,balance\nA,2024-01,0,100\nA,2024-02,1,150\n")
+def assert_not_a_valid_csv(path, tmp_path, capsys) -> None:
+    """Calibrating from ``path`` exits 2 with one line saying it is not a valid CSV file, and writes nothing."""
     code = main(["calibrate", "--csv", str(path), "--out", str(tmp_path / "out.yaml")])
     assert code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"arrears calibrate: error: {path}: not a valid CSV file")
     assert not (tmp_path / "out.yaml").exists()
+
+
+def test_compressed_csv_exits_2(tmp_path, capsys) -> None:
+    path = tmp_path / "histories.csv.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as file:
+        file.write("account_id,month,cycles_past_due,balance\nA,2024-01,0,100\nA,2024-02,1,150\n")
+    assert_not_a_valid_csv(path, tmp_path, capsys)
+
+
+def test_wide_row_before_non_utf8_bytes_exits_2(tmp_path, capsys) -> None:
+    # A Latin-1 export whose third line has an extra field: pandas reports the field count first.
+    rows = [b"account_id,month,cycles_past_due,balance", b"A,2024-01,0,100", b"A,2024-02,0,100,9"]
+    rows += [b"A%d,2024-01,0,100" % number for number in range(20)]
+    rows += [b"B\xe9,2024-01,0,100", b""]
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"\n".join(rows))
+    assert_not_a_valid_csv(path, tmp_path, capsys)
 
 
 def test_field_longer_than_csv_limit_is_read(tmp_path) -> None:

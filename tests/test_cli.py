@@ -126,6 +126,14 @@ def test_invalid_yaml(tmp_path, capsys):
     assert_one_line_error(err, "exp.yaml", "invalid YAML at line")
 
 
+def test_deeply_nested_yaml_is_one_line_error(tmp_path, capsys):
+    nested = "[" * 2000 + "]" * 2000
+    config = write(tmp_path / "deep.yaml", f"name: t\nscenario: default\npolicies: [do_nothing]\nseeds: {nested}\n")
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "deep.yaml", "nested too deeply")
+
+
 def test_console_script_runs_and_writes_run_directory(tmp_path):
     config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="do_nothing, standard"))
     out = tmp_path / "run"
@@ -986,3 +994,20 @@ def test_resource_tracker_warnings_silenced(quiet):
         assert completed.stderr == ""
     else:
         assert "leaked semlock objects" in completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "key"),
+    [
+        ("exp.yaml", "name: t\nscenario: default\npolicies: [do_nothing]\nseeds: 1e400\n", "seeds"),
+        ("exp.yaml", "name: t\nscenario: default\npolicies: [do_nothing]\nn_accounts: -1e400\n", "n_accounts"),
+        ("s.yaml", "extends: default\nname: s\ncharge_off_dpd: 1e400\n", "charge_off_dpd"),
+        ("s.yaml", "extends: default\nname: s\nportfolio: {balance: {mean_log: 1e400, sd_log: 0.5}}\n", "mean_log"),
+        ("t.yaml", "algo: ppo\ntotal_timesteps: 1e400\n", "total_timesteps"),
+    ],
+)
+def test_overflowing_exponent_text_is_one_line_error(tmp_path, capsys, name, text, key):
+    config = write(tmp_path / name, text)
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, name, key, "exceeds the float range")

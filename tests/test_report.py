@@ -888,6 +888,19 @@ def test_text_metric_column_rejected(tmp_path: Path, file_name: str, column: str
     assert error.value.key_path == column
 
 
+@pytest.mark.parametrize("column", ["cost_to_collect", "recovery_rate"])
+def test_infinite_metric_rejected(tmp_path: Path, column: str) -> None:
+    run_dir = write_run_dir(tmp_path)
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    metrics[column] = np.inf
+    metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+
+    with pytest.raises(ConfigError, match=rf"metrics.parquet: {column}: infinite value inf in row 1") as error:
+        render_report(run_dir)
+
+    assert error.value.key_path == column
+
+
 def test_unpaired_seeds_rejected(tmp_path: Path) -> None:
     run_dir = write_run_dir(tmp_path)
     metrics = pd.read_parquet(run_dir / "metrics.parquet")

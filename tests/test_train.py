@@ -546,6 +546,19 @@ def test_tune_takes_algo_from_config(tmp_path, capsys):
     assert optuna.load_study(study_name="a2c-tiny", storage=storage).trials[0].state.name == "COMPLETE"
 
 
+def test_tune_storage_error_hides_password(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    config = write_tiny_config(tmp_path, "ppo")
+    arguments = ["tune", "--config", str(config), "--trials", "1", "--timesteps", "128", "--no-progress"]
+    # A dialect with no driver fails when SQLAlchemy loads it, before any connection.
+    storage = "mysql+nosuchdriver://analyst:s3cret@localhost/optuna"
+    code = main([*arguments, "--storage", storage, "--out", str(tmp_path / "best.yaml")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "s3cret" not in err
+    assert "mysql+nosuchdriver://analyst:***@localhost/optuna: --storage: cannot open the Optuna storage" in err
+
+
 def test_tune_bad_storage_exits_2(tmp_path, capsys):
     pytest.importorskip("optuna")
     config = write_tiny_config(tmp_path, "ppo")
