@@ -1,7 +1,7 @@
 """The ``arrears`` command line: run, validate, report, calibrate, fit-score, bench, train, tune and list.
 
 Bad input (a config, a data file, an argument) prints one line naming the file, the key and what is allowed, and
-exits with code 2; ``--debug`` shows the traceback instead.
+exits with code 2; ``--debug`` also shows the traceback before that line.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -331,7 +332,8 @@ def _run_command(args: argparse.Namespace) -> int:
             return COMMANDS[args.command](args)
     except ConfigError as exc:
         if args.debug:
-            raise
+            # The traceback, and still the exit code of bad input, so that a script sees the same code either way.
+            traceback.print_exc()
         # An error about the command line itself names the command as its source: print that only once.
         text = str(exc).removeprefix(f"arrears {args.command}: ")
         print(f"arrears {args.command}: error: {text}", file=sys.stderr)

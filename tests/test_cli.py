@@ -1011,3 +1011,12 @@ def test_overflowing_exponent_text_is_one_line_error(tmp_path, capsys, name, tex
     code, out, err = run_cli(["validate", str(config)], capsys)
     assert code == 2
     assert_one_line_error(err, name, key, "exceeds the float range")
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_debug_shows_traceback_and_keeps_exit_code(tmp_path, capsys, debug):
+    config = write(tmp_path / "empty.yaml", "")
+    code, _, err = run_cli([*(["--debug"] if debug else []), "validate", str(config)], capsys)
+    assert code == 2
+    assert ("Traceback (most recent call last)" in err) is debug
+    assert err.strip().splitlines()[-1].startswith(f"arrears validate: error: {config}")
