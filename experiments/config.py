@@ -437,6 +437,14 @@ def _policy_error(exc: ConfigError, source: str, key_path: str, spec: str, resol
         return ConfigError(source, key_path, f"{short_repr(spec)}: {exc.message}")
     if exc.source == resolved and exc.message == "file not found":
         return ConfigError(source, key_path, f"{short_repr(spec)}: waterfall file not found")
+    return _referenced_file_error(exc, source, key_path, spec, resolved)
+
+
+def _referenced_file_error(exc: ConfigError, source: str, key_path: str, spec: str, resolved: str) -> ConfigError:
+    """Return ``exc``, or, when it is about the file ``resolved`` as a whole (a directory, an empty or binary file),
+    an error of the config ``source`` at ``key_path``, which names the file as written there."""
+    if exc.key_path == "" and exc.source == resolved:
+        return ConfigError(source, key_path, f"{short_repr(spec)}: {exc.message}")
     return exc
 
 
@@ -477,12 +485,13 @@ def _load_scenarios(config: ExperimentConfig, source: str, base: Path) -> list[S
     else:
         for i, spec in enumerate(config.scenario_specs):
             key = "scenario" if config.scenarios is None else f"scenarios[{i}]"
+            resolved = _resolve_path(spec, base)
             try:
-                scenario = Scenario.load(_resolve_path(spec, base))
+                scenario = Scenario.load(resolved)
             except ConfigError as exc:
                 if exc.key_path == "scenario":
                     raise ConfigError(source, key, f"{short_repr(spec)}: {exc.message}") from None
-                raise
+                raise _referenced_file_error(exc, source, key, spec, resolved) from None
             if config.sweep is None:
                 keyed.append((key, scenario))
             else:

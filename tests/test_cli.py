@@ -1020,3 +1020,22 @@ def test_debug_shows_traceback_and_keeps_exit_code(tmp_path, capsys, debug):
     assert code == 2
     assert ("Traceback (most recent call last)" in err) is debug
     assert err.strip().splitlines()[-1].startswith(f"arrears validate: error: {config}")
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "message"),
+    [
+        ("policies: [standard, dir.yaml]", "policies[1]", "'dir.yaml': is a directory; expected a YAML file"),
+        ("policies: [standard, empty.yaml]", "policies[1]", "'empty.yaml': the top level must be a mapping"),
+        ("scenario: empty.yaml", "scenario", "'empty.yaml': the top level must be a mapping"),
+    ],
+)
+def test_unusable_referenced_file_names_the_key(tmp_path, capsys, line, key, message):
+    (tmp_path / "dir.yaml").mkdir()
+    write(tmp_path / "empty.yaml", "")
+    lines = {"policies": "policies: [standard]", "scenario": "scenario: default"}
+    lines[line.split(":")[0]] = line
+    config = write(tmp_path / "exp.yaml", f"name: t\n{lines['scenario']}\n{lines['policies']}\nseeds: 1\n")
+    code, _, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, f"exp.yaml: {key}: {message}")
