@@ -63,6 +63,13 @@ def check_writable_file(path: str | Path, option: str) -> None:
         raise ConfigError(str(path), option, f"{folder} is not a directory")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(str(path), option, f"the folder {folder} is not writable")
+    # os.access trusts the permission bits, and for root it says yes to folders such as /proc that take no files.
+    # Creating a file that is removed at once is the real test.
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ConfigError(str(path), option, f"the folder {folder} takes no new files ({exc.strerror})") from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

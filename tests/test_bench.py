@@ -6,6 +6,8 @@ import json
 import os
 import stat
 
+import pytest
+
 from benchmarks.suite import TARGETS, format_table, measure_kernel, missing_rl_packages
 from experiments.cli import main
 
@@ -205,3 +207,13 @@ def test_largest_size_takes_median_round(monkeypatch):
     assert kernel["seconds_runs"] == [3.0, 2.8, 2.9]
     assert suite._median_note(kernel) == " (median of 3 rounds)"
     assert suite._median_note({"seconds": 1.0}) == ""
+
+
+def test_bench_out_in_folder_taking_no_files_exits_2(capsys):
+    # As root, os.access calls /proc writable although it takes no new files; the suite must not run first.
+    if not os.path.isdir("/proc") or not os.access("/proc", os.W_OK | os.X_OK):
+        pytest.skip("needs /proc that os.access reports as writable, as it does for root on Linux")
+    assert main(["bench", "--quick", "--out", "/proc/arrears-bench.json"]) == 2
+    err = capsys.readouterr().err
+    assert "/proc/arrears-bench.json: --out: the folder /proc takes no new files" in err
+    assert "(a) portfolio" not in err
