@@ -63,8 +63,8 @@ def check_writable_file(path: str | Path, option: str) -> None:
         raise ConfigError(str(path), option, f"{folder} is not a directory")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(str(path), option, f"the folder {folder} is not writable")
-    # os.access trusts the permission bits, and for root it says yes to folders such as /proc that take no files.
-    # Creating a file that is removed at once is the real test.
+    # os.access trusts the permission bits, so for root it reports folders such as /proc as writable, although they
+    # take no files. Creating a file that is removed at once is the real test.
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass
