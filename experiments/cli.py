@@ -642,7 +642,7 @@ def _is_bench_result(path: Path) -> bool:
     """Return whether ``path`` contains the JSON of an earlier ``arrears bench``, which a new run may replace."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: arrays nested too deeply
         return False
     return isinstance(data, dict) and {"machine", "targets"} <= data.keys()
 

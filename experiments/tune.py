@@ -42,7 +42,7 @@ from experiments.train import (
 )
 from sim.atomic import atomic_write_text, check_writable_file
 from sim.errors import ConfigError, short_repr
-from sim.scenario import Scenario
+from sim.scenario import Scenario, load_yaml_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -355,10 +355,10 @@ def _without_password(url: str) -> str:
 def _is_tune_result(path: Path) -> bool:
     """Return whether ``path`` contains a config that an earlier ``arrears tune`` wrote, which a new run may replace."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        data = load_yaml_mapping(path)
+    except ConfigError:
         return False
-    if not isinstance(data, dict) or "algo" not in data:
+    if "algo" not in data:
         return False
     description = data.get("description")
     return isinstance(description, str) and _TUNE_DESCRIPTION.match(description) is not None

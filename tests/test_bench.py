@@ -164,6 +164,14 @@ def test_bench_out_must_be_json(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_bench_keeps_deeply_nested_out_file(tmp_path, capsys):
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["bench", "--quick", "--out", str(nested)]) == 2
+    err = capsys.readouterr().err
+    assert f"{nested}: --out: exists and is not a result of arrears bench; name a new file" in err
+
+
 def test_bench_rejects_special_out_files(tmp_path, capsys):
     pipe = tmp_path / "pipe.json"
     os.mkfifo(pipe)
