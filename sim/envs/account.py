@@ -224,7 +224,7 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
         except Exception:
             # The day is simulated before the reward function runs. If that day ended the episode, a caller who
             # catches the error must not step past the account's end or the model's last day.
-            self._ended = bool(self._episodes.ended()[0])
+            self._ended = bool(self._episodes.day_ended[0])
             raise
         terminated, truncated = bool(result.terminated[0]), bool(result.truncated[0])
         self._ended = terminated or truncated

@@ -99,6 +99,8 @@ class AccountEpisodes:
         self.reward = reward
         self.horizon = horizon
         self.start_day = np.zeros(self.model.n, dtype=np.int64)
+        #: Accounts whose episode the last simulated day ended, set by advance() before the reward function runs.
+        self.day_ended = np.zeros(self.model.n, dtype=bool)
         self.model.open_day()
         self._features: np.ndarray | None = None
         self._mask: np.ndarray | None = None
@@ -150,6 +152,7 @@ class AccountEpisodes:
         )
         terminated = model.status != ACTIVE
         truncated = ~terminated & (model.day - self.start_day >= self.horizon)
+        self.day_ended = terminated | truncated
         blocked = after.blocked > before.blocked
         call_unplaced = after.unplaced > before.unplaced
 
@@ -173,15 +176,12 @@ class AccountEpisodes:
             call_unplaced=call_unplaced,
         )
 
-    def ended(self) -> np.ndarray:
-        """Flag the accounts whose episode has ended: off the book, or ``horizon`` days after they joined."""
-        return (self.model.status != ACTIVE) | (self.model.day - self.start_day >= self.horizon)
-
     def renew(self, idx: np.ndarray, account_ids: np.ndarray) -> None:
         """Replace the accounts at ``idx`` with new accounts whose episodes start today."""
         model = self.model
         model.renew_accounts(idx, account_ids)
         self.start_day[idx] = model.day
+        self.day_ended[idx] = False
         # Features and masks already computed today change only in the renewed rows. Both are private arrays, because
         # features() and action_mask() hand out copies.
         if self._features is not None or self._mask is not None:
