@@ -42,6 +42,14 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def assert_validate_rejects(tmp_path: Path, capsys, name: str, text: str, *fragments: str) -> None:
+    """Write ``text`` to ``name`` and check that ``arrears validate`` exits 2 with one line naming ``fragments``."""
+    config = write(tmp_path / name, text)
+    code, _, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, name, *fragments)
+
+
 def assert_one_line_error(err: str, *fragments: str) -> None:
     lines = err.strip().splitlines()
     assert len(lines) == 1, f"expected one line, got: {err!r}"
@@ -480,10 +488,7 @@ def test_weak_score_is_warned(tmp_path, capsys, caplog):
     ],
 )
 def test_booleans_and_quoted_numbers_are_not_numbers(tmp_path, capsys, name, text, key):
-    config = write(tmp_path / name, text)
-    code, out, err = run_cli(["validate", str(config)], capsys)
-    assert code == 2
-    assert_one_line_error(err, name, key, "Input should be a valid integer")
+    assert_validate_rejects(tmp_path, capsys, name, text, key, "Input should be a valid integer")
 
 
 @pytest.mark.parametrize(
@@ -1007,10 +1012,7 @@ def test_resource_tracker_warnings_silenced(quiet):
     ],
 )
 def test_overflowing_exponent_text_is_one_line_error(tmp_path, capsys, name, text, key):
-    config = write(tmp_path / name, text)
-    code, out, err = run_cli(["validate", str(config)], capsys)
-    assert code == 2
-    assert_one_line_error(err, name, key, "exceeds the float range")
+    assert_validate_rejects(tmp_path, capsys, name, text, key, "exceeds the float range")
 
 
 @pytest.mark.parametrize("debug", [True, False])
