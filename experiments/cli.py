@@ -332,7 +332,7 @@ def _run_command(args: argparse.Namespace) -> int:
             return COMMANDS[args.command](args)
     except ConfigError as exc:
         if args.debug:
-            # The traceback, and still the exit code of bad input, so that a script sees the same code either way.
+            # The traceback, and still the exit code of bad input, so that a script gets the same code either way.
             traceback.print_exc()
         # An error about the command line itself names the command as its source: print that only once.
         text = str(exc).removeprefix(f"arrears {args.command}: ")

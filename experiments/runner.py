@@ -1050,8 +1050,12 @@ def git_commit() -> str | None:
 
 
 def git_modified(source_dir: Path | None = None) -> bool | None:
-    """Return whether tracked files of the git checkout at ``source_dir`` (the arrears source tree by default)
-    differ from its commit, so that a recorded commit is not taken for the code that ran; None outside a checkout."""
+    """Return whether tracked files of the git checkout at ``source_dir`` differ from its commit, or None outside a
+    checkout.
+
+    ``source_dir`` defaults to the arrears source tree. A run records this beside the commit, so that the commit is
+    not taken for the code that ran.
+    """
     completed = _git(["status", "--porcelain", "--untracked-files=no"], source_dir)
     return bool(completed.stdout.strip()) if completed is not None and completed.returncode == 0 else None
 

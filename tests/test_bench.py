@@ -217,7 +217,7 @@ def test_largest_size_takes_median_round(monkeypatch):
     assert suite._median_note({"seconds": 1.0}) == ""
 
 
-def test_bench_out_in_folder_taking_no_files_exits_2(capsys):
+def test_bench_out_in_proc_exits_2(capsys):
     # As root, os.access calls /proc writable although it takes no new files; the suite must not run first.
     if not os.path.isdir("/proc") or not os.access("/proc", os.W_OK | os.X_OK):
         pytest.skip("needs /proc that os.access reports as writable, as it does for root on Linux")

@@ -43,7 +43,7 @@ def test_numpy_score_matches_scikit_learn(default_scenario):
     np.testing.assert_allclose(model.score_features(history.features), expected, rtol=1e-9)
 
 
-def test_score_of_some_accounts_equals_their_score_among_all(default_scenario):
+def test_subset_score_equals_full_score(default_scenario):
     # A waterfall scores only the accounts its risk stages reach, so that subset must get the very same scores.
     model = PortfolioModel(default_scenario, policies.load("standard"), 3_000, 30, seed=8)
     for _ in range(20):

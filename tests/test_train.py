@@ -518,7 +518,7 @@ def test_tune_runs_trials_in_sqlite_study(tmp_path, capsys):
     assert "best trial" in capsys.readouterr().out
 
 
-def test_tune_and_train_leave_no_folder_in_temporary_directory(tmp_path, monkeypatch):
+def test_learning_leaves_no_temp_folder(tmp_path, monkeypatch):
     # SB3's default logger creates an empty SB3-<date> folder in the temporary directory at every learn().
     pytest.importorskip("optuna")
     temporary = tmp_path / "tmp"

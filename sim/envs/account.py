@@ -78,9 +78,9 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
     SMS, letter or call in each of six framings, agency placement, settlement offers of 10, 25, 40 or 50% off, plan
     offers of 3, 6 or 12 instalments, a hardship hold, sale, write-off and a portal link by SMS.
 
-    Every action is accepted, but the compliance guard turns a forbidden one (a contact during a hardship hold,
-    during a dispute or after a request to stop, an eighth call attempt in 7 days, a call within 7 days of a
-    conversation, a settlement over the cap of the DPD band) into no action and counts it as blocked.
+    Every action is accepted, but the compliance guard turns a forbidden one into no action and counts it as
+    blocked. It forbids a contact during a hardship hold, during a dispute or after a request to stop, an eighth
+    call attempt in 7 days, a call within 7 days of a conversation and a settlement over the cap of the DPD band.
     ``info["action_mask"]`` and :meth:`action_masks` give the allowed actions (no action is always allowed) for
     MaskablePPO of sb3-contrib.
 
