@@ -122,15 +122,18 @@ FEATURE_LOW = np.array([f.low for f in FEATURES], dtype=np.float32)
 FEATURE_HIGH = np.array([f.high for f in FEATURES], dtype=np.float32)
 
 
-# Bounds and divisor of each column's scaling. A column without a cap passes through unchanged, because
-# max(v, -inf), min(v, inf) and v / 1 are v itself.
-_FLOOR = np.array([-np.inf if f.cap is None else 0.0 for f in FEATURES])
-_CEILING = np.array([np.inf if f.cap is None else f.cap for f in FEATURES])
-_DIVISOR = np.array([1.0 if f.cap is None else f.cap for f in FEATURES])
+#: Accounts scaled at once. It bounds the float64 scratch table at 25 x 65,536 x 8 bytes, about 13 MB.
+_CHUNK_ROWS = 65_536
+# Bounds and divisor of each feature's scaling, as columns that broadcast over a (len(FEATURES), n) table. A feature
+# without a cap passes through unchanged, because max(v, -inf), min(v, inf) and v / 1 are v itself. The bounds
+# FEATURE_LOW and FEATURE_HIGH are exact in float32, so clipping to them before the cast to float32 gives what
+# clipping after it gives.
+_FLOOR = np.array([[-np.inf if f.cap is None else 0.0] for f in FEATURES])
+_CEILING = np.array([[np.inf if f.cap is None else f.cap] for f in FEATURES])
+_DIVISOR = np.array([[1.0 if f.cap is None else f.cap] for f in FEATURES])
+_LOW, _HIGH = FEATURE_LOW.astype(np.float64)[:, None], FEATURE_HIGH.astype(np.float64)[:, None]
 #: Observation fields that the features read.
 _FEATURE_FIELDS = tuple(name for name in OBSERVATION_FIELDS if name != "active")
-#: Rows scaled at once. It bounds the float64 scratch table at 65,536 x 25 x 8 bytes, about 13 MB.
-_CHUNK_ROWS = 65_536
 
 
 def feature_matrix(obs: Observation, index: np.ndarray | None = None) -> np.ndarray:
@@ -150,16 +153,20 @@ def feature_matrix(obs: Observation, index: np.ndarray | None = None) -> np.ndar
     n = obs.n_accounts
     values = [feature.value(obs) for feature in FEATURES]
     matrix = np.empty((n, len(FEATURES)), dtype=np.float32)
-    scratch = np.empty((min(n, _CHUNK_ROWS), len(FEATURES)))
+    # The table has one feature per row, so that each feature is copied in contiguously, and the transposing copy
+    # into ``matrix`` is one pass. At 100,000 accounts this took half the time of filling a table of one account per
+    # row, whose 25 strided column writes dominated.
+    scratch = np.empty((len(FEATURES), min(n, _CHUNK_ROWS)))
     for start in range(0, n, _CHUNK_ROWS):
         stop = min(start + _CHUNK_ROWS, n)
-        rows = scratch[: stop - start]
-        for column, value in enumerate(values):
-            rows[:, column] = value[start:stop]
-        # All capped columns scale in three float64 passes, with the operations each column had on its own.
-        np.maximum(rows, _FLOOR, out=rows)
-        np.minimum(rows, _CEILING, out=rows)
-        rows /= _DIVISOR
-        matrix[start:stop] = rows
-    np.maximum(matrix, FEATURE_LOW, out=matrix)
-    return np.minimum(matrix, FEATURE_HIGH, out=matrix)
+        width = stop - start
+        table = scratch[:, :width]
+        for row, value in enumerate(values):
+            table[row] = value[start:stop]
+        np.maximum(table, _FLOOR, out=table)
+        np.minimum(table, _CEILING, out=table)
+        np.divide(table, _DIVISOR, out=table)
+        np.maximum(table, _LOW, out=table)
+        np.minimum(table, _HIGH, out=table)
+        matrix[start:stop] = table.T
+    return matrix

@@ -1,10 +1,12 @@
 """The observable feature vector and the weak signals it carries."""
 
 import numpy as np
+import pytest
 
 import policies
+import sim.features as features_module
 from sim.engine import NO_PAYMENT, PortfolioModel
-from sim.features import FEATURE_HIGH, FEATURE_LOW, FEATURE_NAMES, feature_matrix
+from sim.features import FEATURE_HIGH, FEATURE_LOW, FEATURE_NAMES, FEATURES, feature_matrix
 from sim.scenario import Scenario
 
 
@@ -30,6 +32,26 @@ def test_index_selects_rows():
     obs = model.observe(0)
     index = np.array([3, 7, 11])
     np.testing.assert_array_equal(feature_matrix(obs, index), feature_matrix(obs)[index])
+
+
+@pytest.mark.parametrize("chunk", [features_module._CHUNK_ROWS, 64])
+def test_features_scaled_by_their_caps(monkeypatch, chunk):
+    """Every column equals its feature's documented scaling, also when the accounts are scaled in several chunks."""
+    monkeypatch.setattr(features_module, "_CHUNK_ROWS", chunk)
+    model = PortfolioModel(Scenario(), policies.load("random"), n_accounts=500, days=40, seed=5)
+    for _ in range(30):
+        model.step()
+    obs = model.observe(model.day)
+    expected = np.empty((500, len(FEATURES)), dtype=np.float32)
+    for column, feature in enumerate(FEATURES):
+        value = np.asarray(feature.value(obs), dtype=np.float64)
+        if feature.cap is not None:
+            value = np.minimum(np.maximum(value, 0.0), feature.cap) / feature.cap
+        expected[:, column] = np.minimum(np.maximum(value, feature.low), feature.high)
+    # The run must have produced values that the caps and bounds cut, or the comparison would not test them.
+    assert (expected == 1.0).any(axis=0).sum() >= 5
+    assert (expected[:, FEATURE_NAMES.index("spend_change")] < 0).any()
+    np.testing.assert_array_equal(feature_matrix(obs), expected)
 
 
 def test_logins_and_spend_follow_the_payment_decision():
