@@ -852,3 +852,40 @@ def test_vector_env_accepts_autoreset_mode_names():
         assert AccountVectorEnv(2, autoreset_mode=mode).metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
     for mode in ("SAME_STEP", "SameStep", AutoresetMode.SAME_STEP):
         assert AccountVectorEnv(2, autoreset_mode=mode).metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+
+
+@pytest.mark.parametrize("mode", ["NEXT_STEP", "SAME_STEP"])
+def test_vector_env_ends_after_bad_reward(default_scenario, mode):
+    """Episodes that the day of a failed step ended are reported by the next step, whose day they sit out."""
+    horizon, n = 5, 6
+
+    def reward_bad_on_last_day(outcome):
+        return np.full(len(outcome.status), np.nan if outcome.day == horizon - 1 else 1.0)
+
+    env = AccountVectorEnv(
+        n, scenario=default_scenario, horizon=horizon, reward=reward_bad_on_last_day, autoreset_mode=mode
+    )
+    env.reset(seed=0)
+    for _ in range(horizon - 1):
+        env.step(np.full(n, NO_ACTION))
+    # The failed step sells account 0 and takes every other account to the horizon.
+    with pytest.raises(ValueError, match="returned nan for an account"):
+        env.step(np.array([SELL] + [NO_ACTION] * (n - 1)))
+    assert env.model.status[0] == SOLD
+    assert (env.model.status[1:] == ACTIVE).all()
+
+    # Every episode ended on that day, so no account takes the sale that the next step requests, and none is blocked.
+    _, rewards, terminated, truncated, info = env.step(np.full(n, SELL))
+    np.testing.assert_array_equal(rewards, np.zeros(n))
+    np.testing.assert_array_equal(terminated, [True] + [False] * (n - 1))
+    np.testing.assert_array_equal(truncated, [False] + [True] * (n - 1))
+    assert not info["blocked"].any()
+    if mode == "NEXT_STEP":
+        np.testing.assert_array_equal(info["account_id"], np.arange(n))
+        assert (info["status"][1:] == ACTIVE).all()
+        _, rewards, terminated, truncated, info = env.step(np.full(n, NO_ACTION))
+        assert not (terminated | truncated).any()
+    else:
+        assert info["_final_obs"].all()
+        assert (info["final_info"]["status"][1:] == ACTIVE).all()
+    np.testing.assert_array_equal(info["account_id"], np.arange(n, 2 * n))

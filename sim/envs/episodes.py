@@ -99,8 +99,10 @@ class AccountEpisodes:
         self.reward = reward
         self.horizon = horizon
         self.start_day = np.zeros(self.model.n, dtype=np.int64)
-        #: Accounts whose episode the last simulated day ended, set by advance() before the reward function runs.
-        self.day_ended = np.zeros(self.model.n, dtype=bool)
+        #: Accounts whose episode the last simulated day ended by leaving the book, and by reaching the horizon. Set by
+        #: advance() before the reward function runs, so that they are known when it raises.
+        self.day_terminated = np.zeros(self.model.n, dtype=bool)
+        self.day_truncated = np.zeros(self.model.n, dtype=bool)
         self.model.open_day()
         self._features: np.ndarray | None = None
         self._mask: np.ndarray | None = None
@@ -109,6 +111,11 @@ class AccountEpisodes:
     def day(self) -> int:
         """The day whose 08:00 observation the accounts are at."""
         return self.model.day
+
+    @property
+    def day_ended(self) -> np.ndarray:
+        """Accounts whose episode the last simulated day ended, terminated or truncated."""
+        return self.day_terminated | self.day_truncated
 
     @property
     def account_ids(self) -> np.ndarray:
@@ -152,7 +159,7 @@ class AccountEpisodes:
         )
         terminated = model.status != ACTIVE
         truncated = ~terminated & (model.day - self.start_day >= self.horizon)
-        self.day_ended = terminated | truncated
+        self.day_terminated, self.day_truncated = terminated.copy(), truncated.copy()
         blocked = after.blocked > before.blocked
         call_unplaced = after.unplaced > before.unplaced
 
@@ -181,7 +188,7 @@ class AccountEpisodes:
         model = self.model
         model.renew_accounts(idx, account_ids)
         self.start_day[idx] = model.day
-        self.day_ended[idx] = False
+        self.day_terminated[idx] = self.day_truncated[idx] = False
         # Features and masks already computed today change only in the renewed rows. Both are private arrays, because
         # features() and action_mask() hand out copies.
         if self._features is not None or self._mask is not None:

@@ -57,7 +57,9 @@ class AccountVectorEnv(VectorEnv):
 
     ## Episode End
 
-    As :class:`sim.envs.AccountEnv`, per account; ``horizon`` counts the steps since each account joined.
+    As :class:`sim.envs.AccountEnv`, per account; ``horizon`` counts the steps since each account joined. When the
+    reward function raises, or returns a rejected reward, the day is simulated all the same. The next step then
+    reports the episodes that day ended, with reward 0, and those accounts take no action on its day.
 
     With ``autoreset_mode=AutoresetMode.NEXT_STEP`` (the default), the step after an account's episode ends
     ignores that account's action, replaces the account and returns the new account's first observation with reward
@@ -113,6 +115,9 @@ class AccountVectorEnv(VectorEnv):
         self._next_account_id = 0
         self._episodes: AccountEpisodes | None = None
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        # Episodes ended by a day whose step raised (in the reward function), reported by the next step.
+        self._late_terminated = np.zeros(self.num_envs, dtype=bool)
+        self._late_truncated = np.zeros(self.num_envs, dtype=bool)
 
     @property
     def model(self) -> PortfolioModel | None:
@@ -144,6 +149,7 @@ class AccountVectorEnv(VectorEnv):
             record_daily=False,
         )
         self._autoreset[:] = False
+        self._late_terminated[:] = self._late_truncated[:] = False
         return self._episodes.features(), self._info()
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -156,9 +162,25 @@ class AccountVectorEnv(VectorEnv):
             raise ValueError(f"every action must lie in 0..{N_ACTIONS - 1}, got {actions.min()}..{actions.max()}")
         episodes = self._episodes
         replacing = self._autoreset.copy()
-        result = episodes.advance(np.where(replacing, NO_ACTION, actions).astype(np.int64))
+        late = self._late_terminated | self._late_truncated
+        day = episodes.day
+        try:
+            result = episodes.advance(np.where(replacing | late, NO_ACTION, actions).astype(np.int64))
+        except Exception:
+            if episodes.day == day:
+                raise  # the day was not simulated
+            # The day was simulated before the reward function raised, so the episodes it ended went unreported. The
+            # next step reports them, with reward 0 and no action for those accounts on its day.
+            unreported = ~replacing & ~late
+            self._late_terminated |= episodes.day_terminated & unreported
+            self._late_truncated |= episodes.day_truncated & unreported
+            raise
         rewards, blocked, call_unplaced = result.rewards, result.blocked, result.call_unplaced
         terminated, truncated = result.terminated.copy(), result.truncated.copy()
+        if late.any():
+            rewards[late] = 0.0
+            terminated[late], truncated[late] = self._late_terminated[late], self._late_truncated[late]
+            self._late_terminated[:] = self._late_truncated[:] = False
 
         final_obs = final_info = None
         if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
