@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import logging
 import os
 import signal
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from experiments.config import MAX_SEEDS
 from sim.atomic import check_writable_file
-from sim.errors import ConfigError
+from sim.errors import ConfigError, parse_json
 
 DEFAULT_CONFIG = Path("configs") / "baseline.yaml"
 SHIPPED_DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "sim" / "scenarios" / "default.yaml"
@@ -641,8 +640,8 @@ def cmd_fit_score(args: argparse.Namespace) -> int:
 def _is_bench_result(path: Path) -> bool:
     """Return whether ``path`` contains the JSON of an earlier ``arrears bench``, which a new run may replace."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: arrays nested too deeply
+        data = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(data, dict) and {"machine", "targets"} <= data.keys()
 

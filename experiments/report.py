@@ -42,7 +42,7 @@ from experiments.stats import (
     summarise,
 )
 from sim.atomic import atomic_write_bytes, atomic_write_text
-from sim.errors import ConfigError
+from sim.errors import ConfigError, parse_json
 from sim.scenario import load_yaml_mapping
 
 __all__ = ["PdfError", "recovery_vs_cost_figure", "render_report", "write_pdf", "write_report"]
@@ -374,11 +374,13 @@ def _read_manifest(run_dir: Path) -> dict[str, Any] | None:
         )
         return None
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = parse_json(manifest_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(str(manifest_path), "", f"invalid JSON at line {exc.lineno}, column {exc.colno}") from None
     except UnicodeDecodeError:
         raise ConfigError(str(manifest_path), "", "invalid JSON: the file is not UTF-8 text") from None
+    except ValueError as exc:  # nested too deeply
+        raise ConfigError(str(manifest_path), "", str(exc)) from None
     if not isinstance(manifest, dict):
         raise ConfigError(str(manifest_path), "", f"expected a JSON object, got {type(manifest).__name__}")
     return manifest

@@ -44,7 +44,7 @@ import policies
 from experiments.config import LoadedExperiment, load_config
 from policies.split import ChampionChallenger
 from sim.atomic import UMASK, atomic_write, atomic_write_text
-from sim.errors import ConfigError, short_repr
+from sim.errors import ConfigError, parse_json, short_repr
 from sim.scenario import Scenario
 from sim.simulate import simulate
 
@@ -706,7 +706,7 @@ class CellStore:
         # A cell folder appears complete by a rename, so damage means a disk fault or an edit by hand. Such a cell
         # is computed again rather than read.
         try:
-            record = json.loads((folder / "cell.json").read_text(encoding="utf-8"))
+            record = parse_json((folder / "cell.json").read_text(encoding="utf-8"))
             float(record["seconds"])
             for parquet in folder.glob("*.parquet"):
                 pq.read_metadata(parquet)
@@ -738,7 +738,7 @@ class CellStore:
     def load(self, key: str) -> CellOutput:
         folder = self.root / key
         assignment = folder / "assignment.parquet"
-        record = json.loads((folder / "cell.json").read_text(encoding="utf-8"))
+        record = parse_json((folder / "cell.json").read_text(encoding="utf-8"))
         return CellOutput(
             metrics=(folder / "metrics.parquet").read_bytes(),
             daily=(folder / "daily.parquet").read_bytes(),
@@ -763,7 +763,7 @@ def check_resume(path: Path, experiment: LoadedExperiment, cells: list[Cell]) ->
     if not grid_path.is_file():
         return
     try:
-        earlier = json.loads(grid_path.read_text(encoding="utf-8"))
+        earlier = parse_json(grid_path.read_text(encoding="utf-8"))
         earlier_cells = [(c["scenario"], c["policy"], int(c["seed"]), c["key"]) for c in earlier["cells"]]
     except (ValueError, KeyError, TypeError):
         raise ConfigError(
@@ -810,7 +810,7 @@ def check_resume(path: Path, experiment: LoadedExperiment, cells: list[Cell]) ->
 def _finished_cell_keys(path: Path) -> set[str] | None:
     """Return the cell keys of the finished run in ``path`` (its manifest.json), or None without a readable one."""
     try:
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        manifest = parse_json((path / "manifest.json").read_text(encoding="utf-8"))
         return {str(cell["key"]) for cell in manifest["cells"]}
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -35,7 +35,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 
 from experiments.config import shipped_configs_dir
 from sim.atomic import atomic_write_text
-from sim.errors import NAME_PATTERN, SCHEDULE_PATTERN, ConfigError, config_error_from_validation, short_repr
+from sim.errors import (
+    NAME_PATTERN,
+    SCHEDULE_PATTERN,
+    ConfigError,
+    config_error_from_validation,
+    parse_json,
+    short_repr,
+)
 from sim.scenario import Scenario, load_yaml_mapping
 
 logger = logging.getLogger(__name__)
@@ -819,7 +826,7 @@ def _read_manifest(run_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return parse_json(path.read_text(encoding="utf-8"))
     except ValueError:
         raise ConfigError(
             str(path), "", "is not valid JSON; it should be the manifest written by arrears train"

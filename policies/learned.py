@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.catalogue import ACTIONS, N_ACTIONS, NO_ACTION
-from sim.errors import ConfigError
+from sim.errors import ConfigError, parse_json
 from sim.features import FEATURE_NAMES, feature_matrix
 from sim.observation import Observation
 
@@ -41,7 +41,7 @@ def detect_algorithm(path: Path) -> str:
     """
     try:
         with zipfile.ZipFile(path) as archive:
-            data = json.loads(archive.read("data"))
+            data = parse_json(archive.read("data"))
         module = str(data.get("policy_class", {}).get("__module__", ""))
     except (zipfile.BadZipFile, KeyError, ValueError, AttributeError, OSError):
         raise ConfigError(

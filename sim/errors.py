@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 import reprlib
@@ -59,6 +60,18 @@ class ConfigError(ValueError):
         # A cell that fails in a worker process sends its error back pickled, and the default reduction would call
         # __init__ with the formatted message alone.
         return (type(self), (self.source, self.key_path, self.message))
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse JSON text as :func:`json.loads` does, raising :class:`ValueError` also for nesting too deep to parse.
+
+    The decoder recurses once per nested array or object, so a hand-edited file of 100,000 nested brackets raised
+    RecursionError, which handlers of invalid JSON (a ValueError) did not catch.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("invalid JSON: arrays or objects nested too deeply") from None
 
 
 def _cut(text: str, max_chars: int) -> str:

@@ -354,7 +354,14 @@ def test_unfinished_cell_is_computed_again(small_run, tmp_path, placeholder_repo
 
 @pytest.mark.parametrize(
     ("damaged", "content"),
-    [("cell.json", "junk"), ("cell.json", '{"seconds": 0.1}'), ("metrics.parquet", "junk"), ("daily.parquet", "")],
+    [
+        ("cell.json", "junk"),
+        ("cell.json", '{"seconds": 0.1}'),
+        ("cell.json", "[" * 100_000 + "]" * 100_000),
+        ("metrics.parquet", "junk"),
+        ("daily.parquet", ""),
+    ],
+    ids=["junk-json", "no-key", "deep-json", "junk-parquet", "empty-parquet"],
 )
 def test_damaged_cell_is_computed_again(small_run, tmp_path, placeholder_report, caplog, damaged, content):
     out = tmp_path / "run"
@@ -370,6 +377,19 @@ def test_damaged_cell_is_computed_again(small_run, tmp_path, placeholder_report,
     assert reused == {broken: False, kept: True}
     assert f"{broken}, a cell whose files cannot be read" in caplog.text
     assert_same_run_files(small_run, out)
+
+
+@pytest.mark.parametrize("content", ["junk", "[" * 100_000 + "]" * 100_000], ids=["junk", "deep"])
+def test_unreadable_grid_json_rejected(small_run, tmp_path, placeholder_report, content):
+    out = tmp_path / "run"
+    experiments.run(small_grid(small_run.parent / "custom.yaml"), out=out, workers=1, progress=False)
+    (out / "cells" / "grid.json").write_text(content, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        experiments.run(small_grid(small_run.parent / "custom.yaml"), out=out, workers=1, progress=False)
+
+    assert caught.value.source == str(out / "cells" / "grid.json")
+    assert "is not a grid written by arrears run" in caught.value.message
 
 
 def test_run_directory_without_cells_is_replaced(small_run, tmp_path, placeholder_report):

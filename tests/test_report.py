@@ -927,6 +927,17 @@ def test_cli_prints_one_line_for_unreadable_metrics(
     assert errors[0].startswith(f"arrears report: error: {run_dir / 'metrics.parquet'}: cannot be read as a parquet")
 
 
+def test_deeply_nested_manifest_rejected(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    (run_dir / "manifest.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        render_report(run_dir)
+
+    assert caught.value.source == str(run_dir / "manifest.json")
+    assert caught.value.message == "invalid JSON: arrays or objects nested too deeply"
+
+
 def test_cli_missing_manifest_warns_in_one_line(tmp_path: Path) -> None:
     run_dir = write_run_dir(tmp_path, manifest=False)
     command = "import sys; from experiments.cli import main; sys.exit(main(sys.argv[1:]))"
