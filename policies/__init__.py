@@ -44,13 +44,19 @@ def load(spec: str | Path, warn: bool = True) -> Policy:
         from policies.learned import LearnedPolicy
 
         return LearnedPolicy(text)
+    # A shipped name given as text wins over a file of that name in the current directory, so that the current
+    # directory cannot change what a config's 'standard' means. Write ./standard for such a file.
+    if isinstance(spec, str) and text in BUILT_IN:
+        return BUILT_IN[text]()
+    shipped = SHIPPED_WATERFALL_DIR / f"{text}.yaml"
+    if isinstance(spec, str) and text in shipped_waterfalls():
+        # Shipped waterfalls document their clashes with the guard (the aggressive one relies on it).
+        return Waterfall.from_yaml(shipped, warn=False)
     if suffix in (".yaml", ".yml") or Path(text).is_file():
         return Waterfall.from_yaml(text, warn=warn)
     if text in BUILT_IN:
         return BUILT_IN[text]()
-    shipped = SHIPPED_WATERFALL_DIR / f"{text}.yaml"
     if shipped.exists():
-        # Shipped waterfalls document their clashes with the guard (the aggressive one relies on it).
         return Waterfall.from_yaml(shipped, warn=False)
     raise ConfigError(
         text,

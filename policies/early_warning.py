@@ -219,7 +219,14 @@ class EarlyWarningModel:
 
 
 def load_score(spec: str | Path) -> EarlyWarningModel:
-    """Load a shipped score by name (``early_warning``) or a score YAML by path."""
+    """Load a shipped score by name (``early_warning``) or a score YAML by path.
+
+    A shipped name given as text wins over a file of that name in the current directory (write ``./early_warning``
+    for such a file), because every waterfall's default ``score`` is the shipped name.
+    """
+    shipped = SHIPPED_SCORE_DIR / f"{spec}.yaml"
+    if isinstance(spec, str) and "/" not in spec and shipped.is_file():
+        return EarlyWarningModel.from_yaml(shipped)
     path = Path(spec)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():

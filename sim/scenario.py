@@ -648,7 +648,14 @@ class Scenario(StrictModel):
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> Scenario:
-        """Load a shipped scenario by name (``default``) or a scenario YAML by path."""
+        """Load a shipped scenario by name (``default``) or a scenario YAML by path.
+
+        A shipped name given as text wins over a file or folder of that name in the current directory, so that the
+        current directory cannot change what a config's ``scenario: default`` means. Write ``./default`` for such a
+        file.
+        """
+        if isinstance(name_or_path, str) and name_or_path in shipped_scenarios():
+            return cls.from_yaml(SHIPPED_SCENARIO_DIR / f"{name_or_path}.yaml")
         path = Path(name_or_path)
         if path.suffix in (".yaml", ".yml") or path.exists():
             return cls.from_yaml(path)

@@ -422,3 +422,24 @@ def test_shipped_risk_bands_leave_no_gap(name):
                 f"{name}: scores between {high} and {low} at DPD {dpd} match no stage"
             )
         assert bands[-1][1] >= 1.0, f"{name}: scores above {bands[-1][1]} at DPD {dpd} match no stage"
+
+
+def test_shipped_names_ignore_current_directory(tmp_path, monkeypatch):
+    # Files and folders that share a shipped name must not change what the name loads.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").mkdir()
+    (tmp_path / "standard").write_text("name: not_standard\nstages: [{dpd: [1, 179]}]\n")
+    (tmp_path / "random").write_text("not a policy\n")
+    (tmp_path / "early_warning").mkdir()
+
+    assert Scenario.load("default").name == "default"
+    assert policies.load("standard").name == "standard"
+    assert policies.load("random").name == "random"
+    assert policies.load("risk_based").score is not None
+
+
+def test_dot_slash_path_loads_local_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "standard").write_text("name: local_standard\nstages: [{dpd: [1, 179]}]\n")
+
+    assert policies.load("./standard").name == "local_standard"
