@@ -889,3 +889,27 @@ def test_vector_env_ends_after_bad_reward(default_scenario, mode):
         assert info["_final_obs"].all()
         assert (info["final_info"]["status"][1:] == ACTIVE).all()
     np.testing.assert_array_equal(info["account_id"], np.arange(n, 2 * n))
+
+
+@pytest.mark.parametrize("make", [lambda: AccountEnv(horizon=5), lambda: AccountVectorEnv(num_envs=2, horizon=5)])
+def test_rejected_seed_keeps_current_portfolio(make):
+    env = make()
+    env.reset(seed=1)
+
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        env.reset(seed=2**63)
+
+    _, info = env.reset()
+    assert int(np.min(info["account_id"])) >= 1
+
+
+def test_rejected_account_id_keeps_current_portfolio():
+    env = AccountEnv(horizon=5)
+    env.reset(seed=1)
+
+    with pytest.raises(ValueError, match="account_id"):
+        env.reset(seed=7, options={"account_id": -1})
+
+    _, info = env.reset()
+    assert info["account_id"] == 1
+    assert env.model.seed == 1

@@ -40,9 +40,13 @@ def load_scenario(scenario: Scenario | str) -> Scenario:
 def portfolio_seed_for_reset(seed: int | None, current: int | None, np_random: np.random.Generator) -> int | None:
     """Return the portfolio seed a reset starts, or None to continue the current one with its next accounts.
 
-    A seed given to ``reset`` starts that portfolio; an environment never seeded draws one from ``np_random``.
+    A seed given to ``reset`` starts that portfolio; an environment never seeded draws one from ``np_random``. Raise
+    ValueError for a seed outside 0 to :data:`MAX_SEED` here, before the caller stores it, because a stored bad seed
+    would make every later ``reset()`` without a seed fail too.
     """
     if seed is not None:
+        if not 0 <= int(seed) <= MAX_SEED:
+            raise ValueError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
         return int(seed)
     if current is None:
         return int(np_random.integers(0, MAX_SEED))
@@ -184,16 +188,17 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
         account_id = options.pop("account_id", None)
         if options:
             raise ValueError(f"unknown reset option {sorted(options)[0]!r}; the only option is 'account_id'")
+        # Both checks come before the environment changes, so that a rejected reset leaves it as it was.
+        if account_id is not None and (
+            isinstance(account_id, bool)
+            or not isinstance(account_id, int | np.integer)
+            or not 0 <= account_id <= MAX_ACCOUNT_ID
+        ):
+            raise ValueError(f"account_id must be a whole number from 0 to 2**63 - 1, got {account_id!r}")
         new_seed = portfolio_seed_for_reset(seed, self._portfolio_seed, self.np_random)
         if new_seed is not None:
             self._portfolio_seed, self._next_account_id = new_seed, 0
         if account_id is not None:
-            if (
-                isinstance(account_id, bool)
-                or not isinstance(account_id, int | np.integer)
-                or not 0 <= account_id <= MAX_ACCOUNT_ID
-            ):
-                raise ValueError(f"account_id must be a whole number from 0 to 2**63 - 1, got {account_id!r}")
             self._next_account_id = int(account_id)
 
         self._episodes = AccountEpisodes(
