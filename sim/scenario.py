@@ -631,8 +631,11 @@ class Scenario(StrictModel):
             data = deep_merge(data, layer)
         for key, (_, description) in OTHER_KINDS.items():
             if key in data:
+                # Name the file that has the key: a base of ``path`` when ``path`` extends a waterfall, for example.
+                key_file = next(file for file, layer in chain if key in layer)
+                via = "" if key_file == path else f" ({path} extends it)"
                 raise ConfigError(
-                    str(path), "", f"is {description} (it has '{key}'), not a scenario; name a scenario YAML"
+                    str(key_file), "", f"is {description} (it has '{key}'), not a scenario{via}; name a scenario YAML"
                 )
         try:
             return cls.from_dict(data, source=str(path))

@@ -528,6 +528,15 @@ def test_schedule_text_error_names_the_form(tmp_path, capsys):
     assert "constrained" not in err
 
 
+def test_extends_of_waterfall_names_waterfall(tmp_path, capsys):
+    waterfall = write(tmp_path / "w.yaml", "name: w\nstages: [{dpd: [1, 179]}]\n")
+    child = write(tmp_path / "chain.yaml", "extends: w.yaml\nname: chain\n")
+
+    code, _, err = run_cli(["validate", str(child)], capsys)
+    assert code == 2
+    assert_one_line_error(err, f"{waterfall}: is a waterfall (it has 'stages'), not a scenario ({child} extends it)")
+
+
 def test_extends_error_names_setting_file(tmp_path, capsys):
     base = write(tmp_path / "neg.yaml", "extends: default\ncall_center: {agents: -2}\n")
     child = write(tmp_path / "chain.yaml", "extends: neg.yaml\nname: chain\n")
