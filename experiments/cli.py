@@ -24,6 +24,13 @@ from sim.atomic import check_writable_file
 from sim.errors import ConfigError, parse_json
 
 DEFAULT_CONFIG = Path("configs") / "baseline.yaml"
+#: Advice on the settings to lower when a command runs out of memory. A command without an entry gets none.
+_MEMORY_ADVICE = {
+    "run": "use fewer accounts or --workers 1",
+    "fit-score": "lower --accounts or --days",
+    "train": "lower env.n_envs, hyperparameters.n_steps or hyperparameters.buffer_size of the training config",
+    "tune": "lower env.n_envs, hyperparameters.n_steps or hyperparameters.buffer_size of the training config",
+}
 SHIPPED_DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "sim" / "scenarios" / "default.yaml"
 SHIPPED_SCORE = Path(__file__).resolve().parents[1] / "policies" / "scores" / "early_warning.yaml"
 # Debian's chromium, for `arrears report --pdf`; experiments.report.CHROMIUM has the same default.
@@ -346,7 +353,8 @@ def _run_command(args: argparse.Namespace) -> int:
     except MemoryError:
         if args.debug:
             raise
-        print(f"arrears {args.command}: error: out of memory; use fewer accounts or --workers 1", file=sys.stderr)
+        advice = _MEMORY_ADVICE.get(args.command)
+        print(f"arrears {args.command}: error: out of memory" + (f"; {advice}" if advice else ""), file=sys.stderr)
         return 1
     except BrokenPipeError:
         raise  # handled in main, which exits without a message because the reader of stdout has gone

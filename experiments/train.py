@@ -258,6 +258,33 @@ def validate_train_config(data: dict[str, Any], source: str, base: Path | None =
     return config
 
 
+def _buffer_bytes(config: TrainConfig) -> tuple[str, int, int]:
+    """Return the setting that sizes SB3's buffer for ``config``, its value and an estimate of the buffer's bytes.
+
+    The estimate follows the arrays of Stable-Baselines3 2.x's buffers on ``Account-v0``. A rollout stores per
+    timestep a float32 observation of the features, the action and six float32 scalars, and MaskablePPO one float32
+    per catalogue action for the mask. DQN's replay buffer stores the observation, the next observation, an int64
+    action and three float32 scalars per transition.
+    """
+    from sim.catalogue import N_ACTIONS
+    from sim.features import FEATURE_NAMES
+
+    observation = 4 * len(FEATURE_NAMES)
+    params = config.hyperparameters
+    if isinstance(params, DQNHyperparameters):
+        return "hyperparameters.buffer_size", params.buffer_size, params.buffer_size * (2 * observation + 8 + 3 * 4)
+    per_timestep = observation + 4 + 6 * 4 + (4 * N_ACTIONS if config.algo == "maskable_ppo" else 0)
+    return "hyperparameters.n_steps", params.n_steps, params.n_steps * config.env.n_envs * per_timestep
+
+
+def _physical_memory_bytes() -> int | None:
+    """Return this machine's physical memory in bytes, or None where the platform does not report it."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def _check_algorithm_settings(config: TrainConfig, source: str) -> None:
     params = config.hyperparameters
     if config.algo == "dqn" and isinstance(config.policy_kwargs.net_arch, dict):
@@ -276,6 +303,16 @@ def _check_algorithm_settings(config: TrainConfig, source: str) -> None:
             "hyperparameters.buffer_size",
             f"{params.buffer_size} is smaller than batch_size {params.batch_size}; the replay buffer must hold at "
             "least one batch",
+        )
+    key, value, needed = _buffer_bytes(config)
+    memory = _physical_memory_bytes()
+    if memory is not None and needed > memory:
+        rollout = "" if key.endswith("buffer_size") else f" × env.n_envs {config.env.n_envs}"
+        raise ConfigError(
+            source,
+            key,
+            f"{value:,}{rollout} needs about {needed / 2**30:,.1f} GiB for the training buffer, more than this "
+            f"machine's {memory / 2**30:,.1f} GiB of memory; lower it",
         )
 
 

@@ -736,6 +736,85 @@ def test_dqn_buffer_smaller_than_batch_rejected(tmp_path, capsys):
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("algo", "setting", "value", "shown"),
+    [
+        ("dqn", "buffer_size", 10**14, "100,000,000,000,000 needs about"),
+        ("ppo", "n_steps", 10**12, "1,000,000,000,000 × env.n_envs 8 needs about"),
+        ("maskable_ppo", "n_steps", 10**12, "1,000,000,000,000 × env.n_envs 8 needs about"),
+    ],
+)
+def test_buffer_larger_than_memory_rejected(tmp_path, capsys, algo, setting, value, shown):
+    hyperparameters = {**TINY_HYPERPARAMETERS[algo], setting: value}
+    path = write_tiny_config(tmp_path, algo, hyperparameters=hyperparameters)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"arrears validate: error: {path}: hyperparameters.{setting}: {shown} ")
+    assert "GiB for the training buffer, more than this machine's" in err
+    assert err.count("\n") == 1
+
+
+def test_buffer_estimate_matches_sb3(tmp_path):
+    """The estimate of the rollout and replay buffers is within a tenth of the arrays SB3 allocates."""
+    from stable_baselines3.common.buffers import ReplayBuffer, RolloutBuffer
+
+    from experiments.train import _buffer_bytes
+    from sim.envs.sb3 import SB3AccountVecEnv
+
+    env = SB3AccountVecEnv(num_envs=8)
+    ppo = load_train_config(write_tiny_config(tmp_path, "ppo"))
+    rollout = RolloutBuffer(ppo.hyperparameters.n_steps, env.observation_space, env.action_space, n_envs=8)
+    rollout_bytes = sum(
+        array.nbytes
+        for array in (
+            rollout.observations,
+            rollout.actions,
+            rollout.rewards,
+            rollout.returns,
+            rollout.episode_starts,
+            rollout.values,
+            rollout.log_probs,
+            rollout.advantages,
+        )
+    )
+    assert _buffer_bytes(ppo)[2] == pytest.approx(rollout_bytes, rel=0.1)
+
+    dqn = load_train_config(write_tiny_config(tmp_path, "dqn"))
+    replay = ReplayBuffer(dqn.hyperparameters.buffer_size, env.observation_space, env.action_space, n_envs=8)
+    replay_bytes = sum(
+        array.nbytes
+        for array in (
+            replay.observations,
+            replay.next_observations,
+            replay.actions,
+            replay.rewards,
+            replay.dones,
+            replay.timeouts,
+        )
+    )
+    assert _buffer_bytes(dqn)[2] == pytest.approx(replay_bytes, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("command", "advice"),
+    [
+        ("run", "; use fewer accounts or --workers 1"),
+        ("train", "; lower env.n_envs, hyperparameters.n_steps or hyperparameters.buffer_size of the training config"),
+        ("list", ""),
+    ],
+)
+def test_out_of_memory_advice_fits_command(monkeypatch, capsys, command, advice):
+    from experiments import cli
+
+    def exhausted(args):
+        raise MemoryError
+
+    monkeypatch.setitem(cli.COMMANDS, command, exhausted)
+    arguments = {"run": ["run"], "train": ["train", "--algo", "ppo"], "list": ["list"]}[command]
+    assert main(arguments) == 1
+    assert capsys.readouterr().err == f"arrears {command}: error: out of memory{advice}\n"
+
+
 def test_recommendation_treats_float32_tie_as_no_win(tmp_path):
     from experiments.train import TrainResult, recommendation
 
