@@ -764,34 +764,14 @@ def test_buffer_estimate_matches_sb3(tmp_path):
     env = SB3AccountVecEnv(num_envs=8)
     ppo = load_train_config(write_tiny_config(tmp_path, "ppo"))
     rollout = RolloutBuffer(ppo.hyperparameters.n_steps, env.observation_space, env.action_space, n_envs=8)
-    rollout_bytes = sum(
-        array.nbytes
-        for array in (
-            rollout.observations,
-            rollout.actions,
-            rollout.rewards,
-            rollout.returns,
-            rollout.episode_starts,
-            rollout.values,
-            rollout.log_probs,
-            rollout.advantages,
-        )
-    )
+    rollout_arrays = ("observations", "actions", "rewards", "returns", "episode_starts", "values", "log_probs")
+    rollout_bytes = sum(getattr(rollout, name).nbytes for name in (*rollout_arrays, "advantages"))
     assert _buffer_bytes(ppo)[2] == pytest.approx(rollout_bytes, rel=0.1)
 
     dqn = load_train_config(write_tiny_config(tmp_path, "dqn"))
     replay = ReplayBuffer(dqn.hyperparameters.buffer_size, env.observation_space, env.action_space, n_envs=8)
-    replay_bytes = sum(
-        array.nbytes
-        for array in (
-            replay.observations,
-            replay.next_observations,
-            replay.actions,
-            replay.rewards,
-            replay.dones,
-            replay.timeouts,
-        )
-    )
+    replay_arrays = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+    replay_bytes = sum(getattr(replay, name).nbytes for name in replay_arrays)
     assert _buffer_bytes(dqn)[2] == pytest.approx(replay_bytes, rel=0.1)
 
 
