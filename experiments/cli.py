@@ -444,7 +444,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a YAML as the kind given, or as the kind its top-level keys show."""
     from experiments.config import detect_kind
-    from sim.scenario import OTHER_KINDS, load_yaml_mapping
+    from sim.scenario import load_yaml_mapping
 
     data = load_yaml_mapping(args.config)
     detected = detect_kind(data)
@@ -454,12 +454,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return _validate_as(args, args.kind)
     except ConfigError as error:
         # The first error of one kind checked as another ("stages: Field required") does not say why.
-        described = {kind: description for kind, description in OTHER_KINDS.values()}
-        described |= {"score": "an early-warning score", "scenario": "a scenario"}
+        described = _kind_descriptions()
         if described[detected] in error.message:
             raise
         hint = f"; its top-level keys are those of {described[detected]}"
         raise ConfigError(error.source, error.key_path, error.message + hint) from error
+
+
+def _kind_descriptions() -> dict[str, str]:
+    """Return each YAML kind of :func:`experiments.config.detect_kind` described with its article, for messages."""
+    from sim.scenario import OTHER_KINDS
+
+    described = {kind: description for kind, description in OTHER_KINDS.values()}
+    return described | {"score": "an early-warning score", "scenario": "a scenario"}
 
 
 def _validate_as(args: argparse.Namespace, kind: str) -> int:
@@ -583,12 +590,28 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _check_yaml_out(out: Path, content: str) -> None:
-    """Raise :class:`ConfigError` unless ``--out`` names a YAML file, so that a typo cannot replace a CSV or a model.
+    """Raise :class:`ConfigError` unless ``--out`` names a YAML file that is new, empty or of the kind to write.
 
-    ``content`` names what the YAML contains ("scenario", "score") for the message.
+    ``content`` is the kind to write ("scenario" or "score"). The checks keep a typo from replacing a CSV, a model, a
+    waterfall or another config.
     """
+    from experiments.config import detect_kind
+    from sim.scenario import load_yaml_mapping
+
     if out.suffix.lower() not in (".yaml", ".yml"):
         raise ConfigError(str(out), "--out", f"is not a .yaml or .yml path; name the {content} YAML to write")
+    if not out.is_file() or out.stat().st_size == 0:
+        return
+    replace = "name a new file, or delete this one first"
+    try:
+        kind = detect_kind(load_yaml_mapping(out))
+    except ConfigError as error:
+        raise ConfigError(
+            str(out), "--out", f"exists and is not a {content} YAML ({error.message}); {replace}"
+        ) from None
+    if kind != content:
+        described = _kind_descriptions()
+        raise ConfigError(str(out), "--out", f"exists and is {described[kind]}, not {described[content]}; {replace}")
 
 
 def _check_not_input(out: Path, data: Path, option: str) -> None:

@@ -431,6 +431,43 @@ def test_output_other_than_yaml_rejected(tmp_path, capsys, command, what):
     assert precious.read_text() == "a,b\n1,2\n"
 
 
+@pytest.mark.parametrize(
+    ("command", "existing", "message"),
+    [
+        (
+            ["fit-score", "--accounts", "200", "--days", "40"],
+            "name: mine\nstages: [{dpd: [1, 179]}]\n",
+            "exists and is a waterfall, not an early-warning score",
+        ),
+        (
+            ["calibrate", "--csv", "data.csv"],
+            "kind: early_warning\n",
+            "exists and is an early-warning score, not a scenario",
+        ),
+        (["calibrate", "--csv", "data.csv"], "name: [unclosed\n", "exists and is not a scenario YAML (invalid YAML"),
+    ],
+    ids=["score-over-waterfall", "scenario-over-score", "scenario-over-invalid-yaml"],
+)
+def test_output_of_another_kind_kept(tmp_path, capsys, command, existing, message):
+    out = write(tmp_path / "mine.yaml", existing)
+    data = write(tmp_path / "data.csv", "a,b\n1,2\n")
+    args = [str(data) if arg == "data.csv" else arg for arg in command]
+    code, _, err = run_cli([*args, "--out", str(out)], capsys)
+    assert code == 2
+    assert_one_line_error(err, f"mine.yaml: --out: {message}", "name a new file, or delete this one first")
+    assert out.read_text() == existing
+
+
+@pytest.mark.parametrize(
+    ("existing", "content"), [("", "scenario"), ("name: old\n", "scenario"), ("kind: early_warning\n", "score")]
+)
+def test_output_of_same_kind_or_empty_replaceable(tmp_path, existing, content):
+    from experiments.cli import _check_yaml_out
+
+    out = write(tmp_path / "mine.yaml", existing)
+    assert _check_yaml_out(out, content) is None  # it raises ConfigError for a file it may not replace
+
+
 def test_report_on_a_file_says_so(tmp_path, capsys):
     not_a_run = write(tmp_path / "metrics.csv", "a,b\n1,2\n")
     code, out, err = run_cli(["report", str(not_a_run)], capsys)
