@@ -528,16 +528,22 @@ def _scenario_as_run(parameters: dict[str, Any], source: str, index: str) -> Sce
     return Scenario.from_dict(parameters, source=f"{source}: scenario_parameters{index}")
 
 
+#: Scenario keys that name or describe it without changing what it simulates. Keys under ``calibration`` are too.
+_LABELS = ("name", "description", "currency")
+
+
 def sweep_variants(scenario: Scenario, sweep: SweepSpec, source: str = "<config>") -> list[Scenario]:
     """Return one copy of ``scenario`` per sweep value, named like ``default[call_center.agents=5]``.
 
     Raise :class:`ConfigError` naming ``sweep.parameter`` when the key path does not exist in the scenario, or
     ``sweep.values[i]`` when a value is invalid there.
     """
-    if sweep.parameter in ("name", "description"):
+    if sweep.parameter in _LABELS or sweep.parameter.split(".")[0] == "calibration":
         raise ConfigError(source, "sweep.parameter", f"{short_repr(sweep.parameter)} is a label, not a model parameter")
     base = scenario.model_dump(mode="json")
     variants = []
+    # Values that validate to the same scenario, such as 0 and 0.0 for a number, would run the same cells twice.
+    runs: dict[str, int] = {}
     for i, value in enumerate(sweep.values):
         data = copy.deepcopy(base)
         _set_key_path(data, sweep.parameter, value, scenario.name, source)
@@ -551,6 +557,14 @@ def sweep_variants(scenario: Scenario, sweep: SweepSpec, source: str = "<config>
                 f"{short_text(sweep.parameter)}={short_repr(value)} is invalid in scenario "
                 f"{short_repr(scenario.name)}: {error.key_path}: {error.message}",
             ) from None
+        same = runs.setdefault(variant.model_dump_json(), i)
+        if same != i:
+            raise ConfigError(
+                source,
+                f"sweep.values[{i}]",
+                f"{short_repr(value)} gives the same scenario as sweep.values[{same}] "
+                f"{short_repr(sweep.values[same])}; list each value once",
+            )
         # Named only once valid, because the name writes the value out in full.
         name = f"{scenario.name}[{sweep.parameter}={format_sweep_value(value)}]"
         variants.append(variant.model_copy(update={"name": name}))

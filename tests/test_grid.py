@@ -124,6 +124,13 @@ def test_sweep_multiplies_every_scenario():
         ("sweep: {parameter: recession.start_day, values: [1]}\n", "sweep.parameter", ("recession is null",)),
         ("sweep: {parameter: present_bias.2, values: [0.9]}\n", "sweep.parameter", ("0 to 1",)),
         ("sweep: {parameter: name, values: [x]}\n", "sweep.parameter", ("label",)),
+        ("sweep: {parameter: currency, values: [EUR, GBP]}\n", "sweep.parameter", ("label",)),
+        ("sweep: {parameter: calibration.notes, values: [[a], [b]]}\n", "sweep.parameter", ("label",)),
+        (
+            "sweep: {parameter: economics.cost_of_capital, values: [0.1, 0, 0.0]}\n",
+            "sweep.values[2]",
+            ("0.0 gives the same scenario as sweep.values[1] 0",),
+        ),
         ("sweep: {parameter: call_center.agents, values: [5, -1]}\n", "sweep.values[1]", ("greater than or equal",)),
         ("sweep: {parameter: call_center.agents, values: [5, 5]}\n", "sweep.values", ("listed twice",)),
         ("sweep: {parameter: 'call_center..agents', values: [5]}\n", "sweep.parameter", ("must be a dotted key path",)),
