@@ -1130,6 +1130,9 @@ class PortfolioModel:
     def _write_off(self, day: int, idx: np.ndarray) -> None:
         if len(idx) == 0:
             return
+        # A write-off is a charge-off, so the roll rate counts it as a move to the charge-off column, as at the
+        # charge-off DPD.
+        self._count_transitions(self.cycle_state[idx], MAX_CYCLES_PAST_DUE + 1)
         self.written_off[idx] += self.balance[idx]
         self._close_accounts(idx, CHARGED_OFF, day)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import policies
+from policies import Waterfall
 from policies.split import ChampionChallenger
 from sim import metrics as m
 from sim import simulate
@@ -286,3 +287,14 @@ def test_split_arms_have_no_roll_rate(default_scenario) -> None:
     arms = sum(metrics.loc[arm, "recovery_rate_30d"] * metrics.loc[arm, "opening_balance"] for arm in metrics.index[1:])
     assert whole == pytest.approx(arms, rel=1e-9)
     assert metrics.loc["cc/standard", "agent_utilisation"] == metrics.loc["cc", "agent_utilisation"]
+
+
+def test_write_offs_count_in_roll_rate(default_scenario) -> None:
+    stage = {"name": "late", "dpd": [40, 179], "treatments": [{"action": "write_off"}]}
+    write_off_at_40 = Waterfall.from_dict({"name": "write_off_at_40", "stages": [stage]}, warn=False)
+
+    result = simulate(default_scenario, write_off_at_40, n_accounts=1_000, days=120, seed=1)
+    charged_off = int((result.accounts["status"] == "charged_off").sum())
+
+    assert charged_off > 100
+    assert int(result.transitions["charge_off"].sum()) == charged_off
