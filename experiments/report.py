@@ -199,7 +199,7 @@ DETAIL_TABLES: tuple[DetailTable, ...] = (
         "customer-impact",
         "Customer impact",
         "CLV retained: lifetime value of customers in good standing at the end who did not leave. CLV lost: "
-        "lifetime value of customers who left after collection pressure.",
+        "lifetime value of customers who closed their account on curing, at a base rate that contacts raise.",
         (
             Metric("clv_retained", "CLV retained", "money", higher_is_better=True),
             Metric("clv_lost", "CLV lost", "money", higher_is_better=False),
@@ -442,11 +442,15 @@ def build_context(run: RunData) -> dict[str, Any]:
     configured_policies = [str(policy) for policy in config["policies"]]
     scenarios = [str(name) for name in pd.unique(run.metrics["scenario"])]
 
+    settings = _scenario_settings(config, scenarios)
     sections = []
     for scenario in scenarios:
         metrics = run.metrics[run.metrics["scenario"] == scenario]
         daily = run.daily[run.daily["scenario"] == scenario]
-        sections.append(_scenario_section(scenario, metrics, daily, champion, configured_policies))
+        section = _scenario_section(scenario, metrics, daily, champion, configured_policies)
+        section["currency"] = settings[scenario]["currency"]
+        sections.append(section)
+    currencies = {section["currency"] for section in sections}
 
     # The runner writes the resolved list of seeds; a bare count is read back from the metrics instead.
     if isinstance(config["seeds"], list):
@@ -456,7 +460,10 @@ def build_context(run: RunData) -> dict[str, Any]:
     return {
         "name": str(config["name"]),
         "description": str(config.get("description") or ""),
-        "currency": _find_key(config, "currency"),
+        # Each section names its own currency. The report has one only when every scenario uses it.
+        "currency": next(iter(currencies)) if len(currencies) == 1 else None,
+        # Amounts pooled over scenarios of different currencies add unconverted money, which the report warns of.
+        "mixed_currencies": sorted(str(code) for code in currencies) if len(currencies) > 1 else [],
         "champion": champion,
         "sections": sections,
         "multiple_scenarios": len(sections) > 1,
@@ -469,7 +476,7 @@ def build_context(run: RunData) -> dict[str, Any]:
             "significance": LIVE_TEST_SIGNIFICANCE,
             "small_challenger_share": SMALL_CHALLENGER_SHARE,
         },
-        "assumptions": _assumptions(config, run.metrics, seeds, scenarios),
+        "assumptions": _assumptions(config, run.metrics, seeds, scenarios, settings),
         "provenance": _provenance(run.manifest, seeds),
     }
 
@@ -1026,8 +1033,30 @@ def _verdict(low: float, high: float) -> str:
     return "includes_zero"
 
 
+def _scenario_settings(config: Mapping[str, Any], scenarios: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Return each scenario's ``currency`` and ``cost_of_capital`` from the resolved config's ``scenario_parameters``.
+
+    Scenarios of one run can differ in both, as a list of scenario files or a sweep of the cost of capital does. A
+    scenario missing from ``scenario_parameters``, as in runs written without it, takes the first value found anywhere
+    in the config.
+    """
+    parameters = config.get("scenario_parameters")
+    entries = parameters if isinstance(parameters, list) else [parameters]
+    by_name = {str(entry.get("name")): entry for entry in entries if isinstance(entry, Mapping)}
+    if isinstance(parameters, Mapping) and len(scenarios) == 1:
+        by_name.setdefault(scenarios[0], parameters)
+    return {
+        scenario: {key: _find_key(by_name.get(scenario, config), key) for key in ("currency", "cost_of_capital")}
+        for scenario in scenarios
+    }
+
+
 def _assumptions(
-    config: Mapping[str, Any], metrics: pd.DataFrame, seeds: list[int], scenarios: list[str]
+    config: Mapping[str, Any],
+    metrics: pd.DataFrame,
+    seeds: list[int],
+    scenarios: list[str],
+    settings: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
     n_accounts = config.get("n_accounts")
     if n_accounts is None:
@@ -1043,8 +1072,17 @@ def _assumptions(
         "seeds": seeds,
         "policies": [str(policy) for policy in config["policies"]],
         "splits": [str(split["name"]) for split in config.get("splits") or []],
-        "cost_of_capital": _find_key(config, "cost_of_capital"),
+        # A list of (scenario, value) pairs, or one pair without a scenario name when every scenario uses one value.
+        "cost_of_capital": _per_scenario(settings, "cost_of_capital"),
+        "currency": _per_scenario(settings, "currency"),
     }
+
+
+def _per_scenario(settings: Mapping[str, Mapping[str, Any]], key: str) -> list[tuple[str | None, Any]]:
+    values = [(scenario, values[key]) for scenario, values in settings.items()]
+    if len({json.dumps(value) for _, value in values}) <= 1:
+        return [(None, values[0][1] if values else None)]
+    return values
 
 
 def _provenance(manifest: Mapping[str, Any] | None, seeds: list[int]) -> dict[str, Any]:

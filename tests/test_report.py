@@ -725,6 +725,13 @@ def test_cost_to_collect_definition(report_html: str) -> None:
     assert "not idle agent time or fixed costs" in definitions
 
 
+def test_clv_lost_definition_includes_base_attrition(report_html: str) -> None:
+    definitions = section_text(report_html, "leaderboard-section")
+
+    assert "because collection pressure made customers leave" not in definitions
+    assert "some value is lost even without any contact" in definitions
+
+
 def test_recovery_rate_definition_counts_sales(report_html: str) -> None:
     definitions = section_text(report_html, "leaderboard-section")
 
@@ -1393,6 +1400,38 @@ def test_money_cards_name_the_currency(tmp_path: Path) -> None:
     assert summary_card(html, "npv_net_collections").startswith("NPV of net collections (EUR) ")
     assert summary_card(html, "recovery_rate").startswith("Recovery rate ")
     assert "(EUR)" not in summary_card(html, "recovery_rate")
+
+
+def test_each_scenario_names_its_currency(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path, scenarios=("baseline", "recession"))
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["scenario_parameters"] = [
+        {"name": "baseline", "currency": "USD", "economics": {"cost_of_capital": 0.08}},
+        {"name": "recession", "currency": "EUR", "economics": {"cost_of_capital": 0.2}},
+    ]
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+
+    html = render_report(run_dir)
+    baseline_summary = section_text(html, "summary")
+    recession_summary = section_text(html, "summary-2")
+    assumptions = section_text(html, "assumptions")
+
+    assert "USD" in baseline_summary
+    assert "EUR" not in baseline_summary
+    assert "EUR" in recession_summary
+    assert "USD" not in recession_summary
+    assert "Cost of capital baseline: 8.0% per year, recession: 20.0% per year" in assumptions
+    assert "Currency baseline: USD, recession: EUR" in assumptions
+    assert "different currencies (EUR, USD)" in section_text(html, "scenarios")
+
+
+def test_one_currency_pools_without_caution(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path, scenarios=("baseline", "recession"))
+
+    html = render_report(run_dir)
+
+    assert "Mean NPV of net collections per scenario" in section_text(html, "scenarios")
+    assert "different currencies" not in html
 
 
 # -- what the summary claims about intervals and seeds --------------------------------------------------------------
