@@ -630,9 +630,16 @@ def _versus_champion(
     size of a live champion/challenger test that would detect the measured per-account NPV difference."""
     _check_paired_seeds(metrics, challenger, champion)
     npv = {policy: _by_seed(metrics, policy, RANKING_METRIC) for policy in (challenger, champion)}
-    probability = _interval_cell(
-        *probability_of_improvement(npv[challenger], npv[champion], confidence=CONFIDENCE), kind="percent"
+    seeds = _seed_counts(npv[challenger], npv[champion])
+    # Equal NPVs on every seed are an exact tie: the share of wins is one half with no uncertainty, which the
+    # binomial interval of half a win per seed would misstate as wide.
+    tied = seeds["total"] >= 2 and seeds["tied"] == seeds["total"]
+    estimate = (
+        (0.5, math.nan, math.nan)
+        if tied
+        else probability_of_improvement(npv[challenger], npv[champion], confidence=CONFIDENCE)
     )
+    probability = _interval_cell(*estimate, kind="percent") | {"tied": tied}
 
     per_account = {policy: npv[policy] / _by_seed(metrics, policy, "n_accounts") for policy in npv}
     # Series.mean skips NaN and, unlike np.nanmean, gives NaN without a warning when every value is NaN.
@@ -1188,14 +1195,15 @@ def format_accounts(value: int | None) -> str:
 
 
 def format_approx_accounts(value: int | None) -> str:
-    """Format a number of accounts rounded to three significant figures (9,729,854 as 9,730,000), or n/a for None.
+    """Format a number of accounts rounded up to three significant figures (9,721,854 as 9,730,000), or n/a for None.
 
-    A live test's size is an estimate from a simulated difference, so its last digits mean nothing to a reader.
+    A live test's size is an estimate from a simulated difference, so its last digits mean nothing to a reader. It is
+    a minimum, so it is rounded up, never down.
     """
     if value is None:
         return NOT_AVAILABLE
-    digits = len(str(abs(int(value))))
-    return f"{round(int(value), -max(0, digits - 3)):,}"
+    step = 10 ** max(0, len(str(abs(int(value)))) - 3)
+    return f"{-(-int(value) // step) * step:,}"
 
 
 def format_value(value: float, kind: str) -> str:

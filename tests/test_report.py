@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html as html_lib
 import json
+import math
 import re
 import subprocess
 import sys
@@ -1022,8 +1023,10 @@ def test_leaderboard_live_test_column(run_dir: Path, report_html: str) -> None:
 
 
 def approx(accounts: int) -> str:
-    """Write a number of accounts to three significant figures, as the summary does: 9,729,854 as 9,730,000."""
-    return f"{int(float(f'{accounts:.3g}')):,}"
+    """Write a number of accounts rounded up to three significant figures, as the report does: 9,721,854 as
+    9,730,000."""
+    step = 10 ** max(0, len(str(accounts)) - 3)
+    return f"{math.ceil(accounts / step) * step:,}"
 
 
 def test_summary_states_live_test(run_dir: Path, report_html: str) -> None:
@@ -1763,6 +1766,26 @@ def test_summary_exact_tie_with_champion(tmp_path: Path) -> None:
     assert badge(html, CHAMPION) == "tied for highest NPV"
     assert badge(html, "sms_first") == "tied for highest NPV"
     assert badge(html, "agency_early") is None
+
+
+def test_leaderboard_exact_tie_has_no_interval(tmp_path: Path) -> None:
+    html = render_report(write_npv_run(tmp_path, np.zeros(len(TEN_SEEDS))))
+
+    tied_row = leaderboard_row(html, "sms_first")
+    assert '<td class="num" data-stat="probability">tied on every seed</td>' in tied_row
+    losing_row = leaderboard_row(html, "agency_early")
+    assert "tied on every seed" not in losing_row
+    assert re.search(r"<td class=\"num\">0\.0%\s*<span class=\"interval\">", losing_row)
+
+
+@pytest.mark.parametrize(
+    ("accounts", "text"),
+    [(999, "999"), (1_000, "1,000"), (1_001, "1,010"), (192_463, "193,000"), (1_225_000, "1,230,000")],
+)
+def test_live_test_sizes_round_up(accounts: int, text: str) -> None:
+    from experiments.report import format_approx_accounts
+
+    assert format_approx_accounts(accounts) == text
 
 
 def test_summary_exact_tie_challenger_listed_first(tmp_path: Path) -> None:
