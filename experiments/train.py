@@ -823,6 +823,10 @@ def train(
     )
     remaining = config.total_timesteps - model.num_timesteps
     if remaining > 0:
+        # Recorded before training, so that a resume after this segment is killed still counts it and trains on the
+        # next segment's accounts instead of repeating this one's.
+        running = _running_manifest(earlier, checkpoint, train_seed, started_at, run_dir)
+        atomic_write_text(run_dir / "manifest.json", json.dumps(running, indent=2) + "\n")
         callbacks = [evaluation, checkpoints, progress_bar_callback()] if progress else [evaluation, checkpoints]
         with one_torch_thread():
             model.learn(
@@ -868,6 +872,32 @@ def _read_manifest(run_dir: Path) -> dict[str, Any] | None:
         raise ConfigError(
             str(path), "", "is not valid JSON; it should be the manifest written by arrears train"
         ) from None
+
+
+def _running_manifest(
+    earlier: dict[str, Any] | None,
+    checkpoint: Checkpoint | None,
+    train_seed: int,
+    started_at: dt.datetime,
+    run_dir: Path,
+) -> dict[str, Any]:
+    """Return the manifest of a run whose current segment has started but not finished.
+
+    It is the earlier manifest with one more segment, whose ``history`` entry has ``finished_at`` None. The final
+    manifest replaces it when the segment finishes. A killed segment leaves it behind, and its unfinished entry stays
+    in the history of the resumed run.
+    """
+    history = [] if earlier is None else list(earlier.get("history", []))
+    segment = {
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "finished_at": None,
+        "elapsed_seconds": None,
+        "resumed_from": None if checkpoint is None else str(checkpoint.model.relative_to(run_dir)),
+        "start_timesteps": 0 if checkpoint is None else checkpoint.timesteps,
+        "end_timesteps": None,
+        "training_portfolio_seed": train_seed,
+    }
+    return {**(earlier or {}), "segments": len(history) + 1, "history": [*history, segment]}
 
 
 def _manifest(

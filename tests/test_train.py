@@ -215,6 +215,36 @@ def test_resume_continues_step_count(tmp_path):
     assert manifest["best_model"]["mean_evaluation_return"] == pytest.approx(float(means.max()))
 
 
+class _Killed(Exception):
+    """Stands for the signal that stops a training process after its first checkpoint."""
+
+
+def test_resume_after_kill_new_accounts(tmp_path, monkeypatch):
+    from stable_baselines3.common.callbacks import CheckpointCallback
+
+    saving_step = CheckpointCallback._on_step
+
+    def kill_after_first_checkpoint(callback) -> bool:
+        result = saving_step(callback)
+        if any(Path(callback.save_path).glob("rl_model_*_steps.zip")):
+            raise _Killed
+        return result
+
+    out = tmp_path / "run"
+    config = write_tiny_config(tmp_path, "ppo", total_timesteps=256)
+    monkeypatch.setattr(CheckpointCallback, "_on_step", kill_after_first_checkpoint)
+    with pytest.raises(_Killed):
+        main(["train", "--config", str(config), "--out", str(out), "--no-progress"])
+    monkeypatch.undo()
+
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    seeds = [segment["training_portfolio_seed"] for segment in manifest["history"]]
+    assert seeds == [training_portfolio_seed(0, 0), training_portfolio_seed(0, 1)]
+    assert manifest["history"][0]["finished_at"] is None
+    assert manifest["segments"] == 2
+
+
 @pytest.mark.parametrize("damaged", ["rl_model_128_steps.zip", "rl_model_vecnormalize_128_steps.pkl"])
 def test_resume_from_truncated_checkpoint_exits_2(tmp_path, capsys, damaged):
     out = tmp_path / "run"
