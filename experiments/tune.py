@@ -294,6 +294,17 @@ def check_study_settings(study, settings: dict[str, Any], source: str, study_nam
     )
 
 
+def warmed_up_pruner():
+    """Build the median pruner, which prunes no trial before its evaluation number ``WARMUP_EVALUATIONS + 1``.
+
+    Trials report evaluations as steps 1, 2, ..., and Optuna's ``n_warmup_steps`` allows pruning from that step on
+    (Optuna 5.1), so it is one more than the evaluations that are never pruned.
+    """
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EVALUATIONS + 1)
+
+
 def tune(
     base: TrainConfig,
     source: str,
@@ -314,7 +325,7 @@ def tune(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_EVALUATIONS)
+    pruner = warmed_up_pruner()
     try:
         study = optuna.create_study(
             study_name=study_name or f"{base.algo}-{base.name}",

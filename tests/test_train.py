@@ -616,6 +616,26 @@ def test_pruned_trial_stops_training_early(tmp_path):
     assert list(trial.intermediate_values) == [1]
 
 
+def test_pruner_spares_first_evaluation():
+    optuna = pytest.importorskip("optuna")
+    from experiments.tune import STARTUP_TRIALS, WARMUP_EVALUATIONS, warmed_up_pruner
+
+    study = optuna.create_study(direction="maximize", pruner=warmed_up_pruner())
+    for _ in range(STARTUP_TRIALS):
+        trial = study.ask()
+        for step in range(1, WARMUP_EVALUATIONS + 2):
+            trial.report(100.0, step)
+        study.tell(trial, 100.0)
+
+    # Steps count evaluations from 1, as the trial callback reports them.
+    trial = study.ask()
+    for step in range(1, WARMUP_EVALUATIONS + 1):
+        trial.report(0.0, step)
+        assert not trial.should_prune(), f"pruned at evaluation {step}"
+    trial.report(0.0, WARMUP_EVALUATIONS + 1)
+    assert trial.should_prune()
+
+
 def test_trial_value_is_best_evaluation(tmp_path):
     optuna = pytest.importorskip("optuna")
     from experiments.tune import objective
