@@ -681,20 +681,30 @@ def _save_checkpoint(model, run_dir: Path) -> None:
         model.save_replay_buffer(folder / f"{CHECKPOINT_PREFIX}_replay_buffer_{steps}_steps.pkl")
 
 
-def _restore_evaluations(callback, run_dir: Path) -> None:
-    """Load evaluations.npz of the run into ``callback``, so that it appends to the earlier evaluations."""
+def _restore_evaluations(callback, run_dir: Path, resumed_at: int) -> None:
+    """Load evaluations.npz of the run into ``callback``, so that it appends to the earlier evaluations.
+
+    Evaluations after ``resumed_at``, the timesteps of the checkpoint that training resumes from, came from a segment
+    that was killed after that checkpoint. The resumed run evaluates those timesteps again with another model, so they
+    are dropped, and evaluations.npz has one row per timestep. The best evaluation is taken over all rows, dropped or
+    not, because best_model.zip is the model of that evaluation until a better one replaces it.
+    """
     path = run_dir / "evaluations.npz"
     if not path.is_file():
         return
     with np.load(path) as data:
-        callback.evaluations_timesteps = [int(t) for t in data["timesteps"]]
-        callback.evaluations_results = [list(r) for r in data["results"]]
-        callback.evaluations_length = [list(n) for n in data["ep_lengths"]]
-    if callback.evaluations_results:
-        means = [float(np.mean(r)) for r in callback.evaluations_results]
+        timesteps = [int(t) for t in data["timesteps"]]
+        results = [list(r) for r in data["results"]]
+        lengths = [list(n) for n in data["ep_lengths"]]
+    if results:
+        means = [float(np.mean(r)) for r in results]
         best = int(np.argmax(means))
         callback.best_mean_reward = means[best]
-        callback.best_timesteps = callback.evaluations_timesteps[best]
+        callback.best_timesteps = timesteps[best]
+    kept = [i for i, t in enumerate(timesteps) if t <= resumed_at]
+    callback.evaluations_timesteps = [timesteps[i] for i in kept]
+    callback.evaluations_results = [results[i] for i in kept]
+    callback.evaluations_length = [lengths[i] for i in kept]
 
 
 def check_new_run_dir(path: Path) -> None:
@@ -813,7 +823,7 @@ def train(
 
     evaluation = eval_callback(config, eval_env, run_dir, baseline=baseline, report=report)
     if checkpoint is not None:
-        _restore_evaluations(evaluation, run_dir)
+        _restore_evaluations(evaluation, run_dir, resumed_at=checkpoint.timesteps)
     checkpoints = CheckpointCallback(
         save_freq=_per_step(config.checkpoint.freq, config),
         save_path=str(run_dir / CHECKPOINT_DIR),

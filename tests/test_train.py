@@ -220,25 +220,32 @@ class _Killed(Exception):
 
 
 def test_resume_after_kill_new_accounts(tmp_path, monkeypatch):
+    """A segment killed after its checkpoint at 128 timesteps and its evaluation at 192 counts as a segment."""
     from stable_baselines3.common.callbacks import CheckpointCallback
 
     saving_step = CheckpointCallback._on_step
 
-    def kill_after_first_checkpoint(callback) -> bool:
-        result = saving_step(callback)
-        if any(Path(callback.save_path).glob("rl_model_*_steps.zip")):
+    def kill_at_192_timesteps(callback) -> bool:
+        if callback.num_timesteps >= 192:
             raise _Killed
-        return result
+        return saving_step(callback)
 
     out = tmp_path / "run"
-    config = write_tiny_config(tmp_path, "ppo", total_timesteps=256)
-    monkeypatch.setattr(CheckpointCallback, "_on_step", kill_after_first_checkpoint)
+    config = write_tiny_config(tmp_path, "ppo", eval={"freq": 64, "n_accounts": 8})
+    monkeypatch.setattr(CheckpointCallback, "_on_step", kill_at_192_timesteps)
     with pytest.raises(_Killed):
         main(["train", "--config", str(config), "--out", str(out), "--no-progress"])
     monkeypatch.undo()
+    with np.load(out / "evaluations.npz") as evaluations:
+        assert evaluations["timesteps"].tolist() == [64, 128, 192]
 
     assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+
+    # The resumed segment starts from the checkpoint at 128 and evaluates 192 again, which replaces the killed row.
+    with np.load(out / "evaluations.npz") as evaluations:
+        assert evaluations["timesteps"].tolist() == [64, 128, 192, 256]
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["history"][1]["resumed_from"] == "checkpoints/rl_model_128_steps.zip"
     seeds = [segment["training_portfolio_seed"] for segment in manifest["history"]]
     assert seeds == [training_portfolio_seed(0, 0), training_portfolio_seed(0, 1)]
     assert manifest["history"][0]["finished_at"] is None
