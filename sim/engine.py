@@ -467,6 +467,8 @@ class PortfolioModel:
         self.stop_contact = np.zeros(n, dtype=bool)
         self.promise_day = np.full(n, NO_PAYMENT, dtype=np.int64)
         self.promise_will_keep = np.zeros(n, dtype=bool)
+        # Day of the conversation that made the pending promise: a payment since then fulfils the promise.
+        self.promise_made_day = np.full(n, NO_PAYMENT, dtype=np.int64)
         self.promises_made = np.zeros(n, dtype=np.int64)
         self.promises_kept = np.zeros(n, dtype=np.int64)
         self.dispute_until = np.full(n, -1, dtype=np.int64)  # collection paused while a dispute is validated
@@ -1254,6 +1256,7 @@ class PortfolioModel:
         next_payday = day + 1 + (self.payday_phase[idx] - day - 1) % self.pay_period[idx]
         within_reach = self.payday_bound[idx] & (next_payday <= day + config.promises.max_days_ahead)
         self.promise_day[idx] = np.where(within_reach, next_payday, promised)
+        self.promise_made_day[idx] = day
         keep_p = self.behaviour.promises.keep_probability(
             self.debtor_type[idx], self.present_bias[idx], framing == FRAMINGS.index("pledge")
         )
@@ -1336,7 +1339,9 @@ class PortfolioModel:
         promised = promised[self.status[promised] == ACTIVE]
         will_keep = self.promise_will_keep[promised]
         self.promises_kept[promised[will_keep]] += 1
-        keeps = promised[will_keep & unpaid[promised] & ~scheduled[promised]]
+        # A payment since the conversation, even one in an earlier cycle than the promised day, fulfils the promise.
+        paid_since_promise = self.last_payment_day[promised] >= self.promise_made_day[promised]
+        keeps = promised[will_keep & unpaid[promised] & ~scheduled[promised] & ~paid_since_promise]
         self.promise_day[promised] = NO_PAYMENT
         # A kept promise pays the arrears and the current bill: it cures the account.
         self.pay_installments[keeps] = np.maximum(self.pay_installments[keeps], self.cycle_state[keeps] + 1)
