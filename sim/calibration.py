@@ -273,6 +273,10 @@ def uci_transitions(data: pd.DataFrame) -> pd.DataFrame:
     ``from_state`` and ``to_state`` (cycles past due). A ``to_state`` of 7 is charge-off, meaning state 6 again
     at the next statement. ``bill`` is BILL_AMT of the earlier month and ``payment`` is PAY_AMT of the later
     month, which UCI pays against the earlier month's bill, both in NT$.
+
+    NOTE: the data suggest that a month's status reflects the payment of the month after it, because 68% of
+    state-1 cures have a zero PAY_AMT of the later month under this pairing. The pairing would then be PAY_AMT of
+    the month after the later one with BILL_AMT of the later month. See "Known limitations" in docs/model.md.
     """
     frames = []
     for earlier, later in FIT_MONTH_PAIRS:
