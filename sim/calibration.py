@@ -820,6 +820,14 @@ def monthly_transitions(data: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int
     return transitions[~jumps].reset_index(drop=True), skipped
 
 
+#: Below this expected count in a cell of a row, the row's p-value is a Monte Carlo one, not the chi-square
+#: approximation's (the usual rule of thumb for Pearson's test).
+MIN_EXPECTED_COUNT = 5.0
+#: Random tables drawn for a Monte Carlo p-value, and their seed.
+MONTE_CARLO_TABLES = 20_000
+MONTE_CARLO_SEED = 0
+
+
 def compare_transition_counts(fit_counts: pd.DataFrame, holdout_counts: pd.DataFrame) -> pd.DataFrame:
     """Compare the holdout part's transitions with the matrix fitted on the other part, row by row.
 
@@ -848,6 +856,15 @@ def compare_transition_counts(fit_counts: pd.DataFrame, holdout_counts: pd.DataF
         chi_square += ((part_counts - expected) ** 2 / expected).where(observed_cells & (expected > 0), 0.0).sum(axis=1)
     df = observed_cells.sum(axis=1) - 1
     has_holdout = holdout_totals > 0
+    p_value = pd.Series(scipy.stats.chi2.sf(chi_square, df.clip(lower=1)), index=df.index)
+    # The chi-square distribution approximates the statistic's only when the expected counts are about 5 or more.
+    # The smaller part's expected count in a cell is the cell's combined count times that part's share of the row.
+    holdout_share = holdout_totals / grand_totals.where(grand_totals > 0)
+    smaller_share = np.minimum(holdout_share, 1.0 - holdout_share)
+    smallest_expected = combined.mul(smaller_share, axis=0).where(observed_cells).min(axis=1)
+    sparse = (smallest_expected < MIN_EXPECTED_COUNT) & has_holdout & (df > 0)
+    for state in df.index[sparse]:
+        p_value[state] = _monte_carlo_p_value(fit_counts.loc[state].to_numpy(), holdout_counts.loc[state].to_numpy())
     return pd.DataFrame(
         {
             "fit": fit_totals,
@@ -855,12 +872,40 @@ def compare_transition_counts(fit_counts: pd.DataFrame, holdout_counts: pd.DataF
             "max_abs_difference": (fitted - holdout).abs().max(axis=1).where(has_holdout),
             "chi_square": chi_square.where(has_holdout),
             "df": df,
-            "p_value": pd.Series(scipy.stats.chi2.sf(chi_square, df.clip(lower=1)), index=df.index).where(
+            "p_value": p_value.where(has_holdout & (df > 0)),
+            "p_method": pd.Series(np.where(sparse, "monte_carlo", "chi_square"), index=df.index).where(
                 has_holdout & (df > 0)
             ),
             "impossible": holdout_counts.where(~possible, 0).sum(axis=1),
         }
     )
+
+
+def _monte_carlo_p_value(fit: np.ndarray, holdout: np.ndarray) -> float:
+    """Return the Monte Carlo p-value of Pearson's homogeneity statistic for one row of counts of the two parts.
+
+    Under the null hypothesis, given the row's combined counts, the holdout part's counts are a multivariate
+    hypergeometric draw of its total. The p-value is ``(1 + draws at least as extreme) / (1 + draws)`` over
+    :data:`MONTE_CARLO_TABLES` draws of a fixed seed, so it is the same on every run.
+    """
+    combined = (fit + holdout)[fit + holdout > 0].astype(np.int64)
+    holdout = holdout[fit + holdout > 0].astype(np.int64)
+    holdout_total, total = int(holdout.sum()), int(combined.sum())
+    expected_holdout = combined * holdout_total / total
+    expected_fit = combined - expected_holdout
+
+    def statistic(holdout_tables: np.ndarray) -> np.ndarray:
+        fit_tables = combined - holdout_tables
+        return ((holdout_tables - expected_holdout) ** 2 / expected_holdout).sum(axis=-1) + (
+            (fit_tables - expected_fit) ** 2 / expected_fit
+        ).sum(axis=-1)
+
+    draws = np.random.default_rng(MONTE_CARLO_SEED).multivariate_hypergeometric(
+        combined, holdout_total, size=MONTE_CARLO_TABLES
+    )
+    # A relative tolerance, so that a draw equal to the observed table counts although its sum rounds differently.
+    extreme = int((statistic(draws) >= statistic(holdout) * (1.0 - 1e-9)).sum())
+    return (1 + extreme) / (1 + MONTE_CARLO_TABLES)
 
 
 def fit_monthly_csv(
@@ -1114,7 +1159,10 @@ def _validation_note(validation: pd.DataFrame) -> str:
             else:
                 text += ", one reachable cell, so no chi-square test"
             if row["df"] > 0 and not math.isnan(row["p_value"]):
-                text += f" (p = {row['p_value']:.3g})"
+                if row["p_method"] == "monte_carlo":
+                    text += f" (Monte Carlo p = {row['p_value']:.3g}, because an expected count is below 5)"
+                else:
+                    text += f" (p = {row['p_value']:.3g})"
         rows.append(text)
     held_out = validation[validation["holdout"] > 0]
     if held_out.empty:

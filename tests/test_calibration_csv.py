@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import shared_data_dir
+from scipy import stats as scipy_stats
 
 from experiments.cli import main
 from sim import simulate
@@ -222,6 +223,31 @@ def test_validation_p_values_hold_their_level() -> None:
         p_values.append(compare_transition_counts(fit, holdout)["p_value"].to_numpy())
     rejected = float((np.concatenate(p_values) < 0.05).mean())
     assert rejected < 0.07, f"{rejected:.3f} of p-values below 0.05 when both parts share one matrix"
+
+
+def test_sparse_row_gets_monte_carlo_p_value() -> None:
+    # Row 0 has an expected count of 2.6, where the chi-square approximation fails; row 1 has hundreds per cell.
+    fit = pd.DataFrame([[1, 26], [400, 600]], columns=[0, 1])
+    holdout = pd.DataFrame([[6, 10], [170, 260]], columns=[0, 1])
+
+    validation = compare_transition_counts(fit, holdout)
+
+    assert validation["p_method"].tolist() == ["monte_carlo", "chi_square"]
+    # A label permutation of the row's 43 transitions, with another generator, estimates the same exact p-value.
+    rng = np.random.default_rng(5)
+    labels = np.repeat([0, 0, 1, 1], [1, 26, 6, 10])  # 0: fit part, 1: holdout part
+    outcome = np.repeat([0, 1, 0, 1], [1, 26, 6, 10])
+    observed = validation.loc[0, "chi_square"]
+    permuted = []
+    for _ in range(20_000):
+        shuffled = rng.permutation(labels)
+        table = np.array([[np.sum((shuffled == part) & (outcome == cell)) for cell in (0, 1)] for part in (0, 1)])
+        permuted.append(scipy_stats.chi2_contingency(table, correction=False)[0])
+    expected = (1 + np.sum(np.array(permuted) >= observed * (1 - 1e-9))) / (1 + len(permuted))
+    assert validation.loc[0, "p_value"] == pytest.approx(expected, abs=0.004)
+    # The chi-square approximation would have been off by far more than the Monte Carlo error.
+    assert validation.loc[0, "p_value"] != pytest.approx(scipy_stats.chi2.sf(observed, 1), rel=0.3)
+    assert validation.loc[1, "p_value"] == pytest.approx(scipy_stats.chi2.sf(validation.loc[1, "chi_square"], 1))
 
 
 def test_huge_cycles_read_as_state_six(tmp_path: Path) -> None:
