@@ -896,9 +896,11 @@ def test_rejected_seed_keeps_current_portfolio(make):
     env = make()
     env.reset(seed=1)
 
+    random_state = env.np_random.bit_generator.state
     with pytest.raises(ValueError, match="seed must be an integer"):
         env.reset(seed=2**63)
 
+    assert env.np_random.bit_generator.state == random_state
     _, info = env.reset()
     assert int(np.min(info["account_id"])) >= 1
 
@@ -913,3 +915,22 @@ def test_rejected_account_id_keeps_current_portfolio():
     _, info = env.reset()
     assert info["account_id"] == 1
     assert env.model.seed == 1
+
+
+def test_sb3_adapter_drops_actions_of_failed_step(default_scenario):
+    from sim.envs.sb3 import SB3AccountVecEnv
+
+    def reward_bad_on_day_1(outcome):
+        return np.full(len(outcome.status), np.nan if outcome.day == 1 else 1.0)
+
+    venv = SB3AccountVecEnv(4, scenario=default_scenario, reward=reward_bad_on_day_1)
+    venv.seed(0)
+    venv.reset()
+    venv.step(np.zeros(4, dtype=np.int64))
+    with pytest.raises(ValueError, match="returned nan for an account"):
+        venv.step(np.zeros(4, dtype=np.int64))
+
+    with pytest.raises(RuntimeError, match=r"call step_async\(actions\) before step_wait\(\)"):
+        venv.step_wait()
+    _, rewards, _, _ = venv.step(np.zeros(4, dtype=np.int64))
+    np.testing.assert_array_equal(rewards, np.ones(4, dtype=np.float32))

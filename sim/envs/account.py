@@ -37,16 +37,24 @@ def load_scenario(scenario: Scenario | str) -> Scenario:
     return scenario if isinstance(scenario, Scenario) else Scenario.load(scenario)
 
 
+def check_reset_seed(seed: int | None) -> None:
+    """Raise ValueError for a seed outside 0 to :data:`MAX_SEED`.
+
+    A reset calls it before it changes anything, its ``np_random`` included, because a stored bad seed would make
+    every later ``reset()`` without a seed fail too.
+    """
+    # Other types are left to Gymnasium's own check of the seed.
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool) and not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
+
+
 def portfolio_seed_for_reset(seed: int | None, current: int | None, np_random: np.random.Generator) -> int | None:
     """Return the portfolio seed a reset starts, or None to continue the current one with its next accounts.
 
-    A seed given to ``reset`` starts that portfolio; an environment never seeded draws one from ``np_random``. Raise
-    ValueError for a seed outside 0 to :data:`MAX_SEED` here, before the caller stores it, because a stored bad seed
-    would make every later ``reset()`` without a seed fail too.
+    A seed given to ``reset`` (checked by :func:`check_reset_seed`) starts that portfolio; an environment never
+    seeded draws one from ``np_random``.
     """
     if seed is not None:
-        if not 0 <= int(seed) <= MAX_SEED:
-            raise ValueError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
         return int(seed)
     if current is None:
         return int(np_random.integers(0, MAX_SEED))
@@ -183,18 +191,20 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
+        # Every check comes before the environment changes, its np_random included, so that a rejected reset leaves
+        # it as it was.
+        check_reset_seed(seed)
         options = dict(options or {})
         account_id = options.pop("account_id", None)
         if options:
             raise ValueError(f"unknown reset option {sorted(options)[0]!r}; the only option is 'account_id'")
-        # Both checks come before the environment changes, so that a rejected reset leaves it as it was.
         if account_id is not None and (
             isinstance(account_id, bool)
             or not isinstance(account_id, int | np.integer)
             or not 0 <= account_id <= MAX_ACCOUNT_ID
         ):
             raise ValueError(f"account_id must be a whole number from 0 to 2**63 - 1, got {account_id!r}")
+        super().reset(seed=seed)
         new_seed = portfolio_seed_for_reset(seed, self._portfolio_seed, self.np_random)
         if new_seed is not None:
             self._portfolio_seed, self._next_account_id = new_seed, 0

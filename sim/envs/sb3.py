@@ -73,8 +73,9 @@ class SB3AccountVecEnv(VecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
             raise RuntimeError("call step_async(actions) before step_wait()")
-        obs, rewards, terminated, truncated, info = self.venv.step(self._actions)
-        self._actions = None
+        # Taken before the step, so that actions of a step that raised are not stepped again by a later step_wait().
+        actions, self._actions = self._actions, None
+        obs, rewards, terminated, truncated, info = self.venv.step(actions)
         dones = terminated | truncated
         time_limit = truncated & ~terminated
         infos = self._split_info(info, time_limit=time_limit)

@@ -12,7 +12,13 @@ from gymnasium.vector.utils import batch_space
 from sim.behaviour import Behaviour
 from sim.catalogue import N_ACTIONS, NO_ACTION
 from sim.engine import PortfolioModel
-from sim.envs.account import check_horizon, load_scenario, next_account_ids, portfolio_seed_for_reset
+from sim.envs.account import (
+    check_horizon,
+    check_reset_seed,
+    load_scenario,
+    next_account_ids,
+    portfolio_seed_for_reset,
+)
 from sim.envs.episodes import AccountEpisodes
 from sim.envs.reward import RewardFunction, reward_or_default
 from sim.features import FEATURE_HIGH, FEATURE_LOW
@@ -131,6 +137,7 @@ class AccountVectorEnv(VectorEnv):
             raise ValueError(
                 f"seed must be one integer for the whole portfolio (its accounts share one model), got {seed!r}"
             )
+        check_reset_seed(seed)
         super().reset(seed=seed)
         if options:
             raise ValueError(f"unknown reset option {sorted(options)[0]!r}; the vector env takes no options")
