@@ -24,12 +24,15 @@ from sim.atomic import check_writable_file
 from sim.errors import ConfigError, parse_json
 
 DEFAULT_CONFIG = Path("configs") / "baseline.yaml"
+_TRAINING_MEMORY_ADVICE = (
+    "lower env.n_envs, hyperparameters.n_steps or hyperparameters.buffer_size of the training config"
+)
 #: Advice on the settings to lower when a command runs out of memory. A command without an entry gets none.
 _MEMORY_ADVICE = {
     "run": "use fewer accounts or --workers 1",
     "fit-score": "lower --accounts or --days",
-    "train": "lower env.n_envs, hyperparameters.n_steps or hyperparameters.buffer_size of the training config",
-    "tune": "lower env.n_envs, hyperparameters.n_steps or hyperparameters.buffer_size of the training config",
+    "train": _TRAINING_MEMORY_ADVICE,
+    "tune": _TRAINING_MEMORY_ADVICE,
 }
 SHIPPED_DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "sim" / "scenarios" / "default.yaml"
 SHIPPED_SCORE = Path(__file__).resolve().parents[1] / "policies" / "scores" / "early_warning.yaml"

@@ -898,16 +898,31 @@ def _running_manifest(
     in the history of the resumed run.
     """
     history = [] if earlier is None else list(earlier.get("history", []))
-    segment = {
+    segment = _segment_record(run_dir, checkpoint, train_seed, started_at)
+    return {**(earlier or {}), "segments": len(history) + 1, "history": [*history, segment]}
+
+
+def _segment_record(
+    run_dir: Path,
+    checkpoint: Checkpoint | None,
+    train_seed: int,
+    started_at: dt.datetime,
+    finished: tuple[float, int] | None = None,
+) -> dict[str, Any]:
+    """Return the ``history`` entry of a training segment.
+
+    ``finished`` is the segment's elapsed seconds and its last timestep count, or None while it runs, which leaves
+    ``finished_at``, ``elapsed_seconds`` and ``end_timesteps`` None.
+    """
+    return {
         "started_at": started_at.isoformat(timespec="seconds"),
-        "finished_at": None,
-        "elapsed_seconds": None,
+        "finished_at": None if finished is None else dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "elapsed_seconds": None if finished is None else round(finished[0], 3),
         "resumed_from": None if checkpoint is None else str(checkpoint.model.relative_to(run_dir)),
         "start_timesteps": 0 if checkpoint is None else checkpoint.timesteps,
-        "end_timesteps": None,
+        "end_timesteps": None if finished is None else int(finished[1]),
         "training_portfolio_seed": train_seed,
     }
-    return {**(earlier or {}), "segments": len(history) + 1, "history": [*history, segment]}
 
 
 def _manifest(
@@ -930,15 +945,7 @@ def _manifest(
             "minus_do_nothing": result.best_mean_reward - baseline,
         }
 
-    segment = {
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "elapsed_seconds": round(seconds, 3),
-        "resumed_from": None if checkpoint is None else str(checkpoint.model.relative_to(run_dir)),
-        "start_timesteps": 0 if checkpoint is None else checkpoint.timesteps,
-        "end_timesteps": int(model.num_timesteps),
-        "training_portfolio_seed": train_seed,
-    }
+    segment = _segment_record(run_dir, checkpoint, train_seed, started_at, finished=(seconds, model.num_timesteps))
     history = [] if earlier is None else list(earlier.get("history", []))
     return {
         "algo": config.algo,
