@@ -701,10 +701,10 @@ def _restore_evaluations(callback, run_dir: Path, resumed_at: int) -> None:
         best = int(np.argmax(means))
         callback.best_mean_reward = means[best]
         callback.best_timesteps = timesteps[best]
-    kept = [i for i, t in enumerate(timesteps) if t <= resumed_at]
-    callback.evaluations_timesteps = [timesteps[i] for i in kept]
-    callback.evaluations_results = [results[i] for i in kept]
-    callback.evaluations_length = [lengths[i] for i in kept]
+    before_resume = [i for i, t in enumerate(timesteps) if t <= resumed_at]
+    callback.evaluations_timesteps = [timesteps[i] for i in before_resume]
+    callback.evaluations_results = [results[i] for i in before_resume]
+    callback.evaluations_length = [lengths[i] for i in before_resume]
 
 
 def check_new_run_dir(path: Path) -> None:

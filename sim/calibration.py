@@ -850,10 +850,7 @@ def compare_transition_counts(fit_counts: pd.DataFrame, holdout_counts: pd.DataF
     combined = fit_counts + holdout_counts
     grand_totals = fit_totals + holdout_totals
     observed_cells = combined > 0
-    chi_square = pd.Series(0.0, index=fit_counts.index)
-    for part_counts, part_totals in ((fit_counts, fit_totals), (holdout_counts, holdout_totals)):
-        expected = combined.mul(part_totals / grand_totals.where(grand_totals > 0), axis=0)
-        chi_square += ((part_counts - expected) ** 2 / expected).where(observed_cells & (expected > 0), 0.0).sum(axis=1)
+    chi_square = pd.Series(_pearson_homogeneity(holdout_counts.to_numpy(), combined.to_numpy()), index=fit_counts.index)
     df = observed_cells.sum(axis=1) - 1
     has_holdout = holdout_totals > 0
     p_value = pd.Series(scipy.stats.chi2.sf(chi_square, df.clip(lower=1)), index=df.index)
@@ -890,22 +887,32 @@ def _monte_carlo_p_value(fit: np.ndarray, holdout: np.ndarray) -> float:
     """
     combined = (fit + holdout)[fit + holdout > 0].astype(np.int64)
     holdout = holdout[fit + holdout > 0].astype(np.int64)
-    holdout_total, total = int(holdout.sum()), int(combined.sum())
-    expected_holdout = combined * holdout_total / total
-    expected_fit = combined - expected_holdout
-
-    def statistic(holdout_tables: np.ndarray) -> np.ndarray:
-        fit_tables = combined - holdout_tables
-        return ((holdout_tables - expected_holdout) ** 2 / expected_holdout).sum(axis=-1) + (
-            (fit_tables - expected_fit) ** 2 / expected_fit
-        ).sum(axis=-1)
-
     draws = np.random.default_rng(MONTE_CARLO_SEED).multivariate_hypergeometric(
-        combined, holdout_total, size=MONTE_CARLO_TABLES
+        combined, int(holdout.sum()), size=MONTE_CARLO_TABLES
     )
+    observed = _pearson_homogeneity(holdout, combined)
     # A relative tolerance, so that a draw equal to the observed table counts although its sum rounds differently.
-    extreme = int((statistic(draws) >= statistic(holdout) * (1.0 - 1e-9)).sum())
+    extreme = int((_pearson_homogeneity(draws, combined) >= observed * (1.0 - 1e-9)).sum())
     return (1 + extreme) / (1 + MONTE_CARLO_TABLES)
+
+
+def _pearson_homogeneity(holdout: np.ndarray, combined: np.ndarray) -> np.ndarray:
+    """Return Pearson's statistic that the holdout part's counts and the other part's come from one distribution.
+
+    ``combined`` counts both parts; the last axis of either array holds a row's cells, and ``holdout`` may hold many
+    tables of one row. A cell with no expected count adds nothing.
+    """
+    holdout = np.asarray(holdout, dtype=np.float64)
+    combined = np.asarray(combined, dtype=np.float64)
+    row_total = combined.sum(axis=-1, keepdims=True)
+    statistic = np.zeros(np.broadcast_shapes(holdout.shape, combined.shape)[:-1])
+    for part in (combined - holdout, holdout):
+        # An empty row divides by infinity, so its share and expected counts are 0.
+        share = part.sum(axis=-1, keepdims=True) / np.where(row_total > 0, row_total, np.inf)
+        expected = combined * share
+        terms = np.divide((part - expected) ** 2, expected, out=np.zeros_like(expected), where=expected > 0)
+        statistic += terms.sum(axis=-1)
+    return statistic
 
 
 def fit_monthly_csv(

@@ -250,6 +250,18 @@ def test_sparse_row_gets_monte_carlo_p_value() -> None:
     assert validation.loc[1, "p_value"] == pytest.approx(scipy_stats.chi2.sf(validation.loc[1, "chi_square"], 1))
 
 
+def test_row_without_fitted_transitions_not_rejected() -> None:
+    # With no fitted transitions in a row, every table of its margins is the observed one: nothing to reject.
+    fit = pd.DataFrame([[0, 0, 0], [40, 30, 30]], columns=[0, 1, 2])
+    holdout = pd.DataFrame([[2, 0, 1], [15, 12, 13]], columns=[0, 1, 2])
+
+    validation = compare_transition_counts(fit, holdout)
+
+    assert validation.loc[0, "p_method"] == "monte_carlo"
+    assert validation.loc[0, "chi_square"] == 0.0
+    assert validation.loc[0, "p_value"] == 1.0
+
+
 def test_huge_cycles_read_as_state_six(tmp_path: Path) -> None:
     path = tmp_path / "huge_cycles.csv"
     path.write_text(
