@@ -899,7 +899,7 @@ def _monte_carlo_p_value(fit: np.ndarray, holdout: np.ndarray) -> float:
 def _pearson_homogeneity(holdout: np.ndarray, combined: np.ndarray) -> np.ndarray:
     """Return Pearson's statistic that the holdout part's counts and the other part's come from one distribution.
 
-    ``combined`` counts both parts; the last axis of either array holds a row's cells, and ``holdout`` may hold many
+    ``combined`` counts both parts. The last axis of either array is a row's cells, and ``holdout`` may contain many
     tables of one row. A cell with no expected count adds nothing.
     """
     holdout = np.asarray(holdout, dtype=np.float64)

@@ -225,7 +225,7 @@ def test_validation_p_values_hold_their_level() -> None:
     assert rejected < 0.07, f"{rejected:.3f} of p-values below 0.05 when both parts share one matrix"
 
 
-def test_sparse_row_gets_monte_carlo_p_value() -> None:
+def test_sparse_row_monte_carlo_p_value() -> None:
     # Row 0 has an expected count of 2.6, where the chi-square approximation fails; row 1 has hundreds per cell.
     fit = pd.DataFrame([[1, 26], [400, 600]], columns=[0, 1])
     holdout = pd.DataFrame([[6, 10], [170, 260]], columns=[0, 1])

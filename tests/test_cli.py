@@ -461,7 +461,7 @@ def test_output_of_another_kind_kept(tmp_path, capsys, command, existing, messag
 @pytest.mark.parametrize(
     ("existing", "content"), [("", "scenario"), ("name: old\n", "scenario"), ("kind: early_warning\n", "score")]
 )
-def test_output_of_same_kind_or_empty_replaceable(tmp_path, existing, content):
+def test_output_same_kind_replaceable(tmp_path, existing, content):
     from experiments.cli import _check_yaml_out
 
     out = write(tmp_path / "mine.yaml", existing)

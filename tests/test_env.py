@@ -917,7 +917,7 @@ def test_rejected_account_id_keeps_current_portfolio():
     assert env.model.seed == 1
 
 
-def test_sb3_adapter_drops_actions_of_failed_step(default_scenario):
+def test_sb3_adapter_drops_failed_actions(default_scenario):
     from sim.envs.sb3 import SB3AccountVecEnv
 
     def reward_bad_on_day_1(outcome):

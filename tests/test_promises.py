@@ -43,7 +43,7 @@ def _promise_scenario() -> Scenario:
     )
 
 
-def test_promise_not_paid_twice_across_statement():
+def test_promise_paid_once_across_statement():
     model = PortfolioModel(_promise_scenario(), _CallOnDayZero(), n_accounts=N_ACCOUNTS, days=DAYS, seed=0, trace=True)
     model.run()
     payments = model.payments_frame()

@@ -840,7 +840,7 @@ def test_buffer_estimate_matches_sb3(tmp_path):
         ("list", ""),
     ],
 )
-def test_out_of_memory_advice_fits_command(monkeypatch, capsys, command, advice):
+def test_memory_advice_fits_command(monkeypatch, capsys, command, advice):
     from experiments import cli
 
     def exhausted(args):
