@@ -38,7 +38,8 @@ class ShiftLog:
 
 
 class CallCentre:
-    """The day's agents: :meth:`shift` is a SimPy process for one day's calls, with one process per agent on duty."""
+    """The day's agents: :meth:`shift` yields the SimPy events of one day's calls, with one process per agent on
+    duty. The day's process runs it (``yield from``), and a test may run it as a process of its own."""
 
     def __init__(self, env: simpy.Environment, config: CallCenter) -> None:
         self.env = env

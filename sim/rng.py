@@ -64,10 +64,18 @@ def _mix_int(z: int) -> int:
     return z ^ (z >> 31)
 
 
-_GOLDEN_U64 = np.uint64(_GOLDEN)
-_MULTIPLIER_1 = np.uint64(0xBF58476D1CE4E5B9)
-_MULTIPLIER_2 = np.uint64(0x94D049BB133111EB)
-_SHIFT_30, _SHIFT_27, _SHIFT_31, _SHIFT_11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+def _constant(value: int) -> np.ndarray:
+    """A read-only 0-d uint64 array: as an operand it costs numpy less than a ``np.uint64`` scalar. With 64-element
+    arrays the finaliser took 2.3 µs against 3.7 µs (one measurement)."""
+    constant = np.array(value, dtype=np.uint64)
+    constant.setflags(write=False)
+    return constant
+
+
+_GOLDEN_U64 = _constant(_GOLDEN)
+_MULTIPLIER_1 = _constant(0xBF58476D1CE4E5B9)
+_MULTIPLIER_2 = _constant(0x94D049BB133111EB)
+_SHIFT_30, _SHIFT_27, _SHIFT_31, _SHIFT_11 = _constant(30), _constant(27), _constant(31), _constant(11)
 
 
 def _mix_in_place(z: np.ndarray) -> np.ndarray:
@@ -82,12 +90,12 @@ def _mix_in_place(z: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4096)
-def _scalar_key(day: int, purpose: Purpose, draw: int) -> np.uint64:
+def _scalar_key(day: int, purpose: Purpose, draw: int) -> np.ndarray:
     """Return the mixed part of a draw's key that all accounts share.
 
     Cached, because a simulated day needs a few dozen keys, each for a handful of accounts in an environment.
     """
-    return np.uint64(_mix_int(((int(day) + (1 << 20)) << 24) ^ (int(purpose) << 8) ^ int(draw)))
+    return _constant(_mix_int(((int(day) + (1 << 20)) << 24) ^ (int(purpose) << 8) ^ int(draw)))
 
 
 @functools.lru_cache(maxsize=1024)
