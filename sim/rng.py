@@ -65,8 +65,10 @@ def _mix_int(z: int) -> int:
 
 
 def _constant(value: int) -> np.ndarray:
-    """A read-only 0-d uint64 array: as an operand it costs numpy less than a ``np.uint64`` scalar. With 64-element
-    arrays the finaliser took 2.3 µs against 3.7 µs (one measurement)."""
+    """Return ``value`` as a read-only 0-d uint64 array, which costs numpy less as an operand than a ``np.uint64``.
+
+    On 64-element arrays the finaliser took 2.3 µs with these constants against 3.7 µs with scalars (one
+    measurement)."""
     constant = np.array(value, dtype=np.uint64)
     constant.setflags(write=False)
     return constant
