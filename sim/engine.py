@@ -776,6 +776,8 @@ class PortfolioModel:
         in_hardship = self.debtor_type[idx] == hardship
         recovers = idx[in_hardship & (draw < income.recovery_per_month)]
         loses = idx[~in_hardship & (self.debtor_type[idx] != DEBTOR_TYPES.index("unreachable")) & (draw < job_loss)]
+        if len(recovers) == 0 and len(loses) == 0:
+            return
         self.debtor_type[recovers] = short
         self.debtor_type[loses] = hardship
         changed = np.concatenate([recovers, loses])
@@ -825,6 +827,8 @@ class PortfolioModel:
         The plan's unpaid remainder returns to arrears, so the account is as delinquent as that remainder makes it.
         """
         on_plan = due[self.on_plan[due]]
+        if len(on_plan) == 0:
+            return
         broken = on_plan[~self.paid_this_cycle[on_plan]]
         self.on_plan[broken] = False
         self.past_due[broken] += np.minimum(self.plan_remaining[broken], self.balance[broken])
@@ -1338,17 +1342,7 @@ class PortfolioModel:
             responded = candidates[respond_draw < self._response_today[candidates]]
             scheduled[responded] = True
 
-        promised = (self.promise_day == day).nonzero()[0]
-        promised = promised[self.status[promised] == ACTIVE]
-        will_keep = self.promise_will_keep[promised]
-        self.promises_kept[promised[will_keep]] += 1
-        # A payment since the conversation, even one in an earlier cycle than the promised day, fulfils the promise.
-        paid_since_promise = self.last_payment_day[promised] >= self.promise_made_day[promised]
-        keeps = promised[will_keep & unpaid[promised] & ~scheduled[promised] & ~paid_since_promise]
-        self.promise_day[promised] = NO_PAYMENT
-        # A kept promise pays the arrears and the current bill: it cures the account.
-        self.pay_installments[keeps] = np.maximum(self.pay_installments[keeps], self.cycle_state[keeps] + 1)
-        scheduled[keeps] = True
+        self._keep_promises(day, unpaid, scheduled)
         payers = scheduled.nonzero()[0]
         self._complaints(day, reached)
         # Today's contacts have had their effect. Only the reached accounts have a flag or a response to clear.
@@ -1377,6 +1371,26 @@ class PortfolioModel:
             newly_current = np.union1d(newly_current, completed)
         self.cured[newly_current] = True
         self._attrition(day, newly_current)
+
+    def _keep_promises(self, day: int, unpaid: np.ndarray, scheduled: np.ndarray) -> None:
+        """Settle the promises that fall due today: a debtor who keeps one pays today, which sets ``scheduled``.
+
+        ``unpaid`` marks the open accounts without a payment this cycle.
+        """
+        promised = (self.promise_day == day).nonzero()[0]
+        promised = promised[self.status[promised] == ACTIVE]
+        # With 64 accounts and random actions, a promise fell due on one day in twenty.
+        if len(promised) == 0:
+            return
+        will_keep = self.promise_will_keep[promised]
+        self.promises_kept[promised[will_keep]] += 1
+        # A payment since the conversation, even one in an earlier cycle than the promised day, fulfils the promise.
+        paid_since_promise = self.last_payment_day[promised] >= self.promise_made_day[promised]
+        keeps = promised[will_keep & unpaid[promised] & ~scheduled[promised] & ~paid_since_promise]
+        self.promise_day[promised] = NO_PAYMENT
+        # A kept promise pays the arrears and the current bill: it cures the account.
+        self.pay_installments[keeps] = np.maximum(self.pay_installments[keeps], self.cycle_state[keeps] + 1)
+        scheduled[keeps] = True
 
     def _accept_plans(self, day: int) -> None:
         """Debtors in arrears who received a plan offer today accept it or not.
@@ -1411,6 +1425,8 @@ class PortfolioModel:
 
     def _plan_progress(self, idx: np.ndarray, amount: np.ndarray) -> np.ndarray:
         """Count plan instalments paid; return the accounts whose plan is now complete."""
+        if len(idx) == 0:
+            return idx
         self.plan_remaining[idx] -= np.minimum(amount, self.plan_remaining[idx])
         completed = idx[(self.plan_remaining[idx] == 0) | (self.status[idx] != ACTIVE)]
         self.on_plan[completed] = False
@@ -1478,27 +1494,31 @@ class PortfolioModel:
         self.last_payment_day[idx] = day
         is_paid_off = self.balance[idx] == 0
         paid_off = idx[is_paid_off]
-        # A payoff ends the account current: record it as the transition to state 0 it would show at a statement.
-        self._count_transitions(self.cycle_state[paid_off], 0)
-        self.status[paid_off] = PAID_OFF
-        self.resolved_day[paid_off] = day
-        self.past_due[paid_off] = 0
-        self.billed[paid_off] = 0
+        if len(paid_off):
+            # A payoff ends the account current: record it as the transition to state 0 it would show at a statement.
+            self._count_transitions(self.cycle_state[paid_off], 0)
+            self.status[paid_off] = PAID_OFF
+            self.resolved_day[paid_off] = day
+            self.past_due[paid_off] = 0
+            self.billed[paid_off] = 0
         # Most payments clear only the current bill, which leaves the arrears, and so the aging, as they were.
         self._refresh_aging(idx[(to_arrears > 0) | is_paid_off])
         if self.trace:
             self._payment_log.append(pd.DataFrame({"day": day, "account": idx, "amount": amount / CENTS}))
 
+        self.npv_cash[idx] += amount / CENTS * self._discount
+        self._today["collected"] += float(amount.sum()) / CENTS
         placed = self.placed[idx]
+        # Without a payer placed with the agency, every commission is 0 and the day's cost stays as it is.
+        if not placed.any():
+            return
         commission = np.where(placed, amount / CENTS * self.scenario.agency.commission_rate, 0.0)
         # Only accounts placed with the agency pay commission, so only theirs change. The day's total below still sums
         # the whole array, because leaving out the zeros would change the order of the float additions.
         agency, agency_commission = idx[placed], commission[placed]
         self.paid_via_agency[agency] += amount[placed]
         self.commission[agency] += agency_commission
-        self.npv_cash[idx] += amount / CENTS * self._discount
         self.npv_cost[agency] += agency_commission * self._discount
-        self._today["collected"] += float(amount.sum()) / CENTS
         self._today["cost"] += float(commission.sum())
 
     def _attrition(self, day: int, idx: np.ndarray) -> None:
