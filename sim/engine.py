@@ -356,6 +356,7 @@ class PortfolioModel:
                 self.payments_given_pay[s, 1] = 1.0
         self.full_payoff_share = np.array([sc.transitions.full_payoff_share.get(s, 0.0) for s in range(n_states)])
         self.dispute_probability = np.array([sc.disputes.probability_per_contact.get(t, 0.0) for t in DEBTOR_TYPES])
+        self.late_fee_cents = np.rint(sc.portfolio.late_fee * CENTS).astype(np.int64)
 
         # Per channel in CHANNELS order; calls take their cost and reach from the call centre instead.
         messages = [sc.channels.get(c) for c in CHANNELS]
@@ -796,7 +797,7 @@ class PortfolioModel:
         self.due_day[due[missed & (self.past_due[due] == 0)]] = day
         self.past_due[due] += unpaid_bill
         on_hold = self.hold_until[due] > day
-        fee = np.where(missed & ~on_hold, np.rint(self.scenario.portfolio.late_fee * CENTS).astype(np.int64), 0)
+        fee = np.where(missed & ~on_hold, self.late_fee_cents, 0)
         self.fees[due] += fee
         self.balance[due] += fee
 
