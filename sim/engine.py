@@ -41,7 +41,12 @@ from sim.rng import KeyedRandom, Purpose, category_by_group, category_from_unifo
 from sim.scenario import CHANNELS, DEBTOR_TYPES, FRAMINGS, MAX_CYCLES_PAST_DUE, Scenario
 
 ACTIVE, PAID_OFF, CHARGED_OFF, SETTLED, SOLD = 0, 1, 2, 3, 4
+#: Up to this many accounts, the close of day counts the statuses with one histogram, above with a comparison per
+#: status. At 1,024 accounts the histogram took 2 µs against 26 µs, at 16,384 both about 45 µs, and at 65,536 the
+#: comparisons took 73 µs against 166 µs (one measurement each, with another job running).
+_STATUS_HISTOGRAM_MAX_ACCOUNTS = 16_384
 STATUS_NAMES = {ACTIVE: "active", PAID_OFF: "paid_off", CHARGED_OFF: "charged_off", SETTLED: "settled", SOLD: "sold"}
+N_STATUSES = len(STATUS_NAMES)
 #: Compliance rules the guard enforces; blocked actions are counted under these names.
 BLOCK_RULES = RULES
 KIND_NONE, KIND_CONTACT, KIND_AGENCY, KIND_SETTLEMENT, KIND_HOLD, KIND_SELL, KIND_WRITE_OFF, KIND_PLAN, KIND_PORTAL = (
@@ -1565,19 +1570,26 @@ class PortfolioModel:
         # lowest DPD to the cap. Resolved accounts have DPD 0, so they are taken out of the first bucket afterwards.
         histogram = np.bincount(dpd, minlength=cap + 1)
         per_bucket = np.add.reduceat(histogram, _BUCKET_LOWS)
-        per_bucket[0] -= self.n - np.count_nonzero(self.status == ACTIVE)
+        by_status = self._status_counts()
+        per_bucket[0] -= self.n - by_status[ACTIVE]
         for (column, _, _), count in zip(BUCKETS, per_bucket.tolist(), strict=True):
             row[column] = count
-        # A comparison per status, because np.bincount of a million int8 statuses took 1.9 ms against 0.2 ms for all
-        # five comparisons (it converts them to int64 first).
-        row["accounts_charged_off"] = np.count_nonzero(self.status == CHARGED_OFF)
-        row["accounts_paid_off"] = np.count_nonzero(self.status == PAID_OFF)
-        row["accounts_settled"] = np.count_nonzero(self.status == SETTLED)
-        row["accounts_sold"] = np.count_nonzero(self.status == SOLD)
+        row["accounts_charged_off"] = by_status[CHARGED_OFF]
+        row["accounts_paid_off"] = by_status[PAID_OFF]
+        row["accounts_settled"] = by_status[SETTLED]
+        row["accounts_sold"] = by_status[SOLD]
         row["calls_unplaced"] = row["calls_requested"] - row["calls_handled"]
         if not self.record_daily:
             self._daily_rows.clear()
         self._daily_rows.append(row)
+
+    def _status_counts(self) -> list[int]:
+        """Return the number of accounts in each status, indexed by the status code."""
+        if self.n <= _STATUS_HISTOGRAM_MAX_ACCOUNTS:
+            return np.bincount(self.status, minlength=N_STATUSES).tolist()
+        # A comparison per status for many accounts, because np.bincount of a million int8 statuses took 1.9 ms
+        # against 0.2 ms for all five comparisons (it converts them to int64 first).
+        return [int(np.count_nonzero(self.status == status)) for status in range(N_STATUSES)]
 
     # -- results --------------------------------------------------------------------------------------------------
 
