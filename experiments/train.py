@@ -12,6 +12,7 @@ meet each other or the seeds of an experiment (below ``2**31``), on which a lear
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.util
 import json
 import logging
@@ -778,6 +779,9 @@ def train(
     clock = time.perf_counter()
     algorithm = algorithm_class(config.algo)
     earlier = _read_manifest(run_dir) if resume else None
+    problem = _problem_hashes(config)
+    if earlier is not None:
+        _check_resumed_problem(run_dir, config, earlier, problem)
     segment = 0 if earlier is None else int(earlier.get("segments", 1))
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
@@ -835,7 +839,7 @@ def train(
     if remaining > 0:
         # Recorded before training, so that a resume after this segment is killed still counts it and trains on the
         # next segment's accounts instead of repeating this one's.
-        running = _running_manifest(earlier, checkpoint, train_seed, started_at, run_dir)
+        running = _running_manifest(earlier, problem, checkpoint, train_seed, started_at, run_dir)
         atomic_write_text(run_dir / "manifest.json", json.dumps(running, indent=2) + "\n")
         callbacks = [evaluation, checkpoints, progress_bar_callback()] if progress else [evaluation, checkpoints]
         with one_torch_thread():
@@ -867,9 +871,44 @@ def train(
         best_mean_reward=evaluation.best_mean_reward if evaluation.evaluations_results else None,
         best_timesteps=evaluation.best_timesteps,
     )
-    manifest = _manifest(config, result, earlier, checkpoint, train_seed, started_at)
+    manifest = _manifest(config, result, earlier, problem, checkpoint, train_seed, started_at)
     atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return result
+
+
+def _problem_hashes(config: TrainConfig) -> dict[str, str]:
+    """Return the SHA-256 of the training settings other than the timestep budget, and of the scenario they name.
+
+    A resumed run must train and evaluate on what its earlier segments did, and only its budget may grow.
+    """
+    settings = config_dict(config)
+    del settings["total_timesteps"]
+    return {
+        "config_sha256": hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest(),
+        "scenario_sha256": Scenario.load(config.env.scenario).config_hash(),
+    }
+
+
+def _check_resumed_problem(
+    run_dir: Path, config: TrainConfig, earlier: dict[str, Any], problem: dict[str, str]
+) -> None:
+    """Raise ConfigError when ``DIR/config.yaml`` or the scenario it names changed since the run began.
+
+    Manifests written before the hashes were recorded pass unchecked.
+    """
+    changed = {
+        "config_sha256": f"{run_dir / 'config.yaml'} differs from the settings the run began with",
+        "scenario_sha256": f"the scenario {config.env.scenario} changed since the run began",
+    }
+    for key, change in changed.items():
+        recorded = earlier.get(key)
+        if recorded is not None and recorded != problem[key]:
+            raise ConfigError(
+                str(run_dir),
+                "--resume",
+                f"{change} (SHA-256 {recorded[:12]} then, {problem[key][:12]} now), and only --timesteps may change; "
+                "restore it or start a new run",
+            )
 
 
 def _read_manifest(run_dir: Path) -> dict[str, Any] | None:
@@ -886,6 +925,7 @@ def _read_manifest(run_dir: Path) -> dict[str, Any] | None:
 
 def _running_manifest(
     earlier: dict[str, Any] | None,
+    problem: dict[str, str],
     checkpoint: Checkpoint | None,
     train_seed: int,
     started_at: dt.datetime,
@@ -893,13 +933,13 @@ def _running_manifest(
 ) -> dict[str, Any]:
     """Return the manifest of a run whose current segment has started but not finished.
 
-    It is the earlier manifest with one more segment, whose ``history`` entry has ``finished_at`` None. The final
-    manifest replaces it when the segment finishes. A killed segment leaves it behind, and its unfinished entry stays
-    in the history of the resumed run.
+    It is the earlier manifest with one more segment, whose ``history`` entry has ``finished_at`` None, and the hashes
+    of ``problem`` (see :func:`_problem_hashes`). The final manifest replaces it when the segment finishes. A killed
+    segment leaves it behind, and its unfinished entry stays in the history of the resumed run.
     """
     history = [] if earlier is None else list(earlier.get("history", []))
     segment = _segment_record(run_dir, checkpoint, train_seed, started_at)
-    return {**(earlier or {}), "segments": len(history) + 1, "history": [*history, segment]}
+    return {**(earlier or {}), **problem, "segments": len(history) + 1, "history": [*history, segment]}
 
 
 def _segment_record(
@@ -929,6 +969,7 @@ def _manifest(
     config: TrainConfig,
     result: TrainResult,
     earlier: dict[str, Any] | None,
+    problem: dict[str, str],
     checkpoint: Checkpoint | None,
     train_seed: int,
     started_at: dt.datetime,
@@ -961,7 +1002,7 @@ def _manifest(
             None if result.last_mean_reward is None else result.last_mean_reward - baseline
         ),
         "best_model": best_model,
-        "scenario_sha256": Scenario.load(config.env.scenario).config_hash(),
+        **problem,
         "normalization": "rewards" if config.env.normalize_reward else None,
         "tensorboard": (run_dir / "tensorboard").is_dir(),
         "versions": _versions(),

@@ -162,6 +162,8 @@ def objective(trial, base: TrainConfig, source: str, progress: bool) -> float:
     finally:
         env.close()
         eval_env.close()
+    # SB3 trains whole rollouts, so a trial may train more timesteps than its budget.
+    trial.set_user_attr("timesteps", int(model.num_timesteps))
     if callback.is_pruned:
         raise optuna.TrialPruned()
     if callback.evaluations_done == 0:
@@ -431,9 +433,11 @@ def run_tune_command(args) -> int:
         return 1
     best = best_config(base, study, source)
     data = config_dict(best)
+    trained = study.best_trial.user_attrs.get("timesteps", base.total_timesteps)
+    budget = "" if trained == base.total_timesteps else f" (a budget of {base.total_timesteps:,}, in whole rollouts)"
     data["description"] = (
         f"Best of {len(finished)} finished trials of Optuna study {study_name!r}, mean evaluation return "
-        f"{study.best_value:,.2f} per account at {base.total_timesteps:,} timesteps per trial."
+        f"{study.best_value:,.2f} per account after {trained:,} timesteps of training{budget}."
     )
     atomic_write_text(out, yaml.safe_dump(data, sort_keys=False))
     print(f"best trial {study.best_trial.number}: mean evaluation return {study.best_value:,.2f}")

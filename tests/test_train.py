@@ -288,6 +288,40 @@ def test_resume_of_missing_directory_exits_2(tmp_path, capsys):
     assert f"{tmp_path / 'nowhere'}: --resume: directory not found" in capsys.readouterr().err
 
 
+def test_resume_rejects_edited_scenario(tmp_path, capsys):
+    scenario = tmp_path / "mine.yaml"
+    scenario.write_text("extends: default\nname: mine\n", encoding="utf-8")
+    out = tmp_path / "run"
+    config = write_tiny_config(
+        tmp_path, "ppo", total_timesteps=128, env={"scenario": "mine.yaml", "horizon": 20, "n_envs": 8}
+    )
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    manifest = (out / "manifest.json").read_bytes()
+    scenario.write_text("extends: default\nname: mine\ncall_center: {agents: 1}\n", encoding="utf-8")
+    capsys.readouterr()
+
+    assert main(["train", "--resume", str(out), "--timesteps", "256", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{out}: --resume: the scenario {scenario} changed since the run began" in err
+    assert (out / "manifest.json").read_bytes() == manifest
+
+
+def test_resume_rejects_edited_config(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = write_tiny_config(tmp_path, "ppo", total_timesteps=128)
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    run_config = out / "config.yaml"
+    run_config.write_text(run_config.read_text().replace("horizon: 20", "horizon: 5"), encoding="utf-8")
+    capsys.readouterr()
+
+    assert main(["train", "--resume", str(out), "--timesteps", "256", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{run_config} differs from the settings the run began with" in err
+    assert "only --timesteps may change" in err
+    assert json.loads((out / "manifest.json").read_text())["timesteps"] == 128
+
+
 def test_resume_rejects_changed_seed(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
@@ -552,6 +586,10 @@ def test_tune_runs_trials_in_sqlite_study(tmp_path, capsys):
     assert best.hyperparameters.learning_rate == study.best_params["learning_rate"]
     assert best.hyperparameters.n_epochs == study.best_params["n_epochs"]
     assert best.total_timesteps == 128
+    # PPO trains one rollout of n_steps on each of the 8 accounts, more than the budget of 128.
+    trained = study.best_trial.params["n_steps"] * 8
+    assert study.best_trial.user_attrs["timesteps"] == trained
+    assert f"after {trained:,} timesteps of training (a budget of 128, in whole rollouts)" in best.description
     assert "best trial" in capsys.readouterr().out
 
 
