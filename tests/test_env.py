@@ -791,6 +791,51 @@ def test_nonfinite_reward_rejected(default_scenario):
         env.step(np.zeros(4, dtype=np.int64))
 
 
+def test_complex_reward_rejected(default_scenario):
+    def complex_reward(outcome):
+        return np.full(len(outcome.status), 1 + 2j)
+
+    env = AccountVectorEnv(4, scenario=default_scenario, reward=complex_reward)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="returned complex numbers; every reward must be a real number"):
+        env.step(np.zeros(4, dtype=np.int64))
+
+
+@pytest.mark.parametrize("action", [np.uint64(3), np.uint8(3), np.int32(3), np.array(3)])
+def test_numpy_integer_action_accepted(action):
+    env, reference = AccountEnv(horizon=5), AccountEnv(horizon=5)
+    env.reset(seed=4)
+    reference.reset(seed=4)
+
+    observation, reward, _, _, info = env.step(action)
+    expected_observation, expected_reward, _, _, expected_info = reference.step(3)
+    np.testing.assert_array_equal(observation, expected_observation)
+    assert reward == expected_reward
+    assert info["blocked"] == expected_info["blocked"]
+
+
+@pytest.mark.parametrize("action", [True, np.bool_(False), np.uint64(37), -1, 3.0, np.array([3])])
+def test_invalid_action_rejected(action):
+    env = AccountEnv(horizon=5)
+    env.reset(seed=4)
+    with pytest.raises(ValueError, match="action must be an integer in 0..36"):
+        env.step(action)
+
+
+@pytest.mark.parametrize("make", [lambda: AccountEnv(horizon=5), lambda: AccountVectorEnv(num_envs=2, horizon=5)])
+def test_numpy_seed_equals_int_seed(make):
+    env, reference = make(), make()
+    observation, _ = env.reset(seed=np.int64(5))
+    expected, _ = reference.reset(seed=5)
+    np.testing.assert_array_equal(observation, expected)
+
+
+@pytest.mark.parametrize("make", [lambda: AccountEnv(horizon=5), lambda: AccountVectorEnv(num_envs=2, horizon=5)])
+def test_bool_seed_rejected(make):
+    with pytest.raises(ValueError, match="seed must be"):
+        make().reset(seed=True)
+
+
 def _infinite(outcome):
     return np.full(len(outcome.status), np.inf)
 

@@ -37,15 +37,19 @@ def load_scenario(scenario: Scenario | str) -> Scenario:
     return scenario if isinstance(scenario, Scenario) else Scenario.load(scenario)
 
 
-def check_reset_seed(seed: int | None) -> None:
-    """Raise ValueError for a seed outside 0 to :data:`MAX_SEED`.
+def check_reset_seed(seed: int | None) -> int | None:
+    """Return ``seed`` as a Python int, or None; raise ValueError unless it is a whole number from 0 to
+    :data:`MAX_SEED`.
 
     A reset calls it before it changes anything, its ``np_random`` included, because a stored bad seed would make
-    every later ``reset()`` without a seed fail too.
+    every later ``reset()`` without a seed fail too. A numpy integer is accepted, and Gymnasium, which takes only a
+    Python int, receives it converted. A bool is rejected, although Python counts it as an int.
     """
-    # Other types are left to Gymnasium's own check of the seed.
-    if isinstance(seed, int | np.integer) and not isinstance(seed, bool) and not 0 <= seed <= MAX_SEED:
+    if seed is None:
+        return None
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
+    return int(seed)
 
 
 def portfolio_seed_for_reset(seed: int | None, current: int | None, np_random: np.random.Generator) -> int | None:
@@ -82,7 +86,9 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
 
     Account ``k`` of seed ``s`` is account ``k`` of ``sim.simulate(scenario, ..., seed=s)`` on the same scenario:
     its random draws are keyed by (seed, account id, day, purpose), so the environment and a portfolio run share
-    common random numbers.
+    common random numbers. Calls are the exception: here the account has the call centre to itself, while in a
+    portfolio run its calls compete with other accounts' for agents, so an account that is called can fare
+    differently.
 
     ## Action Space
 
@@ -94,7 +100,8 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
     blocked. It forbids a contact during a hardship hold, during a dispute or after a request to stop, an eighth
     call attempt in 7 days, a call within 7 days of a conversation and a settlement over the cap of the DPD band.
     ``info["action_mask"]`` and :meth:`action_masks` give the allowed actions (no action is always allowed) for
-    MaskablePPO of sb3-contrib.
+    MaskablePPO of sb3-contrib. On an account placed with an agency, any action becomes no action without being
+    counted as blocked, because no rule forbade it, and the mask allows only no action.
 
     ## Observation Space
 
@@ -193,7 +200,7 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         # Every check comes before the environment changes, its np_random included, so that a rejected reset leaves
         # it as it was.
-        check_reset_seed(seed)
+        seed = check_reset_seed(seed)
         options = dict(options or {})
         account_id = options.pop("account_id", None)
         if options:
@@ -231,8 +238,7 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
             raise RuntimeError("call reset() before step()")
         if self._ended:
             raise RuntimeError("the episode has ended; call reset() to start the next account")
-        # A bool is an int in Python, and Discrete.contains accepts True as action 1.
-        if isinstance(action, bool | np.bool_) or not self.action_space.contains(action):
+        if not self._is_action(action):
             raise ValueError(f"action must be an integer in 0..{N_ACTIONS - 1}, got {action!r}")
         try:
             result = self._episodes.advance(np.array([action], dtype=np.int64))
@@ -247,6 +253,16 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
         info["blocked"] = bool(result.blocked[0])
         info["call_unplaced"] = bool(result.call_unplaced[0])
         return self._episodes.features()[0], float(result.rewards[0]), terminated, truncated, info
+
+    def _is_action(self, action: object) -> bool:
+        """Return whether ``action`` is a catalogue index: an integer, a numpy integer or a 0-d integer array."""
+        # A bool is an int in Python, and Discrete.contains accepts True as action 1.
+        if isinstance(action, bool | np.bool_):
+            return False
+        # Discrete.contains rejects unsigned numpy integers such as np.uint64(3), which are integers all the same.
+        if isinstance(action, int | np.integer):
+            return 0 <= action < N_ACTIONS
+        return bool(self.action_space.contains(action))
 
     def action_masks(self) -> np.ndarray:
         """Actions the compliance guard allows today, a boolean array of length N_ACTIONS (for MaskablePPO)."""

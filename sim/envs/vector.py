@@ -137,7 +137,7 @@ class AccountVectorEnv(VectorEnv):
             raise ValueError(
                 f"seed must be one integer for the whole portfolio (its accounts share one model), got {seed!r}"
             )
-        check_reset_seed(seed)
+        seed = check_reset_seed(seed)
         super().reset(seed=seed)
         if options:
             raise ValueError(f"unknown reset option {sorted(options)[0]!r}; the vector env takes no options")
