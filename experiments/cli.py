@@ -244,8 +244,15 @@ def _sigterm_as_interrupt() -> Iterator[None]:
             terminating = True
             raise Terminated
 
-    def raise_ignored_terminated_again(unraisable) -> None:
+    def raise_ignored_interrupt_again(unraisable) -> None:
         nonlocal terminating, in_unraisable_hook
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            # Ctrl-C meets the trap described below: Python ignores the KeyboardInterrupt, and the run would finish
+            # with exit code 0. Send SIGINT again from another thread, so that it lands outside the callback.
+            timer = threading.Timer(SIGTERM_RESEND_SECONDS, os.kill, (os.getpid(), signal.SIGINT))
+            timer.daemon = True
+            timer.start()
+            return
         if unraisable.exc_type is None or not issubclass(unraisable.exc_type, Terminated):
             previous_hook(unraisable)
             return
@@ -261,7 +268,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
     previous = signal.signal(signal.SIGTERM, terminate)
     previous_hook = sys.unraisablehook
-    sys.unraisablehook = raise_ignored_terminated_again
+    sys.unraisablehook = raise_ignored_interrupt_again
     try:
         yield
     finally:
@@ -513,6 +520,7 @@ def _validate_as(args: argparse.Namespace, kind: str) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from experiments.report import PdfError, write_pdf, write_report
+    from experiments.runner import _exclusive_run_directory
 
     if not args.run_dir.is_dir():
         reason = "is a file, not a run directory" if args.run_dir.exists() else "directory not found"
@@ -524,15 +532,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     chromium = args.chromium or DEFAULT_CHROMIUM
     if args.pdf:
         check_chromium(chromium)
-    path = write_report(args.run_dir)
-    print(f"wrote {path}")
-    if args.pdf:
-        try:
-            pdf_path = write_pdf(args.run_dir, chromium=chromium)
-        except PdfError as exc:
-            print(f"arrears report: error: {exc}", file=sys.stderr)
-            return 1
-        print(f"wrote {pdf_path}")
+    # Hold the run's lock, because a run that replaced the directory while this report rendered would otherwise
+    # receive a report of the earlier run's metrics.
+    lock = _exclusive_run_directory(
+        args.run_dir.resolve(), option="", advice="run arrears report again when it has finished"
+    )
+    with lock:
+        path = write_report(args.run_dir)
+        print(f"wrote {path}")
+        if args.pdf:
+            try:
+                pdf_path = write_pdf(args.run_dir, chromium=chromium)
+            except PdfError as exc:
+                print(f"arrears report: error: {exc}", file=sys.stderr)
+                return 1
+            print(f"wrote {pdf_path}")
     return 0
 
 

@@ -217,7 +217,9 @@ def _resolve_out(path: Path) -> Path:
 
 
 @contextmanager
-def _exclusive_run_directory(path: Path | None, option: str = "--out", command: str = "run") -> Iterator[None]:
+def _exclusive_run_directory(
+    path: Path | None, option: str = "--out", command: str = "run", advice: str = "wait for it or name another"
+) -> Iterator[None]:
     """Hold a lock on ``path`` as a run directory for the duration, or raise :class:`ConfigError` if a run holds it.
 
     The lock is an advisory ``flock`` on a hidden file beside the directory (``.NAME.lock``), because the directory
@@ -226,8 +228,9 @@ def _exclusive_run_directory(path: Path | None, option: str = "--out", command: 
     leaves its file behind, unlocked, for the next run to take. Where ``fcntl`` is missing (Windows), runs are not
     locked.
 
-    ``arrears run`` and ``arrears train`` both lock their run directory. The error names the caller's ``option``
-    and ``command``, on the assumption that the process holding the lock runs the same command.
+    ``arrears run`` and ``arrears train`` both lock their run directory, and ``arrears report`` the run directory it
+    reads and writes into. The error names the caller's ``option``, the ``command`` that most likely holds the lock
+    and the ``advice``.
     """
     try:
         import fcntl
@@ -236,9 +239,7 @@ def _exclusive_run_directory(path: Path | None, option: str = "--out", command: 
     if path is None or fcntl is None:
         yield
         return
-    busy = ConfigError(
-        str(path), option, f"another arrears {command} is writing to this directory; wait for it or name another"
-    )
+    busy = ConfigError(str(path), option, f"another arrears {command} is writing to this directory; {advice}")
     lock_path = path.parent / f".{path.name}.lock"
     for _ in range(LOCK_ATTEMPTS):
         try:
@@ -847,6 +848,15 @@ FILE_MANAGER_FILES = frozenset((".DS_Store", "Thumbs.db", "desktop.ini"))
 LISTED_UNKNOWN_ENTRIES = 3
 
 
+def _max_name_bytes(path: Path) -> int:
+    """Return the file system's maximum file name length in bytes for names beside ``path`` (255 where unknown)."""
+    existing = next((p for p in path.parents if p.exists()), Path("."))
+    try:
+        return os.pathconf(existing, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):
+        return 255
+
+
 def check_run_directory(path: Path) -> None:
     """Raise :class:`ConfigError` unless ``path`` can become a run directory: absent, empty or an earlier run.
 
@@ -856,6 +866,13 @@ def check_run_directory(path: Path) -> None:
     """
     if path.exists() and not path.is_dir():
         raise ConfigError(str(path), "--out", "exists and is not a directory; name a new or run directory")
+    # The staging and backup folders that a run creates beside NAME (".NAME.RANDOM.tmp", ".NAME.RANDOM.old") are
+    # its longest file names, 14 bytes longer than NAME.
+    max_name = _max_name_bytes(path) - len(".XXXXXXXX.tmp") - 1
+    if len(os.fsencode(path.name)) > max_name:
+        raise ConfigError(
+            str(path), "--out", f"the directory name is too long; use at most {max_name} bytes for its last part"
+        )
     if path.is_dir():
         entries = {entry.name for entry in path.iterdir()}
         is_run = (path / "manifest.json").is_file() or (path / CELLS_DIR / GRID_FILE).is_file()

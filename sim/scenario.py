@@ -776,6 +776,32 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """Reject the integers that YAML 1.1 reads in an unexpected base: 030 (octal, 24) and 1:30 (base 60, 90)."""
+        text = self.construct_scalar(node)
+        digits = text.replace("_", "").lstrip("+-")
+        if ":" in digits:
+            self._reject_base(text, "a base-60 number", node)
+        if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+            self._reject_base(text, "an octal number", node)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        """Reject the floats that YAML 1.1 reads in base 60, such as 1:30.5 (90.5)."""
+        text = self.construct_scalar(node)
+        if ":" in text:
+            self._reject_base(text, "a base-60 number", node)
+        return super().construct_yaml_float(node)
+
+    @staticmethod
+    def _reject_base(text: str, base: str, node: yaml.ScalarNode) -> None:
+        problem = f"YAML 1.1 reads {text} as {base}; write the decimal number, with no leading zero or colon"
+        raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _UniqueKeyLoader.construct_yaml_float)
+
 
 def load_yaml_mapping(path: Path) -> dict[str, Any]:
     """Read a YAML file whose top level is a mapping; raise :class:`ConfigError` when it is missing or malformed."""

@@ -475,6 +475,57 @@ def test_report_on_a_file_says_so(tmp_path, capsys):
     assert_one_line_error(err, "metrics.csv", "is a file, not a run directory")
 
 
+def test_report_waits_for_locked_run(tmp_path, capsys):
+    from experiments.runner import _exclusive_run_directory
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.parquet").write_bytes(b"")  # the report checks that the file exists before it locks
+    with _exclusive_run_directory(run_dir.resolve()):
+        code, _, err = run_cli(["report", str(run_dir)], capsys)
+    assert code == 2
+    assert_one_line_error(
+        err, f"{run_dir.resolve()}: another arrears run is writing to this directory", "run arrears report again"
+    )
+    assert not (run_dir / "report.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("n_accounts: 010\n", "010 as an octal number"),
+        ("horizon_days: 1:30\n", "1:30 as a base-60 number"),
+        ("sweep: {parameter: portfolio.late_fee, values: [1:30.5]}\n", "1:30.5 as a base-60 number"),
+    ],
+)
+def test_yaml_octal_and_base_60_rejected(tmp_path, capsys, text, number):
+    config = write(tmp_path / "exp.yaml", "name: t\nscenario: default\npolicies: [do_nothing]\n" + text)
+    code, _, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "exp.yaml: invalid YAML at line 4", f"YAML 1.1 reads {number}")
+
+
+def test_yaml_decimal_and_hex_numbers_accepted(tmp_path, capsys):
+    text = "name: t\nscenario: default\npolicies: [do_nothing]\nn_accounts: 0x10\nhorizon_days: 1_0\nseeds: [0]\n"
+    config = write(tmp_path / "exp.yaml", text)
+    code, out, _ = run_cli(["validate", str(config)], capsys)
+    assert code == 0
+    assert "16 accounts" in out
+    assert "10 days" in out
+
+
+def test_too_long_out_name_exits_2_before_running(tmp_path, capsys):
+    from experiments.runner import check_run_directory
+
+    check_run_directory(tmp_path / ("c" * 241))  # the maximum length that leaves room for ".NAME.XXXXXXXX.tmp"
+    out = tmp_path / ("c" * 242)
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
+    code, _, err = run_cli(["run", str(config), "--out", str(out), "--no-progress"], capsys)
+    assert code == 2
+    assert_one_line_error(err, "--out: the directory name is too long; use at most 241 bytes")
+    assert list(tmp_path.iterdir()) == [config]
+
+
 def test_experiment_named_as_scenario_says_so(tmp_path, capsys):
     inner = write(tmp_path / "inner.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
     outer = write(tmp_path / "outer.yaml", EXPERIMENT.format(scenario=inner, policies="standard"))
@@ -954,6 +1005,23 @@ def test_sigterm_in_weakref_callback_raised_again():
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, handler)
+
+
+def test_sigint_in_weakref_callback_raised_again():
+    import signal
+
+    from experiments.cli import _sigterm_as_interrupt
+
+    class InterruptedWhenDeleted:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # Python ignores the KeyboardInterrupt raised here
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt), _sigterm_as_interrupt():
+        InterruptedWhenDeleted()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 @pytest.mark.parametrize("command", [["run", "--out", ""], ["train", "--out", ""], ["validate", ""]])
