@@ -578,14 +578,14 @@ class PortfolioModel:
         if self.is_invoice:
             # An invoice paid before its first day would not be in the portfolio: it skips this cycle's payment.
             self.pay_day[before_run] = NO_PAYMENT
-            before_run = before_run[:0]
-        amount = self._installments_amount(before_run)
-        to_arrears = np.minimum(amount, self.past_due[before_run])
-        self.past_due[before_run] -= to_arrears
-        self.billed[before_run] -= np.minimum(amount - to_arrears, self.billed[before_run])
-        self.balance[before_run] -= amount
-        self.paid_this_cycle[before_run] = True
-        self.last_payment_day[before_run] = self.pay_day[before_run]
+        elif len(before_run):
+            amount = self._installments_amount(before_run)
+            to_arrears = np.minimum(amount, self.past_due[before_run])
+            self.past_due[before_run] -= to_arrears
+            self.billed[before_run] -= np.minimum(amount - to_arrears, self.billed[before_run])
+            self.balance[before_run] -= amount
+            self.paid_this_cycle[before_run] = True
+            self.last_payment_day[before_run] = self.pay_day[before_run]
         self._refresh_aging(idx)
         self.opening_balance[idx] = self.balance[idx]
 

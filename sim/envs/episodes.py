@@ -13,6 +13,11 @@ from sim.features import feature_matrix
 from sim.observation import Observation
 from sim.scenario import Scenario
 
+#: Up to this many accounts, a renewal recomputes the features and mask of every account (if computed already),
+#: above only those of the renewed accounts. With one account in seventy renewed, all rows took 48 µs and the renewed
+#: rows 55 µs at 64 accounts, both about 57 µs at 128, and 73 µs against 57 µs at 256 (one measurement each).
+RECOMPUTE_ALL_MAX_ACCOUNTS = 128
+
 
 class AgentActions:
     """The policy slot of a model whose actions come from an environment's ``step``, not from a policy."""
@@ -195,7 +200,13 @@ class AccountEpisodes:
         self.day_terminated[idx] = self.day_truncated[idx] = False
         # Features and masks already computed today change only in the renewed rows. Both are private arrays, because
         # features() and action_mask() hand out copies.
-        if self._features is not None or self._mask is not None:
+        if self._features is None and self._mask is None:
+            return
+        if model.n <= RECOMPUTE_ALL_MAX_ACCOUNTS:
+            # For few accounts the cost is per numpy call, and computing every row again takes fewer calls than
+            # picking the renewed rows out of the observation first. Both give the same values.
+            self._features = self._mask = None
+        else:
             joined = model.observation.take(idx)
             if self._features is not None:
                 self._features[idx] = feature_matrix(joined)
