@@ -126,6 +126,12 @@ _COMPLAINT_DRAWS = ((Purpose.COMPLAINT, 0), (Purpose.DISPUTE, 0))
 _ACCOUNT_AXIS_LAST = frozenset({"reached_ring", "calls_ring", "blocked_by_account", "paid_within_days"})
 
 
+def _read_only(values: np.ndarray) -> np.ndarray:
+    """Mark ``values`` read-only and return it."""
+    values.setflags(write=False)
+    return values
+
+
 #: The computation of each Observation field from the model's state on a day.
 _OBSERVE = {
     "active": lambda m, day: m.status == ACTIVE,
@@ -907,10 +913,9 @@ class PortfolioModel:
         :attr:`observed_fields`.
         """
         requested = OBSERVATION_FIELDS if fields is None else fields
-        observed = {name: _OBSERVE[name](self, day) if name in requested else None for name in OBSERVATION_FIELDS}
-        for values in observed.values():
-            if values is not None:
-                values.setflags(write=False)
+        observed = {
+            name: _read_only(_OBSERVE[name](self, day)) if name in requested else None for name in OBSERVATION_FIELDS
+        }
         return Observation(day=day, **observed)
 
     def action_mask(self, obs: Observation) -> np.ndarray:
