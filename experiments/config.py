@@ -149,7 +149,7 @@ class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATTERN)] = Field(
-        description="Letters, digits, '_', '.' and '-', starting with a letter or digit; names the run directory."
+        description="ASCII letters, digits, '_', '.' and '-', starting with a letter or digit; names the run directory."
     )
     description: str = ""
     scenario: str = Field(

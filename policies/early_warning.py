@@ -109,10 +109,10 @@ class ThinHistoryError(ValueError):
 
 def _check_both_outcomes(history: RollHistory, history_name: str) -> None:
     if history.rolled.all() or not history.rolled.any():
-        outcome = "rolled" if history.rolled.any() else "did not roll"
+        snapshots = "every snapshot" if history.rolled.any() else "no snapshot"
         raise ThinHistoryError(
-            f"every snapshot of the {history_name} history {outcome} ({len(history.rolled)} snapshots), so there "
-            "is nothing to tell apart"
+            f"{snapshots} of the {history_name} history rolled ({len(history.rolled)} snapshots), so there is nothing "
+            "to tell apart"
         )
 
 

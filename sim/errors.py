@@ -20,7 +20,7 @@ SCHEDULE_PATTERN = r"^lin_[0-9.eE+-]+$"
 
 # The meaning of each pattern in words, used in messages in place of the regular expression.
 _PATTERN_MEANINGS = {
-    NAME_PATTERN: "must start with a letter or digit and contain only letters, digits, '_', '.' and '-'",
+    NAME_PATTERN: "must start with an ASCII letter or digit and contain only ASCII letters, digits, '_', '.' and '-'",
     KEY_PATH_PATTERN: "must be a dotted key path of letters, digits and '_', such as call_center.agents",
     # Schedules are a union of a number and this text, so the meaning names both.
     SCHEDULE_PATTERN: "must be a number above 0, or 'lin_' and a number for a linear decay, such as lin_3.0e-4",

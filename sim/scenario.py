@@ -35,7 +35,7 @@ DpdRange = Annotated[
 
 MAX_MONEY = 1e9  # currency units; larger amounts are typos, and they overflow integer cents
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-#: A name that becomes part of file names, cell keys and report rows: 1 to 100 letters, digits, '_', '.' and '-',
+#: A name that becomes part of file names, cell keys and report rows: 1 to 100 ASCII letters, digits, '_', '.' and '-',
 #: starting with a letter or digit.
 SafeName = Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATTERN)]
 Money = Annotated[float, Field(ge=0.0, le=MAX_MONEY)]

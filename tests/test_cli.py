@@ -237,7 +237,7 @@ def test_run_directory_replays_identically(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [
-        ("name: ../escape\npolicies: [standard]\n", ("name", "must start with a letter or digit", "../escape")),
+        ("name: ../escape\npolicies: [standard]\n", ("name", "must start with an ASCII letter or digit", "../escape")),
         ("name: a\nname: b\npolicies: [standard]\n", ("duplicate key 'name'", "line 2")),
         ("name: a\npolicies: [standard]\nsede: 3\n", ("sede", "unknown key; allowed: name, description")),
         ("name: a\npolicies: [standard]\nseeds: [0, 4294967296]\n", ("seeds",)),
@@ -591,7 +591,7 @@ def test_booleans_and_quoted_numbers_are_not_numbers(tmp_path, capsys, name, tex
             "n_accounts:",
             "Input should be a valid integer, got '1e6'; YAML reads 1e6 as text, so write 1_000_000",
         ),
-        ("name: bad name!\n", "name:", "must start with a letter or digit and contain only letters, digits"),
+        ("name: bad name!\n", "name:", "must start with an ASCII letter or digit and contain only ASCII letters"),
         ("name: t\nsweep: {parameter: a b, values: [1]}\n", "sweep.parameter:", "must be a dotted key path"),
     ],
 )

@@ -447,6 +447,22 @@ def test_assumptions_and_footer(report_html: str) -> None:
     assert "uncommitted changes" not in footer.group(1)
 
 
+def test_one_account_one_day_singular(tmp_path: Path) -> None:
+    config = tmp_path / "one.yaml"
+    config.write_text(
+        "name: one\nscenario: default\npolicies: [do_nothing]\nseeds: 1\nn_accounts: 1\nhorizon_days: 1\n",
+        encoding="utf-8",
+    )
+    assert cli_main(["run", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+
+    text = re.sub(r"<[^>]+>", " ", (tmp_path / "run" / "report.html").read_text(encoding="utf-8"))
+    text = " ".join(text.split())
+    assert "1 account · 1 day" in text
+    assert "Horizon 1 day" in text
+    assert "1 accounts" not in text
+    assert "1 days" not in text
+
+
 def test_footer_flags_modified_checkout(tmp_path: Path) -> None:
     run_dir = write_run_dir(tmp_path)
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))

@@ -134,8 +134,8 @@ def test_error_shortens_a_huge_value():
             "stages[0].segment.risk_score[1]",
             "less than or equal to 1",
         ),
-        ({"name": "arm/b", "stages": [{"dpd": [1, 9]}]}, "name", "must start with a letter or digit"),
-        ({"name": "bell\x07", "stages": [{"dpd": [1, 9]}]}, "name", "must start with a letter or digit"),
+        ({"name": "arm/b", "stages": [{"dpd": [1, 9]}]}, "name", "must start with an ASCII letter or digit"),
+        ({"name": "bell\x07", "stages": [{"dpd": [1, 9]}]}, "name", "must start with an ASCII letter or digit"),
         ({"name": "x" * 101, "stages": [{"dpd": [1, 9]}]}, "name", "at most 100 characters"),
     ],
 )
