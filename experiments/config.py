@@ -479,9 +479,11 @@ def _load_scenarios(config: ExperimentConfig, source: str, base: Path) -> list[S
     keyed: list[tuple[str, Scenario]] = []
     if isinstance(config.scenario_parameters, dict):
         keyed.append(("scenario_parameters", _scenario_as_run(config.scenario_parameters, source, "")))
+        _check_recorded_names(config, [scenario for _, scenario in keyed], source)
     elif config.scenario_parameters is not None:
         for i, parameters in enumerate(config.scenario_parameters):
             keyed.append((f"scenario_parameters[{i}]", _scenario_as_run(parameters, source, f"[{i}]")))
+        _check_recorded_names(config, [scenario for _, scenario in keyed], source)
     else:
         for i, spec in enumerate(config.scenario_specs):
             key = "scenario" if config.scenarios is None else f"scenarios[{i}]"
@@ -508,6 +510,33 @@ def _load_scenarios(config: ExperimentConfig, source: str, base: Path) -> list[S
             )
         names.add(scenario.name)
     return [scenario for _, scenario in keyed]
+
+
+def _check_recorded_names(config: ExperimentConfig, scenarios: list[Scenario], source: str) -> None:
+    """Raise ConfigError when ``scenario`` or ``scenarios`` disagrees with ``scenario_parameters``, which alone
+    defines the scenarios of a replayed run.
+
+    Someone who edits ``scenario`` in a run directory's config.yaml would otherwise rerun the recorded scenarios
+    without a word. The runner writes ``scenario`` as the scenarios' names joined by commas. In ``scenarios`` only
+    shipped names are checked, because a scenario file's ``name`` need not match its file name.
+    """
+    names = [scenario.name for scenario in scenarios]
+    mismatch = None
+    if "scenario" in config.model_fields_set and config.scenario != ", ".join(names):
+        mismatch = ("scenario", config.scenario)
+    # A sweep's variants are named like default[call_center.agents=5].
+    recorded = {name.split("[", 1)[0] for name in names}
+    for i, spec in enumerate(config.scenarios or []):
+        if mismatch is None and Path(spec).suffix.lower() not in (".yaml", ".yml") and spec not in recorded:
+            mismatch = (f"scenarios[{i}]", spec)
+    if mismatch is not None:
+        key, spec = mismatch
+        raise ConfigError(
+            source,
+            key,
+            f"is {short_repr(spec)}, but scenario_parameters, which alone defines the scenarios of a replayed run, "
+            f"contains {', '.join(names)}; delete scenario_parameters to run {short_repr(spec)}",
+        )
 
 
 def _inherited_name_note(config: ExperimentConfig, index: int, base: Path) -> str:

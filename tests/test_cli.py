@@ -234,6 +234,20 @@ def test_run_directory_replays_identically(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_edited_replay_scenario_rejected(tmp_path, capsys):
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="do_nothing"))
+    assert run_cli(["run", str(config), "--out", str(tmp_path / "run"), "--no-progress"], capsys)[0] == 0
+    written = (tmp_path / "run" / "config.yaml").read_text(encoding="utf-8")
+    assert "\nscenario: default\n" in written
+    edited = write(tmp_path / "edited.yaml", written.replace("\nscenario: default\n", "\nscenario: recession\n"))
+
+    code, _, err = run_cli(["validate", str(edited)], capsys)
+    assert code == 2
+    assert_one_line_error(
+        err, "edited.yaml: scenario: is 'recession', but scenario_parameters", "delete scenario_parameters to run"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [
