@@ -378,13 +378,23 @@ def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | Non
     base = base or Path.cwd()
     scenarios = _load_scenarios(config, source, base)
 
+    sources = config.policy_sources or {}
+    for name in sources:
+        if name not in config.policies:
+            raise ConfigError(
+                source,
+                f"policy_sources.{name}",
+                "names no policy in 'policies' (" + ", ".join(short_text(p) for p in config.policies) + "); remove it",
+            )
     specs: dict[str, str] = {}
     for i, spec in enumerate(config.policies):
-        resolved = _resolve_path((config.policy_sources or {}).get(spec, spec), base)
+        written = sources.get(spec, spec)
+        resolved = _resolve_path(written, base)
+        key = f"policy_sources.{spec}" if spec in sources else f"policies[{i}]"
         try:
             policy = policies.load(resolved)
         except ConfigError as exc:
-            raise _policy_error(exc, source, f"policies[{i}]", spec, resolved) from None
+            raise _policy_error(exc, source, key, written, resolved) from None
         if policy.name in specs:
             raise ConfigError(
                 source, f"policies[{i}]", f"two policies are named {short_repr(policy.name)}; names must be unique"

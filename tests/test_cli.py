@@ -234,6 +234,25 @@ def test_run_directory_replays_identically(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_policy_sources_checked_under_own_key(tmp_path, capsys):
+    (tmp_path / "fake.zip").write_bytes(b"PK not a model")
+    head = "name: t\nscenario: default\npolicies: [do_nothing, standard]\n"
+    assert_validate_rejects(
+        tmp_path,
+        capsys,
+        "unknown.yaml",
+        head + "policy_sources: {ghost: letters_only}\n",
+        "policy_sources.ghost: names no policy in 'policies' (do_nothing, standard); remove it",
+    )
+    assert_validate_rejects(
+        tmp_path,
+        capsys,
+        "broken.yaml",
+        head + "policy_sources: {standard: fake.zip}\n",
+        "policy_sources.standard: 'fake.zip': is not a Stable-Baselines3 model zip",
+    )
+
+
 def test_edited_replay_scenario_rejected(tmp_path, capsys):
     config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="do_nothing"))
     assert run_cli(["run", str(config), "--out", str(tmp_path / "run"), "--no-progress"], capsys)[0] == 0
