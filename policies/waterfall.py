@@ -38,7 +38,7 @@ from policies.early_warning import EarlyWarningModel, load_score
 from sim.catalogue import ACTION_BY_NAME, contact_action, plan_action, settlement_action
 from sim.engine import Observation
 from sim.errors import ConfigError, config_error_from_validation, short_repr
-from sim.scenario import CHANNELS, DpdRange, Probability, SafeName, load_yaml_mapping
+from sim.scenario import CHANNELS, OTHER_KINDS, DpdRange, Probability, SafeName, load_yaml_mapping
 
 SHIPPED_WATERFALL_DIR = Path(__file__).parent / "waterfalls"
 #: Largest ``start`` or ``every``, in days: ten years, beyond any DPD an account reaches before charge-off.
@@ -179,6 +179,20 @@ class Stage(BaseModel):
     treatments: list[Treatment] = Field(default_factory=list)
 
 
+def _check_not_other_kind(data: dict[str, Any], source: str) -> None:
+    """Raise ConfigError when ``data``, which has no 'stages', is plainly a file of another kind.
+
+    Otherwise a file listed under an experiment's ``policies`` by mistake gets the waterfall's missing keys listed.
+    """
+    if "stages" in data:
+        return
+    for key, (kind, description) in OTHER_KINDS.items():
+        if key in data and kind != "waterfall":
+            raise ConfigError(source, "", f"is {description} (it has '{key}'), not a waterfall")
+    if data.get("kind") == "early_warning":
+        raise ConfigError(source, "", "is an early-warning score, not a waterfall; name it as a waterfall's 'score'")
+
+
 class WaterfallSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -272,6 +286,7 @@ class Waterfall:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<waterfall>", warn: bool = True) -> Waterfall:
         """Validate a waterfall; with ``warn``, warn (``UserWarning``) about cadences the guard will block."""
+        _check_not_other_kind(data, source)
         try:
             spec = WaterfallSpec.model_validate(data)
         except ValidationError as exc:

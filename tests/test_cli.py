@@ -865,7 +865,7 @@ def test_validate_as_experiment_names_misspelt_key(tmp_path, capsys):
     ("path", "kind", "fragments"),
     [
         ("sim/scenarios/default.yaml", "waterfall", ("stages: Field required", "keys are those of a scenario")),
-        ("configs/rl/ppo.yaml", "waterfall", ("stages: Field required", "keys are those of a training config")),
+        ("configs/rl/ppo.yaml", "waterfall", ("is a training config (it has 'algo'), not a waterfall",)),
         ("sim/scenarios/default.yaml", "score", ("kind: expected 'early_warning'", "keys are those of a scenario")),
     ],
 )
@@ -913,6 +913,23 @@ def test_validate_detects_misspelt_experiment(tmp_path, capsys):
     assert code == 2
     assert_one_line_error(err, "typo.yaml: polices: unknown key", "did you mean 'policies'?")
     assert "currency" not in err, "listed the keys of a scenario"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: inner\nscenario: default\npolicies: [standard]\n", "is an experiment config (it has 'policies')"),
+        ("algo: ppo\n", "is a training config (it has 'algo')"),
+        ("kind: early_warning\n", "is an early-warning score, not a waterfall"),
+    ],
+)
+def test_policy_file_of_other_kind_named(tmp_path, capsys, text, message):
+    write(tmp_path / "other.yaml", text)
+    config = write(tmp_path / "exp.yaml", "name: t\nscenario: default\npolicies: [do_nothing, other.yaml]\n")
+    code, _, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "other.yaml", message)
+    assert "Field required" not in err
 
 
 def test_run_names_a_waterfall(tmp_path, capsys):
