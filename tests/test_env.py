@@ -830,6 +830,13 @@ def test_numpy_seed_equals_int_seed(make):
     np.testing.assert_array_equal(observation, expected)
 
 
+@pytest.mark.parametrize("make", [AccountEnv, lambda **kwargs: AccountVectorEnv(num_envs=2, **kwargs)])
+def test_render_mode_only_none(make):
+    assert make(render_mode=None).render_mode is None
+    with pytest.raises(ValueError, match="render_mode must be None, got 'rgb_array': Account-v0 has no render modes"):
+        make(render_mode="rgb_array")
+
+
 @pytest.mark.parametrize("make", [lambda: AccountEnv(horizon=5), lambda: AccountVectorEnv(num_envs=2, horizon=5)])
 def test_bool_seed_rejected(make):
     with pytest.raises(ValueError, match="seed must be"):

@@ -37,6 +37,15 @@ def load_scenario(scenario: Scenario | str) -> Scenario:
     return scenario if isinstance(scenario, Scenario) else Scenario.load(scenario)
 
 
+def check_render_mode(render_mode: str | None) -> None:
+    """Raise ValueError unless ``render_mode`` is None: the environments have no render modes."""
+    if render_mode is not None:
+        raise ValueError(
+            f"render_mode must be None, got {render_mode!r}: Account-v0 has no render modes (metadata['render_modes'] "
+            "is empty); inspect info or env.unwrapped.model instead"
+        )
+
+
 def check_reset_seed(seed: int | None) -> int | None:
     """Return ``seed`` as a Python int, or None; raise ValueError unless it is a whole number from 0 to
     :data:`MAX_SEED`.
@@ -164,6 +173,7 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
       (default ``"default"``).
     - ``horizon``: steps (days) before truncation (default 180).
     - ``reward``: a callable from :class:`~sim.envs.reward.DayOutcome` to rewards (default ``NetCashReward()``).
+    - ``render_mode``: accepted for Gymnasium's ``make``; the environment renders nothing, so only None is allowed.
 
     ## Version History
 
@@ -173,8 +183,14 @@ class AccountEnv(gym.Env[np.ndarray, np.int64]):
     metadata: dict[str, Any] = {"render_modes": []}
 
     def __init__(
-        self, scenario: Scenario | str = "default", horizon: int = 180, reward: RewardFunction | None = None
+        self,
+        scenario: Scenario | str = "default",
+        horizon: int = 180,
+        reward: RewardFunction | None = None,
+        render_mode: str | None = None,
     ) -> None:
+        check_render_mode(render_mode)
+        self.render_mode = None
         self.scenario = load_scenario(scenario)
         self.horizon = check_horizon(horizon)
         self.reward = reward_or_default(reward)

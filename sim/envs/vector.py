@@ -14,6 +14,7 @@ from sim.catalogue import N_ACTIONS, NO_ACTION
 from sim.engine import PortfolioModel
 from sim.envs.account import (
     check_horizon,
+    check_render_mode,
     check_reset_seed,
     load_scenario,
     next_account_ids,
@@ -76,7 +77,7 @@ class AccountVectorEnv(VectorEnv):
     ## Arguments
 
     - ``num_envs``: accounts stepped together (default 1).
-    - ``scenario``, ``horizon``, ``reward``: as :class:`sim.envs.AccountEnv`.
+    - ``scenario``, ``horizon``, ``reward``, ``render_mode``: as :class:`sim.envs.AccountEnv`.
     - ``autoreset_mode``: ``AutoresetMode.NEXT_STEP`` (default) or ``AutoresetMode.SAME_STEP``, or the name as text
       (``"SAME_STEP"``).
 
@@ -92,7 +93,10 @@ class AccountVectorEnv(VectorEnv):
         horizon: int = 180,
         reward: RewardFunction | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = None,
     ) -> None:
+        check_render_mode(render_mode)
+        self.render_mode = None
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
             raise ValueError(f"num_envs must be a whole number of at least 1, got {num_envs!r}")
         # Either the enum, its value ("NextStep") or its name ("NEXT_STEP"), as the docs write it.
