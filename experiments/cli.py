@@ -21,7 +21,7 @@ from pathlib import Path
 
 from experiments.config import MAX_SEEDS
 from sim.atomic import check_writable_file
-from sim.errors import ConfigError, parse_json
+from sim.errors import ConfigError, parse_json, short_repr
 
 DEFAULT_CONFIG = Path("configs") / "baseline.yaml"
 _TRAINING_MEMORY_ADVICE = (
@@ -601,6 +601,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     _check_not_input(args.out, args.csv, "--csv")
     _check_yaml_out(args.out, "scenario")
     command = f"arrears calibrate --csv {args.csv} --out {args.out} --base {args.base}"
+    from sim.scenario import Scenario
+
+    # Loaded here first, so that an unknown name is reported under --base before the CSV is read.
+    with _named_by_option("arrears calibrate", "--base", str(args.base), "scenario"):
+        Scenario.load(args.base)
     scenario = calibrate_monthly_csv(args.csv, args.out, base=args.base, command=command)
     print(f"wrote {args.out} (scenario '{scenario.name}', fitted from {args.csv}, other keys from {args.base})")
     return 0
@@ -637,6 +642,21 @@ def _check_not_input(out: Path, data: Path, option: str) -> None:
         raise ConfigError(str(out), "--out", f"is the {option} file it reads; name another file for the scenario YAML")
 
 
+@contextlib.contextmanager
+def _named_by_option(command: str, option: str, value: str, key_path: str) -> Iterator[None]:
+    """Report an unknown name given to ``option`` under that option, as other argument errors are.
+
+    The loaders report an unknown name under ``key_path`` of a config, which a command-line value does not have. An
+    error inside a named file keeps that file and key.
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.key_path != key_path or exc.source != value:
+            raise
+        raise ConfigError(command, option, f"{short_repr(value)}: {exc.message}") from None
+
+
 def cmd_fit_score(args: argparse.Namespace) -> int:
     import policies
     from policies.early_warning import HORIZON_DAYS, ThinHistoryError, train
@@ -646,8 +666,10 @@ def cmd_fit_score(args: argparse.Namespace) -> int:
         raise ConfigError("--days", "", f"must exceed the {HORIZON_DAYS}-day horizon, got {args.days}")
     check_writable_file(args.out, "--out")
     _check_yaml_out(args.out, "score")
-    scenario = Scenario.load(args.scenario)
-    policy = policies.load(args.policy)
+    with _named_by_option("arrears fit-score", "--scenario", args.scenario, "scenario"):
+        scenario = Scenario.load(args.scenario)
+    with _named_by_option("arrears fit-score", "--policy", args.policy, "policy"):
+        policy = policies.load(args.policy)
     try:
         report = train(
             scenario,

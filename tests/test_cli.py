@@ -253,6 +253,23 @@ def test_policy_sources_checked_under_own_key(tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["fit-score", "--policy", "nope"], "arrears fit-score: error: --policy: 'nope': unknown policy"),
+        (["fit-score", "--scenario", "nope"], "arrears fit-score: error: --scenario: 'nope': no shipped scenario"),
+        (["calibrate", "--csv", "{csv}", "--base", "nope"], "arrears calibrate: error: --base: 'nope': no shipped"),
+    ],
+)
+def test_unknown_name_reported_under_option(tmp_path, capsys, arguments, message):
+    csv = write(tmp_path / "history.csv", "account_id,month,state\n")
+    arguments = [argument.format(csv=csv) for argument in arguments]
+    code, _, err = run_cli([*arguments, "--out", str(tmp_path / "out.yaml")], capsys)
+    assert code == 2
+    assert_one_line_error(err, message)
+    assert not (tmp_path / "out.yaml").exists()
+
+
 def test_edited_replay_scenario_rejected(tmp_path, capsys):
     config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="do_nothing"))
     assert run_cli(["run", str(config), "--out", str(tmp_path / "run"), "--no-progress"], capsys)[0] == 0
