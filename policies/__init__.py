@@ -58,6 +58,8 @@ def load(spec: str | Path, warn: bool = True) -> Policy:
         return BUILT_IN[text]()
     if shipped.exists():
         return Waterfall.from_yaml(shipped, warn=False)
+    if Path(text).is_dir():
+        raise ConfigError(text, "policy", "is a directory; name a waterfall YAML or a model zip in it")
     raise ConfigError(
         text,
         "policy",

@@ -270,6 +270,12 @@ def test_unknown_name_reported_under_option(tmp_path, capsys, arguments, message
     assert not (tmp_path / "out.yaml").exists()
 
 
+def test_directory_as_policy_says_so(tmp_path, capsys):
+    (tmp_path / "models").mkdir()
+    text = f"name: t\nscenario: default\npolicies: [do_nothing, {tmp_path / 'models'}]\n"
+    assert_validate_rejects(tmp_path, capsys, "exp.yaml", text, "policies[1]:", "is a directory; name a waterfall YAML")
+
+
 def test_edited_replay_scenario_rejected(tmp_path, capsys):
     config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="do_nothing"))
     assert run_cli(["run", str(config), "--out", str(tmp_path / "run"), "--no-progress"], capsys)[0] == 0
