@@ -864,15 +864,16 @@ def check_run_directory(path: Path) -> None:
     contain only what arrears writes there, because a run replaces the directory and would delete anything else.
     Checked before any simulation, so that a bad ``--out`` fails at once and never overwrites a user's files.
     """
-    if path.exists() and not path.is_dir():
-        raise ConfigError(str(path), "--out", "exists and is not a directory; name a new or run directory")
     # The staging and backup folders that a run creates beside NAME (".NAME.RANDOM.tmp", ".NAME.RANDOM.old") are
-    # its longest file names, 14 bytes longer than NAME.
+    # its longest file names, 14 bytes longer than NAME. Checked before path.exists(), which raises OSError for a
+    # name above the file system's limit.
     max_name = _max_name_bytes(path) - len(".XXXXXXXX.tmp") - 1
     if len(os.fsencode(path.name)) > max_name:
         raise ConfigError(
             str(path), "--out", f"the directory name is too long; use at most {max_name} bytes for its last part"
         )
+    if path.exists() and not path.is_dir():
+        raise ConfigError(str(path), "--out", "exists and is not a directory; name a new or run directory")
     if path.is_dir():
         entries = {entry.name for entry in path.iterdir()}
         is_run = (path / "manifest.json").is_file() or (path / CELLS_DIR / GRID_FILE).is_file()

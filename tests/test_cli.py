@@ -570,15 +570,18 @@ def test_yaml_decimal_and_hex_numbers_accepted(tmp_path, capsys):
     assert "10 days" in out
 
 
-def test_too_long_out_name_exits_2_before_running(tmp_path, capsys):
-    from experiments.runner import check_run_directory
+@pytest.mark.parametrize("extra", [1, 15])
+def test_too_long_out_name_exits_2_before_running(tmp_path, capsys, extra):
+    """A name 1 byte over what leaves room for ".NAME.XXXXXXXX.tmp", and one over the file system's own limit."""
+    from experiments.runner import _max_name_bytes, check_run_directory
 
-    check_run_directory(tmp_path / ("c" * 241))  # the maximum length that leaves room for ".NAME.XXXXXXXX.tmp"
-    out = tmp_path / ("c" * 242)
+    longest = _max_name_bytes(tmp_path / "x") - len(".XXXXXXXX.tmp") - 1
+    check_run_directory(tmp_path / ("c" * longest))
+    out = tmp_path / ("c" * (longest + extra))
     config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
     code, _, err = run_cli(["run", str(config), "--out", str(out), "--no-progress"], capsys)
     assert code == 2
-    assert_one_line_error(err, "--out: the directory name is too long; use at most 241 bytes")
+    assert_one_line_error(err, f"--out: the directory name is too long; use at most {longest} bytes")
     assert list(tmp_path.iterdir()) == [config]
 
 
