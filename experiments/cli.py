@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import io
 import logging
 import os
@@ -372,6 +373,10 @@ def _run_command(args: argparse.Namespace) -> int:
         if args.debug:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
+        if exc.errno == errno.ENAMETOOLONG:
+            # A path too long for the file system derives from a name that the user gave, so it is bad input.
+            print(f"arrears {args.command}: error: {where}file name too long; use a shorter path", file=sys.stderr)
+            return 2
         print(f"arrears {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
 

@@ -585,6 +585,13 @@ def test_too_long_out_name_exits_2_before_running(tmp_path, capsys, extra):
     assert list(tmp_path.iterdir()) == [config]
 
 
+def test_report_of_too_long_path_exits_2(tmp_path, capsys):
+    run_dir = tmp_path / ("c" * 300)
+    code, _, err = run_cli(["report", str(run_dir)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "arrears report: error:", "file name too long; use a shorter path")
+
+
 def test_experiment_named_as_scenario_says_so(tmp_path, capsys):
     inner = write(tmp_path / "inner.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
     outer = write(tmp_path / "outer.yaml", EXPERIMENT.format(scenario=inner, policies="standard"))
