@@ -578,6 +578,7 @@ def check_chromium(chromium: Path) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from sim.calibration import REGENERATE_COMMAND, calibrate_monthly_csv, calibrate_uci
+    from sim.scenario import Scenario
 
     if args.uci is not None:
         from experiments.config import installed_from_wheel
@@ -606,8 +607,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     _check_not_input(args.out, args.csv, "--csv")
     _check_yaml_out(args.out, "scenario")
     command = f"arrears calibrate --csv {args.csv} --out {args.out} --base {args.base}"
-    from sim.scenario import Scenario
-
     # Loaded here first, so that an unknown name is reported under --base before the CSV is read.
     with _named_by_option("arrears calibrate", "--base", str(args.base), "scenario"):
         Scenario.load(args.base)

@@ -531,16 +531,18 @@ def _check_recorded_names(config: ExperimentConfig, scenarios: list[Scenario], s
     shipped names are checked, because a scenario file's ``name`` need not match its file name.
     """
     names = [scenario.name for scenario in scenarios]
-    mismatch = None
+    mismatches = []
     if "scenario" in config.model_fields_set and config.scenario != ", ".join(names):
-        mismatch = ("scenario", config.scenario)
+        mismatches.append(("scenario", config.scenario))
     # A sweep's variants are named like default[call_center.agents=5].
     recorded = {name.split("[", 1)[0] for name in names}
-    for i, spec in enumerate(config.scenarios or []):
-        if mismatch is None and Path(spec).suffix.lower() not in (".yaml", ".yml") and spec not in recorded:
-            mismatch = (f"scenarios[{i}]", spec)
-    if mismatch is not None:
-        key, spec = mismatch
+    mismatches += [
+        (f"scenarios[{i}]", spec)
+        for i, spec in enumerate(config.scenarios or [])
+        if Path(spec).suffix.lower() not in (".yaml", ".yml") and spec not in recorded
+    ]
+    if mismatches:
+        key, spec = mismatches[0]
         raise ConfigError(
             source,
             key,

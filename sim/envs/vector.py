@@ -137,7 +137,8 @@ class AccountVectorEnv(VectorEnv):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+        # A bool is an int here, and check_reset_seed rejects it.
+        if seed is not None and not isinstance(seed, int | np.integer):
             raise ValueError(
                 f"seed must be one integer for the whole portfolio (its accounts share one model), got {seed!r}"
             )
