@@ -539,6 +539,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         check_chromium(chromium)
     # Hold the run's lock, because a run that replaced the directory while this report rendered would otherwise
     # receive a report of the earlier run's metrics.
+    # NOTE: the lock file goes beside the run directory, so a run directory inside a folder that is not writable gets
+    # no report (not tested, because the tests run as root).
     lock = _exclusive_run_directory(
         args.run_dir.resolve(), option="", advice="run arrears report again when it has finished"
     )

@@ -531,7 +531,7 @@ def test_report_on_a_file_says_so(tmp_path, capsys):
     assert_one_line_error(err, "metrics.csv", "is a file, not a run directory")
 
 
-def test_report_waits_for_locked_run(tmp_path, capsys):
+def test_report_of_locked_run_exits_2(tmp_path, capsys):
     from experiments.runner import _exclusive_run_directory
 
     run_dir = tmp_path / "run"
