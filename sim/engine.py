@@ -37,7 +37,14 @@ from sim.callcenter import HOURS_PER_DAY, CallCentre, ShiftLog
 from sim.catalogue import ACTIONS, AGENCY, HARDSHIP_HOLD, N_ACTIONS, NO_ACTION, SELL, WRITE_OFF
 from sim.compliance import RULES, allowed_actions, blocked_by_rule
 from sim.observation import OBSERVATION_FIELDS, Observation
-from sim.rng import KeyedRandom, Purpose, category_by_group, category_from_uniform, normal_from_uniform
+from sim.rng import (
+    KeyedRandom,
+    Purpose,
+    category_by_cumulative_group,
+    category_from_uniform,
+    cumulative_table,
+    normal_from_uniform,
+)
 from sim.scenario import CHANNELS, DEBTOR_TYPES, FRAMINGS, MAX_CYCLES_PAST_DUE, Scenario
 
 ACTIVE, PAID_OFF, CHARGED_OFF, SETTLED, SOLD = 0, 1, 2, 3, 4
@@ -365,6 +372,8 @@ class PortfolioModel:
                 self.payments_given_pay[s] /= total
             else:
                 self.payments_given_pay[s, 1] = 1.0
+        # Every statement draws from these, so their cumulative rows are computed once.
+        self._payments_cumulative = cumulative_table(self.payments_given_pay)
         self.full_payoff_share = np.array([sc.transitions.full_payoff_share.get(s, 0.0) for s in range(n_states)])
         self.dispute_probability = np.array([sc.disputes.probability_per_contact.get(t, 0.0) for t in DEBTOR_TYPES])
         self.late_fee_cents = np.rint(sc.portfolio.late_fee * CENTS).astype(np.int64)
@@ -732,7 +741,7 @@ class PortfolioModel:
         # Pay day: uniform over the cycle's days. A cycle that began at statement day S takes payments on days
         # S..S+29 (the statement runs at 00:00, payments at 22:00).
         offset = np.floor(u[Purpose.PAY_DAY, 0] * self.scenario.cycle_days).astype(np.int64)
-        k = category_by_group(u[Purpose.PAY_AMOUNT, 0], self.payments_given_pay, state)
+        k = category_by_cumulative_group(u[Purpose.PAY_AMOUNT, 0], self._payments_cumulative, state)
         self.pay_installments[idx] = k
         self.paid_this_cycle[idx] = False
         return will_pay, offset
@@ -757,11 +766,12 @@ class PortfolioModel:
         model can learn from them while the untreated behaviour stays as calibrated.
         """
         signals = self.scenario.signals
-        logins = np.empty(len(idx), dtype=np.int64)
-        for paying, rate in ((True, signals.logins_if_paying), (False, signals.logins_if_not_paying)):
-            rows = will_pay == paying
-            logins[rows] = _poisson_quantile(logins_u[rows], rate)
-        self.portal_logins[idx] = logins
+        # Both quantiles of every draw, then one pick: fewer numpy calls than picking the draws of each rate first.
+        self.portal_logins[idx] = np.where(
+            will_pay,
+            _poisson_quantile(logins_u, signals.logins_if_paying),
+            _poisson_quantile(logins_u, signals.logins_if_not_paying),
+        )
         mean = self.spend_change_by_type[self.debtor_type[idx]] + np.where(
             will_pay, 0.0, signals.spend_change_if_not_paying
         )

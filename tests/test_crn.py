@@ -131,3 +131,44 @@ def test_uniform_rows_equal_single_draws():
     assert rows.shape == (len(draws), 4)
     for row, (purpose, draw) in zip(rows, draws, strict=True):
         np.testing.assert_array_equal(row, rng.uniform(-1, purpose, draw=draw))
+
+
+def test_day_key_table_gives_the_keys_mixed_one_by_one():
+    from sim.rng import _TABLE_DRAWS, KeyedRandom, Purpose, _mix_int, _scalar_key, _scalar_keys
+
+    # Keys mixed from Python ints, as every version of the generator did, for draws inside and outside the table.
+    for day in (-1, 0, 17, 4_000_000):
+        for purpose in Purpose:
+            for draw in range(_TABLE_DRAWS + 2):
+                expected = _mix_int(((day + (1 << 20)) << 24) ^ (int(purpose) << 8) ^ draw)
+                assert int(_scalar_key(day, purpose, draw)) == expected
+        draws = ((Purpose.WILL_PAY, 0), (Purpose.REACH, 1), (Purpose.HOLDOUT, 0))
+        assert _scalar_keys(day, draws).tolist() == [int(_scalar_key(day, p, d)) for p, d in draws]
+        assert not _scalar_keys(day, draws).flags.writeable and not _scalar_key(day, Purpose.REACH, 0).flags.writeable
+    # Draws pinned from the generator before the table existed: a change of key is a change of every result.
+    rng = KeyedRandom(3, np.array([5, 0, 900]))
+    assert [float(u).hex() for u in rng.uniform(17, Purpose.WILL_PAY)] == [
+        "0x1.73dee27e62430p-1",
+        "0x1.197d39336407ep-2",
+        "0x1.57ac9da977400p-10",
+    ]
+    assert [float(u).hex() for u in rng.uniform(-1, Purpose.REACH, draw=4)] == [
+        "0x1.dcbc8218b2820p-6",
+        "0x1.24e7c9611e658p-1",
+        "0x1.b42f8465e91e0p-2",
+    ]
+
+
+def test_category_by_cumulative_group_matches_category_by_group():
+    from sim.rng import category_by_cumulative_group, category_by_group, cumulative_table
+
+    tables = np.array([[0.5, 0.5, 0.0], [0.1, 0.0, 0.9], [0.0, 0.0, 1.0]])
+    u = np.linspace(0.0, 0.999, 30)
+    group = np.arange(30) % 3
+    categories = category_by_cumulative_group(u, cumulative_table(tables), group)
+    np.testing.assert_array_equal(categories, category_by_group(u, tables, group))
+    assert categories.dtype == np.int64
+    assert categories[group == 2].tolist() == [2] * 10
+    # In group 0 the five draws below 0.5 take category 0 and the five above take 1; group 1 never takes 1.
+    assert categories[group == 0].tolist() == [0] * 5 + [1] * 5
+    assert 1 not in categories[group == 1]
