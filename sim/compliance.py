@@ -58,8 +58,9 @@ def blocked_by_rule(
     stopped = reaches_debtor & state("stop_contact") & ~on_hold & ~disputed
     is_call = _IS_CALL[actions] & ~on_hold & ~disputed & ~stopped
     # Calls and offers are a small share of the actions, so their rules read the state of those accounts only.
-    call_cap = np.zeros_like(is_call)
-    after_conversation = np.zeros_like(is_call)
+    # np.zeros rather than np.zeros_like, whose overhead was 0.8 µs against 0.14 µs (one measurement).
+    call_cap = np.zeros(len(is_call), dtype=bool)
+    after_conversation = np.zeros(len(is_call), dtype=bool)
     calls = is_call.nonzero()[0]
     if len(calls):
         capped = state("calls_last_7_days", calls) >= CALL_CAP_PER_WEEK
