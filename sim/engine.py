@@ -288,6 +288,8 @@ class _Reserve:
     #: (attribute, key for a dict of arrays or None, whether the account is the last axis, drawn values)
     arrays: tuple[tuple[str, str | None, bool, np.ndarray], ...]
     start: _Start
+    #: The drawn accounts' random numbers, whose keys renew_accounts copies rather than mixes again.
+    rng: KeyedRandom
 
 
 class PortfolioModel:
@@ -661,7 +663,7 @@ class PortfolioModel:
             else:
                 current[where] = drawn[source]
         self.account_ids[idx] = account_ids
-        self.rng = self.rng.with_accounts(idx, account_ids)
+        self.rng = self.rng.with_rows_of(idx, reserve.rng, rows)
         self._start_accounts(idx, self.day, reserve.start.take(rows))
         for letter in self._in_post:
             addressed_elsewhere = kept[letter.accounts]
@@ -718,7 +720,7 @@ class PortfolioModel:
                         f"is not axis {axis}; list it in _ACCOUNT_AXIS_LAST if the account is its last axis"
                     )
                 arrays.append((name, key, axis_last, drawn_values))
-        return _Reserve(int(account_ids[0]), len(account_ids), tuple(arrays), start)
+        return _Reserve(int(account_ids[0]), len(account_ids), tuple(arrays), start, joining.rng)
 
     # -- the cycle --------------------------------------------------------------------------------------------------
 

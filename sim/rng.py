@@ -242,12 +242,18 @@ class KeyedRandom:
         subset._account_keys = self._account_keys[index]
         return subset
 
-    def with_accounts(self, index: np.ndarray, account_ids: np.ndarray) -> KeyedRandom:
-        """Return the draws of the same seed with the accounts at positions ``index`` replaced by ``account_ids``."""
+    def with_rows_of(self, index: np.ndarray, other: KeyedRandom, rows: np.ndarray) -> KeyedRandom:
+        """Return the draws of the same seed with the accounts at positions ``index`` replaced by the accounts at
+        positions ``rows`` of ``other``, which must have the same seed.
+
+        The result draws as a :class:`KeyedRandom` of the ids after the replacement does, and copies the replacing
+        accounts' keys from ``other`` instead of mixing them again."""
+        if other.seed != self.seed:
+            raise ValueError(f"expected draws of seed {self.seed} to copy from, got seed {other.seed}")
         replaced = KeyedRandom.__new__(KeyedRandom)
         replaced.seed = self.seed
         replaced._account_keys = self._account_keys.copy()
-        replaced._account_keys[index] = _account_keys(self.seed, account_ids)
+        replaced._account_keys[index] = other._account_keys[rows]
         return replaced
 
     def uniform(self, day: int, purpose: Purpose, index: np.ndarray | None = None, draw: int = 0) -> np.ndarray:

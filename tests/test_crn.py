@@ -133,7 +133,7 @@ def test_uniform_rows_equal_single_draws():
         np.testing.assert_array_equal(row, rng.uniform(-1, purpose, draw=draw))
 
 
-def test_day_key_table_gives_the_keys_mixed_one_by_one():
+def test_day_key_table_matches_scalar_mix():
     from sim.rng import _TABLE_DRAWS, KeyedRandom, Purpose, _mix_int, _scalar_key, _scalar_keys
 
     # Keys mixed from Python ints, as every version of the generator did, for draws inside and outside the table.
@@ -144,7 +144,8 @@ def test_day_key_table_gives_the_keys_mixed_one_by_one():
                 assert int(_scalar_key(day, purpose, draw)) == expected
         draws = ((Purpose.WILL_PAY, 0), (Purpose.REACH, 1), (Purpose.HOLDOUT, 0))
         assert _scalar_keys(day, draws).tolist() == [int(_scalar_key(day, p, d)) for p, d in draws]
-        assert not _scalar_keys(day, draws).flags.writeable and not _scalar_key(day, Purpose.REACH, 0).flags.writeable
+        assert not _scalar_keys(day, draws).flags.writeable
+        assert not _scalar_key(day, Purpose.REACH, 0).flags.writeable
     # Draws pinned from the generator before the table existed: a change of key is a change of every result.
     rng = KeyedRandom(3, np.array([5, 0, 900]))
     assert [float(u).hex() for u in rng.uniform(17, Purpose.WILL_PAY)] == [
@@ -159,7 +160,7 @@ def test_day_key_table_gives_the_keys_mixed_one_by_one():
     ]
 
 
-def test_category_by_cumulative_group_matches_category_by_group():
+def test_cumulative_group_matches_by_group():
     from sim.rng import category_by_cumulative_group, category_by_group, cumulative_table
 
     tables = np.array([[0.5, 0.5, 0.0], [0.1, 0.0, 0.9], [0.0, 0.0, 1.0]])
@@ -172,3 +173,19 @@ def test_category_by_cumulative_group_matches_category_by_group():
     # In group 0 the five draws below 0.5 take category 0 and the five above take 1; group 1 never takes 1.
     assert categories[group == 0].tolist() == [0] * 5 + [1] * 5
     assert 1 not in categories[group == 1]
+
+
+def test_with_rows_of_matches_new_ids():
+    from sim.rng import KeyedRandom, Purpose
+
+    ids = np.array([5, 0, 900, 12])
+    reserve = KeyedRandom(3, np.array([40, 41, 42]))
+    replaced = KeyedRandom(3, ids).with_rows_of(np.array([1, 3]), reserve, np.array([2, 0]))
+    expected = KeyedRandom(3, np.array([5, 42, 900, 40]))
+    np.testing.assert_array_equal(replaced.uniform(9, Purpose.WILL_PAY), expected.uniform(9, Purpose.WILL_PAY))
+    # The original draws are left as they were.
+    np.testing.assert_array_equal(
+        KeyedRandom(3, ids).uniform(9, Purpose.WILL_PAY)[[0, 2]], replaced.uniform(9, Purpose.WILL_PAY)[[0, 2]]
+    )
+    with pytest.raises(ValueError, match="expected draws of seed 3 to copy from, got seed 4"):
+        KeyedRandom(3, ids).with_rows_of(np.array([0]), KeyedRandom(4, np.array([1])), np.array([0]))
