@@ -124,7 +124,8 @@ def _scalar_key(day: int, purpose: Purpose, draw: int) -> np.ndarray:
 
     Cached, because a simulated day needs a few dozen keys, each for a handful of accounts in an environment.
     """
-    if 0 <= draw < _TABLE_DRAWS:
+    purpose, draw = int(purpose), int(draw)
+    if 0 <= purpose < len(_PURPOSE_DRAW_BITS) and 0 <= draw < _TABLE_DRAWS:
         # A 0-d view of the read-only table, which is read-only too.
         return _day_keys(day)[purpose, draw, ...]
     return _constant(_mix_int(_premix(day, purpose, draw)))
@@ -133,9 +134,10 @@ def _scalar_key(day: int, purpose: Purpose, draw: int) -> np.ndarray:
 @functools.lru_cache(maxsize=1024)
 def _draw_positions(draws: tuple[tuple[Purpose, int], ...]) -> tuple[np.ndarray, np.ndarray] | None:
     """Return the rows and columns of ``draws`` in :func:`_day_keys`, or None when a draw lies outside it."""
-    if not all(0 <= draw < _TABLE_DRAWS for _, draw in draws):
+    pairs = [(int(purpose), int(draw)) for purpose, draw in draws]
+    if not all(0 <= purpose < len(_PURPOSE_DRAW_BITS) and 0 <= draw < _TABLE_DRAWS for purpose, draw in pairs):
         return None
-    return np.array([purpose for purpose, _ in draws], dtype=np.intp), np.array([d for _, d in draws], dtype=np.intp)
+    return np.array([p for p, _ in pairs], dtype=np.intp), np.array([d for _, d in pairs], dtype=np.intp)
 
 
 @functools.lru_cache(maxsize=1024)

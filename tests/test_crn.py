@@ -137,11 +137,17 @@ def test_day_key_table_matches_scalar_mix():
     from sim.rng import _TABLE_DRAWS, KeyedRandom, Purpose, _mix_int, _scalar_key, _scalar_keys
 
     # Keys mixed from Python ints, as every version of the generator did, for draws inside and outside the table.
-    for day in (-1, 0, 17, 4_000_000):
+    # Below day -2**20 the key's day bits are negative, and above about day 2**40 they pass 64 bits. Both wrap modulo
+    # 2**64, as _mix_int wraps them.
+    for day in (-(1 << 21), -1, 0, 17, 4_000_000, 1 << 41):
         for purpose in Purpose:
             for draw in range(_TABLE_DRAWS + 2):
                 expected = _mix_int(((day + (1 << 20)) << 24) ^ (int(purpose) << 8) ^ draw)
                 assert int(_scalar_key(day, purpose, draw)) == expected
+        # Plain integers outside the purposes, and a bool draw, take the keys their integer values give.
+        for purpose, draw in ((-1, 0), (max(Purpose) + 1, 1), (Purpose.REACH, True)):
+            expected = _mix_int(((day + (1 << 20)) << 24) ^ (int(purpose) << 8) ^ int(draw))
+            assert int(_scalar_key(day, purpose, draw)) == expected
         draws = ((Purpose.WILL_PAY, 0), (Purpose.REACH, 1), (Purpose.HOLDOUT, 0))
         assert _scalar_keys(day, draws).tolist() == [int(_scalar_key(day, p, d)) for p, d in draws]
         assert not _scalar_keys(day, draws).flags.writeable
