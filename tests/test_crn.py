@@ -166,19 +166,23 @@ def test_day_key_table_matches_scalar_mix():
     ]
 
 
-def test_cumulative_group_matches_by_group():
-    from sim.rng import category_by_cumulative_group, category_by_group, cumulative_table
+def test_cumulative_group_matches_per_draw_tables():
+    from sim.rng import _ONE_PASS_MAX_DRAWS, category_by_cumulative_group, category_from_uniform, cumulative_table
 
     tables = np.array([[0.5, 0.5, 0.0], [0.1, 0.0, 0.9], [0.0, 0.0, 1.0]])
-    u = np.linspace(0.0, 0.999, 30)
-    group = np.arange(30) % 3
-    categories = category_by_cumulative_group(u, cumulative_table(tables), group)
-    np.testing.assert_array_equal(categories, category_by_group(u, tables, group))
-    assert categories.dtype == np.int64
-    assert categories[group == 2].tolist() == [2] * 10
-    # In group 0 the five draws below 0.5 take category 0 and the five above take 1; group 1 never takes 1.
-    assert categories[group == 0].tolist() == [0] * 5 + [1] * 5
-    assert 1 not in categories[group == 1]
+    cumulative = cumulative_table(tables)
+    # Both paths: one comparison for up to _ONE_PASS_MAX_DRAWS draws, a search per group above.
+    for n_draws in (30, _ONE_PASS_MAX_DRAWS + 30):
+        u = np.linspace(0.0, 0.999, n_draws)
+        group = np.arange(n_draws) % 3
+        categories = category_by_cumulative_group(u, cumulative, group)
+        np.testing.assert_array_equal(categories, category_from_uniform(u, tables[group]))
+        assert categories.dtype == np.int64
+        assert set(categories[group == 2].tolist()) == {2}
+        assert 1 not in categories[group == 1]
+    # In group 0 of the 30 draws, the five below 0.5 take category 0 and the five above take 1.
+    u, group = np.linspace(0.0, 0.999, 30), np.arange(30) % 3
+    assert category_by_cumulative_group(u, cumulative, group)[group == 0].tolist() == [0] * 5 + [1] * 5
 
 
 def test_with_rows_of_matches_new_ids():
