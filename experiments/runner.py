@@ -329,7 +329,8 @@ def _run(
     if path is not None:
         elapsed = time.perf_counter() - clock
         runtime = {"backend": backend, "scheduler": scheduler, "workers": n_workers}
-        manifest = _manifest(experiment, cells, outputs, finished, started_at, elapsed, runtime)
+        fingerprints = {argument[1]: argument[6] for argument in arguments}
+        manifest = _manifest(experiment, cells, outputs, finished, started_at, elapsed, runtime, fingerprints)
         write_run_directory(path, experiment, metrics, daily, manifest, assignment)
     return ExperimentResult(metrics=metrics, daily=daily, path=path, assignment=assignment, cells_reused=len(finished))
 
@@ -597,13 +598,15 @@ TLS_SCHEMES = ("tls", "wss")
 def _probe_scheduler(address: str) -> None:
     """Raise :class:`ConfigError` at once for a scheduler address that Dask's client cannot use.
 
-    That is an ``inproc://`` address, a TLS address without TLS settings in the Dask configuration, or a TCP address
-    where nothing accepts a connection. Dask retries a refused connection until its timeout, so without this check a
-    mistyped port costs that long. A client that fails to start for another reason waits 60 s to close when Python
-    collects it (distributed 2026.8.0), so the address is checked before the client is built.
+    That is an ``inproc://`` address, an address of a scheme that Dask does not know, a TLS address without TLS
+    settings in the Dask configuration, or a TCP address where nothing accepts a connection. Dask retries a refused
+    connection until its timeout, so without this check a mistyped port costs that long. A client that fails to
+    start for another reason waits 60 s to close when Python collects it (distributed 2026.8.0), so the address is
+    checked before the client is built.
     """
     from distributed.comm import parse_address
     from distributed.comm.addressing import parse_host_port
+    from distributed.comm.registry import get_backend
     from distributed.security import Security
 
     try:
@@ -617,6 +620,15 @@ def _probe_scheduler(address: str) -> None:
             "an inproc:// address reaches only a scheduler inside this process; pass the tcp:// address that "
             "'dask scheduler' prints",
         )
+    try:
+        get_backend(scheme)
+    except ValueError:
+        # The dashboard's http:// address is a likely mistake. A client built with it would fail and then wait 60 s.
+        raise ConfigError(
+            address,
+            "--scheduler",
+            f"unknown address scheme {scheme!r}; use a tcp:// address such as the one 'dask scheduler' prints",
+        ) from None
     if scheme not in TCP_SCHEMES:
         return
     try:
@@ -1022,6 +1034,7 @@ def _manifest(
     started_at: dt.datetime,
     elapsed: float,
     runtime: dict[str, Any],
+    fingerprints: dict[str, Any],
 ) -> dict:
     resolved = experiment.resolved_dict()
     config_sha = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
@@ -1035,6 +1048,8 @@ def _manifest(
         "config_source": experiment.source,
         "config_sha256": config_sha,
         "scenario_sha256": {scenario.name: scenario.config_hash() for scenario in experiment.scenarios},
+        # config_sha256 covers a policy file's path only, so a replay with an edited file would match it.
+        "policy_sha256": {name: _fingerprint_sha256(fingerprint) for name, fingerprint in fingerprints.items()},
         "seeds": experiment.config.seed_list,
         "backend": runtime["backend"],
         "scheduler": runtime["scheduler"],
@@ -1052,6 +1067,13 @@ def _manifest(
             for cell, output in zip(cells, outputs, strict=True)
         ],
     }
+
+
+def _fingerprint_sha256(fingerprint: Any) -> str:
+    """Return a file's own SHA-256 for a policy read from a file, else the SHA-256 of its fingerprint's JSON."""
+    if isinstance(fingerprint, dict) and set(fingerprint) == {"file_sha256"}:
+        return fingerprint["file_sha256"]
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
 
 
 def _version(package: str) -> str | None:

@@ -34,7 +34,7 @@ import numpy as np
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from experiments.config import shipped_configs_dir
+from experiments.config import detect_kind, shipped_configs_dir
 from sim.atomic import atomic_write_text
 from sim.errors import (
     NAME_PATTERN,
@@ -317,10 +317,24 @@ def _check_algorithm_settings(config: TrainConfig, source: str) -> None:
         )
 
 
+#: Error text, by kind, for a YAML file of another kind given as a training config.
+_OTHER_KIND_ADVICE = {
+    "experiment": "an experiment config (it has 'policies'), not a training config; run it with arrears run",
+    "waterfall": "a waterfall (it has 'stages'), not a training config; list it under 'policies' in an experiment",
+    "score": "an early-warning score, not a training config; name it as 'score' in a waterfall",
+}
+
+
 def load_train_config(path: str | Path) -> TrainConfig:
     """Load and validate a training YAML (see :func:`validate_train_config`)."""
     path = Path(path)
-    return validate_train_config(load_yaml_mapping(path), str(path), base=path.parent)
+    data = load_yaml_mapping(path)
+    # A file that another kind's key identifies gets that kind named, not "algo: missing". Scenarios are not
+    # detected here, because a training config with a misspelt key may look like one.
+    kind = detect_kind(data)
+    if kind in _OTHER_KIND_ADVICE:
+        raise ConfigError(str(path), "", f"is {_OTHER_KIND_ADVICE[kind]}")
+    return validate_train_config(data, str(path), base=path.parent)
 
 
 def config_dict(config: TrainConfig) -> dict[str, Any]:

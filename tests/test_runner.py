@@ -237,3 +237,21 @@ def test_git_modified_sees_changed_tracked_files(tmp_path_factory):
     (tmp_path / "model.py").write_text("x = 2\n")
     assert runner.git_modified(tmp_path) is True
     assert runner.git_modified(tmp_path_factory.mktemp("not_a_checkout")) is None
+
+
+def test_manifest_hashes_policy_files(tmp_path):
+    # The config names a model or waterfall file by path only, so the manifest must tell an edited file apart.
+    waterfall = tmp_path / "mine.yaml"
+    text = "name: mine\nstages:\n  - dpd: [1, 59]\n    treatments:\n      - {channel: sms, every: 5}\n"
+    waterfall.write_text(text, encoding="utf-8")
+    config = ExperimentConfig(
+        name="hashes", policies=["standard", str(waterfall)], seeds=1, n_accounts=50, horizon_days=10
+    )
+    first = experiments.run(resolve(config), out=tmp_path / "first", workers=1, progress=False)
+    waterfall.write_text(text.replace("every: 5", "every: 7"), encoding="utf-8")
+    second = experiments.run(resolve(config), out=tmp_path / "second", workers=1, progress=False)
+
+    hashes = [json.loads((run.path / "manifest.json").read_text())["policy_sha256"] for run in (first, second)]
+    assert set(hashes[0]) == {"standard", "mine"}
+    assert hashes[0]["standard"] == hashes[1]["standard"]
+    assert hashes[0]["mine"] != hashes[1]["mine"]
