@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import io
 import logging
 import os
@@ -530,21 +531,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not args.run_dir.is_dir():
         reason = "is a file, not a run directory" if args.run_dir.exists() else "directory not found"
         raise ConfigError(str(args.run_dir), "", f"{reason}; name a directory written by arrears run")
+    # Hold the run's lock, because a run that replaced the directory while this report rendered would otherwise
+    # receive a report of the earlier run's metrics.
+    # NOTE: the lock file goes beside the run directory, so a run directory inside a folder that is not writable gets
+    # no report (not tested, because the tests run as root).
+    lock = functools.partial(
+        _exclusive_run_directory,
+        args.run_dir.resolve(),
+        option="",
+        advice="run arrears report again when it has finished",
+    )
     if not (args.run_dir / "metrics.parquet").exists():
+        # The first run into the directory writes its metrics last, so a directory locked by a run is busy, not wrong.
+        with lock():
+            pass
         raise ConfigError(str(args.run_dir), "", "not a run directory: metrics.parquet is missing")
     if args.chromium is not None and not args.pdf:
         raise ConfigError(str(args.chromium), "--chromium", "applies only with --pdf; add --pdf or drop --chromium")
     chromium = args.chromium or DEFAULT_CHROMIUM
     if args.pdf:
         check_chromium(chromium)
-    # Hold the run's lock, because a run that replaced the directory while this report rendered would otherwise
-    # receive a report of the earlier run's metrics.
-    # NOTE: the lock file goes beside the run directory, so a run directory inside a folder that is not writable gets
-    # no report (not tested, because the tests run as root).
-    lock = _exclusive_run_directory(
-        args.run_dir.resolve(), option="", advice="run arrears report again when it has finished"
-    )
-    with lock:
+    with lock():
         path = write_report(args.run_dir)
         print(f"wrote {path}")
         if args.pdf:

@@ -744,6 +744,10 @@ class CellStore:
                 if not self.is_finished(cell.key):
                     raise
                 shutil.rmtree(staging, ignore_errors=True)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            # A write on a full disk fails without a file name, so name the cell's folder, as atomic_write does.
+            raise OSError(exc.errno, exc.strerror, str(self.root / cell.key)) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

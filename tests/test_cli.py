@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import socket
@@ -544,6 +545,23 @@ def test_report_of_locked_run_exits_2(tmp_path, capsys):
         err, f"{run_dir.resolve()}: another arrears run is writing to this directory", "run arrears report again"
     )
     assert not (run_dir / "report.html").exists()
+
+
+def test_report_during_first_run_says_busy(tmp_path, capsys):
+    from experiments.runner import _exclusive_run_directory
+
+    # A first run into the directory holds its lock and has not written metrics.parquet yet.
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with _exclusive_run_directory(run_dir.resolve()):
+        code, _, err = run_cli(["report", str(run_dir)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "another arrears run is writing to this directory", "run arrears report again")
+    # Without a run, the same directory is not a run directory, and checking the lock leaves no lock file behind.
+    code, _, err = run_cli(["report", str(run_dir)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "not a run directory: metrics.parquet is missing")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 @pytest.mark.parametrize(
@@ -1279,3 +1297,22 @@ def test_unusable_referenced_file_names_the_key(tmp_path, capsys, line, key, mes
     code, _, err = run_cli(["validate", str(config)], capsys)
     assert code == 2
     assert_one_line_error(err, f"exp.yaml: {key}: {message}")
+
+
+def test_full_disk_names_the_cell_folder(tmp_path, capsys, monkeypatch):
+    # A write on a full disk raises OSError without a file name; the error message must still name the folder.
+    write_bytes = Path.write_bytes
+
+    def full_disk(path: Path, data: bytes) -> int:
+        if path.name == "daily.parquet" and path.parent.name.endswith(".tmp"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
+    arguments = ["run", str(config), "--out", str(tmp_path / "run"), "--workers", "1", "--no-progress"]
+    code, _, err = run_cli(arguments, capsys)
+    assert code == 1
+    assert_one_line_error(err, str(tmp_path / "run" / "cells"), "No space left on device")
+    # No staging folder is left behind in the cells folder.
+    assert [p.name for p in (tmp_path / "run" / "cells").iterdir() if p.name.endswith(".tmp")] == []
