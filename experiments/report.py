@@ -42,7 +42,7 @@ from experiments.stats import (
     summarise,
 )
 from sim.atomic import atomic_write_bytes, atomic_write_text
-from sim.errors import ConfigError, parse_json
+from sim.errors import ConfigError, parse_json, short_repr
 from sim.scenario import load_yaml_mapping
 
 __all__ = ["PdfError", "recovery_vs_cost_figure", "render_report", "write_pdf", "write_report"]
@@ -383,7 +383,50 @@ def _read_manifest(run_dir: Path) -> dict[str, Any] | None:
         raise ConfigError(str(manifest_path), "", str(exc)) from None
     if not isinstance(manifest, dict):
         raise ConfigError(str(manifest_path), "", f"expected a JSON object, got {type(manifest).__name__}")
+    _check_manifest_fields(manifest, str(manifest_path))
     return manifest
+
+
+#: The manifest's fields that the report's footer shows, with the JSON types each may take (null for any of them).
+_FOOTER_FIELDS: dict[str, tuple[type, ...]] = {
+    "arrears_version": (str,),
+    "git_commit": (str,),
+    "git_modified": (bool,),
+    "config_sha256": (str,),
+    "seeds": (list,),
+    "python": (str,),
+    "packages": (dict,),
+    "started_at": (str,),
+    "finished_at": (str,),
+    "elapsed_seconds": (int, float),
+}
+_JSON_TYPE_NAMES = {str: "a string", bool: "true or false", list: "a list", dict: "an object", int: "a number"}
+
+
+def _check_manifest_fields(manifest: dict[str, Any], source: str) -> None:
+    """Raise :class:`ConfigError` for a footer field of the wrong type, and warn about missing footer fields."""
+    for key, types in _FOOTER_FIELDS.items():
+        value = manifest.get(key)
+        # bool is an int in Python, but JSON's true is not a number of seconds.
+        if value is None or (isinstance(value, types) and not (isinstance(value, bool) and bool not in types)):
+            continue
+        raise ConfigError(source, key, f"expected {_JSON_TYPE_NAMES[types[0]]} or null, got {short_repr(value)}")
+    if not all(isinstance(seed, int) and not isinstance(seed, bool) for seed in manifest.get("seeds") or []):
+        raise ConfigError(source, "seeds", f"expected a list of whole numbers, got {short_repr(manifest['seeds'])}")
+    for name, version in (manifest.get("packages") or {}).items():
+        if version is not None and not isinstance(version, str):
+            raise ConfigError(
+                source, f"packages.{name}", f"expected a version string or null, got {short_repr(version)}"
+            )
+    # Runs written before git_modified was recorded lack it, and the footer then shows nothing in its place.
+    missing = [key for key in _FOOTER_FIELDS if key not in manifest and key != "git_modified"]
+    if missing:
+        pronoun = "it" if len(missing) == 1 else "them"
+        warnings.warn(
+            f"{source} lacks {', '.join(missing)}, so the report's footer shows {pronoun} as not recorded",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _read_parquet(path: Path, required: Sequence[str], numeric: Sequence[str]) -> pd.DataFrame:

@@ -962,6 +962,41 @@ def test_deeply_nested_manifest_rejected(tmp_path: Path) -> None:
     assert caught.value.message == "invalid JSON: arrays or objects nested too deeply"
 
 
+@pytest.mark.parametrize(
+    ("fields", "key", "message"),
+    [
+        ({"packages": [1, 2]}, "packages", "expected an object or null, got [1, 2]"),
+        ({"elapsed_seconds": "x"}, "elapsed_seconds", "expected a number or null, got 'x'"),
+        ({"elapsed_seconds": True}, "elapsed_seconds", "expected a number or null, got True"),
+        ({"started_at": 5}, "started_at", "expected a string or null, got 5"),
+        ({"seeds": [1, "b"]}, "seeds", "expected a list of whole numbers, got [1, 'b']"),
+        ({"packages": {"numpy": 5}}, "packages.numpy", "expected a version string or null, got 5"),
+    ],
+)
+def test_manifest_field_of_wrong_type_rejected(tmp_path: Path, fields: dict, key: str, message: str) -> None:
+    run_dir = write_run_dir(tmp_path)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    (run_dir / "manifest.json").write_text(json.dumps(manifest | fields), encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        render_report(run_dir)
+
+    assert caught.value.source == str(run_dir / "manifest.json")
+    assert caught.value.key_path == key
+    assert caught.value.message == message
+
+
+def test_manifest_without_footer_fields_warns(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    (run_dir / "manifest.json").write_text('{"a": 1}', encoding="utf-8")
+
+    lacking = r"lacks arrears_version, git_commit, config_sha256, .*elapsed_seconds, so .* not recorded"
+    with pytest.warns(UserWarning, match=lacking):
+        html = render_report(run_dir)
+
+    assert "not recorded" in html
+
+
 def test_cli_missing_manifest_warns_in_one_line(tmp_path: Path) -> None:
     run_dir = write_run_dir(tmp_path, manifest=False)
     command = "import sys; from experiments.cli import main; sys.exit(main(sys.argv[1:]))"
