@@ -298,6 +298,15 @@ def _check_algorithm_settings(config: TrainConfig, source: str) -> None:
             "hyperparameters.batch_size",
             f"{params.batch_size} exceeds a rollout of n_steps × env.n_envs = {params.n_steps * config.env.n_envs}",
         )
+    # SB3's PPO asserts this itself, but A2C (SB3 2.9.2) takes the standard deviation of a single advantage, which is
+    # NaN, and the first update fills the network with NaN.
+    if isinstance(params, A2CHyperparameters) and params.normalize_advantage and params.n_steps * config.env.n_envs < 2:
+        raise ConfigError(
+            source,
+            "hyperparameters.normalize_advantage",
+            "needs a rollout of at least 2 timesteps (n_steps × env.n_envs is 1); raise n_steps or env.n_envs, or set "
+            "normalize_advantage to false",
+        )
     if isinstance(params, DQNHyperparameters) and params.buffer_size < params.batch_size:
         raise ConfigError(
             source,
@@ -799,7 +808,14 @@ def train(
     segment = 0 if earlier is None else int(earlier.get("segments", 1))
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
-        raise ConfigError(str(run_dir), "--resume", f"has no checkpoint in {CHECKPOINT_DIR}/ to continue from")
+        # A run stopped before its first checkpoint leaves nothing to continue, and --out rejects the non-empty
+        # directory, so the message names the way out.
+        raise ConfigError(
+            str(run_dir),
+            "--resume",
+            f"has no checkpoint in {CHECKPOINT_DIR}/ to continue from (a run saves one every "
+            f"{config.checkpoint.freq:,} timesteps); delete the directory and train again with --config and --out",
+        )
 
     train_seed = training_portfolio_seed(config.seed, segment)
     env = make_env(config, train_seed, config.env.n_envs)

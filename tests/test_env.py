@@ -667,6 +667,35 @@ def test_sb3_adapter_reports_episode_ends():
     np.testing.assert_array_equal(np.stack(masks), venv.action_masks())
 
 
+def test_sb3_set_attr_applies_mid_training():
+    pytest.importorskip("stable_baselines3")
+    from sim.envs.sb3 import SB3AccountVecEnv
+
+    venv = SB3AccountVecEnv(4, horizon=50)
+    venv.seed(7)
+    venv.reset()
+    venv.set_attr("horizon", 3)
+    venv.set_attr("reward", lambda outcome: np.full(len(outcome.collected), 7.0))
+
+    observations, rewards, dones, infos = venv.step(np.zeros(4, dtype=np.int64))
+    assert rewards.tolist() == [7.0, 7.0, 7.0, 7.0]
+    venv.step(np.zeros(4, dtype=np.int64))
+    observations, rewards, dones, infos = venv.step(np.zeros(4, dtype=np.int64))
+    assert dones.all()
+    assert all(info["TimeLimit.truncated"] for info in infos)
+    assert venv.get_attr("horizon") == [3, 3, 3, 3]
+
+
+def test_vector_env_rejects_bad_horizon_attribute():
+    vector = AccountVectorEnv(2, horizon=5)
+    vector.reset(seed=0)
+    with pytest.raises(ValueError, match="horizon must be a whole number"):
+        vector.horizon = 0
+    with pytest.raises(TypeError, match="reward must be a callable"):
+        vector.reward = 3
+    assert vector.horizon == 5
+
+
 def test_maskable_ppo_trains_on_adapter():
     sb3_contrib = pytest.importorskip("sb3_contrib")
     from sb3_contrib.common.maskable.utils import get_action_masks

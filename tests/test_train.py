@@ -283,6 +283,22 @@ def test_resume_without_more_timesteps_exits_2(tmp_path, capsys):
     assert (out / "manifest.json").read_bytes() == manifest
 
 
+def test_resume_without_checkpoint_names_way_out(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = write_tiny_config(tmp_path, "ppo", total_timesteps=128)
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    # As a run stopped before its first checkpoint leaves the directory.
+    for checkpoint in (out / "checkpoints").iterdir():
+        checkpoint.unlink()
+    capsys.readouterr()
+
+    assert main(["train", "--resume", str(out), "--timesteps", "256", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{out}: --resume: has no checkpoint in checkpoints/ to continue from (a run saves one every " in err
+    assert "delete the directory and train again with --config and --out" in err
+
+
 def test_resume_of_missing_directory_exits_2(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path / "nowhere")]) == 2
     assert f"{tmp_path / 'nowhere'}: --resume: directory not found" in capsys.readouterr().err
@@ -353,6 +369,20 @@ def test_bad_config_exits_2_with_one_line(change, expected, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith(f"arrears train: error: {path}: {expected}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a2c_one_timestep_rollout_exits_2(tmp_path, capsys):
+    path = write_tiny_config(tmp_path, "a2c")
+    data = yaml.safe_load(path.read_text())
+    data["env"]["n_envs"] = 1
+    data["hyperparameters"] = {"n_steps": 1, "normalize_advantage": True}
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"arrears train: error: {path}: hyperparameters.normalize_advantage: needs a rollout")
     assert not (tmp_path / "run").exists()
 
 

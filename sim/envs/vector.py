@@ -113,6 +113,7 @@ class AccountVectorEnv(VectorEnv):
             )
         self.num_envs = int(num_envs)
         self.scenario = load_scenario(scenario)
+        self._episodes: AccountEpisodes | None = None
         self.horizon = check_horizon(horizon)
         self.reward = reward_or_default(reward)
         self.metadata = {"autoreset_mode": mode, "render_modes": []}
@@ -123,11 +124,35 @@ class AccountVectorEnv(VectorEnv):
         self._behaviour = Behaviour.from_scenario(self.scenario)
         self._portfolio_seed: int | None = None
         self._next_account_id = 0
-        self._episodes: AccountEpisodes | None = None
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         # Episodes ended by a day whose step raised (in the reward function), reported by the next step.
         self._late_terminated = np.zeros(self.num_envs, dtype=bool)
         self._late_truncated = np.zeros(self.num_envs, dtype=bool)
+
+    # The horizon and reward apply to the running episodes as soon as they are set (SB3's set_attr sets them), because
+    # under autoreset the whole portfolio is reset only by reset(), which SB3 calls once at the start of learn().
+    @property
+    def horizon(self) -> int:
+        """Steps after which an account's episode is truncated; an account past a lowered horizon ends at the next
+        step."""
+        return self._horizon
+
+    @horizon.setter
+    def horizon(self, value: int) -> None:
+        self._horizon = check_horizon(value)
+        if self._episodes is not None:
+            self._episodes.horizon = self._horizon
+
+    @property
+    def reward(self) -> RewardFunction:
+        """Reward function of every account, from the next step on."""
+        return self._reward
+
+    @reward.setter
+    def reward(self, value: RewardFunction | None) -> None:
+        self._reward = reward_or_default(value)
+        if self._episodes is not None:
+            self._episodes.reward = self._reward
 
     @property
     def model(self) -> PortfolioModel | None:
