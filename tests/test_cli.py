@@ -1205,30 +1205,6 @@ def test_unknown_scheduler_scheme_exits_at_once(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize(
-    ("text", "fragment"),
-    [
-        (EXPERIMENT.format(scenario="default", policies="standard"), "is an experiment config (it has 'policies')"),
-        ("name: mine\nstages: []\n", "is a waterfall (it has 'stages')"),
-    ],
-)
-def test_train_config_of_other_kind_named(tmp_path, capsys, text, fragment):
-    config = write(tmp_path / "other.yaml", text)
-    code, out, err = run_cli(["train", "--config", str(config), "--out", str(tmp_path / "rl")], capsys)
-    assert code == 2
-    assert_one_line_error(err, "other.yaml", fragment, "not a training config")
-    assert not (tmp_path / "rl").exists()
-
-
-def test_train_resume_of_experiment_run_named(tmp_path, capsys):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    write(run_dir / "config.yaml", EXPERIMENT.format(scenario="default", policies="standard"))
-    code, out, err = run_cli(["train", "--resume", str(run_dir)], capsys)
-    assert code == 2
-    assert_one_line_error(err, "config.yaml", "is an experiment config", "run it with arrears run")
-
-
 LEAKED_SEMAPHORE = (
     "from joblib.externals.loky.backend import resource_tracker as tracker; "
     "tracker.ensure_running(); tracker.register('/arrears-test-leaked-semaphore', 'semlock')"

@@ -372,6 +372,39 @@ def test_bad_config_exits_2_with_one_line(change, expected, tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+EXPERIMENT = "name: tiny\nscenario: default\npolicies: [standard]\nseeds: 2\nn_accounts: 300\nhorizon_days: 20\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (EXPERIMENT, "is an experiment config (it has 'policies'), not a training config; run it with arrears run"),
+        ("name: mine\nstages: []\n", "is a waterfall (it has 'stages'), not a training config"),
+    ],
+)
+def test_train_config_of_other_kind_named(tmp_path, capsys, text, fragment):
+    config = tmp_path / "other.yaml"
+    config.write_text(text, encoding="utf-8")
+
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "rl")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"arrears train: error: {config}: {fragment}")
+    assert not (tmp_path / "rl").exists()
+
+
+def test_train_resume_of_experiment_run_named(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text(EXPERIMENT, encoding="utf-8")
+
+    assert main(["train", "--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{run_dir / 'config.yaml'}: is an experiment config" in err
+    assert "run it with arrears run" in err
+
+
 def test_a2c_one_timestep_rollout_exits_2(tmp_path, capsys):
     path = write_tiny_config(tmp_path, "a2c")
     data = yaml.safe_load(path.read_text())
