@@ -278,6 +278,8 @@ def _run(
     scheduler: str | None,
 ) -> ExperimentResult:
     cells, arguments = plan_cells(experiment)
+    policy_sha256 = {argument[1]: _fingerprint_sha256(argument[6]) for argument in arguments}
+    _warn_changed_policies(experiment.source, policy_sha256)
 
     # Check the run directory before anything is written or simulated, so that bad input changes nothing.
     store = None
@@ -329,8 +331,7 @@ def _run(
     if path is not None:
         elapsed = time.perf_counter() - clock
         runtime = {"backend": backend, "scheduler": scheduler, "workers": n_workers}
-        fingerprints = {argument[1]: argument[6] for argument in arguments}
-        manifest = _manifest(experiment, cells, outputs, finished, started_at, elapsed, runtime, fingerprints)
+        manifest = _manifest(experiment, cells, outputs, finished, started_at, elapsed, runtime, policy_sha256)
         write_run_directory(path, experiment, metrics, daily, manifest, assignment)
     return ExperimentResult(metrics=metrics, daily=daily, path=path, assignment=assignment, cells_reused=len(finished))
 
@@ -1038,7 +1039,7 @@ def _manifest(
     started_at: dt.datetime,
     elapsed: float,
     runtime: dict[str, Any],
-    fingerprints: dict[str, Any],
+    policy_sha256: dict[str, str],
 ) -> dict:
     resolved = experiment.resolved_dict()
     config_sha = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
@@ -1053,7 +1054,7 @@ def _manifest(
         "config_sha256": config_sha,
         "scenario_sha256": {scenario.name: scenario.config_hash() for scenario in experiment.scenarios},
         # config_sha256 covers a policy file's path only, so a replay with an edited file would match it.
-        "policy_sha256": {name: _fingerprint_sha256(fingerprint) for name, fingerprint in fingerprints.items()},
+        "policy_sha256": policy_sha256,
         "seeds": experiment.config.seed_list,
         "backend": runtime["backend"],
         "scheduler": runtime["scheduler"],
@@ -1071,6 +1072,33 @@ def _manifest(
             for cell, output in zip(cells, outputs, strict=True)
         ],
     }
+
+
+def _warn_changed_policies(source: str, policy_sha256: dict[str, str]) -> None:
+    """Warn when ``source`` is a run directory's config.yaml and a policy differs from the one its run recorded.
+
+    The config names waterfall, score and model files by path, so a replay after one of them changed runs the edited
+    file. Its numbers then differ from the recorded run's, and the manifest's ``policy_sha256`` shows which policy
+    changed.
+    """
+    config_path = Path(source)
+    manifest_path = config_path.parent / "manifest.json"
+    if config_path.name != "config.yaml" or not manifest_path.is_file():
+        return
+    try:
+        recorded = parse_json(manifest_path.read_text(encoding="utf-8")).get("policy_sha256")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return  # not a manifest this version can read, so there is nothing to compare with
+    if not isinstance(recorded, dict):
+        return  # a run written before policy_sha256 was recorded
+    changed = [name for name, sha in policy_sha256.items() if name in recorded and recorded[name] != sha]
+    if changed:
+        logger.warning(
+            "%s: %s changed since the run recorded in %s (policy_sha256), so this replay does not reproduce it",
+            source,
+            ", ".join(f"policy {name!r}" for name in changed),
+            manifest_path,
+        )
 
 
 def _fingerprint_sha256(fingerprint: Any) -> str:

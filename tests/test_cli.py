@@ -235,6 +235,30 @@ def test_run_directory_replays_identically(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_replay_after_policy_file_changed_warns(tmp_path, capsys, caplog):
+    waterfall = write(
+        tmp_path / "mine.yaml",
+        "name: mine\nstages:\n  - dpd: [1, 59]\n    treatments:\n      - {channel: sms, every: 5}\n",
+    )
+    config = write(tmp_path / "exp.yaml", EXPERIMENT.format(scenario="default", policies=f"do_nothing, {waterfall}"))
+    first = tmp_path / "first"
+    assert run_cli(["run", str(config), "--out", str(first), "--no-progress"], capsys)[0] == 0
+    replay = ["run", str(first / "config.yaml"), "--no-progress", "--out"]
+
+    # Unchanged files replay without a warning.
+    with caplog.at_level("WARNING", logger="experiments.runner"):
+        assert run_cli([*replay, str(tmp_path / "second")], capsys)[0] == 0
+    assert "policy_sha256" not in caplog.text
+
+    waterfall.write_text(waterfall.read_text(encoding="utf-8").replace("every: 5", "every: 7"), encoding="utf-8")
+    with caplog.at_level("WARNING", logger="experiments.runner"):
+        assert run_cli([*replay, str(tmp_path / "third")], capsys)[0] == 0
+    assert f"{first / 'config.yaml'}: policy 'mine' changed since the run recorded in {first / 'manifest.json'}" in (
+        caplog.text
+    )
+    assert "policy 'do_nothing'" not in caplog.text
+
+
 def test_policy_sources_checked_under_own_key(tmp_path, capsys):
     (tmp_path / "fake.zip").write_bytes(b"PK not a model")
     head = "name: t\nscenario: default\npolicies: [do_nothing, standard]\n"
