@@ -202,7 +202,9 @@ def _readable_message(error: dict[str, Any]) -> str:
     if "input" in error and error["type"] != "missing" and ", got " not in message:
         message = f"{message}, got {short_repr(error['input'])}"
     value = error.get("input")
-    if error["type"] in ("int_type", "float_type", "union") and isinstance(value, str):
+    # A schedule's number written as 1e-4 fails the pattern of its text form, so it gets the same hint.
+    number_expected = error["type"] in ("int_type", "float_type", "union") or pattern == SCHEDULE_PATTERN
+    if number_expected and isinstance(value, str):
         if _EXPONENT_AS_TEXT.fullmatch(value.strip()):
             number = float(value.replace("_", ""))
             if not math.isfinite(number):

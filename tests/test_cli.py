@@ -722,6 +722,16 @@ def test_schedule_text_error_names_the_form(tmp_path, capsys):
         err, "t.yaml: hyperparameters.learning_rate: must be a number above 0, or 'lin_' and a number", "got 'lin_x'"
     )
     assert "constrained" not in err
+    assert "YAML reads" not in err
+
+
+def test_schedule_exponent_as_text_gets_hint(tmp_path, capsys):
+    # PyYAML reads 1e-4 as text, which then fails the pattern of a lin_ schedule.
+    config = write(tmp_path / "t.yaml", "algo: ppo\nhyperparameters: {learning_rate: 1e-4}\n")
+    code, out, err = run_cli(["validate", str(config)], capsys)
+    assert code == 2
+    hint = "got '1e-4'; YAML reads 1e-4 as text, so write 1.0e-04"
+    assert_one_line_error(err, "hyperparameters.learning_rate:", hint)
 
 
 def test_extends_of_waterfall_names_waterfall(tmp_path, capsys):
