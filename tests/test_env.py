@@ -830,6 +830,14 @@ def test_complex_reward_rejected(default_scenario):
         env.step(np.zeros(4, dtype=np.int64))
 
 
+@pytest.mark.parametrize("values", [["1", "2", "3", "4"], [1.0, 2.0, None, 4.0]])
+def test_text_or_object_reward_rejected(default_scenario, values):
+    env = AccountVectorEnv(4, scenario=default_scenario, reward=lambda outcome: values)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="returned values of type (<U1|object); every reward must be a real number"):
+        env.step(np.zeros(4, dtype=np.int64))
+
+
 @pytest.mark.parametrize("action", [np.uint64(3), np.uint8(3), np.int32(3), np.array(3)])
 def test_numpy_integer_action_accepted(action):
     env, reference = AccountEnv(horizon=5), AccountEnv(horizon=5)

@@ -172,11 +172,15 @@ class AccountEpisodes:
         self._features = self._mask = None
         # The reward function runs and is checked once the next day is open, so that a caller who catches an error
         # it raises, or the error of a bad reward below, can go on stepping.
-        returned = self.reward(outcome)
-        # numpy would drop the imaginary part with only a warning.
-        if np.iscomplexobj(returned):
+        returned = np.asarray(self.reward(outcome))
+        # numpy would drop the imaginary part with only a warning, and turn the text "1" into 1.0.
+        if returned.dtype.kind == "c":
             raise ValueError("the reward function returned complex numbers; every reward must be a real number")
-        rewards = np.asarray(returned, dtype=np.float64)
+        if returned.dtype.kind not in "biuf":
+            raise ValueError(
+                f"the reward function returned values of type {returned.dtype}; every reward must be a real number"
+            )
+        rewards = returned.astype(np.float64, copy=False)
         if rewards.shape != (model.n,):
             raise ValueError(f"the reward function returned shape {rewards.shape}, expected ({model.n},)")
         if not np.isfinite(rewards).all():
