@@ -808,13 +808,11 @@ def train(
     segment = 0 if earlier is None else int(earlier.get("segments", 1))
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
-        # A run stopped before its first checkpoint leaves nothing to continue, and --out rejects the non-empty
-        # directory, so the message names the way out.
-        raise ConfigError(
-            str(run_dir),
-            "--resume",
-            f"has no checkpoint in {CHECKPOINT_DIR}/ to continue from (a run saves one every "
-            f"{config.checkpoint.freq:,} timesteps); delete the directory and train again with --config and --out",
+        # A run stopped before its first checkpoint leaves no model to continue, so training starts again, as a new
+        # segment on new accounts, and the directory needs no deleting.
+        note(
+            f"{run_dir}: no checkpoint in {CHECKPOINT_DIR}/ (the run stopped before its first, at "
+            f"{config.checkpoint.freq:,} timesteps), so training starts again from timestep 0"
         )
 
     train_seed = training_portfolio_seed(config.seed, segment)
@@ -856,8 +854,8 @@ def train(
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_dict(config), sort_keys=False))
 
     evaluation = eval_callback(config, eval_env, run_dir, baseline=baseline, report=report)
-    if checkpoint is not None:
-        _restore_evaluations(evaluation, run_dir, resumed_at=checkpoint.timesteps)
+    if resume:
+        _restore_evaluations(evaluation, run_dir, resumed_at=0 if checkpoint is None else checkpoint.timesteps)
     checkpoints = CheckpointCallback(
         save_freq=_per_step(config.checkpoint.freq, config),
         save_path=str(run_dir / CHECKPOINT_DIR),

@@ -283,20 +283,26 @@ def test_resume_without_more_timesteps_exits_2(tmp_path, capsys):
     assert (out / "manifest.json").read_bytes() == manifest
 
 
-def test_resume_without_checkpoint_names_way_out(tmp_path, capsys):
+def test_resume_without_checkpoint_starts_again(tmp_path, capsys):
     out = tmp_path / "run"
     config = write_tiny_config(tmp_path, "ppo", total_timesteps=128)
     assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
-    # As a run stopped before its first checkpoint leaves the directory.
+    # As a run stopped before its first checkpoint leaves the directory: no checkpoint, no evaluation.
     for checkpoint in (out / "checkpoints").iterdir():
         checkpoint.unlink()
+    (out / "evaluations.npz").unlink()
     capsys.readouterr()
 
-    assert main(["train", "--resume", str(out), "--timesteps", "256", "--no-progress"]) == 2
+    assert main(["train", "--resume", str(out), "--timesteps", "128", "--no-progress"]) == 0
     err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert f"{out}: --resume: has no checkpoint in checkpoints/ to continue from (a run saves one every " in err
-    assert "delete the directory and train again with --config and --out" in err
+    assert "no checkpoint in checkpoints/ (the run stopped before its first" in err
+    assert "so training starts again from timestep 0" in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["timesteps"] == 128
+    assert manifest["segments"] == 2
+    assert manifest["history"][1]["resumed_from"] is None
+    assert manifest["history"][1]["training_portfolio_seed"] == training_portfolio_seed(0, 1)
+    assert (out / "model.zip").is_file()
 
 
 def test_resume_of_missing_directory_exits_2(tmp_path, capsys):
