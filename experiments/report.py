@@ -771,12 +771,16 @@ def _compare(
             *paired_difference(challenger_values, champion_values, confidence=CONFIDENCE, method=INTERVAL_METHOD),
             kind=metric.kind,
         )
+        # The means cover the seeds that the difference pairs, so that the card's three numbers subtract. A seed that
+        # collected nothing has a NaN cost to collect on one side only.
+        paired = challenger_values.notna() & champion_values.reindex(challenger_values.index).notna()
+        seeds = challenger_values.index[paired.to_numpy()]
         return {
             "column": metric.column,
             "label": metric.label,
             "kind": metric.kind,
-            "challenger": float(challenger_values.mean()),
-            "champion": float(champion_values.mean()),
+            "challenger": float(challenger_values.loc[seeds].mean()),
+            "champion": float(champion_values.loc[seeds].mean()),
             "difference": difference,
             "tone": _tone(difference["low"], difference["high"], bool(metric.higher_is_better)),
             "seeds": _seed_counts(challenger_values, champion_values),

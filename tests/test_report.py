@@ -519,6 +519,28 @@ def test_nan_cost_to_collect_is_skipped(tmp_path: Path) -> None:
     assert "nan" not in row.group(1)
 
 
+def test_card_means_cover_paired_seeds(tmp_path: Path) -> None:
+    from experiments.report import build_context, load_run
+
+    run_dir = write_run_dir(tmp_path)
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    # The champion collected nothing on one seed, so its cost to collect is NaN there and that seed is not paired.
+    # The challenger's cost on that seed stands apart, so that a mean over every seed would differ.
+    nothing_collected = (metrics["policy"] == CHAMPION) & (metrics["seed"] == SEEDS[0])
+    metrics.loc[nothing_collected, "cost_to_collect"] = np.nan
+    metrics.loc[(metrics["policy"] != CHAMPION) & (metrics["seed"] == SEEDS[0]), "cost_to_collect"] = 0.5
+    metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+
+    comparison = build_context(load_run(run_dir))["sections"][0]["comparison"]
+    card = next(card for card in comparison["collection"] if card["column"] == "cost_to_collect")
+    challenger = metrics[metrics["policy"] == comparison["challenger"]].set_index("seed")["cost_to_collect"]
+    champion = metrics[metrics["policy"] == CHAMPION].set_index("seed")["cost_to_collect"]
+    paired = [seed for seed in SEEDS if seed != SEEDS[0]]
+    assert card["challenger"] == pytest.approx(challenger.loc[paired].mean(), rel=1e-12)
+    assert card["champion"] == pytest.approx(champion.loc[paired].mean(), rel=1e-12)
+    assert card["challenger"] - card["champion"] == pytest.approx(card["difference"]["mean"], rel=1e-9)
+
+
 def test_missing_manifest_warns(tmp_path: Path) -> None:
     run_dir = write_run_dir(tmp_path, manifest=False)
 
