@@ -278,7 +278,9 @@ def _run(
     scheduler: str | None,
 ) -> ExperimentResult:
     cells, arguments = plan_cells(experiment)
-    policy_sha256 = {argument[1]: _fingerprint_sha256(argument[6]) for argument in arguments}
+    # Every cell of a policy carries its fingerprint, so each policy is hashed once.
+    fingerprints = {argument[1]: argument[6] for argument in arguments}
+    policy_sha256 = {name: _fingerprint_sha256(fingerprint) for name, fingerprint in fingerprints.items()}
     _warn_changed_policies(experiment.source, policy_sha256)
 
     # Check the run directory before anything is written or simulated, so that bad input changes nothing.

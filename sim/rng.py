@@ -104,6 +104,11 @@ _PURPOSE_DRAW_BITS = np.array(
 )
 
 
+def _in_day_keys(purpose: int, draw: int) -> bool:
+    """Return whether :func:`_day_keys` contains the key of ``(purpose, draw)``."""
+    return 0 <= purpose < len(_PURPOSE_DRAW_BITS) and 0 <= draw < _TABLE_DRAWS
+
+
 @functools.lru_cache(maxsize=16)
 def _day_keys(day: int) -> np.ndarray:
     """Return the scalar keys of every purpose's first :data:`_TABLE_DRAWS` draws on ``day``, read-only, shape
@@ -125,7 +130,7 @@ def _scalar_key(day: int, purpose: Purpose, draw: int) -> np.ndarray:
     Cached, because a simulated day needs a few dozen keys, each for a handful of accounts in an environment.
     """
     purpose, draw = int(purpose), int(draw)
-    if 0 <= purpose < len(_PURPOSE_DRAW_BITS) and 0 <= draw < _TABLE_DRAWS:
+    if _in_day_keys(purpose, draw):
         # A 0-d view of the read-only table, which is read-only too.
         return _day_keys(day)[purpose, draw, ...]
     return _constant(_mix_int(_premix(day, purpose, draw)))
@@ -135,7 +140,7 @@ def _scalar_key(day: int, purpose: Purpose, draw: int) -> np.ndarray:
 def _draw_positions(draws: tuple[tuple[Purpose, int], ...]) -> tuple[np.ndarray, np.ndarray] | None:
     """Return the rows and columns of ``draws`` in :func:`_day_keys`, or None when a draw lies outside it."""
     pairs = [(int(purpose), int(draw)) for purpose, draw in draws]
-    if not all(0 <= purpose < len(_PURPOSE_DRAW_BITS) and 0 <= draw < _TABLE_DRAWS for purpose, draw in pairs):
+    if not all(_in_day_keys(purpose, draw) for purpose, draw in pairs):
         return None
     return np.array([p for p, _ in pairs], dtype=np.intp), np.array([d for _, d in pairs], dtype=np.intp)
 
@@ -168,7 +173,7 @@ def category_from_uniform(u: np.ndarray, probabilities: np.ndarray) -> np.ndarra
 
     ``probabilities`` is one distribution (K,) or one per draw (n, K).
     """
-    cumulative = _cumulative(probabilities)
+    cumulative = cumulative_table(probabilities)
     if cumulative.ndim == 1:
         return np.searchsorted(cumulative, u, side="right")
     return (u[:, None] >= cumulative).sum(axis=1)
@@ -184,11 +189,6 @@ def category_by_group(u: np.ndarray, tables: np.ndarray, group: np.ndarray) -> n
     """Category at each uniform draw of ``u`` from the distribution of its group, row ``group[i]`` of ``tables``
     (G, K), as :meth:`KeyedRandom.choice_by_group` draws."""
     return category_by_cumulative_group(u, cumulative_table(tables), group)
-
-
-def cumulative_table(tables: np.ndarray) -> np.ndarray:
-    """Return the cumulative rows that :func:`category_by_cumulative_group` takes for distributions ``tables``."""
-    return _cumulative(tables)
 
 
 def category_by_cumulative_group(u: np.ndarray, cumulative: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -208,8 +208,11 @@ def category_by_cumulative_group(u: np.ndarray, cumulative: np.ndarray, group: n
     return categories
 
 
-def _cumulative(probabilities: np.ndarray) -> np.ndarray:
-    """Return cumulative sums along the last axis, the last set to exactly 1 so that every draw below 1 is placed."""
+def cumulative_table(probabilities: np.ndarray) -> np.ndarray:
+    """Return cumulative sums along the last axis, the last set to exactly 1 so that every draw below 1 is placed.
+
+    :func:`category_by_cumulative_group` takes these rows for distributions ``probabilities``.
+    """
     cumulative = np.cumsum(probabilities, axis=-1)
     cumulative[..., -1] = 1.0
     return cumulative

@@ -525,7 +525,7 @@ def test_card_means_cover_paired_seeds(tmp_path: Path) -> None:
     run_dir = write_run_dir(tmp_path)
     metrics = pd.read_parquet(run_dir / "metrics.parquet")
     # The champion collected nothing on one seed, so its cost to collect is NaN there and that seed is not paired.
-    # The challenger's cost on that seed stands apart, so that a mean over every seed would differ.
+    # The challenger's cost on that seed differs from its others, so that a mean over every seed would differ too.
     nothing_collected = (metrics["policy"] == CHAMPION) & (metrics["seed"] == SEEDS[0])
     metrics.loc[nothing_collected, "cost_to_collect"] = np.nan
     metrics.loc[(metrics["policy"] != CHAMPION) & (metrics["seed"] == SEEDS[0]), "cost_to_collect"] = 0.5

@@ -133,7 +133,7 @@ class AccountVectorEnv(VectorEnv):
     # under autoreset the whole portfolio is reset only by reset(), which SB3 calls once at the start of learn().
     @property
     def horizon(self) -> int:
-        """Steps after which an account's episode is truncated; an account past a lowered horizon ends at the next
+        """Steps after which an account's episode is truncated. An account past a lowered horizon ends at the next
         step."""
         return self._horizon
 
