@@ -545,6 +545,7 @@ def _scenario_section(
     if len(contenders) < 2:
         contenders = ranked
     winner = contenders[0]
+    confidence = summary_confidence(len(contenders))
     n_accounts = float(main["n_accounts"].mean())
 
     champion_in_scenario = champion in policies
@@ -558,11 +559,11 @@ def _scenario_section(
     if not champion_in_scenario:
         comparison = None
     elif winner != champion:
-        comparison = _compare(main, winner, champion, n_accounts, leaderboard, versus[winner])
-        comparison["runner_up"] = _runner_up(main, contenders, compared=champion)
+        comparison = _compare(main, winner, champion, n_accounts, leaderboard, versus[winner], confidence)
+        comparison["runner_up"] = _runner_up(main, contenders, champion, confidence)
     elif len(contenders) > 1:
-        comparison = _compare(main, contenders[1], champion, n_accounts, leaderboard, versus[contenders[1]])
-        comparison["runner_up"] = _runner_up(main, contenders, compared=contenders[1])
+        comparison = _compare(main, contenders[1], champion, n_accounts, leaderboard, versus[contenders[1]], confidence)
+        comparison["runner_up"] = _runner_up(main, contenders, contenders[1], confidence)
     else:
         comparison = None
     if comparison is not None:
@@ -604,6 +605,7 @@ def _scenario_section(
         "champion_in_scenario": champion_in_scenario,
         "comparison": comparison,
         "n_seeds": int(main["seed"].nunique()),
+        "contenders": len(contenders),
         "metrics": leaderboard,
         "rows": rows,
         "has_live_test": any(entry["live_test"] is not None for entry in versus.values()),
@@ -748,6 +750,16 @@ def _pooled_sd(standard_deviations: pd.Series) -> float:
     return math.sqrt(float(np.nanmean(variances))) if np.isfinite(variances).any() else math.nan
 
 
+def summary_confidence(contenders: int) -> float:
+    """Return the confidence level of the executive summary's paired intervals when it picks among ``contenders``.
+
+    The summary names the best challenger, and the best policy, after looking at the results. With ``k`` policies a
+    claim that one of them beats another can be wrong in any of ``k - 1`` ways. Each interval is therefore a Bonferroni
+    interval at 1 - 5% / (k - 1), which keeps the chance of any wrong claim under 5%. Two policies keep 95%.
+    """
+    return 1.0 - (1.0 - CONFIDENCE) / max(1, contenders - 1)
+
+
 def _compare(
     metrics: pd.DataFrame,
     challenger: str,
@@ -755,8 +767,10 @@ def _compare(
     n_accounts: float,
     leaderboard: Sequence[Metric],
     versus: Mapping[str, Any],
+    confidence: float,
 ) -> dict[str, Any]:
-    """Compute paired (same seed) differences, challenger minus champion, for the summary's metrics.
+    """Compute paired (same seed) differences, challenger minus champion, for the summary's metrics, with intervals at
+    ``confidence`` (:func:`summary_confidence`).
 
     Returns the NPV gain with its verdict and the seeds on which the challenger was higher, lower or tied, the
     probability of improvement, the live test size, and one card per available metric in two groups: collections,
@@ -768,7 +782,7 @@ def _compare(
         challenger_values = _by_seed(metrics, challenger, metric.column)
         champion_values = _by_seed(metrics, champion, metric.column)
         difference = _interval_cell(
-            *paired_difference(challenger_values, champion_values, confidence=CONFIDENCE, method=INTERVAL_METHOD),
+            *paired_difference(challenger_values, champion_values, confidence=confidence, method=INTERVAL_METHOD),
             kind=metric.kind,
         )
         # The means cover the seeds that the difference pairs, so that the card's three numbers subtract. A seed that
@@ -792,6 +806,7 @@ def _compare(
     gain = collection[0]["difference"]
     return {
         "challenger": challenger,
+        "confidence": confidence,
         "gain": gain,
         "gain_per_account": {key: gain[key] / n_accounts for key in ("mean", "low", "high")} if n_accounts else None,
         "verdict": _paired_verdict(gain, collection[0]["seeds"]),
@@ -806,9 +821,9 @@ def _compare(
     }
 
 
-def _runner_up(metrics: pd.DataFrame, ranked: Sequence[str], compared: str) -> dict[str, Any] | None:
+def _runner_up(metrics: pd.DataFrame, ranked: Sequence[str], compared: str, confidence: float) -> dict[str, Any] | None:
     """Compare the winner (``ranked[0]``), seed by seed, with every other policy but ``compared``, the one that the
-    comparison with the champion already covers.
+    comparison with the champion already covers, with intervals at ``confidence`` (:func:`summary_confidence`).
 
     Beating the champion, or the best challenger, does not make the winner the best policy when the seeds cannot
     tell it from another policy, even one with a lower mean but a wider spread. Returns the paired difference in NPV,
@@ -824,7 +839,7 @@ def _runner_up(metrics: pd.DataFrame, ranked: Sequence[str], compared: str) -> d
             continue
         other_npv = _by_seed(metrics, policy, RANKING_METRIC)
         difference = _interval_cell(
-            *paired_difference(winner_npv, other_npv, confidence=CONFIDENCE, method=INTERVAL_METHOD), kind="money"
+            *paired_difference(winner_npv, other_npv, confidence=confidence, method=INTERVAL_METHOD), kind="money"
         )
         seeds = _seed_counts(winner_npv, other_npv)
         rival = {
@@ -1229,6 +1244,11 @@ def format_decimal(value: float, signed: bool = False) -> str:
     return _signed_text(value, "+,.2f") if signed else f"{value:,.2f}"
 
 
+def format_confidence(level: float) -> str:
+    """Format a confidence level with up to two decimals and no trailing zeros: ``95%``, ``97.5%``, ``98.33%``."""
+    return f"{100 * level:.2f}".rstrip("0").rstrip(".") + "%"
+
+
 def format_count(value: float) -> str:
     """Format a count or a mean of counts: whole numbers without decimals (``1,234``), others with one (``2.5``)."""
     if _missing(value):
@@ -1314,6 +1334,7 @@ def _environment() -> jinja2.Environment:
         money=format_money,
         money_small=format_money_small,
         percent=format_percent,
+        confidence=format_confidence,
         whole_percent=format_whole_percent,
         points=format_points,
         metric_value=format_value,

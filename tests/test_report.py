@@ -313,7 +313,7 @@ def test_summary_gain_interval_brackets_gain(run_dir: Path, report_html: str) ->
     gain = (npv_by_seed(run_dir, "sms_first") - npv_by_seed(run_dir, CHAMPION)).mean()
     summary = section_text(report_html, "summary")
 
-    match = re.search(r"95% interval ([+-][\d,]+) to ([+-][\d,]+)", summary)
+    match = re.search(r"97\.5% interval ([+-][\d,]+) to ([+-][\d,]+)", summary)
     assert match, summary
     low, high = (float(bound.replace(",", "")) for bound in match.groups())
     assert low <= round(gain) <= high
@@ -643,10 +643,11 @@ def test_leaderboard_interval_is_student_t(run_dir: Path, report_html: str) -> N
 
 def test_gain_interval_is_paired_t(run_dir: Path, report_html: str) -> None:
     expected = scipy_stats.ttest_rel(npv_by_seed(run_dir, "sms_first"), npv_by_seed(run_dir, CHAMPION))
-    interval = expected.confidence_interval(confidence_level=0.95)
+    # Three policies ran, so the summary's interval is the Bonferroni interval at 1 - 5% / 2.
+    interval = expected.confidence_interval(confidence_level=0.975)
     summary = section_text(report_html, "summary")
 
-    assert f"95% interval {interval.low:+,.0f} to {interval.high:+,.0f}" in summary
+    assert f"97.5% interval {interval.low:+,.0f} to {interval.high:+,.0f}" in summary
     assert "95% Student-t interval" in section_text(report_html, "leaderboard-section")
     assert "Mean Student-t interval over seeds, the headline interval" in section_text(report_html, "assumptions")
 
@@ -660,7 +661,7 @@ def test_single_seed_shows_no_interval(tmp_path: Path) -> None:
     summary_html = re.search(r'<section id="summary".*?</section>', html, re.DOTALL)
     assert summary_html
     assert "one seed cannot show how sure the comparison is" in summary
-    assert "95% interval" not in summary
+    assert "% interval" not in summary
     assert "n/a" not in summary
     assert 'class="better"' not in summary_html.group(0)
     assert 'class="worse"' not in summary_html.group(0)
@@ -713,7 +714,7 @@ def test_summary_flags_more_complaints(run_dir: Path, report_html: str) -> None:
         f"sms_first causes more complaints than the champion: {winner:,.2f} against {champion:,.2f} "
         "per 1,000 accounts." in summary
     )
-    assert "The 95% interval of the difference lies above zero" in summary
+    assert "The 97.5% interval of the difference lies above zero" in summary
 
 
 def test_summary_fewer_complaints_not_flagged(tmp_path: Path) -> None:
@@ -727,7 +728,7 @@ def test_summary_fewer_complaints_not_flagged(tmp_path: Path) -> None:
 
     assert "causes more complaints" not in summary
     assert "sms_first causes fewer complaints than the champion" in summary
-    assert "the 95% interval of the difference lies below zero" in summary
+    assert "the 97.5% interval of the difference lies below zero" in summary
 
 
 def test_summary_complaints_unclear_claims_no_cause(tmp_path: Path) -> None:
@@ -739,7 +740,8 @@ def test_summary_complaints_unclear_claims_no_cause(tmp_path: Path) -> None:
     assert "sms_first causes" not in summary
     assert "sms_first draws 2.10 complaints per 1,000 accounts, against 2.00 under the champion." in summary
     assert (
-        "The 95% interval of the difference includes zero, so the seeds cannot tell whether the two differ." in summary
+        "The 97.5% interval of the difference includes zero, so the seeds cannot tell whether the two differ."
+        in summary
     )
 
 
@@ -1514,27 +1516,32 @@ def test_one_currency_pools_without_caution(tmp_path: Path) -> None:
 
 TEN_SEEDS = tuple(range(1, 11))
 # Per-seed NPV differences, sms_first minus the champion. Eight seeds lose 100 and two win, so the mean, -75, has a
-# paired Student-t interval of about -113 to -37, below zero, though sms_first beat the champion on 2 of 10 seeds.
+# paired Student-t interval at 97.5% (three policies ran) of about -120 to -30, below zero, though sms_first beat the
+# champion on 2 of 10 seeds.
 MOSTLY_BELOW = (-100.0,) * 8 + (20.0, 30.0)
 
 
 def write_npv_run(
-    run_dir: Path, differences: Sequence[float], third: Sequence[float] | None = None, column: str = "npv"
+    run_dir: Path,
+    differences: Sequence[float],
+    third: Sequence[float] | None = None,
+    column: str = "npv",
+    policies: Sequence[str] = POLICIES,
 ) -> Path:
     """Write a ten-seed run whose sms_first NPV is the champion's plus ``differences``, seed by seed.
 
     agency_early gets the champion's NPV plus ``third``, or 50,000 less than the champion when ``third`` is None,
     so it ranks last. With ``column="complaints"`` the differences go to complaints_per_1000 instead, and the NPVs
-    keep sms_first first.
+    keep sms_first first. ``policies`` without agency_early leaves it out of the run.
     """
-    write_run_dir(run_dir, seeds=TEN_SEEDS)
+    write_run_dir(run_dir, seeds=TEN_SEEDS, policies=policies)
     metrics = pd.read_parquet(run_dir / "metrics.parquet")
     champion = 1_000_000.0 + 10_000.0 * np.arange(len(TEN_SEEDS))
     third_differences = np.full(len(TEN_SEEDS), -50_000.0) if third is None else np.asarray(third)
     if column == "npv":
         values = {CHAMPION: champion, "sms_first": champion + differences, "agency_early": champion + third_differences}
-        for policy, npv in values.items():
-            metrics.loc[metrics["policy"] == policy, "npv_net_collections"] = npv
+        for policy in policies:
+            metrics.loc[metrics["policy"] == policy, "npv_net_collections"] = values[policy]
     else:
         complaints = np.full(len(TEN_SEEDS), 2.0)
         metrics.loc[metrics["policy"] == CHAMPION, "complaints_per_1000"] = complaints
@@ -1543,12 +1550,41 @@ def write_npv_run(
     return run_dir
 
 
+# Per-seed differences whose paired Student-t interval lies above zero at 95% (about +1.5 to +24.5) but includes
+# zero at 97.5% (about -0.6 to +26.6).
+BORDERLINE_ABOVE = (30.0, 0.0, 25.0, 5.0, 40.0, -5.0, 15.0, 20.0, -10.0, 10.0)
+
+
+def test_summary_three_policies_widen_intervals(tmp_path: Path) -> None:
+    summary = section_text(render_report(write_npv_run(tmp_path, BORDERLINE_ABOVE)), "summary")
+
+    assert "but the seeds cannot tell it from the champion: it returns 13 more than the champion" in summary
+    assert "(97.5% interval -1 to +27, or" in summary
+    assert (
+        "The summary's intervals are 97.5% intervals, not 95%, because it picks among 3 policies: a claim that one "
+        "beats another can be wrong in 2 ways, and the Bonferroni correction keeps the chance of any wrong claim "
+        "under 5%." in summary
+    )
+    assert "is the best policy" not in summary
+
+
+def test_summary_two_policies_keep_95(tmp_path: Path) -> None:
+    run_dir = write_npv_run(tmp_path, BORDERLINE_ABOVE, policies=(CHAMPION, "sms_first"))
+
+    summary = section_text(render_report(run_dir), "summary")
+
+    assert "sms_first is the best policy" in summary
+    assert "(95% interval +2 to +24, or" in summary
+    assert "The whole interval lies above zero, so with 95% confidence sms_first returns more" in summary
+    assert "Bonferroni" not in summary
+
+
 def test_summary_interval_below_some_seeds_above(tmp_path: Path) -> None:
     summary = section_text(render_report(write_npv_run(tmp_path, MOSTLY_BELOW)), "summary")
 
     assert f"The champion, {CHAMPION}, remains the best policy" in summary
     assert (
-        "The whole interval lies below zero, so with 95% confidence sms_first returns less than the champion on "
+        "The whole interval lies below zero, so with 97.5% confidence sms_first returns less than the champion on "
         "average over seeds, though not on every seed." in summary
     )
     assert "sms_first returned the higher NPV on 20.0% of the seeds, 2 of 10 (" in summary
@@ -1562,7 +1598,7 @@ def test_summary_interval_below_every_seed_below(tmp_path: Path) -> None:
     summary = section_text(render_report(write_npv_run(tmp_path, differences)), "summary")
 
     assert (
-        "The whole interval lies below zero, so with 95% confidence sms_first returns less than the champion on "
+        "The whole interval lies below zero, so with 97.5% confidence sms_first returns less than the champion on "
         "average over seeds, and it returned less on every one of the 10 simulated seeds." in summary
     )
     assert (
@@ -1579,7 +1615,7 @@ def test_summary_interval_above_some_seeds_below(tmp_path: Path) -> None:
 
     assert summary.startswith("Executive summary sms_first is the best policy")
     assert (
-        "The whole interval lies above zero, so with 95% confidence sms_first returns more than the champion on "
+        "The whole interval lies above zero, so with 97.5% confidence sms_first returns more than the champion on "
         "average over seeds, though not on every seed." in summary
     )
     assert "sms_first returned the higher NPV on 80.0% of the seeds, 8 of 10 (" in summary
@@ -1592,7 +1628,7 @@ def test_summary_interval_above_every_seed_above(tmp_path: Path) -> None:
     summary = section_text(render_report(write_npv_run(tmp_path, differences)), "summary")
 
     assert (
-        "The whole interval lies above zero, so with 95% confidence sms_first returns more than the champion on "
+        "The whole interval lies above zero, so with 97.5% confidence sms_first returns more than the champion on "
         "average over seeds, and it returned more on every one of the 10 simulated seeds." in summary
     )
     assert (
@@ -1642,7 +1678,7 @@ def test_summary_winner_tied_with_runner_up(tmp_path: Path) -> None:
     )
     assert "is the best policy" not in summary
     assert (
-        "The seeds cannot tell sms_first from agency_early: it returns 10 more on average, but the 95% "
+        "The seeds cannot tell sms_first from agency_early: it returns 10 more on average, but the 97.5% "
         "interval of that difference, " in summary
     )
     assert "includes zero." in summary
@@ -1700,7 +1736,7 @@ def test_summary_complaints_above_some_seeds_below(tmp_path: Path) -> None:
 
     assert "sms_first causes more complaints than the champion" in summary
     assert (
-        "The 95% interval of the difference lies above zero, so with 95% confidence it draws more complaints on "
+        "The 97.5% interval of the difference lies above zero, so with 97.5% confidence it draws more complaints on "
         "average over seeds, though not on every seed." in summary
     )
     assert "consistent" not in summary
@@ -1712,7 +1748,7 @@ def test_summary_complaints_above_every_seed_above(tmp_path: Path) -> None:
     summary = section_text(render_report(run_dir), "summary")
 
     assert (
-        "The 95% interval of the difference lies above zero, so with 95% confidence it draws more complaints on "
+        "The 97.5% interval of the difference lies above zero, so with 97.5% confidence it draws more complaints on "
         "average over seeds, and it drew more on every one of the 10 simulated seeds." in summary
     )
 
