@@ -129,13 +129,11 @@ FEATURE_HIGH = np.array([f.high for f in FEATURES], dtype=np.float32)
 #: Accounts scaled at once. It bounds the float64 scratch table at 25 x 65,536 x 8 bytes, about 13 MB.
 _CHUNK_ROWS = 65_536
 # Bounds and divisor of each feature's scaling, as columns that broadcast over a (len(FEATURES), n) table. A feature
-# without a cap passes through unchanged, because max(v, -inf), min(v, inf) and v / 1 are v itself. The bounds
-# FEATURE_LOW and FEATURE_HIGH are exact in float32, so clipping to them before the cast to float32 gives what
-# clipping after it gives.
-_FLOOR = np.array([[-np.inf if f.cap is None else 0.0] for f in FEATURES])
-_CEILING = np.array([[np.inf if f.cap is None else f.cap] for f in FEATURES])
+# with a cap is clipped to [0, cap] and divided by it, which lands in [0, 1], within its FEATURE_LOW and FEATURE_HIGH
+# (a test checks this). A feature without one is clipped to its bounds and divided by 1, which leaves it unchanged.
+_FLOOR = np.array([[f.low if f.cap is None else 0.0] for f in FEATURES])
+_CEILING = np.array([[f.high if f.cap is None else f.cap] for f in FEATURES])
 _DIVISOR = np.array([[1.0 if f.cap is None else f.cap] for f in FEATURES])
-_LOW, _HIGH = FEATURE_LOW.astype(np.float64)[:, None], FEATURE_HIGH.astype(np.float64)[:, None]
 #: Observation fields that the features read.
 _FEATURE_FIELDS = tuple(name for name in OBSERVATION_FIELDS if name != "active")
 
@@ -173,8 +171,6 @@ def feature_matrix(obs: Observation, index: np.ndarray | None = None) -> np.ndar
                 table[row] = value[start:stop]
         np.maximum(table, _FLOOR, out=table)
         np.minimum(table, _CEILING, out=table)
-        np.divide(table, _DIVISOR, out=table)
-        np.maximum(table, _LOW, out=table)
-        np.minimum(table, _HIGH, out=table)
-        matrix[start:stop] = table.T
+        # The division runs in float64 and writes each quotient, rounded to float32, into its account's row.
+        np.divide(table, _DIVISOR, out=matrix[start:stop].T, casting="same_kind")
     return matrix

@@ -54,6 +54,16 @@ def test_features_scaled_by_their_caps(monkeypatch, chunk):
     np.testing.assert_array_equal(feature_matrix(obs), expected)
 
 
+def test_capped_features_scale_into_bounds():
+    """feature_matrix clips a capped feature only to [0, cap], then divides by the cap: [0, 1] must fit its bounds."""
+    capped = [feature for feature in FEATURES if feature.cap is not None]
+
+    assert len(capped) >= 20
+    for feature in capped:
+        assert feature.low <= 0.0, feature.name
+        assert feature.high >= 1.0, feature.name
+
+
 def test_logins_and_spend_follow_the_payment_decision():
     scenario = Scenario()
     model = PortfolioModel(scenario, policies.load("do_nothing"), n_accounts=20_000, days=1, seed=5)
