@@ -51,11 +51,14 @@ def test_quick_bench_writes_every_measurement(tmp_path, capsys):
     for rate in rates:
         assert rate > 0
     assert results["portfolio"][0]["peak_rss_mb"] > 50
+    # The suite's wall clock covers every measurement, each of which took a positive time.
+    assert results["elapsed_seconds"] > results["grid"]["seconds_1_worker"] + results["grid"]["seconds_2_workers"]
     assert len(results["targets"]) == len(TARGETS)
     printed = capsys.readouterr().out
     assert "| (c) numpy kernel |" in printed
     assert "| (a) policy risk_based, 300 x 30 days |" in printed
     assert "A quick run only checks that every measurement runs" in printed
+    assert "| whole suite, wall clock |" in printed
     assert str(out) in printed
 
 
