@@ -98,7 +98,8 @@ Name = Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATTERN)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan=False: an infinite weight or coefficient passes ge/gt bounds but turns every loss into NaN.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class RewardWeights(_Strict):
@@ -123,7 +124,10 @@ class EnvSettings(_Strict):
 
 
 class PolicyKwargs(_Strict):
-    net_arch: list[Annotated[int, Field(ge=1, le=4096)]] | dict[Literal["pi", "vf"], list[int]] = [64, 64]
+    net_arch: (
+        list[Annotated[int, Field(ge=1, le=4096)]]
+        | dict[Literal["pi", "vf"], list[Annotated[int, Field(ge=1, le=4096)]]]
+    ) = [64, 64]
     activation_fn: Literal["tanh", "relu"] = "tanh"
     ortho_init: bool | None = Field(default=None, description="Actor-critic algorithms only; SB3's default if absent.")
 

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -329,14 +330,7 @@ def tune(
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
     pruner = warmed_up_pruner()
     try:
-        study = optuna.create_study(
-            study_name=study_name or f"{base.algo}-{base.name}",
-            storage=storage,
-            sampler=sampler,
-            pruner=pruner,
-            direction="maximize",
-            load_if_exists=True,
-        )
+        study = _create_or_load_study(study_name or f"{base.algo}-{base.name}", storage, sampler, pruner)
     except (ValueError, ImportError, optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
@@ -358,6 +352,39 @@ def tune(
         catch=(),
     )
     return study
+
+
+#: Attempts at opening a study while other processes create the same new storage, and the first pause between them.
+STORAGE_ATTEMPTS = 5
+STORAGE_PAUSE_SECONDS = 0.5
+
+
+def _create_or_load_study(study_name: str, storage: Any, sampler: Any, pruner: Any) -> Any:
+    """Create the study, or load it when it exists, retrying while another ``arrears tune`` creates the storage.
+
+    Processes started together on a new storage race to create its tables and the study. A process that loses gets
+    SQLAlchemy's IntegrityError, or an OperationalError saying that a table already exists, although the storage is
+    complete a moment later. Each retry waits longer than the one before, 0.5 s, 1 s and so on.
+    """
+    import optuna
+    import sqlalchemy.exc
+
+    for attempt in range(1, STORAGE_ATTEMPTS + 1):
+        try:
+            return optuna.create_study(
+                study_name=study_name,
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+                direction="maximize",
+                load_if_exists=True,
+            )
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as exc:
+            lost_race = isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(exc)
+            if not lost_race or attempt == STORAGE_ATTEMPTS:
+                raise
+            time.sleep(STORAGE_PAUSE_SECONDS * attempt)
+    raise AssertionError("the loop returns or raises on its last attempt")
 
 
 def _without_password(url: str) -> str:

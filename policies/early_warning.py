@@ -200,15 +200,28 @@ class EarlyWarningModel:
         coefficients = data.get("coefficients")
         if not isinstance(coefficients, dict):
             raise ConfigError(source, "coefficients", "expected a mapping of feature name to number")
-        if tuple(coefficients) != FEATURE_NAMES:
+        # A YAML mapping has no order that matters, so compare the feature sets and read the values in
+        # FEATURE_NAMES order, the column order of sim.features.feature_matrix.
+        if set(coefficients) != set(FEATURE_NAMES):
+            missing = [name for name in FEATURE_NAMES if name not in coefficients]
+            extra = sorted(str(name) for name in coefficients if name not in FEATURE_NAMES)
+            detail = "; ".join(
+                part
+                for part in (
+                    f"missing {', '.join(missing)}" if missing else "",
+                    f"unknown {', '.join(extra)}" if extra else "",
+                )
+                if part
+            )
             raise ConfigError(
                 source,
                 "coefficients",
-                f"fitted on other features than this version's ({', '.join(FEATURE_NAMES)}); refit with "
-                "`arrears fit-score`",
+                f"fitted on other features than this version's ({detail}; expected {', '.join(FEATURE_NAMES)}); "
+                "refit with `arrears fit-score`",
             )
         values = []
-        for name, value in coefficients.items():
+        for name in FEATURE_NAMES:
+            value = coefficients[name]
             if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
                 raise ConfigError(source, f"coefficients.{name}", f"expected a finite number, got {short_repr(value)}")
             values.append(float(value))

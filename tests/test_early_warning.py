@@ -97,6 +97,19 @@ def test_score_file_round_trip(tmp_path, report):
     np.testing.assert_allclose(loaded.score_features(features), report.model.score_features(features), rtol=1e-9)
 
 
+def test_score_file_in_other_key_order_loads(tmp_path):
+    import yaml
+
+    shipped = load_score("early_warning")
+    data = shipped.to_dict()
+    data["coefficients"] = dict(sorted(data["coefficients"].items()))
+    path = tmp_path / "score.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=True))
+    features = np.random.default_rng(0).uniform(size=(50, len(FEATURE_NAMES))).astype(np.float32)
+    loaded = EarlyWarningModel.from_yaml(path)
+    np.testing.assert_array_equal(loaded.score_features(features), shipped.score_features(features))
+
+
 @pytest.mark.parametrize(
     ("edit", "key", "fragment"),
     [

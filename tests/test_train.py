@@ -17,6 +17,7 @@ pytest.importorskip("stable_baselines3")
 pytest.importorskip("sb3_contrib")
 torch = pytest.importorskip("torch")
 
+import experiments.tune as tune_module  # noqa: E402
 import policies  # noqa: E402
 from experiments.cli import main  # noqa: E402
 from experiments.config import load_config  # noqa: E402
@@ -690,6 +691,50 @@ def test_tune_takes_algo_from_config(tmp_path, capsys):
     assert optuna.load_study(study_name="a2c-tiny", storage=storage).trials[0].state.name == "COMPLETE"
 
 
+def test_tune_retries_storage_being_created(tmp_path, monkeypatch):
+    optuna = pytest.importorskip("optuna")
+    sqlalchemy_exc = pytest.importorskip("sqlalchemy.exc")
+    create_study = optuna.create_study
+    attempts = []
+
+    def lose_the_race_twice(**options):
+        # The two errors that a process gets when another one creates the same new SQLite storage at the same time.
+        attempts.append(options["study_name"])
+        if len(attempts) == 1:
+            raise sqlalchemy_exc.IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
+        if len(attempts) == 2:
+            raise sqlalchemy_exc.OperationalError("CREATE", {}, Exception("table alembic_version already exists"))
+        return create_study(**options)
+
+    monkeypatch.setattr(optuna, "create_study", lose_the_race_twice)
+    monkeypatch.setattr(tune_module, "STORAGE_PAUSE_SECONDS", 0.0)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    config = write_tiny_config(tmp_path, "ppo")
+    arguments = ["tune", "--config", str(config), "--trials", "1", "--timesteps", "128", "--no-progress"]
+
+    assert main([*arguments, "--storage", storage, "--study-name", "race", "--out", str(tmp_path / "best.yaml")]) == 0
+    assert attempts == ["race", "race", "race"]
+    assert len(optuna.load_study(study_name="race", storage=storage).trials) == 1
+
+
+def test_tune_other_storage_error_not_retried(tmp_path, monkeypatch, capsys):
+    optuna = pytest.importorskip("optuna")
+    sqlalchemy_exc = pytest.importorskip("sqlalchemy.exc")
+    attempts = []
+
+    def unable_to_open(**options):
+        attempts.append(options["study_name"])
+        raise sqlalchemy_exc.OperationalError("CONNECT", {}, Exception("unable to open database file"))
+
+    monkeypatch.setattr(optuna, "create_study", unable_to_open)
+    config = write_tiny_config(tmp_path, "ppo")
+    arguments = ["tune", "--config", str(config), "--trials", "1", "--timesteps", "128", "--no-progress"]
+
+    assert main([*arguments, "--storage", "sqlite:////nonexistent/x.db", "--out", str(tmp_path / "best.yaml")]) == 2
+    assert attempts == ["ppo-tiny"]
+    assert "cannot open the Optuna storage" in capsys.readouterr().err
+
+
 def test_tune_storage_error_hides_password(tmp_path, capsys):
     pytest.importorskip("optuna")
     config = write_tiny_config(tmp_path, "ppo")
@@ -879,6 +924,42 @@ def test_positive_schedule_accepted(tmp_path):
     config = load_train_config(write_tiny_config(tmp_path, "ppo", hyperparameters=hyperparameters))
     assert config.hyperparameters.learning_rate == "lin_3.0e-4"
     assert config.hyperparameters.clip_range == "lin_0.2"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "message"),
+    [
+        (
+            {"hyperparameters": {**TINY_HYPERPARAMETERS["ppo"], "ent_coef": float("inf")}},
+            "hyperparameters.ent_coef",
+            "Input should be a finite number, got inf",
+        ),
+        (
+            {"hyperparameters": {**TINY_HYPERPARAMETERS["ppo"], "vf_coef": float("inf")}},
+            "hyperparameters.vf_coef",
+            "Input should be a finite number, got inf",
+        ),
+        (
+            {"env": {"horizon": 20, "n_envs": 8, "reward": {"recovery_weight": float("inf")}}},
+            "env.reward.recovery_weight",
+            "Input should be a finite number, got inf",
+        ),
+        (
+            {"policy_kwargs": {"net_arch": {"pi": [8], "vf": [-1]}}},
+            "policy_kwargs.net_arch.vf[0]",
+            "Input should be greater than or equal to 1, got -1",
+        ),
+        (
+            {"policy_kwargs": {"net_arch": {"pi": [0], "vf": [8]}}},
+            "policy_kwargs.net_arch.pi[0]",
+            "Input should be greater than or equal to 1, got 0",
+        ),
+    ],
+)
+def test_infinite_number_or_empty_layer_rejected(overrides, key, message, tmp_path, capsys):
+    path = write_tiny_config(tmp_path, "ppo", **overrides)
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err == f"arrears validate: error: {path}: {key}: {message}\n"
 
 
 def test_missing_scenario_file_names_training_key(tmp_path, capsys):
