@@ -652,7 +652,8 @@ def summarise(
     ``strata`` names a column, such as ``scenario``, whose values split each group's rows into strata: the
     t interval then uses the stratified standard error (:func:`stratified_mean_interval`) and the bootstrap
     resamples within strata (:func:`stratified_bootstrap`). ``with_iqm=True`` adds ``"iqm"``, ``"iqm_low"`` and
-    ``"iqm_high"``: the interquartile mean with a stratified percentile bootstrap interval.
+    ``"iqm_high"``: the interquartile mean with a stratified percentile bootstrap interval. A group of one stratum
+    with fewer than 4 values, which the IQM does not trim, gets the mean's Student-t interval instead.
 
     ``clusters`` names a column, such as ``seed``, whose values are shared across strata, as the seeds of the
     scenarios of one run are. With ``strata``, the mean's t interval then comes from
@@ -699,9 +700,14 @@ def summarise(
                 # With shared clusters, the IQM of each seed's average over the strata: trimming the pooled values
                 # would drop the lowest strata's values, not the unusual seeds.
                 samples = [pd.Series(values).groupby(cluster_labels).mean().to_numpy()] if shared_clusters else groups
-                estimate, iqm_low, iqm_high = stratified_bootstrap(
-                    samples, iqm, confidence=confidence, seed=seed, method="percentile", n_resamples=n_resamples
-                )
+                if len(samples) == 1 and math.floor(IQM_TRIM * len(samples[0])) == 0:
+                    # Too few values to trim any, so the IQM is the mean and gets the mean's Student-t interval. A
+                    # percentile bootstrap of 2 or 3 values spans little more than their range.
+                    estimate, iqm_low, iqm_high = mean_interval(samples[0], confidence=confidence, method="t")
+                else:
+                    estimate, iqm_low, iqm_high = stratified_bootstrap(
+                        samples, iqm, confidence=confidence, seed=seed, method="percentile", n_resamples=n_resamples
+                    )
                 row[(column, "iqm")] = estimate
                 row[(column, "iqm_low")] = iqm_low
                 row[(column, "iqm_high")] = iqm_high

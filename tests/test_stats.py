@@ -626,6 +626,36 @@ def test_summarise_adds_iqm() -> None:
     assert summary.loc["a", ("collected", "iqm_low")] <= 3.0 <= summary.loc["a", ("collected", "iqm_high")]
 
 
+def test_summarise_iqm_of_three_seeds_is_mean() -> None:
+    metrics = pd.DataFrame({"policy": ["a"] * 3, "collected": [10.0, 20.0, 60.0]})
+
+    summary = summarise(metrics, ["collected"], with_iqm=True)
+
+    # Three seeds trim nothing, so the IQM is the mean, with the mean's Student-t interval: about -36 to 96, where a
+    # percentile bootstrap of the three values gives 10 to 60, their range.
+    mean, low, high = mean_interval([10.0, 20.0, 60.0])
+    assert summary.loc["a", ("collected", "iqm")] == mean
+    assert summary.loc["a", ("collected", "iqm_low")] == low
+    assert summary.loc["a", ("collected", "iqm_high")] == high
+    assert low < 0.0
+
+
+def test_summarise_iqm_of_three_clustered_seeds_is_mean() -> None:
+    frame = pd.DataFrame(
+        {
+            "policy": ["p"] * 6,
+            "scenario": ["a"] * 3 + ["b"] * 3,
+            "seed": [0, 1, 2] * 2,
+            "npv": [10.0, 12.0, 9.0, 30.0, 20.0, 40.0],
+        }
+    )
+
+    summary = summarise(frame, ["npv"], strata="scenario", clusters="seed", with_iqm=True)
+
+    # The IQM pools each seed's average over the scenarios: 20, 16 and 24.5.
+    assert tuple(summary.loc["p", "npv"][["iqm", "iqm_low", "iqm_high"]]) == mean_interval([20.0, 16.0, 24.5])
+
+
 def test_summarise_stratified_t() -> None:
     metrics = pd.DataFrame(
         {"policy": ["a"] * 5, "scenario": ["x", "x", "x", "y", "y"], "collected": [1.0, 2.0, 3.0, 10.0, 14.0]}
