@@ -307,6 +307,14 @@ def _resolve_path(spec: str, base: Path) -> str:
     return spec
 
 
+def config_sha256(resolved: dict[str, Any]) -> str:
+    """Return the SHA-256 of a resolved config (:meth:`LoadedExperiment.resolved_dict`) as manifest.json records it.
+
+    It hashes the config's JSON with sorted keys, so config.yaml read back from a run directory hashes the same.
+    """
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+
+
 def load_config(path: str | Path) -> LoadedExperiment:
     """Load and validate an experiment config; raise :class:`ConfigError` naming the file and key on bad input.
 

@@ -41,7 +41,7 @@ from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 import policies
-from experiments.config import LoadedExperiment, load_config
+from experiments.config import LoadedExperiment, config_sha256, load_config
 from policies.split import ChampionChallenger
 from sim.atomic import UMASK, atomic_write, atomic_write_text
 from sim.errors import ConfigError, parse_json, short_repr
@@ -1043,8 +1043,6 @@ def _manifest(
     runtime: dict[str, Any],
     policy_sha256: dict[str, str],
 ) -> dict:
-    resolved = experiment.resolved_dict()
-    config_sha = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
     return {
         "arrears_version": _version("arrears"),
         "python": platform.python_version(),
@@ -1053,7 +1051,7 @@ def _manifest(
         "git_commit": git_commit(),
         "git_modified": git_modified(),
         "config_source": experiment.source,
-        "config_sha256": config_sha,
+        "config_sha256": config_sha256(experiment.resolved_dict()),
         "scenario_sha256": {scenario.name: scenario.config_hash() for scenario in experiment.scenarios},
         # config_sha256 covers a policy file's path only, so a replay with an edited file would match it.
         "policy_sha256": policy_sha256,

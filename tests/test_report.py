@@ -21,6 +21,7 @@ from matplotlib.text import Text
 from scipy import stats as scipy_stats
 
 from experiments.cli import main as cli_main
+from experiments.config import config_sha256
 from experiments.report import (
     format_decimal,
     format_money,
@@ -152,7 +153,7 @@ def write_run_dir(
             "packages": {"numpy": "2.1.0", "pandas": "2.2.3"},
             "git_commit": "0123456789abcdef0123456789abcdef01234567",
             "seeds": list(seeds),
-            "config_sha256": "f" * 64,
+            "config_sha256": config_sha256(config),
             "started_at": "2025-01-01T10:00:00+00:00",
             "finished_at": "2025-01-01T10:01:00+00:00",
             "elapsed_seconds": 60.0,
@@ -245,6 +246,14 @@ def section_text(html: str, section_id: str) -> str:
     text = re.sub(block_tags, " ", match.group(1))
     text = re.sub(r"<[^>]+>", "", text)
     return " ".join(html_lib.unescape(text).split())
+
+
+def rewrite_config(run_dir: Path, config: dict) -> None:
+    """Write ``config`` as the run's config.yaml, with its hash in manifest.json, as a run with it would have."""
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest["config_sha256"] = config_sha256(config)
+    (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
 def leaderboard_rows(html: str, table_id: str = "leaderboard") -> list[tuple[str, str]]:
@@ -430,7 +439,7 @@ def test_charts_embedded_as_png(report_html: str) -> None:
         assert len(alt) > 40
 
 
-def test_assumptions_and_footer(report_html: str) -> None:
+def test_assumptions_and_footer(run_dir: Path, report_html: str) -> None:
     assumptions = section_text(report_html, "assumptions")
     footer = re.search(r"<footer>(.*?)</footer>", report_html, re.DOTALL)
     assert footer
@@ -441,7 +450,7 @@ def test_assumptions_and_footer(report_html: str) -> None:
     assert "Seeds 5 (11, 12, 13, 14, 15)" in assumptions
     assert "Cost of capital 8.0% per year" in assumptions
     assert "0123456789abcdef0123456789abcdef01234567" in footer.group(1)
-    assert "f" * 64 in footer.group(1)
+    assert config_sha256(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))) in footer.group(1)
     assert "numpy 2.1.0, pandas 2.2.3" in footer.group(1)
     assert "3.11.9" in footer.group(1)
     assert "uncommitted changes" not in footer.group(1)
@@ -580,7 +589,7 @@ def test_missing_config_key_rejected(tmp_path: Path) -> None:
     run_dir = write_run_dir(tmp_path)
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     del config["champion"]
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    rewrite_config(run_dir, config)
 
     with pytest.raises(ConfigError, match="config.yaml: champion: missing key"):
         render_report(run_dir)
@@ -1019,6 +1028,35 @@ def test_manifest_without_footer_fields_warns(tmp_path: Path) -> None:
         html = render_report(run_dir)
 
     assert "not recorded" in html
+
+
+def test_edited_config_flagged(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    config_path = run_dir / "config.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["n_accounts"] += 1
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+    with pytest.warns(UserWarning, match=r"config\.yaml was edited after the run: it no longer matches"):
+        html = render_report(run_dir)
+
+    header = re.search(r'<header class="page">(.*?)</header>', html, re.DOTALL)
+    assert header
+    assert "config.yaml was edited after the run:</strong> it no longer matches" in header.group(1)
+    assert "which config.yaml no longer matches" in html
+
+
+def test_unedited_config_not_flagged(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
+    run_dir = write_run_dir(tmp_path)
+    config_path = run_dir / "config.yaml"
+    # The same settings in another key order hash the same: the hash sorts the keys.
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config_path.write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
+
+    html = render_report(run_dir)
+
+    assert "edited" not in html
+    assert [str(warning.message) for warning in recwarn] == []
 
 
 def test_cli_missing_manifest_warns_in_one_line(tmp_path: Path) -> None:
@@ -1471,7 +1509,7 @@ def test_money_cards_name_the_currency(tmp_path: Path) -> None:
     run_dir = write_run_dir(tmp_path)
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     config["economics"] = {"currency": "EUR"}
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    rewrite_config(run_dir, config)
 
     html = render_report(run_dir)
 
@@ -1487,7 +1525,7 @@ def test_each_scenario_names_its_currency(tmp_path: Path) -> None:
         {"name": "baseline", "currency": "USD", "economics": {"cost_of_capital": 0.08}},
         {"name": "recession", "currency": "EUR", "economics": {"cost_of_capital": 0.2}},
     ]
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    rewrite_config(run_dir, config)
 
     html = render_report(run_dir)
     baseline_summary = section_text(html, "summary")
@@ -1839,7 +1877,7 @@ def test_runner_up_name_is_escaped(tmp_path: Path) -> None:
     metrics.to_parquet(run_dir / "metrics.parquet", index=False)
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     config["policies"] = [runner_up if policy == "agency_early" else policy for policy in config["policies"]]
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    rewrite_config(run_dir, config)
 
     html = render_report(run_dir)
 
@@ -1901,7 +1939,7 @@ def test_summary_exact_tie_challenger_listed_first(tmp_path: Path) -> None:
     run_dir = write_npv_run(tmp_path, np.zeros(len(TEN_SEEDS)))
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     config["policies"] = ["sms_first", CHAMPION, "agency_early"]
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    rewrite_config(run_dir, config)
 
     html = render_report(run_dir)
     summary = section_text(html, "summary")
