@@ -351,6 +351,7 @@ def load_run(run_dir: Path) -> RunData:
 
     metrics = _read_parquet(run_dir / "metrics.parquet", REQUIRED_METRICS_COLUMNS, NUMERIC_METRICS_COLUMNS)
     daily = _read_parquet(run_dir / "daily.parquet", REQUIRED_DAILY_COLUMNS, NUMERIC_DAILY_COLUMNS)
+    _check_daily_days(daily, metrics, run_dir / "daily.parquet")
 
     champion = str(config["champion"])
     if champion not in set(metrics["policy"]):
@@ -455,6 +456,36 @@ def _read_parquet(path: Path, required: Sequence[str], numeric: Sequence[str]) -
         if column in frame.columns:
             _check_numeric(frame[column], path, column)
     return frame
+
+
+def _check_daily_days(daily: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> None:
+    """Raise ConfigError unless daily.parquet has every day, once, of every simulation in metrics.parquet.
+
+    A simulation is a scenario, policy and seed; a split's arms share their split's simulation and have no daily rows
+    of their own. Every simulation runs the same days, 0 to the horizon minus 1, so a truncated or partly rewritten
+    daily.parquet shows as a simulation with missing or repeated days.
+    """
+    keys = ["scenario", "policy", "seed"]
+    simulations = metrics.loc[~metrics["policy"].astype(str).str.contains("/", regex=False), keys].drop_duplicates()
+    days = daily.groupby(keys, sort=False)["day"].agg(["count", "nunique", "min", "max"])
+    horizon = int(days["max"].max()) + 1
+    missing = simulations.set_index(keys).index.difference(days.index)
+    if len(missing):
+        scenario, policy, seed = missing[0]
+        raise ConfigError(
+            str(path),
+            "",
+            f"no rows for scenario {scenario!r}, policy {policy!r}, seed {seed} of metrics.parquet; rerun the run",
+        )
+    incomplete = days[(days["count"] != horizon) | (days["nunique"] != horizon) | (days["min"] != 0)]
+    if len(incomplete):
+        (scenario, policy, seed), row = next(incomplete.iterrows())
+        raise ConfigError(
+            str(path),
+            "day",
+            f"scenario {scenario!r}, policy {policy!r}, seed {seed} has {row['count']} rows over days "
+            f"{row['min']} to {row['max']}, expected days 0 to {horizon - 1} once each; rerun the run",
+        )
 
 
 def _short_reason(exc: Exception) -> str:

@@ -929,6 +929,49 @@ def test_daily_without_rows_rejected(tmp_path: Path) -> None:
         render_report(run_dir)
 
 
+def test_truncated_daily_rejected(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    daily = pd.read_parquet(run_dir / "daily.parquet")
+    daily.iloc[:10].to_parquet(run_dir / "daily.parquet", index=False)
+
+    with pytest.raises(ConfigError) as caught:
+        render_report(run_dir)
+
+    assert caught.value.source == str(run_dir / "daily.parquet")
+    assert caught.value.message.startswith("no rows for scenario 'baseline', policy ")
+    assert caught.value.message.endswith("of metrics.parquet; rerun the run")
+
+
+@pytest.mark.parametrize(
+    ("edit", "rows", "first", "last"),
+    [
+        ("drop the last day", DAYS - 1, 0, DAYS - 2),
+        ("repeat the first day", DAYS + 1, 0, DAYS - 1),
+    ],
+)
+def test_daily_with_missing_or_repeated_day_rejected(
+    tmp_path: Path, edit: str, rows: int, first: int, last: int
+) -> None:
+    run_dir = write_run_dir(tmp_path)
+    daily = pd.read_parquet(run_dir / "daily.parquet")
+    one = (daily["policy"] == "sms_first") & (daily["seed"] == SEEDS[1])
+    if edit == "drop the last day":
+        daily = daily[~(one & (daily["day"] == DAYS - 1))]
+    else:
+        daily = pd.concat([daily, daily[one & (daily["day"] == 0)]], ignore_index=True)
+    daily.to_parquet(run_dir / "daily.parquet", index=False)
+
+    with pytest.raises(ConfigError) as caught:
+        render_report(run_dir)
+
+    assert caught.value.source == str(run_dir / "daily.parquet")
+    assert caught.value.key_path == "day"
+    assert caught.value.message == (
+        f"scenario 'baseline', policy 'sms_first', seed {SEEDS[1]} has {rows} rows over days {first} to {last}, "
+        f"expected days 0 to {DAYS - 1} once each; rerun the run"
+    )
+
+
 @pytest.mark.parametrize(
     ("file_name", "column"),
     [("metrics.parquet", "recovery_rate"), ("metrics.parquet", "complaints_per_1000"), ("daily.parquet", "cost")],
