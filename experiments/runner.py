@@ -191,6 +191,11 @@ def run(
     :raises ConfigError: when ``out`` is not a new, empty or run directory, or holds a run of an incompatible grid
     """
     _check_backend(backend, scheduler, workers)
+    if not isinstance(config, LoadedExperiment | str | Path):
+        raise TypeError(
+            f"config must be the result of experiments.load_config(path) or the path of an experiment YAML, "
+            f"got {type(config).__name__}"
+        )
     experiment = config if isinstance(config, LoadedExperiment) else load_config(config)
     path = _resolve_out(Path(out)) if out is not None else None
     if path is not None:

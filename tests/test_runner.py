@@ -96,6 +96,12 @@ def test_policies_compared_on_common_portfolios(tiny_experiment):
     assert opening.iloc[:, 0].nunique() == 3
 
 
+def test_run_of_a_mapping_rejected():
+    expected = r"^config must be the result of experiments\.load_config\(path\) .*, got dict$"
+    with pytest.raises(TypeError, match=expected):
+        experiments.run({"name": "x", "policies": ["standard"]}, progress=False)
+
+
 def test_seeds_override(tiny_experiment):
     assert tiny_experiment.with_overrides(seeds=5).config.seed_list == [0, 1, 2, 3, 4]
 
