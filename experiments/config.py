@@ -340,7 +340,8 @@ _EXPERIMENT_ONLY_KEYS = tuple(key for key in ExperimentConfig.model_fields if ke
 def detect_kind(data: dict[str, Any]) -> str:
     """Return the kind of a YAML mapping from its top-level keys: experiment, waterfall, training, score or scenario.
 
-    A key that only one kind has decides ('policies', 'stages', 'algo', then ``kind: early_warning``). Without one,
+    A key that only one kind has decides ('policies', 'stages', 'algo', then ``kind: early_warning`` or a score's
+    'coefficients', so that a score with a misspelt kind is still reported as a score). Without one,
     a top-level key that no scenario has and that is closest to a key of an experiment ('polices', 'seeds'), or to
     'stages' or 'algo', decides, so that a misspelt key is reported against the right kind. Anything else is a
     scenario.
@@ -348,7 +349,7 @@ def detect_kind(data: dict[str, Any]) -> str:
     for key, (kind, _) in OTHER_KINDS.items():
         if key in data:
             return kind
-    if data.get("kind") == "early_warning":
+    if data.get("kind") == "early_warning" or "coefficients" in data:
         return "score"
     kind_of_key = {key: "experiment" for key in _EXPERIMENT_ONLY_KEYS}
     kind_of_key.update({key: kind for key, (kind, _) in OTHER_KINDS.items()})

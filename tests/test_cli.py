@@ -1057,6 +1057,7 @@ def test_run_names_other_kinds(tmp_path, capsys, text, fragments):
         ({"name": "t", "stages": []}, "waterfall"),
         ({"name": "t", "algo": "ppo"}, "training"),
         ({"kind": "early_warning"}, "score"),
+        ({"kind": "early_warnin", "horizon_days": 30, "coefficients": {"dpd": 1.0}}, "score"),
         ({"extends": "default", "promises": {}}, "scenario"),
         ({"extends": "default", "promses": {}}, "scenario"),
         ({"name": "t"}, "scenario"),
