@@ -60,6 +60,8 @@ CELLS_DIR = "cells"
 #: Tries to lock a run directory whose lock file other runs keep deleting and creating.
 LOCK_ATTEMPTS = 5
 GRID_FILE = "grid.json"
+#: Files and folders of an `arrears train` run (experiments.train), which has a manifest.json as a run has.
+TRAINING_RUN_ENTRIES = frozenset({"model.zip", "best_model.zip", "evaluations.npz", "checkpoints"})
 #: Part of every cell key; bump it when the files of a cell change, so that older cells are not reused.
 CELL_FORMAT = 1
 CELL_FILES = ("metrics.parquet", "daily.parquet", "cell.json")
@@ -904,6 +906,11 @@ def check_run_directory(path: Path) -> None:
         if entries and not is_run:
             raise ConfigError(
                 str(path), "--out", "is a non-empty directory that is not an arrears run; name a new directory"
+            )
+        # `arrears train` writes a manifest.json too, beside its models, and never a cells folder.
+        if entries & TRAINING_RUN_ENTRIES and CELLS_DIR not in entries:
+            raise ConfigError(
+                str(path), "--out", "is an `arrears train` folder, not an experiment run; name a new directory"
             )
         unknown = unknown_run_entries(path)
         if unknown:

@@ -652,6 +652,23 @@ def test_rerun_rejects_unknown_entries(tmp_path, capsys, placeholder_report):
     assert not list(tmp_path.glob(".self.*")), "a lock, staging or .old entry was left beside the run"
 
 
+def test_training_folder_is_not_a_run(tmp_path, capsys):
+    config = write(tmp_path / "grid.yaml", "name: mine\npolicies: [standard]\nn_accounts: 300\nhorizon_days: 30\n")
+    out = tmp_path / "ppo-default-seed0"
+    out.mkdir()
+    # What `arrears train` leaves in its folder, manifest.json included.
+    for name in ("manifest.json", "config.yaml", "model.zip", "best_model.zip", "evaluations.npz"):
+        (out / name).write_bytes(b"{}")
+    (out / "checkpoints").mkdir()
+
+    code, err = run_into(config, out, capsys)
+
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"arrears run: error: {out}: --out: is an `arrears train` folder, not an experiment run; name a new directory"
+    ]
+
+
 def test_unknown_entries_listed_up_to_three(tmp_path):
     from experiments.runner import check_run_directory
 
