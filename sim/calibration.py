@@ -672,7 +672,8 @@ def load_monthly_csv(path: str | Path, *, holdout_share: float = HOLDOUT_SHARE) 
     # Every column is read, so that a row with more fields than the header is caught. Only the known ones are kept.
     raw = raw[[column for column in raw.columns if column in (*CSV_REQUIRED_COLUMNS, *CSV_OPTIONAL_COLUMNS)]]
 
-    missing_id = raw["account_id"].isna()
+    # An identifier of spaces alone is as missing as an empty cell.
+    missing_id = raw["account_id"].isna() | (raw["account_id"].astype(str).str.strip() == "")
     if missing_id.any():
         row = int(missing_id.to_numpy().argmax())
         raise ConfigError(str(path), "account_id", f"missing value in {_csv_line(row)}; expected an account identifier")

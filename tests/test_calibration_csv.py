@@ -375,6 +375,7 @@ def replace_cell(text: str, line: int, column: str, value: str) -> str:
         (4, "charged_off", "yes", "invalid value 'yes' in line 4; expected 0, 1, true or false"),
         (3, "month", "2024-01", "line 3 repeats the month of an earlier row of the same account"),
         (5, "account_id", "", "missing value in line 5"),
+        (6, "account_id", "   ", "missing value in line 6"),
     ],
 )
 def test_bad_value_exits_2_naming_line(
