@@ -251,7 +251,13 @@ def render_report(run_dir: str | Path) -> str:
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
-    context = build_context(run)
+    try:
+        context = build_context(run)
+    except ConfigError as error:
+        # The checks made while building name the run's table alone; the message names the file in its folder.
+        if error.source in ("metrics.parquet", "daily.parquet"):
+            raise ConfigError(str(run_dir / error.source), error.key_path, error.message) from None
+        raise
     return _environment().get_template("report.html").render(**context)
 
 

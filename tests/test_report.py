@@ -1007,8 +1007,13 @@ def test_unpaired_seeds_rejected(tmp_path: Path) -> None:
     metrics = metrics[~((metrics["policy"] == "sms_first") & (metrics["seed"] == SEEDS[0]))]
     metrics.to_parquet(run_dir / "metrics.parquet", index=False)
 
-    with pytest.raises(ConfigError, match=r"must share their seeds .* seeds \[11\] only in 'current_waterfall'"):
+    with pytest.raises(
+        ConfigError, match=r"must share their seeds .* seeds \[11\] only in 'current_waterfall'"
+    ) as error:
         render_report(run_dir)
+
+    assert error.value.source == str(run_dir / "metrics.parquet")
+    assert error.value.key_path == "seed"
 
 
 def test_cli_prints_one_line_for_unreadable_metrics(
