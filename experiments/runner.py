@@ -900,6 +900,12 @@ def check_run_directory(path: Path) -> None:
         )
     if path.exists() and not path.is_dir():
         raise ConfigError(str(path), "--out", "exists and is not a directory; name a new or run directory")
+    # A run inside another would be an unknown entry of the outer one, whose rerun then stops.
+    outer = next((parent for parent in path.parents if (parent / CELLS_DIR / GRID_FILE).is_file()), None)
+    if outer is not None:
+        raise ConfigError(
+            str(path), "--out", f"lies inside the run directory {outer}; name a directory outside every run"
+        )
     if path.is_dir():
         entries = {entry.name for entry in path.iterdir()}
         is_run = (path / "manifest.json").is_file() or (path / CELLS_DIR / GRID_FILE).is_file()

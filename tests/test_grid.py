@@ -669,6 +669,22 @@ def test_training_folder_is_not_a_run(tmp_path, capsys):
     ]
 
 
+def test_run_inside_a_run_rejected(tmp_path, capsys, placeholder_report):
+    config = write(tmp_path / "grid.yaml", "name: mine\npolicies: [standard]\nn_accounts: 300\nhorizon_days: 30\n")
+    outer = tmp_path / "outer"
+    assert run_into(config, outer, capsys)[0] == 0
+    before = sorted(path.relative_to(outer) for path in outer.rglob("*"))
+
+    code, err = run_into(config, outer / "cells" / "nested", capsys)
+
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"arrears run: error: {outer / 'cells' / 'nested'}: --out: lies inside the run directory {outer}; name a "
+        "directory outside every run"
+    ]
+    assert sorted(path.relative_to(outer) for path in outer.rglob("*")) == before
+
+
 def test_unknown_entries_listed_up_to_three(tmp_path):
     from experiments.runner import check_run_directory
 
