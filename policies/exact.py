@@ -163,11 +163,17 @@ def check_reducible(scenario: Scenario, model: PortfolioModel) -> int:
             "last 7 days, which the observation does not show"
         )
 
-    # Every payment brings the account current and repays the whole balance.
+    # Every payment brings the account current and repays the whole balance. A contact can prompt a payment in a row
+    # whose untreated pay probability is 0, where the engine pays one minimum payment, so every row is checked.
     for s in range(MAX_CYCLES_PAST_DUE + 1):
-        if model.pay_probability[s] > 0 and model.payments_given_pay[s, : s + 1].sum() > 0:
+        if model.pay_probability[s] == 0 and s > 0:
+            problems.append(
+                f"transitions.monthly row {s} must give a cure (column 0) a positive probability, because a payment "
+                "that a contact prompts in a row without payments is one minimum payment, not a cure"
+            )
+        elif model.payments_given_pay[s, : s + 1].sum() > 0:
             problems.append(f"transitions.monthly row {s} must give probability only to a cure (column 0) or a roll")
-        if model.pay_probability[s] > 0 and model.full_payoff_share[s] != 1.0:
+        if model.full_payoff_share[s] != 1.0:
             problems.append(f"transitions.full_payoff_share[{s}] must be 1")
 
     nudge = behaviour.nudge

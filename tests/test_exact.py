@@ -166,3 +166,12 @@ def test_partial_repeat_decay_not_reducible(tiny):
     data["response"]["repeat_decay"] = 0.4
     with pytest.raises(NotReducibleError, match="repeat_decay"):
         solve(build_mdp(Scenario.from_dict(data)))
+
+
+def test_row_without_untreated_payments_not_reducible(tiny):
+    # With pay probability 0, a contact still prompts a payment, of one minimum payment, which leaves the balance
+    # partly unpaid: a state the MDP does not have.
+    data = tiny.model_dump()
+    data["transitions"]["monthly"][1] = [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    with pytest.raises(NotReducibleError, match="transitions.monthly row 1"):
+        build_mdp(Scenario.from_dict(data))
