@@ -401,7 +401,7 @@ def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | Non
         resolved = _resolve_path(written, base)
         key = f"policy_sources.{spec}" if spec in sources else f"policies[{i}]"
         try:
-            policy = policies.load(resolved)
+            policy = _load_policy(resolved)
         except ConfigError as exc:
             raise _policy_error(exc, source, key, written, resolved) from None
         if policy.name in specs:
@@ -435,7 +435,7 @@ def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | Non
         for spec, share in split.arms.items():
             resolved = _resolve_path(spec, base)
             try:
-                policy = policies.load(resolved)
+                policy = _load_policy(resolved)
             except ConfigError as exc:
                 raise _policy_error(exc, source, f"splits[{i}].arms.{spec}", spec, resolved) from None
             if policy.name in arms:
@@ -444,6 +444,19 @@ def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | Non
         splits[split.name] = arms
     _check_arms_get_accounts(config, splits, source)
     return LoadedExperiment(config=config, source=source, scenarios=scenarios, policy_specs=specs, split_specs=splits)
+
+
+def _load_policy(resolved: str):
+    """Load the policy ``resolved`` names, a learned policy with its weights, so that damaged weights fail here.
+
+    A learned policy otherwise unpickles its model only when a simulation binds it, after the run directory is
+    created and other cells have run.
+    """
+    policy = policies.load(resolved)
+    load_model = getattr(policy, "load_model", None)
+    if load_model is not None:
+        load_model()
+    return policy
 
 
 def _policy_error(exc: ConfigError, source: str, key_path: str, spec: str, resolved: str) -> ConfigError:

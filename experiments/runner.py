@@ -139,7 +139,7 @@ def compute_cell(
             ", ".join(files),
             "",
             f"policy {short_repr(name)} changed on disk after the run started, so its cells would mix two versions; "
-            "rerun once the file stays unchanged",
+            "once the file stays unchanged, rerun with it as it was, or with the new file and a new --out",
         )
     result = simulate(scenario, policy, n_accounts=n_accounts, days=days, seed=seed)
 
@@ -455,6 +455,10 @@ def _policy_fingerprint(spec: str | dict[str, tuple[str, float]], policy: Any = 
                 "intercept": float(score.intercept),
             }
         return fingerprint
+    # A learned policy hashes the bytes it loads its model from, so the hash describes the model that runs.
+    file_sha256 = getattr(policy, "sha256", None)
+    if file_sha256 is not None:
+        return {"file_sha256": file_sha256}
     if Path(spec).is_file():
         return {"file_sha256": hashlib.sha256(Path(spec).read_bytes()).hexdigest()}
     # NOTE: the code of a policy written in Python is not hashed. An edit to it between an interrupted run and its

@@ -6,6 +6,8 @@ you trained yourself or otherwise trust; arrears loads a model only from a path 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -32,15 +34,16 @@ _POLICY_MODULES = {
 }
 
 
-def detect_algorithm(path: Path) -> str:
+def detect_algorithm(path: Path, content: bytes | None = None) -> str:
     """Return the algorithm of an SB3 model zip, after checking that its spaces are those of ``Account-v0``.
 
     Only the JSON ``data`` member is read, no pickle: the module of the policy class names the algorithm (PPO
     stores a ``clip_range``, A2C does not), and the spaces' recorded shape and size must match the
-    :data:`sim.features.FEATURE_NAMES` features and the :data:`sim.catalogue.ACTIONS` catalogue.
+    :data:`sim.features.FEATURE_NAMES` features and the :data:`sim.catalogue.ACTIONS` catalogue. ``content`` is the
+    file's bytes when the caller has read them already; ``path`` then only names the file in errors.
     """
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(path if content is None else io.BytesIO(content)) as archive:
             data = parse_json(archive.read("data"))
         module = str(data.get("policy_class", {}).get("__module__", ""))
     except (zipfile.BadZipFile, KeyError, ValueError, AttributeError, OSError):
@@ -118,7 +121,14 @@ class LearnedPolicy:
             raise ConfigError(str(self.path), "policy", "model file not found; train one with 'arrears train'")
         if algo is not None and algo not in ALGORITHMS:
             raise ValueError(f"algo must be one of {', '.join(ALGORITHMS)}, got {algo!r}")
-        self.algo = algo or detect_algorithm(self.path)
+        # The file is read once: its algorithm, its SHA-256 and the model all come from these bytes, so a file
+        # replaced after this point cannot give a model that differs from the hash a run keys its cells by.
+        try:
+            self.content = self.path.read_bytes()
+        except OSError as error:
+            raise ConfigError(str(self.path), "policy", f"cannot be read ({error.strerror})") from None
+        self.sha256 = hashlib.sha256(self.content).hexdigest()
+        self.algo = algo or detect_algorithm(self.path, self.content)
         from experiments.train import RL_PACKAGES, require_rl_packages
 
         # Checked here, when a config names the model, so that a run stops before any cell starts.
@@ -129,12 +139,12 @@ class LearnedPolicy:
         self.model = None
 
     def load_model(self):
-        """Load the SB3 model from :attr:`path` once (it unpickles the zip) and return it."""
+        """Load the SB3 model from the bytes read from :attr:`path` once (it unpickles the zip) and return it."""
         if self.sb3_model is None:
             from experiments.train import algorithm_class
 
             try:
-                self.sb3_model = algorithm_class(self.algo).load(self.path, device="cpu")
+                self.sb3_model = algorithm_class(self.algo).load(io.BytesIO(self.content), device="cpu")
             except Exception as error:  # SB3, torch, zipfile and pickle each raise their own kinds for a damaged file
                 # Only the error's type: torch's message suggests loading with weights_only=False, which would run
                 # the file's pickles.

@@ -17,6 +17,7 @@ pytest.importorskip("stable_baselines3")
 pytest.importorskip("sb3_contrib")
 torch = pytest.importorskip("torch")
 
+import experiments.runner as runner  # noqa: E402
 import experiments.tune as tune_module  # noqa: E402
 import policies  # noqa: E402
 from experiments.cli import main  # noqa: E402
@@ -633,8 +634,41 @@ def test_model_with_damaged_weights_exits_2(trained_ppo, tmp_path, capsys, worke
     code = main(["run", str(config), "--out", str(tmp_path / "run"), "--workers", workers, "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert "damaged.zip: policy: cannot be loaded (" in err
+    assert "experiment.yaml: policies[1]: 'damaged.zip': cannot be loaded (" in err
     assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_model_replaced_after_hash_runs_as_hashed(trained_ppo, tmp_path, monkeypatch):
+    model = tmp_path / "m.zip"
+    shutil.copyfile(trained_ppo.run_dir / "model.zip", model)
+    config = tmp_path / "experiment.yaml"
+    config.write_text(yaml.safe_dump({"name": "x", "policies": ["m.zip"], "n_accounts": 20, "horizon_days": 3}))
+    cells, arguments = plan_cells(load_config(config))
+    expected = runner.compute_cell(*arguments[0]).metrics
+    replacement = with_damaged_weights(model, tmp_path / "replacement.zip")
+    bind = LearnedPolicy.bind
+
+    def bind_after_replacement(self, portfolio):
+        # The file is replaced after the cell compared its hash with the plan and before the model loads.
+        if replacement.exists():
+            replacement.replace(model)
+        bind(self, portfolio)
+
+    monkeypatch.setattr(LearnedPolicy, "bind", bind_after_replacement)
+    assert runner.compute_cell(*arguments[0]).metrics == expected
+    assert not replacement.exists()
+
+
+def test_model_with_damaged_weights_fails_validate(trained_ppo, tmp_path, capsys):
+    with_damaged_weights(trained_ppo.run_dir / "model.zip", tmp_path / "damaged.zip")
+    config = tmp_path / "experiment.yaml"
+    arms = {"standard": 0.5, "damaged.zip": 0.5}
+    config.write_text(yaml.safe_dump({"name": "x", "policies": ["standard"], "splits": [{"name": "ab", "arms": arms}]}))
+
+    assert main(["validate", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "experiment.yaml: splits[0].arms.damaged.zip: 'damaged.zip': cannot be loaded (" in err
 
 
 # -- arrears tune -------------------------------------------------------------------------------------------------
