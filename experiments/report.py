@@ -1309,16 +1309,31 @@ def format_accounts(value: int | None) -> str:
     return NOT_AVAILABLE if value is None else f"{value:,}"
 
 
+def _round_up_to_three_figures(value: int) -> int:
+    """Round a number of accounts up to three significant figures: 9,721,854 as 9,730,000."""
+    step = 10 ** max(0, len(str(abs(int(value)))) - 3)
+    return -(-int(value) // step) * step
+
+
 def format_approx_accounts(value: int | None) -> str:
     """Format a number of accounts rounded up to three significant figures (9,721,854 as 9,730,000), or n/a for None.
 
     A live test's size is an estimate from a simulated difference, so its last digits mean nothing to a reader. It is
     a minimum, so it is rounded up, never down.
     """
-    if value is None:
+    return NOT_AVAILABLE if value is None else f"{_round_up_to_three_figures(value):,}"
+
+
+def format_approx_total(size: LiveTestSize | None, challenger_share: float) -> str:
+    """Format a live test's accounts in both arms as the challenger arm rounded up to three significant figures over
+    its share of the accounts, or n/a for None.
+
+    The total so equals the arms as the report writes them: 746,000 per arm of an even split makes 1,492,000, where
+    rounding the unrounded total of 1,491,844 on its own would give 1,500,000.
+    """
+    if size is None:
         return NOT_AVAILABLE
-    step = 10 ** max(0, len(str(abs(int(value)))) - 3)
-    return f"{-(-int(value) // step) * step:,}"
+    return f"{round(_round_up_to_three_figures(size.challenger) / challenger_share):,}"
 
 
 def format_value(value: float, kind: str) -> str:
@@ -1389,5 +1404,6 @@ def _environment() -> jinja2.Environment:
         metric_difference=format_difference,
         accounts=format_accounts,
         approx_accounts=format_approx_accounts,
+        approx_total=format_approx_total,
     )
     return environment

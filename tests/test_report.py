@@ -1174,38 +1174,48 @@ def test_leaderboard_probability_column(run_dir: Path, report_html: str) -> None
 
 
 def test_leaderboard_live_test_column(run_dir: Path, report_html: str) -> None:
-    _, total = expected_live_test(run_dir, 0.5)
+    per_arm, _ = expected_live_test(run_dir, 0.5)
 
     cell = re.search(r'data-stat="live-test">([^<]*)</td>', leaderboard_row(report_html, "sms_first"))
 
     assert cell
-    assert cell.group(1) == approx(total)
+    assert cell.group(1) == approx_total(per_arm, 0.5)
     assert "Live test size" in section_text(report_html, "leaderboard-section")
 
 
 def approx(accounts: int) -> str:
     """Write a number of accounts rounded up to three significant figures, as the report does: 9,721,854 as
     9,730,000."""
+    return f"{rounded_up(accounts):,}"
+
+
+def rounded_up(accounts: int) -> int:
     step = 10 ** max(0, len(str(accounts)) - 3)
-    return f"{math.ceil(accounts / step) * step:,}"
+    return math.ceil(accounts / step) * step
+
+
+def approx_total(challenger_arm: int, share: float) -> str:
+    """Write a live test's total as the report does: the challenger arm, rounded up, over its share of the accounts."""
+    return f"{round(rounded_up(challenger_arm) / share):,}"
 
 
 def test_summary_states_live_test(run_dir: Path, report_html: str) -> None:
-    per_arm, total = expected_live_test(run_dir, 0.5)
-    challenger, small_total = expected_live_test(run_dir, 0.1)
+    per_arm, _ = expected_live_test(run_dir, 0.5)
+    challenger, _ = expected_live_test(run_dir, 0.1)
     difference = ((npv_by_seed(run_dir, "sms_first") - npv_by_seed(run_dir, CHAMPION)) / N_ACCOUNTS).mean()
 
     summary = section_text(report_html, "summary")
 
-    # The summary rounds the sizes to three significant figures; the leaderboard keeps every digit.
+    # The summary rounds the challenger arm up to three significant figures, and its total is the arms it writes.
+    even_total, small_total = approx_total(per_arm, 0.5), approx_total(challenger, 0.1)
     assert (
-        f"A live champion/challenger test needs about {approx(total)} accounts split evenly ({approx(per_arm)} per arm)"
+        f"A live champion/challenger test needs about {even_total} accounts split evenly ({approx(per_arm)} per arm)"
         in summary
     )
     assert (
-        f"or {approx(small_total)} with 10% of accounts on the challenger ({approx(challenger)} challenger accounts)"
-        in summary
+        f"or {small_total} with 10% of accounts on the challenger ({approx(challenger)} challenger accounts)" in summary
     )
+    assert int(even_total.replace(",", "")) == 2 * rounded_up(per_arm)
     assert (
         f"to detect the simulated difference of {difference:+,.2f} of NPV per account with 80% power at 5% two-sided "
         "significance." in summary
@@ -1219,14 +1229,14 @@ def test_summary_states_live_test_range(run_dir: Path, report_html: str) -> None
     half_width = scipy_stats.t.ppf(0.975, n - 1) * differences.std(ddof=1) / np.sqrt(n)
     low, high = differences.mean() - half_width, differences.mean() + half_width
     assert low > 0, "the fixture's challenger should beat the champion on every seed"
-    _, at_high = expected_live_test(run_dir, 0.5, difference=high)
-    _, at_low = expected_live_test(run_dir, 0.5, difference=low)
+    at_high, _ = expected_live_test(run_dir, 0.5, difference=high)
+    at_low, _ = expected_live_test(run_dir, 0.5, difference=low)
 
     summary = section_text(report_html, "summary")
 
     assert (
         f"Across the 95% interval of that difference, {low:+,.2f} to {high:+,.2f} per account, an even split needs "
-        f"from {approx(at_high)} to {approx(at_low)} accounts." in summary
+        f"from {approx_total(at_high, 0.5)} to {approx_total(at_low, 0.5)} accounts." in summary
     )
 
 
@@ -1981,6 +1991,18 @@ def test_live_test_sizes_round_up(accounts: int, text: str) -> None:
     from experiments.report import format_approx_accounts
 
     assert format_approx_accounts(accounts) == text
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "share", "text"),
+    [(745_922, 745_922, 0.5, "1,492,000"), (723, 6_507, 0.1, "7,230"), (1_001, 9_009, 0.1, "10,100")],
+)
+def test_live_test_total_adds_up_its_arms(challenger: int, champion: int, share: float, text: str) -> None:
+    from experiments.report import format_approx_total
+    from experiments.stats import LiveTestSize
+
+    # Rounding the even split's unrounded total, 1,491,844, on its own would give 1,500,000 for arms of 746,000.
+    assert format_approx_total(LiveTestSize(challenger=challenger, champion=champion), share) == text
 
 
 def test_summary_exact_tie_challenger_listed_first(tmp_path: Path) -> None:
