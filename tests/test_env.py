@@ -874,6 +874,12 @@ def test_render_mode_only_none(make):
         make(render_mode="rgb_array")
 
 
+@pytest.mark.parametrize("make", [AccountEnv, lambda **kwargs: AccountVectorEnv(num_envs=2, **kwargs)])
+def test_scenario_of_other_type_rejected(make):
+    with pytest.raises(TypeError, match=r"^scenario must be a Scenario, a shipped scenario's name or a .*, got None$"):
+        make(scenario=None)
+
+
 @pytest.mark.parametrize("make", [lambda: AccountEnv(horizon=5), lambda: AccountVectorEnv(num_envs=2, horizon=5)])
 def test_bool_seed_rejected(make):
     with pytest.raises(ValueError, match="seed must be"):

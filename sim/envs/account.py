@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import gymnasium as gym
@@ -34,7 +35,13 @@ def next_account_ids(first: int, count: int) -> np.ndarray:
 
 def load_scenario(scenario: Scenario | str) -> Scenario:
     """Return ``scenario`` itself, or load a shipped scenario by name or a scenario YAML by path."""
-    return scenario if isinstance(scenario, Scenario) else Scenario.load(scenario)
+    if isinstance(scenario, Scenario):
+        return scenario
+    if not isinstance(scenario, str | os.PathLike):
+        raise TypeError(
+            f"scenario must be a Scenario, a shipped scenario's name or a scenario YAML's path, got {scenario!r}"
+        )
+    return Scenario.load(scenario)
 
 
 def check_render_mode(render_mode: str | None) -> None:
