@@ -602,6 +602,13 @@ def regret(
     if not isinstance(scenario, Scenario):
         scenario = Scenario.load(scenario)
     seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must name at least one seed, such as (0,)")
+    if optimum is not None and optimum.solution is not None and optimum.solution.mdp.scenario != scenario:
+        raise ValueError(
+            f"optimum was solved for scenario {optimum.solution.mdp.scenario.name!r}, not {scenario.name!r}; pass "
+            "ExactOptimalPolicy(scenario), or no optimum to solve this one"
+        )
     optimum = optimum or ExactOptimalPolicy(scenario)
     factory = (lambda: policies.load(policy)) if isinstance(policy, str) else policy
     name = policy if isinstance(policy, str) else getattr(factory(), "name", "policy")

@@ -156,6 +156,18 @@ def test_regret_reports_fraction_of_optimum(tiny, optimum):
     assert report.n_accounts == 2_000
 
 
+def test_regret_without_seeds_rejected(tiny, optimum):
+    with pytest.raises(ValueError, match=r"^seeds must name at least one seed"):
+        regret("do_nothing", tiny, n_accounts=100, seeds=(), optimum=optimum)
+
+
+def test_regret_with_optimum_of_other_scenario_rejected(tiny, optimum):
+    other = Scenario.from_dict({**tiny.model_dump(), "name": "tiny_cheaper_letters"})
+
+    with pytest.raises(ValueError, match=r"^optimum was solved for scenario 'tiny', not 'tiny_cheaper_letters'"):
+        regret("do_nothing", other, n_accounts=100, seeds=(0,), optimum=optimum)
+
+
 def test_default_scenario_is_not_reducible():
     with pytest.raises(NotReducibleError, match="exactly one debtor type"):
         build_mdp("default")
