@@ -239,7 +239,16 @@ def validate_train_config(data: dict[str, Any], source: str, base: Path | None =
     try:
         parsed = model.model_validate(hyperparameters)
     except ValidationError as exc:
-        raise config_error_from_validation(source, exc, prefix="hyperparameters", model=model) from None
+        # The rest of the config is checked too, with the algorithm's default hyperparameters, so that the message
+        # counts its errors among the others.
+        try:
+            TrainConfig.model_validate({**data, "hyperparameters": model()})
+            rest = 0
+        except ValidationError as rest_exc:
+            rest = rest_exc.error_count()
+        raise config_error_from_validation(
+            source, exc, prefix="hyperparameters", model=model, other_errors=rest
+        ) from None
     try:
         config = TrainConfig.model_validate({**data, "hyperparameters": parsed})
     except ValidationError as exc:

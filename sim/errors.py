@@ -217,15 +217,16 @@ def _readable_message(error: dict[str, Any]) -> str:
 
 
 def config_error_from_validation(
-    source: str, exc: ValidationError, prefix: str = "", model: type | None = None
+    source: str, exc: ValidationError, prefix: str = "", model: type | None = None, other_errors: int = 0
 ) -> ConfigError:
     """Turn the first pydantic validation error into a :class:`ConfigError`; ``model`` lets it list allowed keys.
 
     With ``model``, an unknown key that is a near miss of an allowed key comes first, with a suggestion
     (:func:`_near_miss_error`), because the missing-key error it causes would not name the misspelling.
+    ``other_errors`` counts errors found outside ``exc``, in another part of the same file, among the others.
     """
     if model is not None:
-        near_miss = _near_miss_error(source, exc, model, prefix)
+        near_miss = _near_miss_error(source, exc, model, prefix, other_errors)
         if near_miss is not None:
             return near_miss
     errors = exc.errors()
@@ -237,7 +238,7 @@ def config_error_from_validation(
     else:
         message = _readable_message(error)
     key_path = _prefixed(prefix, format_key_path(location))
-    return ConfigError(source, key_path, _and_others(message, len(errors) - reported))
+    return ConfigError(source, key_path, _and_others(message, len(errors) - reported + other_errors))
 
 
 def _prefixed(prefix: str, key_path: str) -> str:
@@ -250,7 +251,9 @@ def _and_others(message: str, others: int) -> str:
     return message + (f" (and {others} more error{'s' if others > 1 else ''})" if others > 0 else "")
 
 
-def _near_miss_error(source: str, exc: ValidationError, model: type, prefix: str = "") -> ConfigError | None:
+def _near_miss_error(
+    source: str, exc: ValidationError, model: type, prefix: str = "", other_errors: int = 0
+) -> ConfigError | None:
     """Return an error for the first unknown key that is a near miss of an allowed key, or None when none is.
 
     The message lists the allowed keys and suggests the closest. A missing-key error for that suggestion is not
@@ -267,6 +270,6 @@ def _near_miss_error(source: str, exc: ValidationError, model: type, prefix: str
             continue
         caused = [other for other in errors if other["type"] == "missing" and other["loc"] == (*parent, matches[0])]
         message = f"unknown key; allowed: {', '.join(allowed)}; did you mean {matches[0]!r}?"
-        others = len(errors) - 1 - len(caused)
+        others = len(errors) - 1 - len(caused) + other_errors
         return ConfigError(source, _prefixed(prefix, format_key_path(error["loc"])), _and_others(message, others))
     return None

@@ -996,6 +996,19 @@ def test_infinite_number_or_empty_layer_rejected(overrides, key, message, tmp_pa
     assert capsys.readouterr().err == f"arrears validate: error: {path}: {key}: {message}\n"
 
 
+def test_errors_outside_hyperparameters_counted(tmp_path, capsys):
+    hyperparameters = {**TINY_HYPERPARAMETERS["ppo"], "gamma": 1.5}
+    path = write_tiny_config(
+        tmp_path, "ppo", hyperparameters=hyperparameters, policy_kwargs={"activation_fn": "sigmoid"}
+    )
+
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"arrears validate: error: {path}: hyperparameters.gamma: Input should be less than or equal to 1, got 1.5 "
+        "(and 1 more error)\n"
+    )
+
+
 def test_missing_scenario_file_names_training_key(tmp_path, capsys):
     path = write_tiny_config(tmp_path, "ppo", env={"horizon": 20, "n_envs": 8, "scenario": "nosuch.yaml"})
     assert main(["train", "--config", str(path), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
