@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import policies
@@ -313,6 +314,27 @@ def config_sha256(resolved: dict[str, Any]) -> str:
     It hashes the config's JSON with sorted keys, so config.yaml read back from a run directory hashes the same.
     """
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    """yaml.SafeDumper that writes a string containing U+0085 (NEL) in double quotes, escaped as ``\\N``.
+
+    PyYAML 6 writes NEL unescaped in a single-quoted string, and its loader reads it back as a line break folded
+    into a space, so the text that config.yaml held would no longer hash to the manifest's config_sha256.
+    """
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if "\x85" in data:
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        return super().represent_str(data)
+
+
+_ConfigDumper.add_representer(str, _ConfigDumper.represent_str)
+
+
+def config_yaml(resolved: dict[str, Any]) -> str:
+    """Return a resolved config as the YAML text of a run directory's config.yaml, which reads back unchanged."""
+    return yaml.dump(resolved, Dumper=_ConfigDumper, sort_keys=False, allow_unicode=True)
 
 
 def load_config(path: str | Path) -> LoadedExperiment:

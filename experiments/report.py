@@ -474,7 +474,10 @@ def _check_daily_days(daily: pd.DataFrame, metrics: pd.DataFrame, path: Path) ->
     keys = ["scenario", "policy", "seed"]
     simulations = metrics.loc[~metrics["policy"].astype(str).str.contains("/", regex=False), keys].drop_duplicates()
     days = daily.groupby(keys, sort=False)["day"].agg(["count", "nunique", "min", "max"])
-    horizon = int(days["max"].max()) + 1
+    # metrics.parquet records the horizon, so a daily.parquet that lacks the same last days of every simulation is
+    # caught too. Runs written before it recorded horizon_days fall back on the longest simulation in daily.parquet.
+    recorded = metrics["horizon_days"].dropna() if "horizon_days" in metrics.columns else pd.Series(dtype=float)
+    horizon = int(recorded.max()) if len(recorded) else int(days["max"].max()) + 1
     missing = simulations.set_index(keys).index.difference(days.index)
     if len(missing):
         scenario, policy, seed = missing[0]
@@ -597,7 +600,7 @@ def _scenario_section(
     versus = {
         # A split's row already mixes policies inside one portfolio: a live test of it against the champion means
         # nothing.
-        policy: _versus_champion(main, policy, champion, with_live_test=policy not in arms)
+        policy: _versus_champion(main, policy, champion, confidence, with_live_test=policy not in arms)
         for policy in ranked
         if champion_in_scenario and policy != champion
     }
@@ -714,10 +717,14 @@ def _by_seed(metrics: pd.DataFrame, policy: str, column: str) -> pd.Series:
 
 
 def _versus_champion(
-    metrics: pd.DataFrame, challenger: str, champion: str, with_live_test: bool = True
+    metrics: pd.DataFrame, challenger: str, champion: str, confidence: float, with_live_test: bool = True
 ) -> dict[str, Any]:
     """Compare one policy with the champion seed by seed: the probability that it returns the higher NPV, and the
-    size of a live champion/challenger test that would detect the measured per-account NPV difference."""
+    size of a live champion/challenger test that would detect the measured per-account NPV difference.
+
+    The interval of that difference, which only the executive summary shows, is at the summary's ``confidence``
+    (:func:`summary_confidence`), so that it agrees with the summary's interval of the same difference.
+    """
     _check_paired_seeds(metrics, challenger, champion)
     npv = {policy: _by_seed(metrics, policy, RANKING_METRIC) for policy in (challenger, champion)}
     seeds = _seed_counts(npv[challenger], npv[champion])
@@ -755,7 +762,7 @@ def _versus_champion(
         # The size scales with 1 / difference², so the uncertainty of the simulated difference matters. An interval
         # whose ends have one sign gives a range of sizes, and one that includes zero gives no upper end.
         _, low, high = paired_difference(
-            per_account[challenger], per_account[champion], confidence=CONFIDENCE, method=INTERVAL_METHOD
+            per_account[challenger], per_account[champion], confidence=confidence, method=INTERVAL_METHOD
         )
         one_sign = low > 0 or high < 0
         live_test = {
@@ -800,7 +807,7 @@ def summary_confidence(contenders: int) -> float:
 
     The summary names the best challenger, and the best policy, after looking at the results. With ``k`` policies a
     claim that one of them beats another can be wrong in any of ``k - 1`` ways. Each interval is therefore a Bonferroni
-    interval at 1 - 5% / (k - 1), which keeps the chance of any wrong claim under 5%. Two policies keep 95%.
+    interval at 1 - 5% / (k - 1), which keeps the chance of any wrong claim about NPV under 5%. Two policies keep 95%.
     """
     return 1.0 - (1.0 - CONFIDENCE) / max(1, contenders - 1)
 
@@ -1027,8 +1034,9 @@ def _scenario_breakdown(metrics: pd.DataFrame, champion: str, configured_policie
 
     The scenarios share their seeds, so the pooled mean's Student-t interval sums each seed's residuals across the
     scenarios (:func:`experiments.stats.clustered_mean_interval`), and the pooled IQM and probability of beating
-    the champion have bootstrap intervals that resample whole seeds. Differences between scenarios do not count as
-    noise. Pairs with the champion are matched on (scenario, seed).
+    the champion have bootstrap intervals that resample whole seeds (the IQM of fewer than 4 seeds, the mean's
+    Student-t interval). Differences between scenarios do not count as noise. Pairs with the champion are matched on
+    (scenario, seed).
     """
     scenarios = [str(name) for name in pd.unique(metrics["scenario"])]
     if len(scenarios) < 2:

@@ -35,13 +35,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from joblib.externals.loky import get_reusable_executor
 from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 import policies
-from experiments.config import LoadedExperiment, config_sha256, load_config
+from experiments.config import LoadedExperiment, config_sha256, config_yaml, load_config
 from policies.split import ChampionChallenger
 from sim.atomic import UMASK, atomic_write, atomic_write_text
 from sim.errors import ConfigError, parse_json, short_repr
@@ -887,6 +886,14 @@ def _max_name_bytes(path: Path) -> int:
         return 255
 
 
+def _is_file(path: Path) -> bool:
+    """Return whether ``path`` is a file, and False when a folder on the way cannot be read."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def check_run_directory(path: Path) -> None:
     """Raise :class:`ConfigError` unless ``path`` can become a run directory: absent, empty or an earlier run.
 
@@ -905,7 +912,7 @@ def check_run_directory(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise ConfigError(str(path), "--out", "exists and is not a directory; name a new or run directory")
     # A run inside another would be an unknown entry of the outer one, whose rerun then stops.
-    outer = next((parent for parent in path.parents if (parent / CELLS_DIR / GRID_FILE).is_file()), None)
+    outer = next((parent for parent in path.parents if _is_file(parent / CELLS_DIR / GRID_FILE)), None)
     if outer is not None:
         raise ConfigError(
             str(path), "--out", f"lies inside the run directory {outer}; name a directory outside every run"
@@ -993,7 +1000,7 @@ def write_run_directory(
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         resolved = experiment.resolved_dict()
-        atomic_write_text(staging / "config.yaml", yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+        atomic_write_text(staging / "config.yaml", config_yaml(resolved))
         atomic_write(staging / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
         atomic_write(staging / "daily.parquet", lambda tmp: daily.to_parquet(tmp, index=False))
         atomic_write_text(staging / "manifest.json", json.dumps(manifest, indent=2) + "\n")

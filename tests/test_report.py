@@ -942,6 +942,21 @@ def test_truncated_daily_rejected(tmp_path: Path) -> None:
     assert caught.value.message.endswith("of metrics.parquet; rerun the run")
 
 
+def test_daily_missing_last_days_of_every_simulation_rejected(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path)
+    daily = pd.read_parquet(run_dir / "daily.parquet")
+    daily[daily["day"] < DAYS - 5].to_parquet(run_dir / "daily.parquet", index=False)
+
+    with pytest.raises(ConfigError) as caught:
+        render_report(run_dir)
+
+    assert caught.value.source == str(run_dir / "daily.parquet")
+    assert caught.value.key_path == "day"
+    assert f"has {DAYS - 5} rows over days 0 to {DAYS - 6}, expected days 0 to {DAYS - 1} once each" in (
+        caught.value.message
+    )
+
+
 @pytest.mark.parametrize(
     ("edit", "rows", "first", "last"),
     [
@@ -1223,10 +1238,11 @@ def test_summary_states_live_test(run_dir: Path, report_html: str) -> None:
 
 
 def test_summary_states_live_test_range(run_dir: Path, report_html: str) -> None:
-    # The size scales with 1 / difference², so the summary gives the sizes at both ends of the difference's interval.
+    # The size scales with 1 / difference², so the summary gives the sizes at both ends of the difference's interval,
+    # a 97.5% interval as the summary's other intervals of a run of three policies.
     differences = (npv_by_seed(run_dir, "sms_first") - npv_by_seed(run_dir, CHAMPION)) / N_ACCOUNTS
     n = len(differences)
-    half_width = scipy_stats.t.ppf(0.975, n - 1) * differences.std(ddof=1) / np.sqrt(n)
+    half_width = scipy_stats.t.ppf(0.9875, n - 1) * differences.std(ddof=1) / np.sqrt(n)
     low, high = differences.mean() - half_width, differences.mean() + half_width
     assert low > 0, "the fixture's challenger should beat the champion on every seed"
     at_high, _ = expected_live_test(run_dir, 0.5, difference=high)
@@ -1235,7 +1251,7 @@ def test_summary_states_live_test_range(run_dir: Path, report_html: str) -> None
     summary = section_text(report_html, "summary")
 
     assert (
-        f"Across the 95% interval of that difference, {low:+,.2f} to {high:+,.2f} per account, an even split needs "
+        f"Across the 97.5% interval of that difference, {low:+,.2f} to {high:+,.2f} per account, an even split needs "
         f"from {approx_total(at_high, 0.5)} to {approx_total(at_low, 0.5)} accounts." in summary
     )
 
@@ -1245,9 +1261,20 @@ def test_summary_live_test_when_difference_includes_zero(tmp_path: Path) -> None
     summary = section_text(render_report(write_npv_run(tmp_path, noise)), "summary")
 
     assert "A live champion/challenger test needs about" in summary
-    assert "This size is only a guide: the 95% interval of that difference, " in summary
+    assert "This size is only a guide: the 97.5% interval of that difference, " in summary
     assert "per account, includes zero, so the simulation does not settle which policy returns more" in summary
-    assert "Across the 95% interval" not in summary
+    assert "Across the" not in summary
+
+
+def test_summary_live_test_at_summary_level(tmp_path: Path) -> None:
+    # The 97.5% interval of the gain includes zero and the 95% one does not: the live test must not give a range of
+    # sizes over the narrower interval, as if the sign of the difference were known.
+    summary = section_text(render_report(write_npv_run(tmp_path, BORDERLINE_ABOVE)), "summary")
+
+    assert "but the seeds cannot tell it from the champion" in summary
+    assert "This size is only a guide: the 97.5% interval of that difference, " in summary
+    assert "per account, includes zero, so the simulation does not settle which policy returns more" in summary
+    assert "Across the" not in summary
 
 
 def test_summary_states_customer_impact(run_dir: Path, report_html: str) -> None:
@@ -1428,6 +1455,10 @@ def test_recovery_over_time_stops_before_horizon(tmp_path: Path) -> None:
     metrics["recovery_rate_60d"] = metrics["recovery_rate_30d"] + 0.01
     metrics["recovery_rate_90d"] = metrics["recovery_rate_30d"] + 0.02
     metrics.to_parquet(run_dir / "metrics.parquet", index=False)
+    # daily.parquet must cover the 120 days too: four copies of the fixture's 30 days, one after another.
+    daily = pd.read_parquet(run_dir / "daily.parquet")
+    copies = [daily.assign(day=daily["day"] + DAYS * index) for index in range(120 // DAYS)]
+    pd.concat(copies, ignore_index=True).to_parquet(run_dir / "daily.parquet", index=False)
     means = metrics[metrics["policy"] == "sms_first"][["recovery_rate_30d", "recovery_rate_60d", "recovery_rate_90d"]]
 
     html = render_report(run_dir)
@@ -1468,6 +1499,28 @@ def test_scenario_breakdown_pools_scenarios(tmp_path: Path) -> None:
     assert cells[3].strip().startswith(f"{scipy_stats.trim_mean(per_seed, 0.25):,.0f}")
     assert cells[4].strip().startswith(f"{wins:.1%}")
     assert "Scenarios in the run baseline, recession" in section_text(html, "assumptions")
+
+
+def test_scenario_breakdown_iqm_of_three_seeds(tmp_path: Path) -> None:
+    run_dir = write_run_dir(tmp_path, scenarios=("baseline", "recession"), seeds=(11, 12, 13))
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    per_seed = metrics[metrics["policy"] == "sms_first"].groupby("seed")["npv_net_collections"].mean()
+    _, low, high = mean_interval(per_seed.to_numpy())
+
+    html = render_report(run_dir)
+
+    # Three seeds trim nothing, so the pooled IQM is the pooled mean with its Student-t interval, not a bootstrap.
+    cells = re.findall(r'<td class="num">(.*?)</td>', leaderboard_row(html, "sms_first", "scenario-table"), re.DOTALL)
+    assert f'<span class="interval">{low:,.0f} – {high:,.0f}</span>' in cells[3]
+    note = section_text(html, "scenarios")
+    assert "It and the probability of beating the champion have 95% percentile bootstrap" not in note
+    assert "With fewer than 4 seeds the IQM trims nothing and is the pooled mean" in note
+
+
+def test_assumptions_name_summary_intervals_exception(report_html: str) -> None:
+    assumptions = section_text(report_html, "assumptions")
+
+    assert "The executive summary's paired intervals are the exception" in assumptions
 
 
 def test_duplicate_scenario_does_not_narrow_pooled_interval(tmp_path: Path) -> None:
@@ -1659,7 +1712,7 @@ def test_summary_three_policies_widen_intervals(tmp_path: Path) -> None:
     assert (
         "The summary's intervals are 97.5% intervals, not 95%, because it picks among 3 policies: a claim that one "
         "beats another can be wrong in 2 ways, and the Bonferroni correction keeps the chance of any wrong claim "
-        "under 5%." in summary
+        "about NPV under 5%." in summary
     )
     assert "is the best policy" not in summary
 

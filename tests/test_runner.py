@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 import subprocess
+import warnings
 import weakref
 
 import pandas as pd
@@ -15,9 +16,10 @@ import yaml
 
 import experiments
 from experiments import runner
-from experiments.config import ExperimentConfig, resolve
+from experiments.config import ExperimentConfig, config_sha256, resolve
 from sim.errors import ConfigError
 from sim.metrics import METRIC_COLUMNS
+from sim.scenario import load_yaml_mapping
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +263,23 @@ def test_manifest_hashes_policy_files(tmp_path):
     assert set(hashes[0]) == {"standard", "mine"}
     assert hashes[0]["standard"] == hashes[1]["standard"]
     assert hashes[0]["mine"] != hashes[1]["mine"]
+
+
+def test_config_yaml_reads_back_to_its_hash(tmp_path):
+    # PyYAML writes U+0085 (NEL) raw in a single-quoted string and reads it back as a space.
+    description = "Q3 review\x85second line"
+    experiment = resolve(
+        ExperimentConfig(
+            name="nel", description=description, policies=["do_nothing"], seeds=1, n_accounts=50, horizon_days=5
+        )
+    )
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = experiments.run(experiment, out=tmp_path / "run", workers=1, progress=False)
+
+    config = load_yaml_mapping(result.path / "config.yaml")
+    manifest = json.loads((result.path / "manifest.json").read_text(encoding="utf-8"))
+    assert config["description"] == description
+    assert config_sha256(config) == manifest["config_sha256"]
+    assert [str(warning.message) for warning in caught if "edited" in str(warning.message)] == []
