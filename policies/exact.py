@@ -604,6 +604,8 @@ def regret(
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must name at least one seed, such as (0,)")
+    if isinstance(n_accounts, bool) or not isinstance(n_accounts, int | np.integer) or n_accounts < 2:
+        raise ValueError(f"n_accounts must be a whole number of at least 2 for an interval, got {n_accounts!r}")
     if optimum is not None and optimum.solution is not None and optimum.solution.mdp.scenario != scenario:
         raise ValueError(
             f"optimum was solved for scenario {optimum.solution.mdp.scenario.name!r}, not {scenario.name!r}; pass "

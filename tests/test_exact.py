@@ -161,6 +161,12 @@ def test_regret_without_seeds_rejected(tiny, optimum):
         regret("do_nothing", tiny, n_accounts=100, seeds=(), optimum=optimum)
 
 
+@pytest.mark.parametrize("n_accounts", [1, 0, 2.5, True])
+def test_regret_of_too_few_accounts_rejected(tiny, optimum, n_accounts):
+    with pytest.raises(ValueError, match=r"^n_accounts must be a whole number of at least 2 for an interval"):
+        regret("do_nothing", tiny, n_accounts=n_accounts, seeds=(0,), optimum=optimum)
+
+
 def test_regret_with_optimum_of_other_scenario_rejected(tiny, optimum):
     other = Scenario.from_dict({**tiny.model_dump(), "name": "tiny_cheaper_letters"})
 
