@@ -10,6 +10,7 @@ import copy
 import difflib
 import hashlib
 import json
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
@@ -429,6 +430,13 @@ def resolve(config: ExperimentConfig, source: str = "<config>", base: Path | Non
         if policy.name in specs:
             raise ConfigError(
                 source, f"policies[{i}]", f"two policies are named {short_repr(policy.name)}; names must be unique"
+            )
+        if resolved != policy.name and policy.name in policies.shipped_policies():
+            warnings.warn(
+                f"{source}: {key}: {short_repr(written)} names its policy {short_repr(policy.name)}, the name of a "
+                "shipped policy, so the report cannot tell which of the two ran; give it a name of its own",
+                UserWarning,
+                stacklevel=2,
             )
         specs[policy.name] = resolved
 

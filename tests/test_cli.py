@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -990,6 +991,32 @@ def test_misspelt_key_suggests_the_key(tmp_path, capsys, text, fragments):
     assert code == 2
     assert_one_line_error(err, *fragments)
     assert "Field required" not in err
+
+
+def test_waterfall_with_shipped_name_warns(tmp_path, capsys):
+    waterfall = "name: standard\nstages:\n  - dpd: [1, 29]\n    treatments:\n      - {channel: sms}\n"
+    write(tmp_path / "mine.yaml", waterfall)
+    config = write(tmp_path / "exp.yaml", "name: shadow\npolicies: [do_nothing, mine.yaml]\n")
+
+    with pytest.warns(UserWarning) as caught:
+        code, out, err = run_cli(["validate", str(config)], capsys)
+
+    assert code == 0
+    assert [str(warning.message) for warning in caught] == [
+        f"{config}: policies[1]: 'mine.yaml' names its policy 'standard', the name of a shipped policy, so the "
+        "report cannot tell which of the two ran; give it a name of its own"
+    ]
+
+
+def test_shipped_policy_by_name_does_not_warn(tmp_path, capsys):
+    config = write(tmp_path / "exp.yaml", "name: plain\npolicies: [do_nothing, standard]\n")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code, out, err = run_cli(["validate", str(config)], capsys)
+
+    assert code == 0
+    assert err == ""
 
 
 def test_validate_detects_misspelt_experiment(tmp_path, capsys):
