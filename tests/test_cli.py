@@ -1142,7 +1142,9 @@ def test_repeated_sigterm_exits_143_with_one_line(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
 
-    assert process.returncode == 128 + signal.SIGTERM
+    # NOTE: the process once ended with -6 (SIGABRT) in a whole-suite run, cause unknown (70 runs of this test alone
+    # did not repeat it). The assertion shows its stderr.
+    assert process.returncode == 128 + signal.SIGTERM, err.decode()
     # communicate() reads stderr to its end, after loky's resource tracker, which shares it, has exited too. So a
     # "leaked semlock objects" warning of the tracker would be in err.
     assert err.decode().splitlines() == ["arrears: terminated"]
