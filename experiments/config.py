@@ -309,12 +309,13 @@ def _resolve_path(spec: str, base: Path) -> str:
     return spec
 
 
-def config_sha256(resolved: dict[str, Any]) -> str:
-    """Return the SHA-256 of a resolved config (:meth:`LoadedExperiment.resolved_dict`) as manifest.json records it.
+def json_sha256(value: Any) -> str:
+    """Return the SHA-256 of ``value``'s JSON with sorted keys, the hash of configs, settings and cell keys.
 
-    It hashes the config's JSON with sorted keys, so config.yaml read back from a run directory hashes the same.
+    The keys are sorted, so a resolved config read back from a run directory's config.yaml hashes to the
+    ``config_sha256`` that its manifest.json records.
     """
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 class _ConfigDumper(yaml.SafeDumper):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from experiments.config import config_sha256
+from experiments.config import json_sha256
 from experiments.report_charts import (
     plot_bucket_flows,
     plot_cumulative_cash,
@@ -238,6 +238,8 @@ class RunData:
     metrics: pd.DataFrame
     daily: pd.DataFrame
     manifest: dict[str, Any] | None
+    #: Whether config.yaml no longer hashes to the ``config_sha256`` that manifest.json recorded.
+    config_edited: bool = False
 
 
 # -- public API -------------------------------------------------------------------------------------------
@@ -368,13 +370,14 @@ def load_run(run_dir: Path) -> RunData:
 
     manifest = _read_manifest(run_dir)
     recorded_sha = (manifest or {}).get("config_sha256")
-    if recorded_sha is not None and recorded_sha != config_sha256(config):
+    config_edited = recorded_sha is not None and recorded_sha != json_sha256(config)
+    if config_edited:
         warnings.warn(
             f"{config_path} was edited after the run: it no longer matches the config_sha256 in manifest.json, so "
             "the report's settings may not be those that produced its results",
             stacklevel=2,
         )
-    return RunData(config=config, metrics=metrics, daily=daily, manifest=manifest)
+    return RunData(config=config, metrics=metrics, daily=daily, manifest=manifest, config_edited=config_edited)
 
 
 def _read_manifest(run_dir: Path) -> dict[str, Any] | None:
@@ -568,7 +571,7 @@ def build_context(run: RunData) -> dict[str, Any]:
             "small_challenger_share": SMALL_CHALLENGER_SHARE,
         },
         "assumptions": _assumptions(config, run.metrics, seeds, scenarios, settings),
-        "provenance": _provenance(run.manifest, seeds, config),
+        "provenance": _provenance(run.manifest, seeds, run.config_edited),
     }
 
 
@@ -1207,18 +1210,16 @@ def _per_scenario(settings: Mapping[str, Mapping[str, Any]], key: str) -> list[t
     return values
 
 
-def _provenance(manifest: Mapping[str, Any] | None, seeds: list[int], config: dict[str, Any]) -> dict[str, Any]:
+def _provenance(manifest: Mapping[str, Any] | None, seeds: list[int], config_edited: bool) -> dict[str, Any]:
     manifest = manifest or {}
     packages = manifest.get("packages") or {}
-    recorded_sha = manifest.get("config_sha256")
     return {
         "recorded": bool(manifest),
         "arrears_version": manifest.get("arrears_version"),
         "git_commit": manifest.get("git_commit"),
         "git_modified": manifest.get("git_modified"),
-        "config_sha256": recorded_sha,
-        # config.yaml edited after the run no longer hashes to what the run recorded (load_run warns of it).
-        "config_edited": recorded_sha is not None and recorded_sha != config_sha256(config),
+        "config_sha256": manifest.get("config_sha256"),
+        "config_edited": config_edited,
         "seeds": manifest.get("seeds", seeds),
         "python": manifest.get("python"),
         # A package that is not installed (version None) is left out rather than shown as "None".

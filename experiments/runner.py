@@ -40,7 +40,7 @@ from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 import policies
-from experiments.config import LoadedExperiment, config_sha256, config_yaml, load_config
+from experiments.config import LoadedExperiment, config_yaml, json_sha256, load_config
 from policies.split import ChampionChallenger
 from sim.atomic import UMASK, atomic_write, atomic_write_text
 from sim.errors import ConfigError, parse_json, short_repr
@@ -420,7 +420,7 @@ def plan_cells(experiment: LoadedExperiment) -> tuple[list[Cell], list[tuple]]:
                     "days": cfg.horizon_days,
                     "seed": seed,
                 }
-                key = hashlib.sha256(json.dumps(spec_of_cell, sort_keys=True).encode()).hexdigest()
+                key = json_sha256(spec_of_cell)
                 cells.append(Cell(scenario=scenario.name, policy=name, seed=seed, key=key))
                 arguments.append((scenario, name, spec, cfg.n_accounts, cfg.horizon_days, seed, fingerprints[name]))
     return cells, arguments
@@ -1080,7 +1080,7 @@ def _manifest(
         "git_commit": git_commit(),
         "git_modified": git_modified(),
         "config_source": experiment.source,
-        "config_sha256": config_sha256(experiment.resolved_dict()),
+        "config_sha256": json_sha256(experiment.resolved_dict()),
         "scenario_sha256": {scenario.name: scenario.config_hash() for scenario in experiment.scenarios},
         # config_sha256 covers a policy file's path only, so a replay with an edited file would match it.
         "policy_sha256": policy_sha256,
@@ -1134,7 +1134,7 @@ def _fingerprint_sha256(fingerprint: Any) -> str:
     """Return a file's own SHA-256 for a policy read from a file, else the SHA-256 of its fingerprint's JSON."""
     if isinstance(fingerprint, dict) and set(fingerprint) == {"file_sha256"}:
         return fingerprint["file_sha256"]
-    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+    return json_sha256(fingerprint)
 
 
 def _version(package: str) -> str | None:

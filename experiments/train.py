@@ -12,7 +12,6 @@ meet each other or the seeds of an experiment (below ``2**31``), on which a lear
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib.util
 import json
 import logging
@@ -34,7 +33,7 @@ import numpy as np
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from experiments.config import detect_kind, shipped_configs_dir
+from experiments.config import detect_kind, json_sha256, shipped_configs_dir
 from sim.atomic import atomic_write_text
 from sim.errors import (
     NAME_PATTERN,
@@ -925,7 +924,7 @@ def _problem_hashes(config: TrainConfig) -> dict[str, str]:
     settings = config_dict(config)
     del settings["total_timesteps"]
     return {
-        "config_sha256": hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest(),
+        "config_sha256": json_sha256(settings),
         "scenario_sha256": Scenario.load(config.env.scenario).config_hash(),
     }
 

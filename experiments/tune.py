@@ -8,8 +8,6 @@ study.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 import sys
@@ -21,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from experiments.config import json_sha256
 from experiments.train import (
     RESULTS_DIR,
     TrainConfig,
@@ -237,7 +236,7 @@ def trial_settings(base: TrainConfig) -> dict[str, Any]:
 
 def settings_fingerprint(settings: dict[str, Any]) -> str:
     """Return the SHA-256 of ``settings`` as canonical JSON (sorted keys)."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    return json_sha256(settings)
 
 
 def _describe_settings(keys: Sequence[str], settings: dict[str, Any]) -> str:

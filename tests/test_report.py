@@ -21,7 +21,7 @@ from matplotlib.text import Text
 from scipy import stats as scipy_stats
 
 from experiments.cli import main as cli_main
-from experiments.config import config_sha256
+from experiments.config import json_sha256
 from experiments.report import (
     format_decimal,
     format_money,
@@ -153,7 +153,7 @@ def write_run_dir(
             "packages": {"numpy": "2.1.0", "pandas": "2.2.3"},
             "git_commit": "0123456789abcdef0123456789abcdef01234567",
             "seeds": list(seeds),
-            "config_sha256": config_sha256(config),
+            "config_sha256": json_sha256(config),
             "started_at": "2025-01-01T10:00:00+00:00",
             "finished_at": "2025-01-01T10:01:00+00:00",
             "elapsed_seconds": 60.0,
@@ -252,7 +252,7 @@ def rewrite_config(run_dir: Path, config: dict) -> None:
     """Write ``config`` as the run's config.yaml, with its hash in manifest.json, as a run with it would have."""
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    manifest["config_sha256"] = config_sha256(config)
+    manifest["config_sha256"] = json_sha256(config)
     (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
@@ -450,7 +450,7 @@ def test_assumptions_and_footer(run_dir: Path, report_html: str) -> None:
     assert "Seeds 5 (11, 12, 13, 14, 15)" in assumptions
     assert "Cost of capital 8.0% per year" in assumptions
     assert "0123456789abcdef0123456789abcdef01234567" in footer.group(1)
-    assert config_sha256(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))) in footer.group(1)
+    assert json_sha256(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))) in footer.group(1)
     assert "numpy 2.1.0, pandas 2.2.3" in footer.group(1)
     assert "3.11.9" in footer.group(1)
     assert "uncommitted changes" not in footer.group(1)
@@ -969,11 +969,11 @@ def test_daily_with_missing_or_repeated_day_rejected(
 ) -> None:
     run_dir = write_run_dir(tmp_path)
     daily = pd.read_parquet(run_dir / "daily.parquet")
-    one = (daily["policy"] == "sms_first") & (daily["seed"] == SEEDS[1])
+    sms_first_seed = (daily["policy"] == "sms_first") & (daily["seed"] == SEEDS[1])
     if edit == "drop the last day":
-        daily = daily[~(one & (daily["day"] == DAYS - 1))]
+        daily = daily[~(sms_first_seed & (daily["day"] == DAYS - 1))]
     else:
-        daily = pd.concat([daily, daily[one & (daily["day"] == 0)]], ignore_index=True)
+        daily = pd.concat([daily, daily[sms_first_seed & (daily["day"] == 0)]], ignore_index=True)
     daily.to_parquet(run_dir / "daily.parquet", index=False)
 
     with pytest.raises(ConfigError) as caught:

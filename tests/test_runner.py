@@ -16,7 +16,7 @@ import yaml
 
 import experiments
 from experiments import runner
-from experiments.config import ExperimentConfig, config_sha256, resolve
+from experiments.config import ExperimentConfig, json_sha256, resolve
 from sim.errors import ConfigError
 from sim.metrics import METRIC_COLUMNS
 from sim.scenario import load_yaml_mapping
@@ -281,5 +281,5 @@ def test_config_yaml_reads_back_to_its_hash(tmp_path):
     config = load_yaml_mapping(result.path / "config.yaml")
     manifest = json.loads((result.path / "manifest.json").read_text(encoding="utf-8"))
     assert config["description"] == description
-    assert config_sha256(config) == manifest["config_sha256"]
+    assert json_sha256(config) == manifest["config_sha256"]
     assert [str(warning.message) for warning in caught if "edited" in str(warning.message)] == []
