@@ -368,22 +368,26 @@ def _create_or_load_study(study_name: str, storage: Any, sampler: Any, pruner: A
     import optuna
     import sqlalchemy.exc
 
-    for attempt in range(1, STORAGE_ATTEMPTS + 1):
+    def create() -> Any:
+        return optuna.create_study(
+            study_name=study_name,
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            direction="maximize",
+            load_if_exists=True,
+        )
+
+    for attempt in range(1, STORAGE_ATTEMPTS):
         try:
-            return optuna.create_study(
-                study_name=study_name,
-                storage=storage,
-                sampler=sampler,
-                pruner=pruner,
-                direction="maximize",
-                load_if_exists=True,
-            )
+            return create()
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as exc:
             lost_race = isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(exc)
-            if not lost_race or attempt == STORAGE_ATTEMPTS:
+            if not lost_race:
                 raise
             time.sleep(STORAGE_PAUSE_SECONDS * attempt)
-    raise AssertionError("the loop returns or raises on its last attempt")
+    # The last attempt raises whatever it meets.
+    return create()
 
 
 def _without_password(url: str) -> str:

@@ -126,7 +126,9 @@ class LearnedPolicy:
         try:
             self.content = self.path.read_bytes()
         except OSError as error:
-            raise ConfigError(str(self.path), "policy", f"cannot be read ({error.strerror})") from None
+            raise ConfigError(
+                str(self.path), "policy", f"failed to read the model file ({error.strerror}); check its permissions"
+            ) from None
         self.sha256 = hashlib.sha256(self.content).hexdigest()
         self.algo = algo or detect_algorithm(self.path, self.content)
         from experiments.train import RL_PACKAGES, require_rl_packages

@@ -1008,7 +1008,7 @@ def test_waterfall_with_shipped_name_warns(tmp_path, capsys):
     ]
 
 
-def test_shipped_policy_by_name_does_not_warn(tmp_path, capsys):
+def test_shipped_policy_name_no_warning(tmp_path, capsys):
     config = write(tmp_path / "exp.yaml", "name: plain\npolicies: [do_nothing, standard]\n")
 
     with warnings.catch_warnings():

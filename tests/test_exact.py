@@ -167,7 +167,7 @@ def test_regret_of_too_few_accounts_rejected(tiny, optimum, n_accounts):
         regret("do_nothing", tiny, n_accounts=n_accounts, seeds=(0,), optimum=optimum)
 
 
-def test_regret_with_optimum_of_other_scenario_rejected(tiny, optimum):
+def test_regret_foreign_optimum_rejected(tiny, optimum):
     other = Scenario.from_dict({**tiny.model_dump(), "name": "tiny_cheaper_letters"})
 
     with pytest.raises(ValueError, match=r"^optimum was solved for scenario 'tiny', not 'tiny_cheaper_letters'"):

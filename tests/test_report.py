@@ -942,7 +942,7 @@ def test_truncated_daily_rejected(tmp_path: Path) -> None:
     assert caught.value.message.endswith("of metrics.parquet; rerun the run")
 
 
-def test_daily_missing_last_days_of_every_simulation_rejected(tmp_path: Path) -> None:
+def test_daily_short_of_horizon_rejected(tmp_path: Path) -> None:
     run_dir = write_run_dir(tmp_path)
     daily = pd.read_parquet(run_dir / "daily.parquet")
     daily[daily["day"] < DAYS - 5].to_parquet(run_dir / "daily.parquet", index=False)
@@ -964,9 +964,7 @@ def test_daily_missing_last_days_of_every_simulation_rejected(tmp_path: Path) ->
         ("repeat the first day", DAYS + 1, 0, DAYS - 1),
     ],
 )
-def test_daily_with_missing_or_repeated_day_rejected(
-    tmp_path: Path, edit: str, rows: int, first: int, last: int
-) -> None:
+def test_daily_gap_or_repeat_rejected(tmp_path: Path, edit: str, rows: int, first: int, last: int) -> None:
     run_dir = write_run_dir(tmp_path)
     daily = pd.read_parquet(run_dir / "daily.parquet")
     sms_first_seed = (daily["policy"] == "sms_first") & (daily["seed"] == SEEDS[1])
@@ -1238,8 +1236,8 @@ def test_summary_states_live_test(run_dir: Path, report_html: str) -> None:
 
 
 def test_summary_states_live_test_range(run_dir: Path, report_html: str) -> None:
-    # The size scales with 1 / difference², so the summary gives the sizes at both ends of the difference's interval,
-    # a 97.5% interval as the summary's other intervals of a run of three policies.
+    # The size scales with 1 / difference², so the summary gives the sizes at both ends of the difference's interval.
+    # That interval is at 97.5%, the level of the summary's other intervals in a run of three policies.
     differences = (npv_by_seed(run_dir, "sms_first") - npv_by_seed(run_dir, CHAMPION)) / N_ACCOUNTS
     n = len(differences)
     half_width = scipy_stats.t.ppf(0.9875, n - 1) * differences.std(ddof=1) / np.sqrt(n)

@@ -626,7 +626,7 @@ def test_summarise_adds_iqm() -> None:
     assert summary.loc["a", ("collected", "iqm_low")] <= 3.0 <= summary.loc["a", ("collected", "iqm_high")]
 
 
-def test_summarise_iqm_of_three_seeds_is_mean() -> None:
+def test_summarise_iqm_three_seeds() -> None:
     metrics = pd.DataFrame({"policy": ["a"] * 3, "collected": [10.0, 20.0, 60.0]})
 
     summary = summarise(metrics, ["collected"], with_iqm=True)
@@ -640,7 +640,7 @@ def test_summarise_iqm_of_three_seeds_is_mean() -> None:
     assert low < 0.0
 
 
-def test_summarise_iqm_of_three_clustered_seeds_is_mean() -> None:
+def test_summarise_clustered_iqm_three_seeds() -> None:
     frame = pd.DataFrame(
         {
             "policy": ["p"] * 6,
